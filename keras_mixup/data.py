@@ -87,13 +87,15 @@ class Mixup:
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
 
-    def draw(self, batch_size, x=None, y=None):
+    def draw(self, batch_size, x=None, y=None, *, inputs_only=False):
         """Draws this batch's lam and partner index.
 
         Args:
             batch_size: the batch size, an int or a scalar int tensor.
             x: the batch's inputs, for pairings that look at them.
             y: the batch's labels, for pairings that look at them.
+            inputs_only: draw lam from Beta(alpha + 1, alpha), for mixing
+                inputs only (labels kept). Defaults to `False`.
 
         Returns:
             `(lam, partner_index)`: lam float32 of shape `[batch_size]`
@@ -104,7 +106,9 @@ class Mixup:
             self.seed_source.next_seed()
         )
         shape = [batch_size] if self.mode == "elem" else []
-        lam = sampling.sample_lambda(shape, self.alpha, lam_seed)
+        lam = sampling.sample_lambda(
+            shape, self.alpha, lam_seed, inputs_only=inputs_only
+        )
         partner_index = pairing.partner_index(
             "random", batch_size, partner_seed, inputs=x, labels=y
         )
