@@ -14,11 +14,16 @@ def _serialize_knn_features(knn_features):
     """`knn_features` for `get_config`: only registered functions."""
     if knn_features is None:
         return None
-    name = keras.saving.get_registered_name(knn_features)
-    if (
-        not isinstance(knn_features, keras.Layer)
-        and keras.saving.get_registered_object(name) is knn_features
-    ):
+    registered = False
+    if not isinstance(knn_features, keras.Layer):
+        try:
+            name = keras.saving.get_registered_name(knn_features)
+            registered = (
+                keras.saving.get_registered_object(name) is knn_features
+            )
+        except (AttributeError, TypeError):
+            registered = False
+    if registered:
         return keras.saving.serialize_keras_object(knn_features)
     raise ValueError(
         "`knn_features` can only be saved in a config when it is a function "
