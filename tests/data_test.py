@@ -211,6 +211,10 @@ def test_config_round_trip_and_keras_serialization():
         "num_classes": 5,
         "label_smoothing": 0.1,
         "mode": "batch",
+        "pairing": "random",
+        "knn_k": 5,
+        "knn_features": None,
+        "mix_labels": True,
         "seed": 2,
     }
     restored = keras.saving.deserialize_keras_object(
