@@ -1,7 +1,15 @@
 """keras_mixup: mixup (Zhang et al., ICLR 2018) for Keras 3 and TensorFlow."""
 
 from keras_mixup.data import Mixup
+from keras_mixup.layers import MixupLayer
+from keras_mixup.models import MixupModel
 from keras_mixup.sampling import sample_lambda
 from keras_mixup.version import __version__
 
-__all__ = ["Mixup", "sample_lambda", "__version__"]
+__all__ = [
+    "Mixup",
+    "MixupLayer",
+    "MixupModel",
+    "sample_lambda",
+    "__version__",
+]
