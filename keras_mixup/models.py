@@ -8,7 +8,12 @@ import tensorflow as tf
 
 from keras_mixup import mixing
 from keras_mixup.data import Mixup
-from keras_mixup.layers import MixingPlan, MixupLayer, mixing_plan
+from keras_mixup.layers import (
+    MixingPlan,
+    MixupLayer,
+    current_plan,
+    mixing_plan,
+)
 
 INPUT = "input"
 LATENT = "latent"
@@ -162,8 +167,8 @@ class MixupModel(keras.Model):
         training: passed to the wrapped model. Defaults to `None`.
 
     Returns:
-        The wrapped model's outputs (calling the model never mixes; the
-        training step does).
+        The wrapped model's outputs. Calling the model never mixes, even
+        with `training=True`: only the training step does.
 
     Raises:
         ValueError: at construction if `model` is not a Keras model, for an
@@ -226,8 +231,12 @@ class MixupModel(keras.Model):
         return [p if p == INPUT else p.name for p in self._mix_points.points]
 
     def call(self, inputs, training=None):
-        """Calls the wrapped model; never mixes."""
-        return self.model(inputs, training=training)
+        """Calls the wrapped model; never mixes, even with `training=True`
+        (its MixupLayers pass through unless a training step picks them)."""
+        if current_plan() is not None:  # in `train_step`
+            return self.model(inputs, training=training)
+        with mixing_plan(MixingPlan()):
+            return self.model(inputs, training=training)
 
     def mix(self, x, y=None, sample_weight=None):
         """Draws and applies one training step's mixing.

