@@ -60,7 +60,7 @@ def test_identity_at_inference_and_mixing_while_training():
     assert layer(images, training=True).dtype == tf.float32
 
 
-def test_mixes_during_fit_only_and_keeps_labels():
+def test_mixes_during_fit_only():
     recorder = Recorder()
     model = keras.Sequential(
         [
