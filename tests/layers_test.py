@@ -240,6 +240,7 @@ def test_mixed_precision_and_xla(policy, jit_compile):
     model.compile(
         "adam", "sparse_categorical_crossentropy", jit_compile=jit_compile
     )
+    assert model.jit_compile == jit_compile
     history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
     lam, _ = layer.mixup.draw(4, inputs_only=True)
