@@ -246,8 +246,16 @@ class MixupModel(keras.Model):
         picked the input, and the returned plan tells the MixupLayers what
         to do while the forward pass is traced in `mixing_plan(plan)`.
 
+        Args:
+            x: the batch's inputs (any structure the wrapped model takes).
+            y: the labels, or `None`. Defaults to `None`.
+            sample_weight: per-example weights, or `None`. Defaults to
+                `None`.
+
         Returns:
-            `(x, y, sample_weight, plan)`.
+            `(x, y, sample_weight, plan)`: labels come back as floats
+            (integer ids one-hot encoded), `None` entries stay `None`, and
+            `plan` is a `keras_mixup.layers.MixingPlan`.
         """
         if self.mix_at == INPUT:
             x, y, sample_weight = self.mixup.mix(x, y, sample_weight)
