@@ -2,7 +2,17 @@
 
 from keras_mixup.data import Mixup, mix_with
 from keras_mixup.gan import MixupGAN
+from keras_mixup.layers import MixupLayer
+from keras_mixup.models import MixupModel
 from keras_mixup.sampling import sample_lambda
 from keras_mixup.version import __version__
 
-__all__ = ["Mixup", "MixupGAN", "mix_with", "sample_lambda", "__version__"]
+__all__ = [
+    "Mixup",
+    "MixupGAN",
+    "MixupLayer",
+    "MixupModel",
+    "mix_with",
+    "sample_lambda",
+    "__version__",
+]
