@@ -10,6 +10,13 @@ from keras_mixup import pairing as pairing_module
 MODES = ("elem", "batch")
 
 
+def deserialize_knn_features(config):
+    """Inverse of `_serialize_knn_features`: a callable, or `None`."""
+    if isinstance(config, dict):
+        return keras.saving.deserialize_keras_object(config)
+    return config
+
+
 def _serialize_knn_features(knn_features):
     """`knn_features` for `get_config`: only registered functions."""
     if knn_features is None:
@@ -411,10 +418,9 @@ class Mixup:
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        if isinstance(config.get("knn_features"), dict):
-            config["knn_features"] = keras.saving.deserialize_keras_object(
-                config["knn_features"]
-            )
+        config["knn_features"] = deserialize_knn_features(
+            config.get("knn_features")
+        )
         return cls(**config)
 
     def __repr__(self):

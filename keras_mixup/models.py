@@ -7,7 +7,7 @@ import keras
 import tensorflow as tf
 
 from keras_mixup import mixing
-from keras_mixup.data import Mixup
+from keras_mixup.data import Mixup, deserialize_knn_features
 from keras_mixup.layers import (
     MixingPlan,
     MixupLayer,
@@ -160,6 +160,14 @@ class MixupModel(keras.Model):
             (optionally with `"input"`). Defaults to `"input"`.
         seed: an int for a reproducible stream of lam, partners and mix
             points, or `None`. Defaults to `None`.
+        pairing: who is mixed with whom: `"random"`, `"same_class"`,
+            `"knn"` or `"same_class_knn"`, as for `keras_mixup.Mixup` (in
+            latent modes, distances are taken on the inputs). Defaults to
+            `"random"`.
+        knn_k: the number of nearest neighbours for the knn pairings.
+            Defaults to `5`.
+        knn_features: a callable mapping the inputs to feature vectors for
+            the knn pairings, or `None`. Defaults to `None`.
         **kwargs: base model arguments (`name`, ...).
 
     Call arguments:
@@ -207,6 +215,10 @@ class MixupModel(keras.Model):
         num_classes=None,
         mix_at="input",
         seed=None,
+        *,
+        pairing="random",
+        knn_k=5,
+        knn_features=None,
         **kwargs,
     ):
         if not isinstance(model, keras.Model):
@@ -217,7 +229,14 @@ class MixupModel(keras.Model):
             )
         points = resolve_mix_points(model, mix_at)
         super().__init__(**kwargs)
-        self.mixup = Mixup(alpha, num_classes=num_classes, seed=seed)
+        self.mixup = Mixup(
+            alpha,
+            num_classes=num_classes,
+            pairing=pairing,
+            knn_k=knn_k,
+            knn_features=knn_features,
+            seed=seed,
+        )
         self.model = model
         self.alpha = self.mixup.alpha
         self.num_classes = self.mixup.num_classes
@@ -360,6 +379,11 @@ class MixupModel(keras.Model):
                 "seed": self.seed,
             }
         )
+        mixup_config = self.mixup.get_config()
+        config.update(
+            {key: mixup_config[key]
+             for key in ("pairing", "knn_k", "knn_features")}
+        )
         return config
 
     @classmethod
@@ -368,5 +392,8 @@ class MixupModel(keras.Model):
         config = copy.deepcopy(config)
         config["model"] = keras.saving.deserialize_keras_object(
             config["model"], custom_objects=custom_objects
+        )
+        config["knn_features"] = deserialize_knn_features(
+            config.get("knn_features")
         )
         return cls(**config)

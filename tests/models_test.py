@@ -378,3 +378,23 @@ def test_trace_time_errors():
     model.compile("adam", "categorical_crossentropy")
     with pytest.raises(ValueError, match=r"\['sub_mix'\].*never called"):
         model.fit(x, y, epochs=1, verbose=0)
+
+
+def test_pairing_is_forwarded_and_round_trips():
+    backbone = keras.Sequential([keras.Input((8,)), keras.layers.Dense(2)])
+    model = keras_mixup.MixupModel(
+        backbone, alpha=1.0, num_classes=2, pairing="same_class", seed=3
+    )
+    labels = np.array([0, 1, 0, 1, 0, 1, 0, 1])
+    x, y, _, _ = model.mix(tf.eye(8), tf.constant(labels))
+    # Same-class partners: labels stay pure, inputs mix within the class.
+    np.testing.assert_array_equal(y, np.eye(2)[labels])
+    rows, cols = np.nonzero(x.numpy())
+    np.testing.assert_array_equal(labels[rows], labels[cols])
+    assert not np.array_equal(x, np.eye(8))
+    config = model.get_config()
+    assert (config["pairing"], config["knn_k"]) == ("same_class", 5)
+    restored = keras_mixup.MixupModel.from_config(config)
+    assert restored.mixup.pairing == "same_class"
+    with pytest.raises(ValueError, match="`pairing` must be one of"):
+        keras_mixup.MixupModel(backbone, pairing="nearest")
