@@ -1,5 +1,6 @@
 """keras_mixup: mixup (Zhang et al., ICLR 2018) for Keras 3 and TensorFlow."""
 
+from keras_mixup.callbacks import MixupSchedule
 from keras_mixup.data import Mixup, mix_with
 from keras_mixup.gan import MixupGAN
 from keras_mixup.layers import MixupLayer
@@ -12,6 +13,7 @@ __all__ = [
     "MixupGAN",
     "MixupLayer",
     "MixupModel",
+    "MixupSchedule",
     "mix_with",
     "sample_lambda",
     "__version__",

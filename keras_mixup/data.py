@@ -125,6 +125,10 @@ class Mixup:
             ids stay integers). Both train the same model in expectation
             for cross-entropy; only `True` is right for losses that are not
             linear in the label (mean squared error). Defaults to `True`.
+        prob: the probability that a batch is mixed at all, in [0, 1]
+            (drawn per batch, from the batch's seed). An unmixed batch
+            comes back as given: inputs unchanged bit for bit, labels
+            encoded and smoothed as for a mixed one. Defaults to `1.0`.
         seed: an int for a reproducible stream of lam and partners (batch
             after batch, when the dataset is mapped without parallelism),
             or `None`. Defaults to `None`.
@@ -186,6 +190,7 @@ class Mixup:
         knn_k=5,
         knn_features=None,
         mix_labels=True,
+        prob=1.0,
         seed=None,
     ):
         self.alpha = sampling.check_alpha(alpha)
@@ -212,6 +217,9 @@ class Mixup:
                 "the loss instead."
             )
         self.mix_labels = mix_labels
+        #: What `keras_mixup.MixupSchedule` changes: the switch and alpha.
+        self.mixing_state = sampling.MixingState(self.alpha, prob)
+        self.prob = self.mixing_state.prob
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
 
@@ -244,16 +252,21 @@ class Mixup:
             (`[]` in `"batch"` mode), partner_index int32 of shape
             `[batch_size]`. With `partner_x`, the index points into the
             concatenation of the batch and the partner batch (see
-            `keras_mixup.pairing`).
+            `keras_mixup.pairing`). A batch that is not mixed (switched
+            off by a `keras_mixup.MixupSchedule`, or not drawn with
+            probability `prob`) gets lam 1 and each example as its own
+            partner (`range(batch_size)`): the blend returns it exactly.
         """
         if inputs_only is None:
             inputs_only = not self.mix_labels
-        lam_seed, partner_seed = sampling.split_seed(
-            self.seed_source.next_seed()
+        # The first two seeds of a 3-way split are those of a 2-way one.
+        lam_seed, partner_seed, apply_seed = sampling.split_seed(
+            self.seed_source.next_seed(), 3
         )
+        state = self.mixing_state
         shape = [batch_size] if self.mode == "elem" else []
         lam = sampling.sample_lambda(
-            shape, self.alpha, lam_seed, inputs_only=inputs_only
+            shape, state.alpha, lam_seed, inputs_only=inputs_only
         )
         partner_index = pairing_module.partner_index(
             self.pairing,
@@ -265,6 +278,15 @@ class Mixup:
             partner_labels=partner_y,
             knn_k=self.knn_k,
             knn_features=self.knn_features,
+        )
+        # Not mixing (switched off, or not drawn with `prob`): lam 1 and
+        # each example its own partner, which the blend returns exactly.
+        mixed = state.decide(apply_seed)
+        lam = tf.where(mixed, lam, tf.ones_like(lam))
+        partner_index = tf.where(
+            mixed,
+            partner_index,
+            tf.range(tf.shape(partner_index)[0], dtype=partner_index.dtype),
         )
         return lam, partner_index
 
@@ -412,6 +434,7 @@ class Mixup:
             "knn_k": self.knn_k,
             "knn_features": _serialize_knn_features(self.knn_features),
             "mix_labels": self.mix_labels,
+            "prob": self.prob,
             "seed": self.seed,
         }
 
@@ -425,7 +448,7 @@ class Mixup:
 
     def __repr__(self):
         names = ("alpha", "num_classes", "label_smoothing", "mode", "pairing",
-                 "knn_k", "knn_features", "mix_labels", "seed")
+                 "knn_k", "knn_features", "mix_labels", "prob", "seed")
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
         return f"{type(self).__name__}({args})"
 

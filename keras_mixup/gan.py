@@ -68,7 +68,9 @@ class MixupGAN(keras.Model):
     with lam as the target. The only difference between the two is the
     mixing. In both cases the discriminator loss is the mean over the
     discriminator's batch; with alpha -> 0 the mixup loss tends to the plain
-    one.
+    one. A `keras_mixup.MixupSchedule` switches mixing off and on (a step
+    with mixing off is a plain GAN step) or changes alpha by epoch, without
+    retracing.
 
     The discriminator must return one logit per example (shape `[B, 1]` or
     `[B]`, no sigmoid). Calling the model on noise of shape
@@ -140,6 +142,11 @@ class MixupGAN(keras.Model):
                 "`alpha` must be a Python number > 0 or None; received "
                 f"{alpha!r}."
             )
+        #: What `keras_mixup.MixupSchedule` changes: the switch and alpha
+        #: (`None` for the plain GAN, which never mixes).
+        self.mixing_state = (
+            None if self.alpha is None else sampling.MixingState(self.alpha)
+        )
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
         self.generator = _check_model(generator, "generator")
@@ -285,34 +292,39 @@ class MixupGAN(keras.Model):
         )
 
     def draw_lambda(self, batch_size, seed):
-        """Draws one lam per real example, lam ~ Beta(alpha, alpha).
+        """Draws one lam per real example, lam ~ Beta(alpha, alpha), with
+        the current alpha (the one a `MixupSchedule` set, if any).
 
         Only called when `alpha` is not `None`.
 
         Returns:
             A float32 tensor of shape `[batch_size]`.
         """
-        return sampling.sample_lambda([batch_size], self.alpha, seed)
+        return sampling.sample_lambda(
+            [batch_size], self.mixing_state.alpha, seed
+        )
 
     def discriminator_batch(self, real, fake, lam=None):
         """Builds the discriminator's inputs and their targets.
 
-        With `alpha` set, real example `i` is blended with generated example
-        `i`: `inputs = lam * real + (1 - lam) * fake`, `targets = lam`. With
-        `alpha=None`, `inputs = concat([real, fake])` (each example blended
+        With `lam`, real example `i` is blended with generated example `i`:
+        `inputs = lam * real + (1 - lam) * fake`, `targets = lam`. Without
+        (`lam=None`, or `alpha=None`: the plain GAN, also a step with mixing
+        switched off), `inputs = concat([real, fake])` (each example blended
         with itself, exactly unchanged) and `targets` is lam = 1 for the
-        real half and 0 for the generated half; `lam` is then ignored.
+        real half and 0 for the generated half.
 
         Args:
             real: real samples `[B, ...]`, in the generator's output dtype.
             fake: generated samples, of the same shape and dtype.
-            lam: float32 `[B]` in [0, 1], the weight of the real samples.
+            lam: float32 `[B]` in [0, 1], the weight of the real samples,
+                or `None`. Defaults to `None`.
 
         Returns:
             `(inputs, targets)`, with `targets` float32 `[B]` (`[2B]` for
             the plain GAN).
         """
-        if self.alpha is None:
+        if self.alpha is None or lam is None:
             first = second = tf.concat([real, fake], axis=0)
             lam = tf.concat(
                 [
@@ -322,8 +334,6 @@ class MixupGAN(keras.Model):
                 axis=0,
             )
         else:
-            if lam is None:
-                raise ValueError("`lam` is required when `alpha` is set.")
             first, second = real, fake
         return mixing.blend_pair(first, second, lam), lam
 
@@ -356,19 +366,38 @@ class MixupGAN(keras.Model):
             )
         return tf.cast(real, self.generator.compute_dtype)
 
-    def _discriminator_data(self, real, seed, training):
-        """Draws this step's generated samples and lam, and returns the
-        discriminator's `(inputs, targets)`."""
+    def _discriminator_draws(self, real, seed, training):
+        """Draws this step's generated samples, lam, and whether it mixes.
+
+        Returns:
+            `(fake, lam, mixed)`: `lam` and `mixed` (a scalar bool tensor)
+            are `None` for the plain GAN.
+        """
         batch_size = tf.shape(real)[0]
-        noise_seed, lam_seed = sampling.split_seed(seed)
+        # The first two seeds of a 3-way split are those of a 2-way one.
+        noise_seed, lam_seed, mix_seed = sampling.split_seed(seed, 3)
         fake = self.generator(
             self.sample_noise(batch_size, noise_seed), training=training
         )
         fake = tf.cast(fake, real.dtype)
-        lam = None
-        if self.alpha is not None:
-            lam = self.draw_lambda(batch_size, lam_seed)
-        return self.discriminator_batch(real, fake, lam)
+        if self.alpha is None:
+            return fake, None, None
+        lam = self.draw_lambda(batch_size, lam_seed)
+        return fake, lam, self.mixing_state.decide(mix_seed)
+
+    def _discriminator_loss(self, real, fake, lam, mixed, training):
+        """The discriminator's loss: on the mixed batch if `mixed`, on the
+        plain GAN batch otherwise (a `tf.cond`, so switching needs no
+        retrace)."""
+
+        def loss(lam):
+            inputs, targets = self.discriminator_batch(real, fake, lam)
+            logits = _logits(self.discriminator(inputs, training=training))
+            return _bce(targets, logits)
+
+        if mixed is None:
+            return loss(None)
+        return tf.cond(mixed, lambda: loss(lam), lambda: loss(None))
 
     def _generator_loss(self, batch_size, seed, training):
         """The non-saturating loss, -log sigmoid(D(G(z)))."""
@@ -386,10 +415,9 @@ class MixupGAN(keras.Model):
         real = self._real_samples(data)
         d_seed, g_seed = sampling.split_seed(self.seed_source.next_seed())
         # Discriminator step, on real samples blended with generated ones.
-        inputs, targets = self._discriminator_data(real, d_seed, True)
+        fake, lam, mixed = self._discriminator_draws(real, d_seed, True)
         with tf.GradientTape() as tape:
-            logits = _logits(self.discriminator(inputs, training=True))
-            d_loss = _bce(targets, logits)
+            d_loss = self._discriminator_loss(real, fake, lam, mixed, True)
         variables = self.discriminator.trainable_variables
         gradients = tape.gradient(d_loss, variables)
         self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
@@ -404,9 +432,8 @@ class MixupGAN(keras.Model):
     def test_step(self, data):
         real = self._real_samples(data)
         d_seed, g_seed = sampling.split_seed(self.seed_source.next_seed())
-        inputs, targets = self._discriminator_data(real, d_seed, False)
-        logits = _logits(self.discriminator(inputs, training=False))
-        d_loss = _bce(targets, logits)
+        fake, lam, mixed = self._discriminator_draws(real, d_seed, False)
+        d_loss = self._discriminator_loss(real, fake, lam, mixed, False)
         g_loss = self._generator_loss(tf.shape(real)[0], g_seed, False)
         return self._update(d_loss, g_loss)
 

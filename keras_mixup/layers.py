@@ -144,6 +144,9 @@ class MixupLayer(keras.layers.Layer):
             `0.2`.
         seed: an int for a reproducible stream of lam and partners, or
             `None`. Defaults to `None`.
+        prob: the probability that a training batch is mixed at all, in
+            [0, 1]; an unmixed batch passes through unchanged. Defaults to
+            `1.0`.
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -159,7 +162,8 @@ class MixupLayer(keras.layers.Layer):
         dict form.
 
     Raises:
-        ValueError: at construction for an invalid `alpha` or `seed`; at
+        ValueError: at construction for an invalid `alpha`, `seed` or
+            `prob`; at
             call time for a dict without `"labels"` or with other keys, for
             integer labels in the dict form, and for string, ragged or
             scalar inputs.
@@ -187,13 +191,19 @@ class MixupLayer(keras.layers.Layer):
     ```
     """
 
-    def __init__(self, alpha=0.2, seed=None, **kwargs):
+    def __init__(self, alpha=0.2, seed=None, prob=1.0, **kwargs):
         super().__init__(**kwargs)
-        self.mixup = Mixup(alpha, seed=seed)
+        self.mixup = Mixup(alpha, seed=seed, prob=prob)
         self.alpha = self.mixup.alpha
+        self.prob = self.mixup.prob
         self.seed = seed
         self.supports_masking = True
         self.built = True
+
+    @property
+    def mixing_state(self):
+        """The switch and alpha a `keras_mixup.MixupSchedule` changes."""
+        return self.mixup.mixing_state
 
     def call(self, inputs, training=None):
         """Mixes `inputs` while training; see the class docstring."""
@@ -242,7 +252,10 @@ class MixupLayer(keras.layers.Layer):
         return mask
 
     def get_config(self):
-        """Returns the constructor arguments (`alpha`, `seed`, base args)."""
+        """Returns the constructor arguments (`alpha`, `seed`, `prob`, base
+        args)."""
         config = super().get_config()
-        config.update({"alpha": self.alpha, "seed": self.seed})
+        config.update(
+            {"alpha": self.alpha, "seed": self.seed, "prob": self.prob}
+        )
         return config

@@ -168,6 +168,9 @@ class MixupModel(keras.Model):
             Defaults to `5`.
         knn_features: a callable mapping the inputs to feature vectors for
             the knn pairings, or `None`. Defaults to `None`.
+        prob: the probability that a training step mixes at all, in
+            [0, 1]; a step that does not trains on the batch as given
+            (integer labels one-hot encoded). Defaults to `1.0`.
         **kwargs: base model arguments (`name`, ...).
 
     Call arguments:
@@ -180,9 +183,9 @@ class MixupModel(keras.Model):
 
     Raises:
         ValueError: at construction if `model` is not a Keras model, for an
-            invalid `alpha`, `num_classes` or `seed`, and for a `mix_at`
-            that is unknown, names a missing layer or a layer that is not
-            a MixupLayer, or is `"latent"` for a model without
+            invalid `alpha`, `num_classes`, `seed` or `prob`, and for a
+            `mix_at` that is unknown, names a missing layer or a layer that
+            is not a MixupLayer, or is `"latent"` for a model without
             MixupLayers; at the first training step for integer labels
             without `num_classes`, or a chosen MixupLayer the forward pass
             never calls.
@@ -219,6 +222,7 @@ class MixupModel(keras.Model):
         pairing="random",
         knn_k=5,
         knn_features=None,
+        prob=1.0,
         **kwargs,
     ):
         if not isinstance(model, keras.Model):
@@ -235,14 +239,21 @@ class MixupModel(keras.Model):
             pairing=pairing,
             knn_k=knn_k,
             knn_features=knn_features,
+            prob=prob,
             seed=seed,
         )
         self.model = model
         self.alpha = self.mixup.alpha
         self.num_classes = self.mixup.num_classes
+        self.prob = self.mixup.prob
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self.seed = seed
         self._mix_points = _MixPoints(points)
+
+    @property
+    def mixing_state(self):
+        """The switch and alpha a `keras_mixup.MixupSchedule` changes."""
+        return self.mixup.mixing_state
 
     @property
     def mix_points(self):
@@ -382,7 +393,7 @@ class MixupModel(keras.Model):
         mixup_config = self.mixup.get_config()
         config.update(
             {key: mixup_config[key]
-             for key in ("pairing", "knn_k", "knn_features")}
+             for key in ("pairing", "knn_k", "knn_features", "prob")}
         )
         return config
 

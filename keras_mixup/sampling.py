@@ -214,3 +214,121 @@ class SeedSource:
         """Returns the next seed, an int32 tensor of shape `[2]`."""
         seed = self.generator.uniform_full_int([2], dtype=tf.int64)
         return tf.cast(seed % (2**31 - 1), tf.int32)
+
+
+def check_prob(prob, name="prob"):
+    """Validates a probability given as a Python number in [0, 1].
+
+    Args:
+        prob: the value to check.
+        name: the argument name used in the error message. Defaults to
+            `"prob"`.
+
+    Returns:
+        `prob` as a Python float.
+
+    Raises:
+        ValueError: if `prob` is not a number in [0, 1].
+    """
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] (the probability that a "
+            f"batch is mixed); received {prob!r} of type "
+            f"{type(prob).__name__}."
+        )
+    prob = float(prob)
+    if not 0.0 <= prob <= 1.0:  # also refuses NaN
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] (the probability that a "
+            f"batch is mixed); received {prob!r}."
+        )
+    return prob
+
+
+class MixingState:
+    """Whether an object mixes, and with which alpha: the state that
+    `keras_mixup.MixupSchedule` changes.
+
+    Every mixing object holds one (`Mixup` builds it; `MixupLayer` and
+    `MixupModel` reach it through their `Mixup`; `MixupGAN` holds its own)
+    and exposes it as `mixing_state`. The switch and alpha live in
+    variables that the traced graph reads, so a change applies from the
+    next batch on, without retracing: in `tf.data` pipelines (which capture
+    variables by reference), in `tf.function` and under XLA. `prob` is a
+    constructor argument and never changes.
+
+    The current switch and alpha are not part of any config, so they are
+    not saved: a loaded object starts active with its constructor alpha,
+    and a `MixupSchedule` passed to `fit` sets them again for the epoch
+    it starts at.
+
+    Args:
+        alpha: the constructor alpha, a finite number > 0.
+        prob: the probability that a batch is mixed, in [0, 1]. Defaults
+            to `1.0`.
+
+    Attributes:
+        initial_alpha: the constructor alpha, a Python float.
+        prob: the probability that a batch is mixed, a Python float.
+        alpha: a scalar float32 `tf.Variable`, the alpha lam is drawn with.
+        active: a scalar bool `tf.Variable`; while false, nothing is mixed.
+    """
+
+    def __init__(self, alpha, prob=1.0):
+        self.initial_alpha = check_alpha(alpha)
+        if not isinstance(self.initial_alpha, float):
+            raise ValueError(
+                "`alpha` must be a Python number > 0; received "
+                f"{alpha!r}."
+            )
+        self.prob = check_prob(prob)
+        with tf.init_scope():
+            self.alpha = tf.Variable(
+                self.initial_alpha,
+                dtype=tf.float32,
+                trainable=False,
+                name="mixup_alpha",
+            )
+            self.active = tf.Variable(
+                True, dtype=tf.bool, trainable=False, name="mixup_active"
+            )
+
+    def set(self, *, active=None, alpha=None):
+        """Changes the switch and/or alpha (`None` leaves it as it is).
+
+        Raises:
+            ValueError: if `active` is not a bool or `alpha` is invalid.
+        """
+        if active is not None and not isinstance(active, bool):
+            raise ValueError(
+                f"`active` must be True or False; received {active!r}."
+            )
+        if alpha is not None:
+            alpha = check_alpha(alpha)
+            if not isinstance(alpha, float):
+                raise ValueError(
+                    "`alpha` must be a Python number > 0; received "
+                    f"{alpha!r}."
+                )
+            self.alpha.assign(alpha)
+        if active is not None:
+            self.active.assign(active)
+
+    def reset(self):
+        """Back to the constructor state: active, constructor alpha."""
+        self.set(active=True, alpha=self.initial_alpha)
+
+    def decide(self, seed):
+        """Whether this batch is mixed: active, and a draw below `prob`.
+
+        Args:
+            seed: a stateless seed for the draw (unused when `prob` is 1).
+
+        Returns:
+            A scalar bool tensor.
+        """
+        active = tf.convert_to_tensor(self.active)
+        if self.prob == 1.0:
+            return active
+        draw = tf.random.stateless_uniform([], as_seed(seed))
+        return tf.logical_and(active, draw < self.prob)

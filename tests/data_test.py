@@ -215,6 +215,7 @@ def test_config_round_trip_and_keras_serialization():
         "knn_k": 5,
         "knn_features": None,
         "mix_labels": True,
+        "prob": 1.0,
         "seed": 2,
     }
     restored = keras.saving.deserialize_keras_object(
