@@ -190,19 +190,42 @@ class SeedSource:
     batch still gets its own seed, and with `seed=None` or sequential
     mapping the sequence is reproducible for a fixed integer seed.
 
+    Under `tf.distribute`, every draw made in a replica context (inside
+    `strategy.run`, as in a model's train step) folds in
+    `replica_id_in_sync_group`, so replicas never share a seed, whether the
+    source was created inside or outside `strategy.scope()`. Input
+    pipelines run outside any replica context: give each its own source
+    with `input_pipeline_id` (from `tf.distribute.InputContext`), or two
+    pipelines with the same integer seed draw the same stream.
+
     Args:
         seed: an int for a reproducible stream, or `None` for a
             non-deterministic one. Defaults to `None`.
+        input_pipeline_id: an int folded into every seed, to tell input
+            pipelines with the same `seed` apart, or `None`. Defaults to
+            `None`.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, *, input_pipeline_id=None):
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
         ):
             raise ValueError(
                 f"`seed` must be an int or None; received {seed!r}."
             )
+        if input_pipeline_id is not None and (
+            isinstance(input_pipeline_id, bool)
+            or not isinstance(input_pipeline_id, numbers.Integral)
+            or input_pipeline_id < 0
+        ):
+            raise ValueError(
+                "`input_pipeline_id` must be an int >= 0 or None; received "
+                f"{input_pipeline_id!r}."
+            )
         self.seed = seed
+        self.input_pipeline_id = (
+            None if input_pipeline_id is None else int(input_pipeline_id)
+        )
         with tf.init_scope():
             generators = tf.random.Generator
             if seed is None:
@@ -213,4 +236,26 @@ class SeedSource:
     def next_seed(self):
         """Returns the next seed, an int32 tensor of shape `[2]`."""
         seed = self.generator.uniform_full_int([2], dtype=tf.int64)
-        return tf.cast(seed % (2**31 - 1), tf.int32)
+        seed = tf.cast(seed % (2**31 - 1), tf.int32)
+        if self.input_pipeline_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.constant(self.input_pipeline_id, tf.int32)
+            )
+        replica_id = _replica_id()
+        if replica_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(replica_id, tf.int32)
+            )
+        return seed
+
+
+def _replica_id():
+    """`replica_id_in_sync_group` inside `strategy.run`, else `None`."""
+    if not tf.distribute.has_strategy():
+        return None
+    if tf.distribute.in_cross_replica_context():
+        return None
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return None
+    return context.replica_id_in_sync_group
