@@ -54,7 +54,9 @@ class Mixup:
             for integer labels without `num_classes`, string, ragged or
             rank-0 inputs, or differing static batch sizes.
         tf.errors.InvalidArgumentError: at run time for labels outside
-            `[0, num_classes)` or differing dynamic batch sizes.
+            `[0, num_classes)` or differing dynamic batch sizes. Under XLA
+            (`jit_compile=True`) these run-time checks are compiled out: an
+            out-of-range class id then encodes to an all-zero label row.
 
     Example:
 
