@@ -47,7 +47,10 @@ class Mixup:
     Returns:
         `(x, y)`, or `(x, y, sample_weight)` when weights are given, mixed,
         with the structure of `x` kept. Labels come back as floats. A batch
-        of one example comes back unchanged (labels encoded).
+        of one example comes back unchanged (labels encoded); an empty batch
+        comes back empty, with the same shapes and dtypes. Finite inputs
+        give finite outputs; a NaN or inf in an example reaches only the
+        rows that mix that example.
 
     Raises:
         ValueError: at construction for an invalid argument; at trace time

@@ -165,16 +165,23 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
-        returned in `float_dtype`.
+        returned in `float_dtype`. float16 and bfloat16 are blended in
+        float32 and rounded once, so finite inputs give finite outputs.
     """
     if not tensor.dtype.is_floating:
         dtype = float_dtype or keras.config.dtype_policy().compute_dtype
         tensor = tf.cast(tensor, dtype)
+    dtype = tensor.dtype
+    if dtype in (tf.float16, tf.bfloat16):
+        # Blend half precision in float32 and round once: x - x[p] would
+        # overflow float16 for values of opposite signs above 32752 (inf,
+        # and NaN where lam == 0), and lam keeps its float32 precision.
+        tensor = tf.cast(tensor, tf.float32)
     lam = tf.cast(lam, tensor.dtype)
     if lam.shape.rank != 0:
         lam = tf.reshape(lam, [-1] + [1] * (tensor.shape.rank - 1))
     partner = tf.gather(tensor, partner_index)
-    return partner + lam * (tensor - partner)
+    return tf.cast(partner + lam * (tensor - partner), dtype)
 
 
 def blend(structure, lam, partner_index, float_dtype=None):

@@ -85,6 +85,35 @@ def check_lambda_dtype(dtype):
     return dtype
 
 
+def check_shape(shape):
+    """Validates the shape of a draw given as Python ints.
+
+    An int, or a list or tuple of ints and scalar int tensors (a dynamic
+    batch size); a 1-D int tensor is accepted as it is.
+
+    Raises:
+        ValueError: for a negative or non-integer dimension.
+    """
+    if isinstance(shape, (tf.Tensor, tf.Variable)):
+        return shape
+    dims = shape
+    if not isinstance(shape, (list, tuple, tf.TensorShape)):
+        dims = [shape]
+    for dim in dims:
+        if isinstance(dim, (tf.Tensor, tf.Variable)):
+            continue
+        if (
+            isinstance(dim, bool)
+            or not isinstance(dim, numbers.Integral)
+            or dim < 0
+        ):
+            raise ValueError(
+                "`shape` must be an int >= 0 or a list of them (or a 1-D "
+                f"int tensor); received {shape!r}."
+            )
+    return shape
+
+
 def as_seed(seed):
     """Converts a seed to a stateless seed: an int32 tensor of shape `[2]`.
 
@@ -145,8 +174,9 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         A tensor of the given shape and dtype with values in [0, 1].
 
     Raises:
-        ValueError: if `alpha` is not a finite number > 0, or `dtype` is not
-            float32 or float64.
+        ValueError: if `alpha` is not a finite number > 0, `shape` has a
+            negative or non-integer dimension, or `dtype` is not float32 or
+            float64.
 
     Example:
 
@@ -157,6 +187,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """
     dtype = check_lambda_dtype(dtype)
     alpha = check_alpha(alpha)
+    shape = check_shape(shape)
     seed = as_seed(seed)
     if isinstance(alpha, float):
         concentration = tf.constant(alpha, dtype)
