@@ -166,7 +166,9 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
         returned in `float_dtype`. float16 and bfloat16 are blended in
-        float32 and rounded once, so finite inputs give finite outputs.
+        float32 and rounded once, so float16 cannot overflow; finite
+        bfloat16, float32 and float64 values below half the largest value
+        (1.7e38 for float32) give finite results.
     """
     if not tensor.dtype.is_floating:
         dtype = float_dtype or keras.config.dtype_policy().compute_dtype
