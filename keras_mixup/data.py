@@ -131,7 +131,8 @@ class Mixup:
             encoded and smoothed as for a mixed one. Defaults to `1.0`.
         seed: an int for a reproducible stream of lam and partners (batch
             after batch, when the dataset is mapped without parallelism),
-            or `None`. Defaults to `None`.
+            or `None`. With several input pipelines under `tf.distribute`,
+            map each with `for_input_context`. Defaults to `None`.
 
     Call arguments:
         x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
@@ -145,7 +146,11 @@ class Mixup:
         `(x, y)`, or `(x, y, sample_weight)` when weights are given, mixed,
         with the structure of `x` kept. Labels come back as floats (as
         given with `mix_labels=False`). A batch of one example comes back
-        unchanged (labels encoded).
+        unchanged (labels encoded); an empty batch comes back empty, with
+        the same shapes and dtypes. Mixing creates no NaN or inf (for any
+        float16 input, and bfloat16, float32 or float64 inputs below half
+        the largest value, 1.7e38 for float32); a NaN or inf in an example
+        reaches only the rows that mix it.
 
     Raises:
         ValueError: at construction for an invalid argument (also
@@ -154,7 +159,9 @@ class Mixup:
             `num_classes`, string, ragged or rank-0 inputs, differing static
             batch sizes, or a same-class pairing without labels.
         tf.errors.InvalidArgumentError: at run time for labels outside
-            `[0, num_classes)` or differing dynamic batch sizes.
+            `[0, num_classes)` or differing dynamic batch sizes. Under XLA
+            (`jit_compile=True`) these run-time checks are compiled out: an
+            out-of-range class id then encodes to an all-zero label row.
 
     Example:
 
@@ -222,6 +229,61 @@ class Mixup:
         self.prob = self.mixing_state.prob
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
+
+    def for_input_context(self, input_context):
+        """Returns a copy that draws its own stream for one input pipeline.
+
+        Under `tf.distribute`, `strategy.distribute_datasets_from_function`
+        calls `dataset_fn(input_context)` once per input pipeline (once per
+        worker by default). Pipelines with the same integer `seed` would
+        draw the same lam and partners; the copy folds
+        `input_context.input_pipeline_id` into every seed, so each pipeline
+        draws differently while the whole run stays reproducible. Call it
+        inside `dataset_fn`. The copy has the same `get_config()`.
+
+        Args:
+            input_context: the `tf.distribute.InputContext` passed to
+                `dataset_fn`.
+
+        Returns:
+            A new `Mixup` with the same arguments and its own seed stream.
+
+        Raises:
+            ValueError: if `input_context` is not a
+                `tf.distribute.InputContext`.
+
+        Example:
+
+        ```python
+        mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1)
+
+        def dataset_fn(input_context):
+            x = np.random.rand(64, 8).astype("float32")
+            y = np.random.randint(0, 10, size=64)
+            ds = tf.data.Dataset.from_tensor_slices((x, y))
+            ds = ds.shard(input_context.num_input_pipelines,
+                          input_context.input_pipeline_id)
+            batch = input_context.get_per_replica_batch_size(16)
+            return ds.batch(batch).map(mixup.for_input_context(input_context))
+
+        context = tf.distribute.InputContext(num_input_pipelines=2,
+                                             input_pipeline_id=1)
+        images, labels = next(iter(dataset_fn(context)))
+        assert images.shape == (16, 8) and labels.shape == (16, 10)
+        ```
+        """
+        if not isinstance(input_context, tf.distribute.InputContext):
+            raise ValueError(
+                "`input_context` must be the tf.distribute.InputContext "
+                "passed to the `dataset_fn` of "
+                "`strategy.distribute_datasets_from_function`; received "
+                f"{input_context!r}."
+            )
+        copy = type(self).from_config(self.get_config())
+        copy.seed_source = sampling.SeedSource(
+            self.seed, input_pipeline_id=input_context.input_pipeline_id
+        )
+        return copy
 
     def draw(
         self,

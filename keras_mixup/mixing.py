@@ -165,7 +165,10 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
-        returned in `float_dtype`.
+        returned in `float_dtype`. float16 and bfloat16 are blended in
+        float32 and rounded once, so float16 cannot overflow; finite
+        bfloat16, float32 and float64 values below half the largest value
+        (1.7e38 for float32) give finite results.
     """
     if not tensor.dtype.is_floating:
         dtype = float_dtype or keras.config.dtype_policy().compute_dtype
@@ -205,10 +208,16 @@ def blend_pair(first, second, lam):
             "The two tensors to blend must have the same shape; received "
             f"{first.shape} and {second.shape}."
         )
+    dtype = first.dtype
+    if dtype in (tf.float16, tf.bfloat16):
+        # Blend half precision in float32 and round once: first - second
+        # would overflow float16 for values of opposite signs above 32752
+        # (inf, and NaN where lam == 0), and lam keeps its precision.
+        first, second = tf.cast(first, tf.float32), tf.cast(second, tf.float32)
     lam = tf.cast(lam, first.dtype)
     if lam.shape.rank != 0:
         lam = tf.reshape(lam, [-1] + [1] * (first.shape.rank - 1))
-    return second + lam * (first - second)
+    return tf.cast(second + lam * (first - second), dtype)
 
 
 def blend(structure, lam, partner_index, float_dtype=None):

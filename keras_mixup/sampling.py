@@ -85,6 +85,35 @@ def check_lambda_dtype(dtype):
     return dtype
 
 
+def check_shape(shape):
+    """Validates the shape of a draw given as Python ints.
+
+    An int, or a list or tuple of ints and scalar int tensors (a dynamic
+    batch size); a 1-D int tensor is accepted as it is.
+
+    Raises:
+        ValueError: for a negative or non-integer dimension.
+    """
+    if isinstance(shape, (tf.Tensor, tf.Variable)):
+        return shape
+    dims = shape
+    if not isinstance(shape, (list, tuple, tf.TensorShape)):
+        dims = [shape]
+    for dim in dims:
+        if isinstance(dim, (tf.Tensor, tf.Variable)):
+            continue
+        if (
+            isinstance(dim, bool)
+            or not isinstance(dim, numbers.Integral)
+            or dim < 0
+        ):
+            raise ValueError(
+                "`shape` must be an int >= 0 or a list of them (or a 1-D "
+                f"int tensor); received {shape!r}."
+            )
+    return shape
+
+
 def as_seed(seed):
     """Converts a seed to a stateless seed: an int32 tensor of shape `[2]`.
 
@@ -145,8 +174,9 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         A tensor of the given shape and dtype with values in [0, 1].
 
     Raises:
-        ValueError: if `alpha` is not a finite number > 0, or `dtype` is not
-            float32 or float64.
+        ValueError: if `alpha` is not a finite number > 0, `shape` has a
+            negative or non-integer dimension, or `dtype` is not float32 or
+            float64.
 
     Example:
 
@@ -157,6 +187,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """
     dtype = check_lambda_dtype(dtype)
     alpha = check_alpha(alpha)
+    shape = check_shape(shape)
     seed = as_seed(seed)
     if isinstance(alpha, float):
         concentration = tf.constant(alpha, dtype)
@@ -190,19 +221,42 @@ class SeedSource:
     batch still gets its own seed, and with `seed=None` or sequential
     mapping the sequence is reproducible for a fixed integer seed.
 
+    Under `tf.distribute`, every draw made in a replica context (inside
+    `strategy.run`, as in a model's train step) folds in
+    `replica_id_in_sync_group`, so replicas never share a seed, whether the
+    source was created inside or outside `strategy.scope()`. Input
+    pipelines run outside any replica context: give each its own source
+    with `input_pipeline_id` (from `tf.distribute.InputContext`), or two
+    pipelines with the same integer seed draw the same stream.
+
     Args:
         seed: an int for a reproducible stream, or `None` for a
             non-deterministic one. Defaults to `None`.
+        input_pipeline_id: an int folded into every seed, to tell input
+            pipelines with the same `seed` apart, or `None`. Defaults to
+            `None`.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, *, input_pipeline_id=None):
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
         ):
             raise ValueError(
                 f"`seed` must be an int or None; received {seed!r}."
             )
+        if input_pipeline_id is not None and (
+            isinstance(input_pipeline_id, bool)
+            or not isinstance(input_pipeline_id, numbers.Integral)
+            or input_pipeline_id < 0
+        ):
+            raise ValueError(
+                "`input_pipeline_id` must be an int >= 0 or None; received "
+                f"{input_pipeline_id!r}."
+            )
         self.seed = seed
+        self.input_pipeline_id = (
+            None if input_pipeline_id is None else int(input_pipeline_id)
+        )
         with tf.init_scope():
             generators = tf.random.Generator
             if seed is None:
@@ -213,7 +267,29 @@ class SeedSource:
     def next_seed(self):
         """Returns the next seed, an int32 tensor of shape `[2]`."""
         seed = self.generator.uniform_full_int([2], dtype=tf.int64)
-        return tf.cast(seed % (2**31 - 1), tf.int32)
+        seed = tf.cast(seed % (2**31 - 1), tf.int32)
+        if self.input_pipeline_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.constant(self.input_pipeline_id, tf.int32)
+            )
+        replica_id = _replica_id()
+        if replica_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(replica_id, tf.int32)
+            )
+        return seed
+
+
+def _replica_id():
+    """`replica_id_in_sync_group` inside `strategy.run`, else `None`."""
+    if not tf.distribute.has_strategy():
+        return None
+    if tf.distribute.in_cross_replica_context():
+        return None
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return None
+    return context.replica_id_in_sync_group
 
 
 def check_prob(prob, name="prob"):
