@@ -168,8 +168,8 @@ BAD_ARGUMENTS = {
         ("nearest", 4, tf.constant([1, 2])),
         {},
         ValueError,
-        r"`pairing` must be one of \['random'\]; received "
-        r"'nearest'",
+        r"`pairing` must be one of \['knn', 'random', 'same_class', "
+        r"'same_class_knn'\]; received 'nearest'",
     ),
 }
 

@@ -363,6 +363,7 @@ def test_config_round_trip_with_pairing_options():
         "knn_k",
         "knn_features",
         "mix_labels",
+        "prob",
         "seed",
     }
     restored = keras_mixup.Mixup.from_config(config)
