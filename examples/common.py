@@ -11,7 +11,7 @@ Sections:
 - data: `load_tabular`, `load_digits_images`, `split`, `corrupt_labels`,
   `train_dataset`, `encode_labels`, `gaussian_noise`;
 - models: `mlp`, `preact_resnet18`, `preact_resnet`, `wide_resnet`,
-  `resnet50`, `build_image_model` (`IMAGE_MODELS`);
+  `resnet50`, `build_image_model` (`IMAGE_MODELS`), `add_weight_decay`;
 - training: `compile_classifier`, `fit_classifier`, `EpochErrors`,
   `error_rate`, `median_of_last`;
 - results: `mean_std`, `format_mean_std`, `format_table`, `print_table`.
@@ -285,7 +285,46 @@ def train_dataset(
     """
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+    return batch_and_mix(
+        ds,
+        batch_size=batch_size,
+        num_classes=num_classes,
+        mixup=mixup,
+        extra_maps=extra_maps,
+    )
+
+
+def batch_and_mix(
+    ds,
+    *,
+    batch_size,
+    num_classes,
+    mixup=None,
+    extra_maps=(),
+    drop_remainder=False,
+):
+    """Batches a dataset of `(x, integer label)` and mixes every batch.
+
+    Mixing is a map **after** `batch`, so partners come from the same
+    batch. Maps run sequentially, so a seeded `keras_mixup.Mixup` gives a
+    reproducible stream; `prefetch` overlaps them with training.
+
+    Args:
+        ds: a dataset of single examples `(x, y)`, `y` an integer label.
+        batch_size: the batch size.
+        num_classes: the number of classes.
+        mixup: a batch map function returning float labels (a
+            `keras_mixup.Mixup`), or `None` to one-hot encode (ERM).
+            Defaults to `None`.
+        extra_maps: further batch map functions, applied after `mixup`.
+            Defaults to `()`.
+        drop_remainder: drop the last, short batch. Defaults to `False`.
+
+    Returns:
+        A prefetched `tf.data.Dataset` of `(x, y)` batches, `y` float
+        `[B, num_classes]`.
+    """
+    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     ds = ds.map(mixup if mixup is not None else encode_labels(num_classes))
     for fn in extra_maps:
         ds = ds.map(fn)
@@ -293,8 +332,288 @@ def train_dataset(
 
 
 # --------------------------------------------------------------------------
+# Image data sets from TensorFlow Datasets (CIFAR, ImageNet)
+# --------------------------------------------------------------------------
+
+
+def load_tfds(name, split, *, data_dir=None, shuffle_files=False):
+    """Loads `(image, label)` pairs with `tfds.load`.
+
+    Args:
+        name: the TFDS name ("cifar10", "cifar100", "imagenet2012", ...).
+        split: the split ("train", "test", "validation", "train[:10%]").
+        data_dir: the TFDS data directory. Defaults to `None` (TFDS'
+            default, `~/tensorflow_datasets`).
+        shuffle_files: shuffle the input files. Defaults to `False`.
+
+    Returns:
+        `(ds, num_examples, num_classes)`.
+    """
+    import tensorflow_datasets as tfds
+
+    ds, info = tfds.load(
+        name,
+        split=split,
+        data_dir=data_dir,
+        as_supervised=True,
+        with_info=True,
+        shuffle_files=shuffle_files,
+    )
+    num_examples = int(ds.cardinality())
+    if num_examples < 0:  # unknown: ask the metadata
+        num_examples = info.splits[split].num_examples
+    return ds, num_examples, info.features["label"].num_classes
+
+
+def normalize(image, mean, std):
+    """uint8 image -> float32, per-channel `(image / 255 - mean) / std`."""
+    image = tf.cast(image, tf.float32) / 255.0
+    return (image - tf.constant(mean)) / tf.constant(std)
+
+
+def pad_crop_flip(image, padding=4):
+    """CIFAR augmentation: zero-pad by `padding`, random crop back to the
+    original size, random horizontal flip."""
+    height, width, channels = image.shape
+    image = tf.pad(image, [[padding, padding], [padding, padding], [0, 0]])
+    image = tf.image.random_crop(image, [height, width, channels])
+    return tf.image.random_flip_left_right(image)
+
+
+def random_resized_crop(image, size, area=(0.08, 1.0), ratio=(3 / 4, 4 / 3)):
+    """ImageNet augmentation: a random crop of 8% to 100% of the area and
+    3/4 to 4/3 aspect ratio, resized to `size` x `size`, randomly flipped
+    (the Inception / ResNet training crop)."""
+    begin, crop_size, _ = tf.image.sample_distorted_bounding_box(
+        tf.shape(image),
+        bounding_boxes=tf.constant([0.0, 0.0, 1.0, 1.0], shape=[1, 1, 4]),
+        min_object_covered=0.1,
+        aspect_ratio_range=ratio,
+        area_range=area,
+        max_attempts=10,
+        use_image_if_no_bounding_boxes=True,
+    )
+    image = tf.slice(image, begin, crop_size)
+    image = tf.image.resize(image, [size, size], method="bilinear")
+    image = tf.image.random_flip_left_right(image)
+    return tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
+
+
+def center_crop(image, size, resize_ratio=256 / 224):
+    """ImageNet evaluation: resize the shorter side to `size *
+    resize_ratio` (256 for 224), then take the central `size` x `size`."""
+    shape = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = size * resize_ratio / tf.reduce_min(shape)
+    new_shape = tf.cast(tf.round(shape * scale), tf.int32)
+    image = tf.image.resize(image, new_shape, method="bilinear")
+    top = (new_shape[0] - size) // 2
+    left = (new_shape[1] - size) // 2
+    image = image[top : top + size, left : left + size]
+    image = tf.ensure_shape(image, [size, size, None])
+    return tf.cast(tf.clip_by_value(image, 0, 255), tf.uint8)
+
+
+# --------------------------------------------------------------------------
+# Image-classifier training: precision, devices, schedule, loop
+# --------------------------------------------------------------------------
+
+
+def add_image_flags(parser, *, model, learning_rate, weight_decay):
+    """Adds the flags the CIFAR and ImageNet examples share."""
+    parser.add_argument(
+        "--model",
+        default=model,
+        choices=sorted(IMAGE_MODELS),
+        help="the network",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["erm", "mixup"],
+        choices=["erm", "mixup"],
+        help="train with ERM, with mixup, or both",
+    )
+    parser.add_argument("--data-dir", default=None, help="TFDS data directory")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=learning_rate,
+        help="peak SGD learning rate",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=weight_decay, help="L2 factor"
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="mixed_float16 on GPU (mixed_bfloat16 elsewhere)",
+    )
+    parser.add_argument(
+        "--distribute",
+        action="store_true",
+        help="train on every local GPU with tf.distribute.MirroredStrategy",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the training step with XLA",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="back up every epoch here and resume from it "
+        "(keras.callbacks.BackupAndRestore)",
+    )
+
+
+def mixed_precision_policy(enabled):
+    """The Keras dtype policy name `--mixed-precision` asks for."""
+    if not enabled:
+        return "float32"
+    if tf.config.list_physical_devices("GPU"):
+        return "mixed_float16"
+    return "mixed_bfloat16"
+
+
+def distribution_strategy(enabled):
+    """`MirroredStrategy` over the local devices, or the default strategy."""
+    if enabled:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up, then the learning rate divided by 10 at each
+    boundary (Goyal et al. 2017 for ImageNet; no warm-up for CIFAR).
+
+    Args:
+        learning_rate: the peak learning rate.
+        steps_per_epoch: optimizer steps in an epoch.
+        boundaries: the epochs at which the rate is divided by 10.
+        warmup_epochs: epochs of linear warm-up from 0. Defaults to `0`.
+    """
+
+    def __init__(
+        self, learning_rate, steps_per_epoch, boundaries, warmup_epochs=0
+    ):
+        self.learning_rate = float(learning_rate)
+        self.steps_per_epoch = int(steps_per_epoch)
+        self.boundaries = [int(b) for b in boundaries]
+        self.warmup_epochs = float(warmup_epochs)
+
+    def __call__(self, step):
+        epoch = tf.cast(step, tf.float32) / self.steps_per_epoch
+        drops = tf.add_n(
+            [tf.cast(epoch >= b, tf.float32) for b in self.boundaries]
+            or [tf.constant(0.0)]
+        )
+        rate = self.learning_rate * tf.pow(0.1, drops)
+        if self.warmup_epochs:
+            rate *= tf.minimum(1.0, (epoch + 1e-3) / self.warmup_epochs)
+        return rate
+
+    def get_config(self):
+        return {
+            "learning_rate": self.learning_rate,
+            "steps_per_epoch": self.steps_per_epoch,
+            "boundaries": self.boundaries,
+            "warmup_epochs": self.warmup_epochs,
+        }
+
+
+def fit_image_classifier(
+    build_model,
+    train_ds,
+    val_ds,
+    *,
+    epochs,
+    steps_per_epoch,
+    schedule,
+    strategy,
+    top5=False,
+    momentum=0.9,
+    jit_compile=False,
+    checkpoint_dir=None,
+    verbose=0,
+):
+    """Trains an image classifier with SGD and validates it every epoch.
+
+    Args:
+        build_model: a function of no argument returning the (uncompiled)
+            logits model; called inside `strategy.scope()`.
+        train_ds: batched training data with float (one-hot or mixed)
+            labels.
+        val_ds: batched validation data with one-hot labels.
+        epochs: the number of epochs.
+        steps_per_epoch: training batches per epoch.
+        schedule: the learning rate (a float or a schedule).
+        strategy: a `tf.distribute.Strategy`.
+        top5: record the top-5 error as well. Defaults to `False`.
+        momentum: SGD (Nesterov-free) momentum. Defaults to `0.9`.
+        jit_compile: XLA-compile the train step. Defaults to `False`.
+        checkpoint_dir: a directory for `BackupAndRestore`, or `None`.
+            Defaults to `None`.
+        verbose: Keras fit verbosity. Defaults to `0`.
+
+    Returns:
+        A dict of per-epoch lists: `"top1"` (and `"top5"`) validation
+        error in percent, and `"loss"`, the training loss.
+    """
+    with strategy.scope():
+        model = build_model()
+        metrics = [keras.metrics.CategoricalAccuracy(name="top1")]
+        if top5:
+            metrics.append(
+                keras.metrics.TopKCategoricalAccuracy(5, name="top5")
+            )
+        compile_classifier(
+            model,
+            keras.optimizers.SGD(schedule, momentum=momentum),
+            metrics=metrics,
+            jit_compile=jit_compile,
+        )
+    callbacks = []
+    if checkpoint_dir:
+        callbacks.append(keras.callbacks.BackupAndRestore(checkpoint_dir))
+    history = model.fit(
+        train_ds,
+        validation_data=val_ds,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        callbacks=callbacks,
+        verbose=verbose,
+        shuffle=False,  # the dataset shuffles itself
+    ).history
+    result = {
+        "top1": [100.0 * (1.0 - a) for a in history["val_top1"]],
+        "loss": list(history["loss"]),
+    }
+    if top5:
+        result["top5"] = [100.0 * (1.0 - a) for a in history["val_top5"]]
+    return result
+
+
+# --------------------------------------------------------------------------
 # Models
 # --------------------------------------------------------------------------
+
+
+def add_weight_decay(model, weight_decay):
+    """Puts an L2 penalty `weight_decay / 2 * ||w||^2` on every kernel.
+
+    Its gradient is `weight_decay * w`, the weight decay of SGD in the
+    paper's (PyTorch) code; biases and batch-norm parameters are left out.
+    Works on any built model, `keras.applications` ones included.
+
+    Returns:
+        The model.
+    """
+    if weight_decay:
+        regularizer = keras.regularizers.L2(weight_decay / 2)
+        for variable in model.trainable_weights:
+            if variable.path.endswith("kernel"):
+                variable.regularizer = regularizer
+    return model
 
 
 def mlp(
@@ -315,31 +634,21 @@ def mlp(
             the paper's UCI network.
         dropout: the dropout rate after each hidden layer. Defaults to
             `0.0`.
-        weight_decay: an L2 penalty `weight_decay / 2 * ||w||^2` on the
-            kernels (the gradient of SGD weight decay). Defaults to `0.0`.
+        weight_decay: see `add_weight_decay`. Defaults to `0.0`.
         name: the model name. Defaults to `"mlp"`.
     """
-    regularizer = (
-        keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-    )
     inputs = keras.Input(tuple(input_shape))
     h = keras.layers.Flatten()(inputs)
     for width in hidden:
-        h = keras.layers.Dense(
-            width, activation="relu", kernel_regularizer=regularizer
-        )(h)
+        h = keras.layers.Dense(width, activation="relu")(h)
         if dropout:
             h = keras.layers.Dropout(dropout)(h)
-    outputs = keras.layers.Dense(
-        num_classes, kernel_regularizer=regularizer, dtype="float32"
-    )(h)
-    return keras.Model(inputs, outputs, name=name)
+    outputs = keras.layers.Dense(num_classes, dtype="float32")(h)
+    model = keras.Model(inputs, outputs, name=name)
+    return add_weight_decay(model, weight_decay)
 
 
-def _conv(filters, kernel_size, strides=1, weight_decay=0.0):
-    regularizer = (
-        keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-    )
+def _conv(filters, kernel_size, strides=1):
     return keras.layers.Conv2D(
         filters,
         kernel_size,
@@ -347,7 +656,6 @@ def _conv(filters, kernel_size, strides=1, weight_decay=0.0):
         padding="same",
         use_bias=False,
         kernel_initializer="he_normal",
-        kernel_regularizer=regularizer,
     )
 
 
@@ -356,33 +664,28 @@ def _bn_relu(x):
     return keras.layers.ReLU()(x)
 
 
-def _preact_block(x, filters, strides, weight_decay, dropout=0.0):
+def _preact_block(x, filters, strides, dropout=0.0):
     """A pre-activation basic block (He et al., "Identity mappings")."""
     pre = _bn_relu(x)
     if strides != 1 or x.shape[-1] != filters:
-        shortcut = _conv(filters, 1, strides, weight_decay)(pre)
+        shortcut = _conv(filters, 1, strides)(pre)
     else:
         shortcut = x
-    h = _conv(filters, 3, strides, weight_decay)(pre)
+    h = _conv(filters, 3, strides)(pre)
     h = _bn_relu(h)
     if dropout:
         h = keras.layers.Dropout(dropout)(h)
-    h = _conv(filters, 3, 1, weight_decay)(h)
+    h = _conv(filters, 3, 1)(h)
     return keras.layers.Add()([h, shortcut])
 
 
-def _classifier(h, num_classes, weight_decay, dropout=0.0):
+def _classifier(h, num_classes, dropout=0.0):
     h = _bn_relu(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     if dropout:
         h = keras.layers.Dropout(dropout)(h)
-    regularizer = (
-        keras.regularizers.L2(weight_decay / 2) if weight_decay else None
-    )
     # float32 logits under mixed precision.
-    return keras.layers.Dense(
-        num_classes, kernel_regularizer=regularizer, dtype="float32"
-    )(h)
+    return keras.layers.Dense(num_classes, dtype="float32")(h)
 
 
 def preact_resnet(
@@ -407,16 +710,15 @@ def preact_resnet(
         width: the first stage's filters. Defaults to `64`.
         stem: `"cifar"` (one 3x3 convolution) or `"imagenet"` (7x7 stride 2
             and a 3x3 stride 2 max pool). Defaults to `"cifar"`.
-        weight_decay: L2 penalty on the kernels (see `mlp`). Defaults to
-            `0.0`.
+        weight_decay: see `add_weight_decay`. Defaults to `0.0`.
         dropout: dropout before the classifier. Defaults to `0.0`.
         name: the model name. Defaults to `"preact_resnet"`.
     """
     inputs = keras.Input(tuple(input_shape))
     if stem == "cifar":
-        h = _conv(width, 3, 1, weight_decay)(inputs)
+        h = _conv(width, 3)(inputs)
     elif stem == "imagenet":
-        h = _conv(width, 7, 2, weight_decay)(inputs)
+        h = _conv(width, 7, 2)(inputs)
         h = _bn_relu(h)
         h = keras.layers.MaxPooling2D(3, 2, padding="same")(h)
     else:
@@ -427,9 +729,10 @@ def preact_resnet(
         filters = width * 2**stage
         for block in range(count):
             strides = 2 if stage > 0 and block == 0 else 1
-            h = _preact_block(h, filters, strides, weight_decay)
-    outputs = _classifier(h, num_classes, weight_decay, dropout)
-    return keras.Model(inputs, outputs, name=name)
+            h = _preact_block(h, filters, strides)
+    outputs = _classifier(h, num_classes, dropout)
+    model = keras.Model(inputs, outputs, name=name)
+    return add_weight_decay(model, weight_decay)
 
 
 def preact_resnet18(input_shape, num_classes, **kwargs):
@@ -455,7 +758,7 @@ def wide_resnet(
         num_classes: the number of classes.
         depth: `6 n + 4` layers. Defaults to `28`.
         widen: the widening factor. Defaults to `10`.
-        weight_decay: L2 penalty on the kernels. Defaults to `0.0`.
+        weight_decay: see `add_weight_decay`. Defaults to `0.0`.
         dropout: dropout inside each block. Defaults to `0.0`.
         name: the model name. Defaults to `"wide_resnet{depth}_{widen}"`.
     """
@@ -463,30 +766,26 @@ def wide_resnet(
         raise ValueError(f"`depth` must be 6 n + 4; received {depth}.")
     count = (depth - 4) // 6
     inputs = keras.Input(tuple(input_shape))
-    h = _conv(16, 3, 1, weight_decay)(inputs)
+    h = _conv(16, 3)(inputs)
     for stage, filters in enumerate((16 * widen, 32 * widen, 64 * widen)):
         for block in range(count):
             strides = 2 if stage > 0 and block == 0 else 1
-            h = _preact_block(h, filters, strides, weight_decay, dropout)
-    outputs = _classifier(h, num_classes, weight_decay)
-    return keras.Model(
-        inputs, outputs, name=name or f"wide_resnet{depth}_{widen}"
-    )
+            h = _preact_block(h, filters, strides, dropout)
+    outputs = _classifier(h, num_classes)
+    name = name or f"wide_resnet{depth}_{widen}"
+    model = keras.Model(inputs, outputs, name=name)
+    return add_weight_decay(model, weight_decay)
 
 
 def resnet50(input_shape, num_classes, *, weight_decay=0.0, name="resnet50"):
-    """ResNet-50 from `keras.applications`, random weights, logits out.
-
-    `weight_decay` is not applied here (Keras' ResNet-50 takes no
-    regularizer); pass it to the optimizer instead.
-    """
-    del weight_decay
+    """ResNet-50 from `keras.applications`, random weights, logits out."""
     backbone = keras.applications.ResNet50(
         weights=None, include_top=False, input_shape=tuple(input_shape)
     )
     h = keras.layers.GlobalAveragePooling2D()(backbone.output)
     outputs = keras.layers.Dense(num_classes, dtype="float32")(h)
-    return keras.Model(backbone.input, outputs, name=name)
+    model = keras.Model(backbone.input, outputs, name=name)
+    return add_weight_decay(model, weight_decay)
 
 
 #: Image classifiers by the name `--model` takes.
@@ -500,7 +799,11 @@ IMAGE_MODELS = {
 def build_image_model(
     name, input_shape, num_classes, *, quick=False, weight_decay=0.0
 ):
-    """Builds one of `IMAGE_MODELS`; `quick` shrinks it to a toy size."""
+    """Builds one of `IMAGE_MODELS`; `quick` shrinks it to a toy size.
+
+    The ImageNet stem (7x7 stride 2, max pool) is used for inputs larger
+    than 64 pixels, the CIFAR one (3x3) otherwise.
+    """
     if name not in IMAGE_MODELS:
         raise ValueError(
             f"`--model` must be one of {sorted(IMAGE_MODELS)}; received "
@@ -515,16 +818,22 @@ def build_image_model(
                 blocks=(1, 1),
                 width=8,
                 stem=stem,
+                weight_decay=weight_decay,
                 name="preact_resnet_tiny",
             )
         return preact_resnet18(
             input_shape, num_classes, stem=stem, weight_decay=weight_decay
         )
     if name == "wide_resnet28_10":
-        if quick:
-            return wide_resnet(input_shape, num_classes, depth=10, widen=1)
-        return wide_resnet(input_shape, num_classes, weight_decay=weight_decay)
-    # resnet50: no smaller variant; `quick` keeps it (slow but correct).
+        depth, widen = (10, 1) if quick else (28, 10)
+        return wide_resnet(
+            input_shape,
+            num_classes,
+            depth=depth,
+            widen=widen,
+            weight_decay=weight_decay,
+        )
+    # ResNet-50 has no small variant: `quick` keeps the full network.
     return resnet50(input_shape, num_classes, weight_decay=weight_decay)
 
 
