@@ -18,7 +18,7 @@ and the final training error on the examples that kept their real label
 and on the corrupted ones (measured against the corrupted label: 0 means
 the noise was memorised).
 
-Run: `python examples/corrupted_labels.py [--epochs 60] [--seeds 2]`.
+Run: `python examples/corrupted_labels.py [--epochs 40] [--seeds 2]`.
 """
 
 import common
@@ -152,7 +152,7 @@ def main(argv=None):
     """
     parser = common.make_parser(
         __doc__.splitlines()[0],
-        epochs=60,
+        epochs=40,
         seeds=1,
         alpha=[8.0, 32.0],
         batch_size=64,
