@@ -532,11 +532,17 @@ def fit_image_classifier(
     strategy,
     top5=False,
     momentum=0.9,
+    optimizer=None,
+    callbacks=(),
     jit_compile=False,
     checkpoint_dir=None,
     verbose=0,
 ):
-    """Trains an image classifier with SGD and validates it every epoch.
+    """Trains a classifier on `tf.data` pipelines, validating every epoch.
+
+    Made for image-like inputs (CIFAR, ImageNet, spectrograms): the model
+    is built and compiled under `strategy.scope()`, trained with SGD (or
+    `optimizer`) on float labels.
 
     Args:
         build_model: a function of no argument returning the (uncompiled)
@@ -550,6 +556,11 @@ def fit_image_classifier(
         strategy: a `tf.distribute.Strategy`.
         top5: record the top-5 error as well. Defaults to `False`.
         momentum: SGD (Nesterov-free) momentum. Defaults to `0.9`.
+        optimizer: a function of no argument returning the optimizer
+            (called inside the scope), instead of SGD with `schedule` and
+            `momentum`. Defaults to `None`.
+        callbacks: more Keras callbacks (such as a mixup schedule).
+            Defaults to `()`.
         jit_compile: XLA-compile the train step. Defaults to `False`.
         checkpoint_dir: a directory for `BackupAndRestore`, or `None`.
             Defaults to `None`.
@@ -566,13 +577,14 @@ def fit_image_classifier(
             metrics.append(
                 keras.metrics.TopKCategoricalAccuracy(5, name="top5")
             )
+        if optimizer is None:
+            built = keras.optimizers.SGD(schedule, momentum=momentum)
+        else:
+            built = optimizer()
         compile_classifier(
-            model,
-            keras.optimizers.SGD(schedule, momentum=momentum),
-            metrics=metrics,
-            jit_compile=jit_compile,
+            model, built, metrics=metrics, jit_compile=jit_compile
         )
-    callbacks = []
+    callbacks = list(callbacks)
     if checkpoint_dir:
         callbacks.append(keras.callbacks.BackupAndRestore(checkpoint_dir))
     history = model.fit(
