@@ -118,12 +118,14 @@ def mixed_digits(alphas, columns, seed):
     x, y, num_classes = common.load_digits_images()
     rng = np.random.default_rng(seed)
     batches = []
-    for alpha in alphas:
+    for row, alpha in enumerate(alphas):
         # One example of each of `columns` different classes, so every
         # mixed label shows its lam.
         classes = rng.permutation(num_classes)[:columns]
         pick = np.array([rng.choice(np.flatnonzero(y == c)) for c in classes])
-        mixup = keras_mixup.Mixup(alpha, num_classes=num_classes, seed=seed)
+        mixup = keras_mixup.Mixup(
+            alpha, num_classes=num_classes, seed=seed + row
+        )
         images, labels = mixup(tf.constant(x[pick]), tf.constant(y[pick]))
         batches.append((alpha, images.numpy()[..., 0], labels.numpy()))
     return batches

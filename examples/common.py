@@ -9,12 +9,23 @@ Sections:
 
 - set-up: `setup`, `pyplot`, `make_parser`, `figure_path`;
 - data: `load_tabular`, `load_digits_images`, `split`, `corrupt_labels`,
-  `train_dataset`, `encode_labels`, `gaussian_noise`;
+  `train_dataset`, `batch_and_mix`, `encode_labels`, `gaussian_noise`;
+- TFDS images: `load_tfds`, `decode_image`, `normalize`, `pad_crop_flip`,
+  `random_resized_crop`, `center_crop`;
 - models: `mlp`, `preact_resnet18`, `preact_resnet`, `wide_resnet`,
   `resnet50`, `build_image_model` (`IMAGE_MODELS`), `add_weight_decay`;
-- training: `compile_classifier`, `fit_classifier`, `EpochErrors`,
-  `error_rate`, `median_of_last`;
+- training on arrays: `compile_classifier`, `fit_classifier`,
+  `EpochErrors`, `error_rate`, `predict_logits`, `median_of_last`;
+- training on TFDS pipelines: `add_image_flags`, `mixed_precision_policy`,
+  `distribution_strategy`, `WarmupStepDecay`, `fit_image_classifier`;
 - results: `mean_std`, `format_mean_std`, `format_table`, `print_table`.
+
+Built to take the examples still to come: `fit_classifier` and
+`fit_image_classifier` train any Keras model on float labels (a mixup model
+wrapper too) and take extra callbacks (a mixup schedule); the ablation's
+baselines are here (`encode_labels(label_smoothing=...)`, `gaussian_noise`,
+`add_weight_decay`, `median_of_last` over the per-epoch errors that
+`EpochErrors` records).
 """
 
 import os
@@ -113,8 +124,9 @@ def make_parser(description, *, epochs, seeds, alpha, batch_size):
     )
     parser.add_argument(
         "--figures",
-        default=FIGURES_DIR,
-        help="directory for the PNG figures ('' for none)",
+        default=None,
+        help="directory for the PNG figures ('' for none); defaults to "
+        "examples/figures, or none with --quick",
     )
     parser.add_argument(
         "--verbose", type=int, default=0, help="Keras fit verbosity"
@@ -123,11 +135,18 @@ def make_parser(description, *, epochs, seeds, alpha, batch_size):
 
 
 def figure_path(args, name):
-    """The path of figure `name` under `args.figures`, or `None` if off."""
-    if not args.figures:
+    """The path of figure `name` under `args.figures`, or `None` if off.
+
+    Without `--figures`, figures go to `FIGURES_DIR`, except in `--quick`
+    runs, which save none (so they never overwrite the real ones).
+    """
+    directory = args.figures
+    if directory is None:
+        directory = None if args.quick else FIGURES_DIR
+    if not directory:
         return None
-    os.makedirs(args.figures, exist_ok=True)
-    return os.path.join(args.figures, name)
+    os.makedirs(directory, exist_ok=True)
+    return os.path.join(directory, name)
 
 
 # --------------------------------------------------------------------------
@@ -336,7 +355,7 @@ def batch_and_mix(
 # --------------------------------------------------------------------------
 
 
-def load_tfds(name, split, *, data_dir=None, shuffle_files=False):
+def load_tfds(name, split, *, data_dir=None, shuffle_files=False, decode=True):
     """Loads `(image, label)` pairs with `tfds.load`.
 
     Args:
@@ -345,6 +364,9 @@ def load_tfds(name, split, *, data_dir=None, shuffle_files=False):
         data_dir: the TFDS data directory. Defaults to `None` (TFDS'
             default, `~/tensorflow_datasets`).
         shuffle_files: shuffle the input files. Defaults to `False`.
+        decode: decode the images; `False` keeps the encoded bytes (decode
+            them with `decode_image` after shuffling, so a shuffle buffer
+            holds small JPEGs rather than full images). Defaults to `True`.
 
     Returns:
         `(ds, num_examples, num_classes)`.
@@ -358,11 +380,18 @@ def load_tfds(name, split, *, data_dir=None, shuffle_files=False):
         as_supervised=True,
         with_info=True,
         shuffle_files=shuffle_files,
+        decoders=None if decode else {"image": tfds.decode.SkipDecoding()},
     )
     num_examples = int(ds.cardinality())
     if num_examples < 0:  # unknown: ask the metadata
         num_examples = info.splits[split].num_examples
     return ds, num_examples, info.features["label"].num_classes
+
+
+def decode_image(encoded):
+    """Encoded image bytes (JPEG, PNG) -> a uint8 `[H, W, 3]` image."""
+    image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+    return tf.ensure_shape(image, [None, None, 3])
 
 
 def normalize(image, mean, std):

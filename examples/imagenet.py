@@ -59,11 +59,16 @@ def datasets(args, method, seed):
     Returns:
         `(train, validation, steps_per_epoch, num_classes)`.
     """
+    # Images stay encoded until after the shuffle buffer.
     train, num_train, num_classes = common.load_tfds(
-        "imagenet2012", "train", data_dir=args.data_dir, shuffle_files=True
+        "imagenet2012",
+        "train",
+        data_dir=args.data_dir,
+        shuffle_files=True,
+        decode=False,
     )
     validation, _, _ = common.load_tfds(
-        "imagenet2012", "validation", data_dir=args.data_dir
+        "imagenet2012", "validation", data_dir=args.data_dir, decode=False
     )
     if args.quick:
         train, num_train = train.take(64), min(num_train, 64)
@@ -71,11 +76,11 @@ def datasets(args, method, seed):
     size = args.image_size
 
     def augment(image, label):
-        image = common.random_resized_crop(image, size)
+        image = common.random_resized_crop(common.decode_image(image), size)
         return common.normalize(image, MEAN, STD), label
 
     def prepare(image, label):
-        image = common.center_crop(image, size)
+        image = common.center_crop(common.decode_image(image), size)
         return common.normalize(image, MEAN, STD), label
 
     mixup = None

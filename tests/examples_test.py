@@ -258,3 +258,21 @@ def test_fgsm_stays_in_the_epsilon_ball_and_the_pixel_range():
     step = adversarial.attack(model, x, y, 3, epsilon=0.1) - x
     inside = (x > 0.1) & (x < 0.9)
     np.testing.assert_allclose(np.abs(step[inside]), 0.1, atol=1e-6)
+
+
+def test_figure_path_quick_runs_save_no_figure_by_default(tmp_path):
+    from argparse import Namespace
+
+    assert (
+        common.figure_path(Namespace(figures=None, quick=True), "a.png") is None
+    )
+    assert (
+        common.figure_path(Namespace(figures="", quick=False), "a.png") is None
+    )
+    default = common.figure_path(Namespace(figures=None, quick=False), "a.png")
+    assert default == os.path.join(common.FIGURES_DIR, "a.png")
+    chosen = tmp_path / "figs"
+    path = common.figure_path(
+        Namespace(figures=str(chosen), quick=True), "a.png"
+    )
+    assert path == str(chosen / "a.png") and chosen.is_dir()
