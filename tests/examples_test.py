@@ -99,7 +99,7 @@ def test_corrupted_labels_quick(tmp_path):
 @pytest.mark.slow
 def test_adversarial_quick(tmp_path):
     result = adversarial.main(["--quick", "--figures", str(tmp_path)])
-    assert [row[0] for row in result["rows"]] == ["ERM", "mixup (α=1)"]
+    assert [row[0] for row in result["rows"]] == ["ERM", "mixup (α=0.2)"]
     for row in result["rows"]:
         assert len(row) == 6
         assert_error_cells(row[1:])
