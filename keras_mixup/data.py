@@ -33,6 +33,14 @@ class Mixup:
         seed: an int for a reproducible stream of lam and partners (batch
             after batch, when the dataset is mapped without parallelism),
             or `None`. Defaults to `None`.
+        fused: how the blend runs: `True` compiles it with XLA
+            (`tf.function(jit_compile=True)`: the cast of integer inputs,
+            the gather of the partners, the multiply and the add fused into
+            one pass over the batch, 2 to 3 times faster on CPU), `False`
+            runs plain TensorFlow ops, `"auto"` uses XLA where the platform
+            has it (see the README's performance section). The two agree to
+            within an ulp (XLA fuses the multiply-add). Defaults to
+            `"auto"`.
 
     Call arguments:
         x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
@@ -74,6 +82,7 @@ class Mixup:
         label_smoothing=0.0,
         mode="elem",
         seed=None,
+        fused="auto",
     ):
         self.alpha = sampling.check_alpha(alpha)
         self.num_classes = mixing.check_num_classes(num_classes)
@@ -86,6 +95,7 @@ class Mixup:
         self.mode = mode
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
+        self.fused = mixing.check_fused(fused)
 
     def draw(self, batch_size, x=None, y=None, *, inputs_only=False):
         """Draws this batch's lam and partner index.
@@ -133,6 +143,7 @@ class Mixup:
             partner_index,
             num_classes=self.num_classes,
             label_smoothing=self.label_smoothing,
+            fused=self.fused,
         )
 
     def __call__(self, x, y, sample_weight=None):
@@ -148,6 +159,7 @@ class Mixup:
             "label_smoothing": self.label_smoothing,
             "mode": self.mode,
             "seed": self.seed,
+            "fused": self.fused,
         }
 
     @classmethod
