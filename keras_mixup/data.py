@@ -37,10 +37,11 @@ class Mixup:
             (`tf.function(jit_compile=True)`: the cast of integer inputs,
             the gather of the partners, the multiply and the add fused into
             one pass over the batch, 2 to 3 times faster on CPU), `False`
-            runs plain TensorFlow ops, `"auto"` uses XLA where the platform
-            has it (see the README's performance section). The two agree to
-            within an ulp (XLA fuses the multiply-add). Defaults to
-            `"auto"`.
+            runs plain TensorFlow ops, `"auto"` uses XLA in a `Dataset.map`
+            or any graph where the platform has it, and plain ops when
+            called eagerly (see the README's performance section). The two
+            agree to within an ulp (XLA fuses the multiply-add). Defaults
+            to `"auto"`.
 
     Call arguments:
         x: the inputs: a batch-first tensor of rank >= 1, or a tuple or

@@ -14,6 +14,7 @@ import numbers
 
 import keras
 import tensorflow as tf
+from tensorflow_probability.python.internal import implementation_selection
 
 
 def check_num_classes(num_classes):
@@ -194,14 +195,25 @@ def xla_available():
 
 
 def use_fused(fused):
-    """Resolves `fused` to a bool: `"auto"` is `xla_available()`.
+    """Resolves `fused` to a bool.
+
+    `"auto"` fuses when a graph is being built (a `Dataset.map`, a
+    `tf.function`, a Keras train step), which compiles the blend once and
+    runs it every batch, and XLA is available; it does not when executing
+    eagerly (a first call per input shape would spend ~0.1 s compiling for
+    one blend), nor inside a computation XLA already compiles
+    (`jit_compile=True`), whose plain ops XLA fuses anyway.
 
     Raises:
         ValueError: for an invalid `fused`, or `True` without XLA.
     """
     fused = check_fused(fused)
     if fused == "auto":
-        return xla_available()
+        return (
+            not tf.executing_eagerly()
+            and not implementation_selection.is_xla()
+            and xla_available()
+        )
     if fused and not xla_available():
         raise ValueError(
             "`fused=True` needs XLA, which this TensorFlow build or device "
@@ -216,7 +228,13 @@ def _blend_leaf(tensor, lam, partner_index, float_dtype):
         tensor = tf.cast(tensor, float_dtype)
     lam = tf.cast(lam, tensor.dtype)
     if lam.shape.rank != 0:
-        lam = tf.reshape(lam, [-1] + [1] * (tensor.shape.rank - 1))
+        rank = tensor.shape.rank
+        if rank is None:  # a relaxed trace of the fused function
+            shape = tf.concat([[-1], tf.ones([tf.rank(tensor) - 1], tf.int32)],
+                              axis=0)
+        else:
+            shape = [-1] + [1] * (rank - 1)
+        lam = tf.reshape(lam, shape)
     partner = tf.gather(tensor, partner_index)
     return partner + lam * (tensor - partner)
 
@@ -228,10 +246,12 @@ def _blend_leaves(leaves, lam, partner_index, float_dtype):
 # All leaves in one XLA cluster: the cast of integer inputs, the gather of
 # the partners, the multiply and the add fuse into one pass over each
 # tensor (one read of the batch, one write of the result), and the whole
-# structure costs one kernel launch. Traced once per structure, dtypes and
-# static shapes: in a `Dataset.map` or a `tf.function`, once per pipeline.
+# structure costs one kernel launch. Traced once per structure and dtypes
+# (`reduce_retracing` relaxes differing shapes to unknown dimensions): in a
+# `Dataset.map` or a `tf.function`, once per pipeline. XLA still compiles
+# once per concrete shape, such as a smaller last batch, and caches it.
 _fused_blend_leaves = tf.function(
-    _blend_leaves, jit_compile=True, autograph=False
+    _blend_leaves, jit_compile=True, autograph=False, reduce_retracing=True
 )
 
 
@@ -252,8 +272,9 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *,
         fused: `True` to compile the blend with XLA
             (`tf.function(jit_compile=True)`: cast, gather, multiply and
             add fused into one pass over the batch), `False` for plain
-            TensorFlow ops, `"auto"` for XLA where `xla_available()`. Both
-            paths compute the same formula. Defaults to `"auto"`.
+            TensorFlow ops, `"auto"` for XLA in graphs where XLA is
+            available (see `use_fused`). Both paths compute the same
+            formula. Defaults to `"auto"`.
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are

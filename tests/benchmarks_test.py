@@ -24,7 +24,7 @@ def test_quick_run_prints_the_table(throughput, capsys):
         "tensorflow: ",
         "cpus: ",
         "xla: ",
-        "x baseline time",
+        "x baseline",
         "copy x*s",
         "keras.layers.MixUp",
         "Mixup fused XLA",

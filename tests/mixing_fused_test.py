@@ -154,9 +154,10 @@ def test_mix_batch_fused_matches_fallback_with_labels_and_weights():
         _assert_close(got, want, _scale(leaf, partner_index))
     _assert_close(fused_y, fallback_y, 1.0)  # labels lie in [0, 1]
     _assert_close(fused_w, fallback_w, _scale(weight, partner_index))
-    assert mixing.mix_batch(x, None, None, lam, partner_index, fused=True)[
-        1:
-    ] == (None, None)
+    _, no_y, no_weight = mixing.mix_batch(
+        x, None, None, lam, partner_index, fused=True
+    )
+    assert no_y is None and no_weight is None
 
 
 def test_gradients_through_the_fused_blend_match_the_fallback():
@@ -240,7 +241,20 @@ def test_fused_option_is_validated_and_serialised():
     assert mixup.get_config()["fused"] is False
     assert keras_mixup.Mixup.from_config(mixup.get_config()).fused is False
     assert keras_mixup.Mixup().fused == "auto"
-    assert mixing.use_fused("auto") is True
+
+
+def test_auto_fuses_in_graphs_only():
+    """Eagerly, plain ops (no per-shape compilation for a one-off blend); in
+    a graph, XLA; inside an XLA computation, plain ops XLA fuses anyway."""
+    assert mixing.use_fused("auto") is False
+    assert tf.function(lambda: tf.constant(mixing.use_fused("auto")))()
+    in_xla = tf.function(
+        lambda: tf.constant(mixing.use_fused("auto")), jit_compile=True
+    )
+    assert not in_xla()
+    traces = mixing._fused_blend_leaves.experimental_get_tracing_count()
+    mixing.blend(tf.ones([3, 2]), tf.ones([3]), tf.constant([2, 0, 1]))
+    assert mixing._fused_blend_leaves.experimental_get_tracing_count() == traces
 
 
 def test_fused_true_without_xla_is_refused(monkeypatch):
