@@ -224,10 +224,13 @@ def _beta_log_space(shape, concentration1, concentration0, seed):
     TFP samples gammas with an XLA-friendly rejection loop and relies on
     Grappler to swap in `tf.random.stateless_gamma` on CPU. `tf.data`
     functions are not rewritten by Grappler, so in `Dataset.map` the loop
-    runs op by op, 10 to 30 times slower than the kernel. This is the CPU
-    implementation written out (the same seeds, salts and log-space
-    arithmetic): it matches TFP's draw in a `tf.function` to within an ulp
-    and runs at kernel speed everywhere.
+    runs op by op: several times slower per batch, and much slower to set
+    up for every iterator. (TFP's traces made under XLA also skip the swap
+    when reused outside XLA, so TFP's own stream depends on what ran
+    before.) This is the CPU implementation written out, with the same
+    seeds, salts and log-space arithmetic: it gives TFP's CPU draw bit for
+    bit in a `tf.function`, and within a few ulps eagerly and in `tf.data`
+    (where Grappler does not fold the division by a constant alpha).
     """
     shape = tf.reshape(tf.convert_to_tensor(shape, tf.int32), [-1])
     size = tf.reduce_prod(shape)
