@@ -7,7 +7,9 @@ Every blend in the package happens here:
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
 paired with itself comes back bit for bit unchanged. `lam` is drawn by
 `sampling.py` and `partner_index` by `pairing.py`; this module only applies
-them, so tests can inject both.
+them, so tests can inject both. In graphs the blend of a whole structure runs
+as one XLA computation where XLA is available (`fused`, see `use_fused`),
+else as plain TensorFlow ops; both compute this formula.
 """
 
 import numbers
