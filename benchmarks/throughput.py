@@ -251,14 +251,18 @@ def data_section(args):
 # (issue 3). Adjust `_mixup_models` to their final signatures if needed.
 
 
-def _cnn(input_shape, name="cnn"):
+def _cnn(input_shape, hidden_mixup=False):
+    """A small CNN; `hidden_mixup` puts a `MixupLayer` after the first
+    block, the mix point of `MixupModel(mix_at="latent")`."""
     inputs = keras.Input(input_shape)
     h = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(inputs)
     h = keras.layers.MaxPooling2D()(h)
+    if hidden_mixup:
+        h = keras_mixup.MixupLayer(alpha=0.2, name="mix_hidden")(h)
     h = keras.layers.Conv2D(64, 3, padding="same", activation="relu")(h)
     h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = keras.layers.Dense(NUM_CLASSES)(h)
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs, outputs)
 
 
 def _mixup_models(input_shape):
@@ -281,7 +285,9 @@ def _mixup_models(input_shape):
 
             def wrapped(mix_at=mix_at):
                 return keras_mixup.MixupModel(
-                    _cnn(input_shape), alpha=0.2, mix_at=mix_at
+                    _cnn(input_shape, hidden_mixup=mix_at == "latent"),
+                    alpha=0.2,
+                    mix_at=mix_at,
                 )
 
             variants.append((name, wrapped, ""))
