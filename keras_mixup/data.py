@@ -133,6 +133,15 @@ class Mixup:
             after batch, when the dataset is mapped without parallelism),
             or `None`. With several input pipelines under `tf.distribute`,
             map each with `for_input_context`. Defaults to `None`.
+        fused: how the blend runs: `True` compiles it with XLA
+            (`tf.function(jit_compile=True)`: the cast of integer inputs,
+            the gather of the partners, the multiply and the add fused into
+            one pass over the batch: 1.4 to 4 times faster than plain ops
+            on CPU), `False` runs plain TensorFlow ops, `"auto"` uses XLA
+            in a `Dataset.map` or any graph where the platform has it, and
+            plain ops when called eagerly (see the README's performance
+            section). The two agree up to rounding (XLA fuses the
+            multiply-add into one rounding). Defaults to `"auto"`.
 
     Call arguments:
         x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
@@ -199,6 +208,7 @@ class Mixup:
         mix_labels=True,
         prob=1.0,
         seed=None,
+        fused="auto",
     ):
         self.alpha = sampling.check_alpha(alpha)
         self.num_classes = mixing.check_num_classes(num_classes)
@@ -229,6 +239,7 @@ class Mixup:
         self.prob = self.mixing_state.prob
         self.seed = seed
         self.seed_source = sampling.SeedSource(seed)
+        self.fused = mixing.check_fused(fused)
 
     def for_input_context(self, input_context):
         """Returns a copy that draws its own stream for one input pipeline.
@@ -469,6 +480,7 @@ class Mixup:
             full_index,
             num_classes=self.num_classes,
             label_smoothing=self.label_smoothing,
+            fused=self.fused,
         )
         return tuple(
             None if part is None else _head(part, size) for part in mixed
@@ -498,6 +510,7 @@ class Mixup:
             "mix_labels": self.mix_labels,
             "prob": self.prob,
             "seed": self.seed,
+            "fused": self.fused,
         }
 
     @classmethod

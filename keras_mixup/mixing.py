@@ -7,13 +7,16 @@ Every blend in the package happens here, in `blend_pair`:
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
 paired with itself comes back bit for bit unchanged. `lam` is drawn by
 `sampling.py` and `partner_index` by `pairing.py`; this module only applies
-them, so tests can inject both.
+them, so tests can inject both. In graphs the blend of a whole structure runs
+as one XLA computation where XLA is available (`fused`, see `use_fused`),
+else as plain TensorFlow ops; both compute this formula.
 """
 
 import numbers
 
 import keras
 import tensorflow as tf
+from tensorflow_probability.python.internal import implementation_selection
 
 
 def check_num_classes(num_classes):
@@ -153,8 +156,104 @@ def batch_size(*structures):
         return tf.identity(sizes[0])
 
 
-def blend_tensor(tensor, lam, partner_index, float_dtype=None):
+#: Values of the `fused` argument of `blend`, `mix_batch` and `Mixup`.
+FUSED_OPTIONS = (True, False, "auto")
+
+_xla_available = None
+
+
+def check_fused(fused):
+    """Validates `fused`: `True`, `False` or `"auto"`.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if not (fused is True or fused is False or fused == "auto"):
+        raise ValueError(
+            f"`fused` must be True (compile the blend with XLA), False "
+            f"(plain TensorFlow ops) or \"auto\" (XLA where available); "
+            f"received {fused!r}."
+        )
+    return fused
+
+
+def xla_available():
+    """Whether XLA can compile on this platform (probed once, cached).
+
+    Compiles a one-op `tf.function(jit_compile=True)` on the default device;
+    TensorFlow builds without XLA, or devices it does not support, fail the
+    probe.
+    """
+    global _xla_available
+    if _xla_available is None:
+        try:
+            with tf.init_scope():
+                probe = tf.function(lambda v: v + 1, jit_compile=True)
+                probe(tf.constant(1.0))
+            _xla_available = True
+        except (tf.errors.OpError, RuntimeError, ValueError):
+            _xla_available = False
+    return _xla_available
+
+
+def use_fused(fused):
+    """Resolves `fused` to a bool.
+
+    `"auto"` fuses when a graph is being built (a `Dataset.map`, a
+    `tf.function`, a Keras train step), which compiles the blend once and
+    runs it every batch, and XLA is available; it does not when executing
+    eagerly (a first call per input shape would spend ~0.1 s compiling for
+    one blend), nor inside a computation XLA already compiles
+    (`jit_compile=True`), whose plain ops XLA fuses anyway.
+
+    Raises:
+        ValueError: for an invalid `fused`, or `True` without XLA.
+    """
+    fused = check_fused(fused)
+    if fused == "auto":
+        return (
+            not tf.executing_eagerly()
+            and not implementation_selection.is_xla()
+            and xla_available()
+        )
+    if fused and not xla_available():
+        raise ValueError(
+            "`fused=True` needs XLA, which this TensorFlow build or device "
+            "does not provide; use fused=\"auto\" or fused=False."
+        )
+    return fused
+
+
+def _blend_leaf(tensor, lam, partner_index, float_dtype):
+    """The blend of one tensor with its partners; see `blend_tensor`."""
+    if not tensor.dtype.is_floating:
+        tensor = tf.cast(tensor, float_dtype)
+    return blend_pair(tensor, tf.gather(tensor, partner_index), lam)
+
+
+def _blend_leaves(leaves, lam, partner_index, float_dtype):
+    return [_blend_leaf(t, lam, partner_index, float_dtype) for t in leaves]
+
+
+# All leaves in one XLA cluster: the cast of integer inputs, the gather of
+# the partners, the multiply and the add fuse into one pass over each
+# tensor (one read of the batch, one write of the result), and the whole
+# structure costs one kernel launch. Traced once per structure and dtypes
+# (`reduce_retracing` relaxes differing shapes to unknown dimensions): in a
+# `Dataset.map` or a `tf.function`, once per pipeline. XLA still compiles
+# once per concrete shape, such as a smaller last batch, and caches it.
+_fused_blend_leaves = tf.function(
+    _blend_leaves, jit_compile=True, autograph=False, reduce_retracing=True
+)
+
+
+def blend_tensor(tensor, lam, partner_index, float_dtype=None, *,
+                 fused="auto"):
     """Blends one batch-first tensor with its partners.
+
+    Computes `x[p] + lam * (x - x[p])`, which is `lam * x + (1 - lam) *
+    x[p]` written so that an example paired with itself comes back bit for
+    bit unchanged.
 
     Args:
         tensor: a numeric tensor of shape `[B, ...]`.
@@ -162,6 +261,12 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
         partner_index: an int tensor of shape `[B]`.
         float_dtype: the dtype integer tensors are blended in. Defaults to
             the Keras compute dtype of the global dtype policy.
+        fused: `True` to compile the blend with XLA
+            (`tf.function(jit_compile=True)`: cast, gather, multiply and
+            add fused into one pass over the batch), `False` for plain
+            TensorFlow ops, `"auto"` for XLA in graphs where XLA is
+            available (see `use_fused`). Both paths compute the same
+            formula. Defaults to `"auto"`.
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
@@ -170,10 +275,7 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
         bfloat16, float32 and float64 values below half the largest value
         (1.7e38 for float32) give finite results.
     """
-    if not tensor.dtype.is_floating:
-        dtype = float_dtype or keras.config.dtype_policy().compute_dtype
-        tensor = tf.cast(tensor, dtype)
-    return blend_pair(tensor, tf.gather(tensor, partner_index), lam)
+    return blend(tensor, lam, partner_index, float_dtype, fused=fused)
 
 
 def blend_pair(first, second, lam):
@@ -216,16 +318,32 @@ def blend_pair(first, second, lam):
         first, second = tf.cast(first, tf.float32), tf.cast(second, tf.float32)
     lam = tf.cast(lam, first.dtype)
     if lam.shape.rank != 0:
-        lam = tf.reshape(lam, [-1] + [1] * (first.shape.rank - 1))
+        rank = first.shape.rank
+        if rank is None:  # a relaxed trace of the fused function
+            shape = tf.concat(
+                [[-1], tf.ones([tf.rank(first) - 1], tf.int32)], axis=0
+            )
+        else:
+            shape = [-1] + [1] * (rank - 1)
+        lam = tf.reshape(lam, shape)
     return tf.cast(second + lam * (first - second), dtype)
 
 
-def blend(structure, lam, partner_index, float_dtype=None):
+def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     """Blends every tensor of a nested structure with the same lam and
-    partners. See `blend_tensor`."""
-    return tf.nest.map_structure(
-        lambda t: blend_tensor(t, lam, partner_index, float_dtype), structure
-    )
+    partners. See `blend_tensor`; with the fused path, all the tensors are
+    blended by one XLA computation."""
+    leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(structure)]
+    float_dtype = tf.as_dtype(
+        float_dtype or keras.config.dtype_policy().compute_dtype
+    ).name
+    lam = tf.convert_to_tensor(lam)
+    partner_index = tf.convert_to_tensor(partner_index)
+    if use_fused(fused):
+        mixed = _fused_blend_leaves(leaves, lam, partner_index, float_dtype)
+    else:
+        mixed = _blend_leaves(leaves, lam, partner_index, float_dtype)
+    return tf.nest.pack_sequence_as(structure, mixed)
 
 
 def smooth_labels(labels, label_smoothing):
@@ -305,6 +423,7 @@ def mix_batch(
     num_classes=None,
     label_smoothing=0.0,
     mix_labels=True,
+    fused="auto",
 ):
     """Mixes one batch: inputs, labels and sample weights alike.
 
@@ -321,20 +440,25 @@ def mix_batch(
         mix_labels: blend the labels and weights too; with `False`, only
             the inputs are blended and labels and weights come back as
             given. Defaults to `True`.
+        fused: blend with XLA or not; see `blend_tensor`. Defaults to
+            `"auto"`.
 
     Returns:
         The tuple `(x, y, sample_weight)` mixed, with the structure of `x`
         kept and `None` entries left `None`.
     """
-    x = blend(x, lam, partner_index)
     if not mix_labels:
-        return x, y, sample_weight
+        return blend(x, lam, partner_index, fused=fused), y, sample_weight
     if y is not None:
-        y = blend(encode_labels(y, num_classes, label_smoothing), lam,
-                  partner_index)
+        y = encode_labels(y, num_classes, label_smoothing)
     if sample_weight is not None:
-        weight = _check_tensor(sample_weight, "sample_weight")
-        if not weight.dtype.is_floating:
-            weight = tf.cast(weight, keras.config.floatx())
-        sample_weight = blend(weight, lam, partner_index)
-    return x, y, sample_weight
+        sample_weight = _check_tensor(sample_weight, "sample_weight")
+        if not sample_weight.dtype.is_floating:
+            sample_weight = tf.cast(sample_weight, keras.config.floatx())
+    # Inputs, labels and weights in one blend: one XLA launch per batch.
+    parts = [part for part in (x, y, sample_weight) if part is not None]
+    mixed = iter(blend(parts, lam, partner_index, fused=fused))
+    return tuple(
+        None if part is None else next(mixed)
+        for part in (x, y, sample_weight)
+    )

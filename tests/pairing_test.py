@@ -365,6 +365,7 @@ def test_config_round_trip_with_pairing_options():
         "mix_labels",
         "prob",
         "seed",
+        "fused",
     }
     restored = keras_mixup.Mixup.from_config(config)
     assert restored.knn_features is first_feature
