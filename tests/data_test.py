@@ -217,6 +217,7 @@ def test_config_round_trip_and_keras_serialization():
         "mix_labels": True,
         "prob": 1.0,
         "seed": 2,
+        "fused": "auto",
     }
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(mixup)
