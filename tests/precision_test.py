@@ -140,7 +140,8 @@ def test_xla_with_an_unknown_batch_size_and_no_run_time_checks():
 
 
 # The in-model APIs under both mixed policies. The layer and model tests
-# already train once under XLA each; here one XLA case, the GAN's step.
+# train once under XLA each; the GAN's step is not compiled here (its XLA
+# compile took 22-44 s on this machine, over the suite's budget).
 MIXED = ["mixed_float16", "mixed_bfloat16"]
 
 
@@ -200,11 +201,8 @@ def test_mixup_model_dtypes_label_sums_and_finite_loss(policy, mix_at):
     assert np.all(np.isfinite(history.history["loss"]))
 
 
-@pytest.mark.parametrize(
-    "policy, jit_compile",
-    [("mixed_float16", False), ("mixed_bfloat16", True)],
-)
-def test_mixup_gan_dtypes_and_finite_losses(policy, jit_compile):
+@pytest.mark.parametrize("policy", MIXED)
+def test_mixup_gan_dtypes_and_finite_losses(policy):
     keras.config.set_dtype_policy(policy)
     compute = COMPUTE_DTYPE[policy]
     generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -222,7 +220,7 @@ def test_mixup_gan_dtypes_and_finite_losses(policy, jit_compile):
     np.testing.assert_allclose(
         tf.cast(inputs, tf.float32), expected, atol=4 * ATOL[compute]
     )
-    gan.compile("adam", "adam", jit_compile=jit_compile)
+    gan.compile("adam", "adam")
     data = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
     history = gan.fit(data, batch_size=16, epochs=1, verbose=0)
     assert all(np.isfinite(v).all() for v in history.history.values())
