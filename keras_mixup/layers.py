@@ -152,8 +152,9 @@ class MixupLayer(keras.layers.Layer):
     Call arguments:
         inputs: a batch-first tensor (or a tuple or list of them) of rank
             >= 1; or a dict with `"inputs"` (or `"images"`) and `"labels"`
-            (float labels: one-hot, soft or multi-label). Integer inputs
-            are cast to the layer's compute dtype.
+            (float labels: one-hot, soft or multi-label). Inputs are cast
+            to the layer's compute dtype; labels keep their dtype (float32
+            labels stay float32 under a mixed policy).
         training: whether the model is training. Defaults to `None`
             (inference for a tensor, training for a dict).
 
@@ -198,6 +199,10 @@ class MixupLayer(keras.layers.Layer):
         self.prob = self.mixup.prob
         self.seed = seed
         self.supports_masking = True
+        # Only the inputs are cast to the compute dtype (in `call`): Keras'
+        # autocast would also round the dict form's float labels to float16
+        # under a mixed policy.
+        self.autocast = False
         self.built = True
 
     @property
@@ -209,9 +214,7 @@ class MixupLayer(keras.layers.Layer):
         """Mixes `inputs` while training; see the class docstring."""
         if isinstance(inputs, dict):
             return self._mix_dict(inputs, training)
-        inputs = tf.nest.map_structure(
-            lambda t: _as_float(t, self.compute_dtype), inputs
-        )
+        inputs = tf.nest.map_structure(self._to_compute_dtype, inputs)
         plan = current_plan()
         if plan is not None:
             return plan.apply(self, inputs)
@@ -244,8 +247,17 @@ class MixupLayer(keras.layers.Layer):
                 "encode them first, or map keras_mixup.Mixup(num_classes=...) "
                 "over the dataset."
             )
-        inputs, labels, _ = self.mixup.mix(data[key], labels)
+        inputs = tf.nest.map_structure(self._to_compute_dtype, data[key])
+        inputs, labels, _ = self.mixup.mix(inputs, labels)
         return {key: inputs, LABELS_KEY: labels}
+
+    def _to_compute_dtype(self, tensor):
+        """Casts a numeric tensor to the compute dtype (what Keras' autocast
+        does for floats, and integers too); others pass to the checks."""
+        tensor = tf.convert_to_tensor(tensor)
+        if tensor.dtype.is_floating or tensor.dtype.is_integer:
+            return tf.cast(tensor, self.compute_dtype)
+        return tensor
 
     def compute_mask(self, inputs, mask=None):
         """Passes the input mask through."""

@@ -5,7 +5,8 @@ Every blend in the package happens here, in `blend_pair`:
     mixed[i] = x[partner_index[i]] + lam[i] * (x[i] - x[partner_index[i]])
 
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
-paired with itself comes back bit for bit unchanged. `lam` is drawn by
+paired with itself comes back bit for bit unchanged (equal values, +-inf
+included, are returned as they are). `lam` is drawn by
 `sampling.py` and `partner_index` by `pairing.py`; this module only applies
 them, so tests can inject both. In graphs the blend of a whole structure runs
 as one XLA computation where XLA is available (`fused`, see `use_fused`),
@@ -283,9 +284,11 @@ def blend_pair(first, second, lam):
     second`.
 
     The one blend formula of the package, written `second + lam * (first -
-    second)` so that an example blended with an identical one comes back bit
-    for bit unchanged. `blend_tensor` calls it with a batch and its
-    partners; `MixupGAN` with real and generated samples.
+    second)`; where the two values are equal the value itself is returned,
+    so an example blended with an identical one (or paired with itself)
+    comes back bit for bit unchanged, even where it holds +-inf.
+    `blend_tensor` calls it with a batch and its partners; `MixupGAN` with
+    real and generated samples.
 
     Args:
         first: a float tensor of shape `[B, ...]`.
@@ -326,7 +329,10 @@ def blend_pair(first, second, lam):
         else:
             shape = [-1] + [1] * (rank - 1)
         lam = tf.reshape(lam, shape)
-    return tf.cast(second + lam * (first - second), dtype)
+    mixed = second + lam * (first - second)
+    # Equal values come back as they are, infinities included (inf - inf
+    # would make the formula NaN); NaN is never equal, so it passes through.
+    return tf.cast(tf.where(first == second, first, mixed), dtype)
 
 
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):

@@ -75,6 +75,167 @@ def bad_sample(received="", error=ValueError, **kwargs):
     return _row(sample, kwargs, received, error)
 
 
+# The other public constructors. Each builds its models when the row runs.
+
+
+def backbone():
+    import keras
+
+    return keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+
+
+def mixup_model(**kwargs):
+    return keras_mixup.MixupModel(backbone(), **kwargs)
+
+
+def mixup_gan(**kwargs):
+    import keras
+
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    discriminator = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(1)]
+    )
+    args = {"latent_dim": 2, **kwargs}
+    return keras_mixup.MixupGAN(generator, discriminator, **args)
+
+
+def mixup_schedule(**kwargs):
+    return keras_mixup.MixupSchedule(keras_mixup.MixupLayer(), **kwargs)
+
+
+def datasets():
+    ds = tf.data.Dataset.from_tensor_slices((tf.eye(4), tf.range(4)))
+    return ds.batch(2), tf.data.Dataset.from_tensor_slices(tf.eye(4)).batch(2)
+
+
+def mix_with(**kwargs):
+    return keras_mixup.mix_with(*datasets(), **kwargs)
+
+
+MATCH.update(
+    {
+        "prob": r"`prob` must be a number in \[0, 1\].*received ",
+        "pairing": r"`pairing` must be one of \['knn', 'random', "
+        r"'same_class', 'same_class_knn'\]; received ",
+        "mix_at": r"`mix_at` must be 'input', 'latent' or a list of "
+        r"MixupLayer names.*received ",
+        "latent_dim": r"`latent_dim` must be an int >= 1.*received ",
+        "start_epoch": r"`start_epoch` must be an int >= 0.*received ",
+        "stop_epoch": r"`stop_epoch` must be None or an int > start_epoch",
+    }
+)
+
+
+def bad(call, received="", **kwargs):
+    return _row(call, kwargs, received)
+
+
+def bad_alphas(name, call):
+    """The five invalid alphas of the issue, for one constructor."""
+    values = {
+        "0": (0, "0.0"),
+        "negative": (-1, "-1.0"),
+        "nan": (NAN, "nan"),
+        "inf": (INF, "inf"),
+        "string": ("0.2", "'0.2' of type str"),
+    }
+    return {
+        f"{name}-alpha-{key}": bad(call, received, alpha=value)
+        for key, (value, received) in values.items()
+    }
+
+
+OTHER_APIS = {
+    **bad_alphas("MixupLayer", keras_mixup.MixupLayer),
+    **bad_alphas("MixupModel", mixup_model),
+    **bad_alphas("MixupGAN", mixup_gan),
+    **bad_alphas("mix_with", mix_with),
+    "MixupLayer-prob-1.5": bad(keras_mixup.MixupLayer, "1.5", prob=1.5),
+    "MixupLayer-prob-nan": bad(keras_mixup.MixupLayer, "nan", prob=NAN),
+    "MixupLayer-seed-float": bad(keras_mixup.MixupLayer, ".*1.5", seed=1.5),
+    "MixupModel-num_classes-1": bad(mixup_model, "1", num_classes=1),
+    "MixupModel-num_classes-string": bad(mixup_model, "'3'", num_classes="3"),
+    "MixupModel-pairing-unknown": bad(
+        mixup_model, "'nearest'", pairing="nearest"
+    ),
+    "MixupModel-mix_at-unknown": bad(mixup_model, "'middle'", mix_at="middle"),
+    "MixupModel-mix_at-missing-layer": BadArgument(
+        mixup_model,
+        (),
+        {"mix_at": ["nope"]},
+        ValueError,
+        r"`mix_at` names 'nope', but the model has no layer of that name",
+    ),
+    "MixupModel-prob-negative": bad(mixup_model, "-0.1", prob=-0.1),
+    "MixupModel-prob-above-1": bad(mixup_model, "1.1", prob=1.1),
+    "MixupModel-model-string": BadArgument(
+        keras_mixup.MixupModel,
+        ("x",),
+        {},
+        ValueError,
+        r"`model` must be a keras.Model.*received 'x' of type str",
+    ),
+    "MixupGAN-latent_dim-0": bad(mixup_gan, "0", latent_dim=0),
+    "MixupGAN-latent_dim-float": bad(mixup_gan, "2.0", latent_dim=2.0),
+    "MixupGAN-generator-string": BadArgument(
+        keras_mixup.MixupGAN,
+        ("g", None, 2),
+        {},
+        ValueError,
+        r"`generator` must be a Keras model or layer; received 'g'",
+    ),
+    "MixupSchedule-start_epoch-negative": bad(
+        mixup_schedule, "-1", start_epoch=-1
+    ),
+    "MixupSchedule-start_epoch-float": bad(
+        mixup_schedule, "1.0", start_epoch=1.0
+    ),
+    "MixupSchedule-stop_epoch-before-start": BadArgument(
+        mixup_schedule,
+        (),
+        {"start_epoch": 3, "stop_epoch": 2},
+        ValueError,
+        MATCH["stop_epoch"] + r" = 3.*received 2",
+    ),
+    "MixupSchedule-alpha-0": BadArgument(
+        mixup_schedule,
+        (),
+        {"alpha": {0: 0.0}},
+        ValueError,
+        r"`alpha\[0\]` must be a finite number > 0.*received 0.0",
+    ),
+    "MixupSchedule-alpha-nan": BadArgument(
+        mixup_schedule,
+        (),
+        {"alpha": {2: NAN}},
+        ValueError,
+        r"`alpha\[2\]` must be a finite number > 0.*received nan",
+    ),
+    "MixupSchedule-alpha-string": BadArgument(
+        mixup_schedule,
+        (),
+        {"alpha": "0.2"},
+        ValueError,
+        r"`alpha` must be None.*received '0.2' of type str",
+    ),
+    "MixupSchedule-target-string": BadArgument(
+        keras_mixup.MixupSchedule,
+        ("x",),
+        {},
+        ValueError,
+        r"`target` must be a mixing object.*received 'x' of type str",
+    ),
+    "mix_with-dataset-array": BadArgument(
+        keras_mixup.mix_with,
+        (np.eye(2), tf.data.Dataset.range(2)),
+        {},
+        ValueError,
+        r"`dataset` must be a tf.data.Dataset; received array",
+    ),
+    "mix_with-pairing-unknown": bad(mix_with, "'nearest'", pairing="nearest"),
+    "mix_with-prob-2": bad(mix_with, "2", prob=2),
+}
+
 BAD_ARGUMENTS = {
     # Mixup(...)
     "Mixup-alpha-0": bad_mixup("0.0", alpha=0),
@@ -171,6 +332,7 @@ BAD_ARGUMENTS = {
         r"`pairing` must be one of \['knn', 'random', 'same_class', "
         r"'same_class_knn'\]; received 'nearest'",
     ),
+    **OTHER_APIS,
 }
 
 
@@ -433,3 +595,72 @@ def test_no_example_lost_duplicated_or_reordered_through_a_pipeline():
         assert (lam > 0).all()
         seen.extend(ids)
     assert step == 6 and seen == list(range(size))
+
+
+def latent_model(size):
+    import keras
+
+    inputs = keras.Input((size,))
+    hidden = keras_mixup.MixupLayer(name="mix")(inputs)
+    outputs = keras.layers.Dense(size)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("mix_at", ["input", "latent"])
+def test_no_example_lost_duplicated_or_reordered_through_mixup_model(mix_at):
+    """`MixupModel.mix` in a `tf.function`: the labels (and in "input"
+    mode the inputs) of every batch position hold that position's own
+    example and one partner of the batch; in latent modes the inputs come
+    back untouched unless the step picked the input, and the plan carries
+    the labels' lam and partners to the layer."""
+    size = 12
+    model = keras_mixup.MixupModel(
+        latent_model(size), alpha=1.0, num_classes=size, mix_at=mix_at, seed=4
+    )
+    ids = np.random.default_rng(0).permutation(size)
+    x = tf.constant(np.eye(size, dtype="float32")[ids])
+    weight = tf.constant(ids, tf.float32)
+
+    @tf.function
+    def mix(x, y, weight):
+        x, y, weight, plan = model.mix(x, y, weight)
+        if plan.lam is None:  # "input": nothing left for the layers
+            return x, y, weight, tf.ones([size]), tf.range(size)
+        return x, y, weight, plan.lam, plan.partner_index
+
+    for _ in range(3):
+        mixed_x, y, mixed_weight, lam, plan_partner = mix(
+            x, tf.constant(ids), weight
+        )
+        label_lam, partner = decode_identity_rows(y, ids)
+        expected_weight = ids[partner] + label_lam * (ids - ids[partner])
+        np.testing.assert_allclose(mixed_weight, expected_weight, rtol=1e-5)
+        if mix_at == "input":
+            np.testing.assert_allclose(mixed_x, y, atol=1e-6)
+        else:
+            # A row paired with itself reads back as lam 1.
+            moved = np.asarray(plan_partner) != np.arange(size)
+            np.testing.assert_array_equal(plan_partner, partner)
+            np.testing.assert_allclose(
+                np.asarray(lam)[moved], label_lam[moved], atol=1e-6
+            )
+            picked_input = not np.array_equal(mixed_x, x)
+            if picked_input:
+                np.testing.assert_allclose(mixed_x, y, atol=1e-6)
+
+
+def test_no_example_lost_duplicated_or_reordered_through_mixup_layer():
+    """`MixupLayer` traced with `training=True`, on a tensor (inputs only)
+    and on the dict form (inputs and float labels mixed alike)."""
+    size = 12
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=5)
+    ids = np.random.default_rng(1).permutation(size)
+    x = tf.constant(np.eye(size, dtype="float32")[ids])
+    call = tf.function(lambda data: layer(data, training=True))
+    for _ in range(3):
+        decode_identity_rows(call(x), ids)
+        mixed = call({"inputs": x, "labels": x * 2.0})
+        decode_identity_rows(mixed["inputs"], ids)
+        np.testing.assert_allclose(
+            mixed["labels"], mixed["inputs"] * 2.0, rtol=1e-6
+        )

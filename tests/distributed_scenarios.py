@@ -253,6 +253,90 @@ def mirrored_pipelines(strategy):
     return result
 
 
+def mirrored_in_model(strategy):
+    """`MixupLayer` and `MixupModel` (latent) built under `strategy.scope()`
+    and trained with `model.fit` and a `MixupSchedule`; what each replica
+    draws inside `strategy.run`; where the mixing state's variables live
+    for objects created inside and outside the scope."""
+    import keras
+
+    import keras_mixup
+
+    def classifier(name):
+        keras.utils.set_random_seed(0)
+        return keras.Sequential(
+            [
+                keras.Input((NUM_EXAMPLES,)),
+                keras.layers.Dense(8, activation="relu"),
+                keras_mixup.MixupLayer(alpha=1.0, seed=SEED, name=name),
+                keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+            ]
+        )
+
+    outside = keras_mixup.MixupLayer(alpha=1.0, seed=SEED)
+    with strategy.scope():
+        layer_model = classifier("mix")
+        layer_model.compile(
+            optimizer=keras.optimizers.SGD(0.5),
+            loss="sparse_categorical_crossentropy",
+        )
+        mixup_model = keras_mixup.MixupModel(
+            classifier("hidden_mix"),
+            alpha=1.0,
+            num_classes=NUM_CLASSES,
+            mix_at="latent",
+            seed=SEED,
+        )
+        mixup_model.compile(
+            optimizer=keras.optimizers.SGD(0.5),
+            loss="categorical_crossentropy",
+        )
+    layer = layer_model.get_layer("mix")
+    x, y = identity_data()
+    result = {}
+    # MixupModel gets one-hot labels: with integer ones, Keras' symbolic
+    # build under a strategy sees labels of shape [batch] that are no longer
+    # integers and fails before the first step.
+    for name, model, target, labels in [
+        ("layer", layer_model, layer, y),
+        ("model", mixup_model, mixup_model, np.eye(NUM_CLASSES)[y]),
+    ]:
+        dataset = tf.data.Dataset.from_tensor_slices((x, labels))
+        dataset = dataset.batch(GLOBAL_BATCH)
+        initial = model.get_weights()
+        schedule = keras_mixup.MixupSchedule(target, alpha={0: 1.0, 1: 0.5})
+        history = model.fit(dataset, epochs=2, callbacks=[schedule], verbose=0)
+        state = target.mixing_state
+        result[name] = {
+            "losses": history.history["loss"],
+            "changed": any(
+                not np.allclose(a, b)
+                for a, b in zip(initial, model.get_weights(), strict=True)
+            ),
+            "alpha": local(strategy, state.alpha),
+            "alpha_type": type(state.alpha).__name__,
+            "generator_type": type(target.mixup.seed_source.generator).__name__,
+        }
+
+    @tf.function
+    def replica_draws():
+        eye = tf.eye(8)
+        return (
+            strategy.run(lambda: layer(eye, training=True)),
+            strategy.run(lambda: outside(eye, training=True)),
+            strategy.run(lambda: mixup_model.mix(eye, tf.range(8) % 4)[1]),
+        )
+
+    in_layer, out_layer, model_labels = replica_draws()
+    result["draws"] = {
+        "layer": local(strategy, in_layer),
+        "outside_layer": local(strategy, out_layer),
+        "model_labels": local(strategy, model_labels),
+    }
+    result["outside_alpha_type"] = type(outside.mixing_state.alpha).__name__
+    return result
+
+
 #: Scenario name -> function(strategy) -> dict of numpy results. Run in
 #: this order; "pipelines" stays last (it leaves the strategy in PER_REPLICA
 #: input mode).
@@ -260,6 +344,7 @@ MIRRORED = {
     "custom_loop": mirrored_custom_loop,
     "fit": mirrored_fit,
     "replica_draws": mirrored_replica_draws,
+    "in_model": mirrored_in_model,
     "pipelines": mirrored_pipelines,
 }
 

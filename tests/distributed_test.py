@@ -334,3 +334,33 @@ def test_for_input_context_refuses_anything_else(bad):
 def test_seed_source_refuses_a_bad_input_pipeline_id(bad):
     with pytest.raises(ValueError, match="`input_pipeline_id` must be an int"):
         sampling.SeedSource(1, input_pipeline_id=bad)
+
+
+def test_mirrored_mixup_layer_and_model_built_in_scope(mirrored):
+    """`MixupLayer` and `MixupModel` (latent) built under `strategy.scope()`
+    train with `fit` and a `MixupSchedule`; their mixing state's variables
+    become mirrored ones, and the schedule sets them on every replica."""
+    result = mirrored["in_model"]
+    for name in ("layer", "model"):
+        trained = result[name]
+        assert np.all(np.isfinite(trained["losses"])), name
+        assert trained["changed"], name
+        assert trained["alpha_type"] == "MirroredVariable", name
+        assert [float(a) for a in trained["alpha"]] == [0.5, 0.5], name
+    # Created outside the scope: a plain variable (read by every replica).
+    assert result["outside_alpha_type"] == "ResourceVariable"
+
+
+def test_mirrored_replicas_draw_their_own_lam_in_the_model(mirrored):
+    """Inside `strategy.run`, each replica mixes with its own lam and
+    partners: the layer (created inside or outside the scope) and
+    `MixupModel.mix`."""
+    draws = mirrored["in_model"]["draws"]
+    for name in ("layer", "outside_layer"):
+        first, second = draws[name]
+        lams = [decode_identity_rows(x, np.arange(8))[0] for x in draws[name]]
+        assert not np.allclose(*lams), name
+        assert not np.allclose(first, second), name
+    first, second = draws["model_labels"]
+    np.testing.assert_allclose(first.sum(1), 1.0, atol=1e-6)
+    assert not np.allclose(first, second)

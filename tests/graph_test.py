@@ -147,3 +147,60 @@ def test_sample_lambda_and_the_core_stay_in_the_graph():
 
     x, y, _ = identity_batches()
     assert_runs_on_any_device(function_graph(core, x, y))
+
+
+# The in-model APIs: the layer in a traced model call, the training steps.
+
+
+def small_model(size=8, layer=True):
+    import keras
+
+    inputs = keras.Input((size,))
+    hidden = keras.layers.Dense(6)(inputs)
+    if layer:
+        hidden = keras_mixup.MixupLayer(alpha=0.4, seed=1, name="mix")(hidden)
+    outputs = keras.layers.Dense(4, activation="softmax")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+def train_step_graph(model, *data):
+    """The graph of `model.train_step` traced as `fit` traces it, with the
+    optimizer's variables built first (as `fit` does)."""
+    model.optimizer.build(model.trainable_variables)
+    return function_graph(model.train_step, data)
+
+
+def test_mixup_layer_in_a_traced_model_call_stays_in_the_graph():
+    model = small_model()
+    x = tf.random.stateless_uniform([8, 8], [1, 2])
+    graph = function_graph(lambda x: model(x, training=True), x)
+    assert_runs_on_any_device(graph)
+    assert {"StatelessWhile", "RngReadAndSkip", "GatherV2"} <= op_types(graph)
+
+
+@pytest.mark.parametrize("mix_at", ["input", "latent"])
+def test_mixup_model_train_step_stays_in_the_graph(mix_at):
+    model = keras_mixup.MixupModel(
+        small_model(), alpha=0.4, num_classes=4, mix_at=mix_at, seed=2
+    )
+    model.compile("sgd", "categorical_crossentropy")
+    x = tf.random.stateless_uniform([8, 8], [1, 2])
+    graph = train_step_graph(model, x, tf.range(8) % 4)
+    assert_runs_on_any_device(graph)
+    assert {"StatelessWhile", "RngReadAndSkip", "GatherV2"} <= op_types(graph)
+
+
+def test_mixup_gan_train_step_stays_in_the_graph():
+    import keras
+
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    discriminator = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(1)]
+    )
+    gan = keras_mixup.MixupGAN(generator, discriminator, 2, alpha=0.4, seed=3)
+    gan.compile(d_optimizer="adam", g_optimizer="adam")
+    gan.d_optimizer.build(discriminator.trainable_variables)
+    gan.g_optimizer.build(generator.trainable_variables)
+    graph = function_graph(gan.train_step, tf.ones([8, 3]))
+    assert_runs_on_any_device(graph)
+    assert {"StatelessWhile", "RngReadAndSkip"} <= op_types(graph)

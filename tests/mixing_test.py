@@ -224,3 +224,25 @@ def test_invalid_label_smoothing(value):
         ValueError, match=r"`label_smoothing` must be .*\[0, 1\)"
     ):
         mixing.check_label_smoothing(value)
+
+
+def test_infinities_of_an_example_paired_with_itself_come_back_unchanged():
+    """inf - inf is NaN: the formula alone would turn the infinities of an
+    unmixed example into NaN. Equal values are returned as they are, in
+    every float dtype and under XLA; a blend of distinct values is still
+    the formula (NaN where it mixes inf with -inf, as the maths says)."""
+    rows = [[np.inf, -np.inf, 1.0, np.nan], [np.inf, np.inf, 2.0, 0.0]]
+    for dtype in ("float16", "bfloat16", "float32", "float64"):
+        x = tf.constant(rows, dtype)
+        for jit in (False, True) if dtype == "float32" else (False,):
+            blend = tf.function(mixing.blend, jit_compile=jit)
+            mixed = blend(x, tf.constant([1.0, 0.3]), tf.constant([0, 1]))
+            assert mixed.dtype == x.dtype
+            np.testing.assert_array_equal(
+                tf.cast(mixed, tf.float64), tf.cast(x, tf.float64)
+            )
+            mixed = blend(x, tf.constant([0.5, 0.5]), tf.constant([1, 0]))
+            mixed = tf.cast(mixed, tf.float64).numpy()
+            assert mixed[0, 0] == mixed[1, 0] == np.inf
+            assert np.isnan(mixed[:, 1]).all() and np.isnan(mixed[:, 3]).all()
+            np.testing.assert_allclose(mixed[:, 2], 1.5)

@@ -137,3 +137,90 @@ def test_xla_with_an_unknown_batch_size_and_no_run_time_checks():
     assert y.sum(1).min() < 1 - 1e-3
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 4\)"):
         tf.function(mixup, input_signature=signature)(x, out_of_range)
+
+
+# The in-model APIs under both mixed policies. The layer and model tests
+# train once under XLA each; the GAN's step is not compiled here (its XLA
+# compile took 22-44 s on this machine, over the suite's budget).
+MIXED = ["mixed_float16", "mixed_bfloat16"]
+
+
+def classifier(size=BATCH, classes=4, layer=True):
+    inputs = keras.Input((size,))
+    hidden = keras.layers.Dense(6)(inputs)
+    if layer:
+        hidden = keras_mixup.MixupLayer(alpha=1.0, seed=4, name="mix")(hidden)
+    hidden = keras.layers.Dense(classes)(hidden)
+    outputs = keras.layers.Activation("softmax", dtype="float32")(hidden)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.parametrize("policy", MIXED)
+def test_mixup_layer_dtypes_and_label_sums(policy):
+    """The dict form mixes inputs in the compute dtype and float32 labels
+    that still sum to 1; lam is float32."""
+    keras.config.set_dtype_policy(policy)
+    compute = COMPUTE_DTYPE[policy]
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=4)
+    eye = tf.eye(BATCH)
+    mixed = tf.function(lambda d: layer(d, training=True))(
+        {"inputs": eye, "labels": eye}
+    )
+    assert mixed["inputs"].dtype == compute
+    assert mixed["labels"].dtype == tf.float32
+    labels = mixed["labels"].numpy().astype("float64")
+    np.testing.assert_allclose(labels.sum(1), 1.0, atol=1e-6)
+    decode_identity_rows(labels, np.arange(BATCH))
+    inputs = tf.cast(mixed["inputs"], tf.float32).numpy()
+    np.testing.assert_allclose(inputs, labels, atol=ATOL[compute])
+    assert layer(eye, training=True).dtype == compute
+    lam, _ = layer.mixup.draw(BATCH, inputs_only=True)
+    assert lam.dtype == tf.float32
+
+
+@pytest.mark.parametrize("mix_at", ["input", "latent"])
+@pytest.mark.parametrize("policy", MIXED)
+def test_mixup_model_dtypes_label_sums_and_finite_loss(policy, mix_at):
+    keras.config.set_dtype_policy(policy)
+    model = keras_mixup.MixupModel(
+        classifier(), alpha=1.0, num_classes=4, mix_at=mix_at, seed=5
+    )
+    x, y = tf.eye(BATCH), tf.range(BATCH) % 4
+
+    @tf.function
+    def mix(x, y):
+        _, labels, _, plan = model.mix(x, y)
+        lam = tf.ones([BATCH]) if plan.lam is None else plan.lam
+        return labels, lam
+
+    labels, lam = mix(x, y)
+    assert labels.dtype == tf.float32 and lam.dtype == tf.float32
+    np.testing.assert_allclose(labels.numpy().sum(1), 1.0, atol=1e-6)
+    model.compile("sgd", "categorical_crossentropy")
+    history = model.fit(x, y, batch_size=4, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+
+
+@pytest.mark.parametrize("policy", MIXED)
+def test_mixup_gan_dtypes_and_finite_losses(policy):
+    keras.config.set_dtype_policy(policy)
+    compute = COMPUTE_DTYPE[policy]
+    generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
+    discriminator = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(1, dtype="float32")]
+    )
+    gan = keras_mixup.MixupGAN(generator, discriminator, 2, alpha=1.0, seed=6)
+    lam = gan.draw_lambda(BATCH, tf.constant([1, 2]))
+    assert lam.dtype == tf.float32
+    real = tf.cast(tf.fill([BATCH, 3], 2.0), compute)
+    fake = tf.cast(tf.fill([BATCH, 3], -2.0), compute)
+    inputs, targets = gan.discriminator_batch(real, fake, lam)
+    assert inputs.dtype == compute and targets.dtype == tf.float32
+    expected = (4.0 * lam - 2.0).numpy()[:, None] * np.ones([1, 3])
+    np.testing.assert_allclose(
+        tf.cast(inputs, tf.float32), expected, atol=4 * ATOL[compute]
+    )
+    gan.compile("adam", "adam")
+    data = np.random.default_rng(0).normal(size=(32, 3)).astype("float32")
+    history = gan.fit(data, batch_size=16, epochs=1, verbose=0)
+    assert all(np.isfinite(v).all() for v in history.history.values())
