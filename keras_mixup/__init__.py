@@ -1,7 +1,20 @@
 """keras_mixup: mixup (Zhang et al., ICLR 2018) for Keras 3 and TensorFlow."""
 
-from keras_mixup.data import Mixup
+from keras_mixup.callbacks import MixupSchedule
+from keras_mixup.data import Mixup, mix_with
+from keras_mixup.gan import MixupGAN
+from keras_mixup.layers import MixupLayer
+from keras_mixup.models import MixupModel
 from keras_mixup.sampling import sample_lambda
 from keras_mixup.version import __version__
 
-__all__ = ["Mixup", "sample_lambda", "__version__"]
+__all__ = [
+    "Mixup",
+    "MixupGAN",
+    "MixupLayer",
+    "MixupModel",
+    "MixupSchedule",
+    "mix_with",
+    "sample_lambda",
+    "__version__",
+]

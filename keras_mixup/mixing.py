@@ -1,6 +1,6 @@
 """The single mixing core: blending nested batches, labels and weights.
 
-Every blend in the package happens here:
+Every blend in the package happens here, in `blend_pair`:
 
     mixed[i] = x[partner_index[i]] + lam[i] * (x[i] - x[partner_index[i]])
 
@@ -165,16 +165,59 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None):
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
-        returned in `float_dtype`.
+        returned in `float_dtype`. float16 and bfloat16 are blended in
+        float32 and rounded once, so float16 cannot overflow; finite
+        bfloat16, float32 and float64 values below half the largest value
+        (1.7e38 for float32) give finite results.
     """
     if not tensor.dtype.is_floating:
         dtype = float_dtype or keras.config.dtype_policy().compute_dtype
         tensor = tf.cast(tensor, dtype)
-    lam = tf.cast(lam, tensor.dtype)
+    return blend_pair(tensor, tf.gather(tensor, partner_index), lam)
+
+
+def blend_pair(first, second, lam):
+    """Blends two batches example by example: `lam * first + (1 - lam) *
+    second`.
+
+    The one blend formula of the package, written `second + lam * (first -
+    second)` so that an example blended with an identical one comes back bit
+    for bit unchanged. `blend_tensor` calls it with a batch and its
+    partners; `MixupGAN` with real and generated samples.
+
+    Args:
+        first: a float tensor of shape `[B, ...]`.
+        second: a float tensor of the same shape and dtype.
+        lam: a float tensor of shape `[B]` (or a scalar) in [0, 1], the
+            weight of `first`; cast to the dtype of `first`.
+
+    Returns:
+        The blended tensor, of the shape and dtype of `first`.
+
+    Raises:
+        ValueError: if `first` and `second` differ in dtype or in static
+            shape.
+    """
+    if first.dtype != second.dtype:
+        raise ValueError(
+            "The two tensors to blend must have the same dtype; received "
+            f"{first.dtype.name} and {second.dtype.name}."
+        )
+    if not first.shape.is_compatible_with(second.shape):
+        raise ValueError(
+            "The two tensors to blend must have the same shape; received "
+            f"{first.shape} and {second.shape}."
+        )
+    dtype = first.dtype
+    if dtype in (tf.float16, tf.bfloat16):
+        # Blend half precision in float32 and round once: first - second
+        # would overflow float16 for values of opposite signs above 32752
+        # (inf, and NaN where lam == 0), and lam keeps its precision.
+        first, second = tf.cast(first, tf.float32), tf.cast(second, tf.float32)
+    lam = tf.cast(lam, first.dtype)
     if lam.shape.rank != 0:
-        lam = tf.reshape(lam, [-1] + [1] * (tensor.shape.rank - 1))
-    partner = tf.gather(tensor, partner_index)
-    return partner + lam * (tensor - partner)
+        lam = tf.reshape(lam, [-1] + [1] * (first.shape.rank - 1))
+    return tf.cast(second + lam * (first - second), dtype)
 
 
 def blend(structure, lam, partner_index, float_dtype=None):

@@ -85,6 +85,35 @@ def check_lambda_dtype(dtype):
     return dtype
 
 
+def check_shape(shape):
+    """Validates the shape of a draw given as Python ints.
+
+    An int, or a list or tuple of ints and scalar int tensors (a dynamic
+    batch size); a 1-D int tensor is accepted as it is.
+
+    Raises:
+        ValueError: for a negative or non-integer dimension.
+    """
+    if isinstance(shape, (tf.Tensor, tf.Variable)):
+        return shape
+    dims = shape
+    if not isinstance(shape, (list, tuple, tf.TensorShape)):
+        dims = [shape]
+    for dim in dims:
+        if isinstance(dim, (tf.Tensor, tf.Variable)):
+            continue
+        if (
+            isinstance(dim, bool)
+            or not isinstance(dim, numbers.Integral)
+            or dim < 0
+        ):
+            raise ValueError(
+                "`shape` must be an int >= 0 or a list of them (or a 1-D "
+                f"int tensor); received {shape!r}."
+            )
+    return shape
+
+
 def as_seed(seed):
     """Converts a seed to a stateless seed: an int32 tensor of shape `[2]`.
 
@@ -145,8 +174,9 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         A tensor of the given shape and dtype with values in [0, 1].
 
     Raises:
-        ValueError: if `alpha` is not a finite number > 0, or `dtype` is not
-            float32 or float64.
+        ValueError: if `alpha` is not a finite number > 0, `shape` has a
+            negative or non-integer dimension, or `dtype` is not float32 or
+            float64.
 
     Example:
 
@@ -157,6 +187,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """
     dtype = check_lambda_dtype(dtype)
     alpha = check_alpha(alpha)
+    shape = check_shape(shape)
     seed = as_seed(seed)
     if isinstance(alpha, float):
         concentration = tf.constant(alpha, dtype)
@@ -190,19 +221,42 @@ class SeedSource:
     batch still gets its own seed, and with `seed=None` or sequential
     mapping the sequence is reproducible for a fixed integer seed.
 
+    Under `tf.distribute`, every draw made in a replica context (inside
+    `strategy.run`, as in a model's train step) folds in
+    `replica_id_in_sync_group`, so replicas never share a seed, whether the
+    source was created inside or outside `strategy.scope()`. Input
+    pipelines run outside any replica context: give each its own source
+    with `input_pipeline_id` (from `tf.distribute.InputContext`), or two
+    pipelines with the same integer seed draw the same stream.
+
     Args:
         seed: an int for a reproducible stream, or `None` for a
             non-deterministic one. Defaults to `None`.
+        input_pipeline_id: an int folded into every seed, to tell input
+            pipelines with the same `seed` apart, or `None`. Defaults to
+            `None`.
     """
 
-    def __init__(self, seed=None):
+    def __init__(self, seed=None, *, input_pipeline_id=None):
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, numbers.Integral)
         ):
             raise ValueError(
                 f"`seed` must be an int or None; received {seed!r}."
             )
+        if input_pipeline_id is not None and (
+            isinstance(input_pipeline_id, bool)
+            or not isinstance(input_pipeline_id, numbers.Integral)
+            or input_pipeline_id < 0
+        ):
+            raise ValueError(
+                "`input_pipeline_id` must be an int >= 0 or None; received "
+                f"{input_pipeline_id!r}."
+            )
         self.seed = seed
+        self.input_pipeline_id = (
+            None if input_pipeline_id is None else int(input_pipeline_id)
+        )
         with tf.init_scope():
             generators = tf.random.Generator
             if seed is None:
@@ -213,4 +267,144 @@ class SeedSource:
     def next_seed(self):
         """Returns the next seed, an int32 tensor of shape `[2]`."""
         seed = self.generator.uniform_full_int([2], dtype=tf.int64)
-        return tf.cast(seed % (2**31 - 1), tf.int32)
+        seed = tf.cast(seed % (2**31 - 1), tf.int32)
+        if self.input_pipeline_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.constant(self.input_pipeline_id, tf.int32)
+            )
+        replica_id = _replica_id()
+        if replica_id is not None:
+            seed = tf.random.experimental.stateless_fold_in(
+                seed, tf.cast(replica_id, tf.int32)
+            )
+        return seed
+
+
+def _replica_id():
+    """`replica_id_in_sync_group` inside `strategy.run`, else `None`."""
+    if not tf.distribute.has_strategy():
+        return None
+    if tf.distribute.in_cross_replica_context():
+        return None
+    context = tf.distribute.get_replica_context()
+    if context is None:
+        return None
+    return context.replica_id_in_sync_group
+
+
+def check_prob(prob, name="prob"):
+    """Validates a probability given as a Python number in [0, 1].
+
+    Args:
+        prob: the value to check.
+        name: the argument name used in the error message. Defaults to
+            `"prob"`.
+
+    Returns:
+        `prob` as a Python float.
+
+    Raises:
+        ValueError: if `prob` is not a number in [0, 1].
+    """
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] (the probability that a "
+            f"batch is mixed); received {prob!r} of type "
+            f"{type(prob).__name__}."
+        )
+    prob = float(prob)
+    if not 0.0 <= prob <= 1.0:  # also refuses NaN
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] (the probability that a "
+            f"batch is mixed); received {prob!r}."
+        )
+    return prob
+
+
+class MixingState:
+    """Whether an object mixes, and with which alpha: the state that
+    `keras_mixup.MixupSchedule` changes.
+
+    Every mixing object holds one (`Mixup` builds it; `MixupLayer` and
+    `MixupModel` reach it through their `Mixup`; `MixupGAN` holds its own)
+    and exposes it as `mixing_state`. The switch and alpha live in
+    variables that the traced graph reads, so a change applies from the
+    next batch on, without retracing: in `tf.data` pipelines (which capture
+    variables by reference), in `tf.function` and under XLA. `prob` is a
+    constructor argument and never changes.
+
+    The current switch and alpha are not part of any config, so they are
+    not saved: a loaded object starts active with its constructor alpha,
+    and a `MixupSchedule` passed to `fit` sets them again for the epoch
+    it starts at.
+
+    Args:
+        alpha: the constructor alpha, a finite number > 0.
+        prob: the probability that a batch is mixed, in [0, 1]. Defaults
+            to `1.0`.
+
+    Attributes:
+        initial_alpha: the constructor alpha, a Python float.
+        prob: the probability that a batch is mixed, a Python float.
+        alpha: a scalar float32 `tf.Variable`, the alpha lam is drawn with.
+        active: a scalar bool `tf.Variable`; while false, nothing is mixed.
+    """
+
+    def __init__(self, alpha, prob=1.0):
+        self.initial_alpha = check_alpha(alpha)
+        if not isinstance(self.initial_alpha, float):
+            raise ValueError(
+                "`alpha` must be a Python number > 0; received "
+                f"{alpha!r}."
+            )
+        self.prob = check_prob(prob)
+        with tf.init_scope():
+            self.alpha = tf.Variable(
+                self.initial_alpha,
+                dtype=tf.float32,
+                trainable=False,
+                name="mixup_alpha",
+            )
+            self.active = tf.Variable(
+                True, dtype=tf.bool, trainable=False, name="mixup_active"
+            )
+
+    def set(self, *, active=None, alpha=None):
+        """Changes the switch and/or alpha (`None` leaves it as it is).
+
+        Raises:
+            ValueError: if `active` is not a bool or `alpha` is invalid.
+        """
+        if active is not None and not isinstance(active, bool):
+            raise ValueError(
+                f"`active` must be True or False; received {active!r}."
+            )
+        if alpha is not None:
+            alpha = check_alpha(alpha)
+            if not isinstance(alpha, float):
+                raise ValueError(
+                    "`alpha` must be a Python number > 0; received "
+                    f"{alpha!r}."
+                )
+            self.alpha.assign(alpha)
+        if active is not None:
+            self.active.assign(active)
+
+    def reset(self):
+        """Back to the constructor state: active, constructor alpha."""
+        self.set(active=True, alpha=self.initial_alpha)
+
+    def decide(self, seed):
+        """Whether this batch is mixed: active, and a draw below `prob`.
+
+        Args:
+            seed: a stateless seed for the draw (unused when `prob` is 1).
+
+        Returns:
+            A scalar bool tensor.
+        """
+        active = tf.convert_to_tensor(self.active)
+        if self.prob == 1.0:
+            return active
+        draw = tf.random.stateless_uniform([], as_seed(seed))
+        return tf.logical_and(active, draw < self.prob)

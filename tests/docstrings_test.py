@@ -45,6 +45,5 @@ def test_every_public_name_has_an_example():
 @pytest.mark.parametrize("source", EXAMPLES)
 def test_docstring_example_runs(source, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    namespace = {"keras_mixup": keras_mixup, "keras": keras, "np": np,
-                 "tf": tf}
+    namespace = {"keras_mixup": keras_mixup, "keras": keras, "np": np, "tf": tf}
     exec(compile(source, "<docstring>", "exec"), namespace)

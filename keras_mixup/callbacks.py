@@ -1,0 +1,256 @@
+"""`MixupSchedule`: mixing off for the first or the last epochs, and alpha
+by epoch."""
+
+import numbers
+
+import keras
+
+from keras_mixup import sampling
+
+#: What a `MixupSchedule` accepts, for error messages.
+MIXING_OBJECTS = "Mixup, MixupLayer, MixupModel or MixupGAN"
+
+
+def mixing_state_of(target, name="target"):
+    """The `sampling.MixingState` of a mixing object.
+
+    A mixing object is anything with a `mixing_state` attribute holding a
+    `sampling.MixingState`: `Mixup`, `MixupLayer`, `MixupModel` and
+    `MixupGAN` (with an alpha) are.
+
+    Raises:
+        ValueError: for anything else, and for a plain `MixupGAN`
+            (`alpha=None`), which never mixes.
+    """
+    state = getattr(target, "mixing_state", None)
+    if isinstance(state, sampling.MixingState):
+        return state
+    if state is None and hasattr(target, "mixing_state"):
+        raise ValueError(
+            f"`{name}` never mixes (a MixupGAN with alpha=None is the plain "
+            f"GAN), so there is nothing to schedule; received {target!r}."
+        )
+    hint = ""
+    if isinstance(target, keras.Model):
+        hint = (
+            " To schedule the MixupLayers of a model, pass them: "
+            "`[layer for layer in model.layers if isinstance(layer, "
+            "keras_mixup.MixupLayer)]`."
+        )
+    raise ValueError(
+        f"`{name}` must be a mixing object ({MIXING_OBJECTS}) or a non-empty "
+        f"list of them; received {target!r} of type "
+        f"{type(target).__name__}.{hint}"
+    )
+
+
+def _check_targets(target):
+    """The distinct mixing states of `target`, one object or a list."""
+    if isinstance(target, (list, tuple)):
+        if not target:
+            raise ValueError(
+                f"`target` must be a mixing object ({MIXING_OBJECTS}) or a "
+                "non-empty list of them; received an empty list."
+            )
+        states = [
+            mixing_state_of(item, f"target[{i}]")
+            for i, item in enumerate(target)
+        ]
+    else:
+        states = [mixing_state_of(target)]
+    distinct = {id(state): state for state in states}
+    return list(distinct.values())
+
+
+def _check_epoch(value, name, minimum):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum} (an epoch index, counted "
+            f"from 0 as in `fit`); received {value!r}."
+        )
+    return int(value)
+
+
+def _check_alpha_schedule(alpha):
+    """Validates `alpha`: `None`, a callable, or a dict {epoch: alpha}.
+
+    Returns:
+        `None`, the callable, or the dict as a list of `(epoch, alpha)`
+        pairs sorted by epoch.
+    """
+    if alpha is None or callable(alpha):
+        return alpha
+    if not isinstance(alpha, dict) or not alpha:
+        raise ValueError(
+            "`alpha` must be None (keep each object's alpha), a callable "
+            "`epoch -> alpha` or a non-empty dict `{epoch: alpha}` (each "
+            "value holds from its epoch on); received "
+            f"{alpha!r} of type {type(alpha).__name__}."
+        )
+    steps = []
+    for epoch, value in alpha.items():
+        if (
+            isinstance(epoch, bool)
+            or not isinstance(epoch, numbers.Integral)
+            or epoch < 0
+        ):
+            raise ValueError(
+                "The keys of an `alpha` dict must be epochs, ints >= 0; "
+                f"received key {epoch!r} in {alpha!r}."
+            )
+        value = sampling.check_alpha(value, f"alpha[{epoch}]")
+        if not isinstance(value, float):
+            raise ValueError(
+                f"`alpha[{epoch}]` must be a Python number > 0; received "
+                f"{value!r}."
+            )
+        steps.append((int(epoch), value))
+    return sorted(steps)
+
+
+class MixupSchedule(keras.callbacks.Callback):
+    """Switches mixing off and on, and changes alpha, by epoch.
+
+    A Keras callback for `fit`. At the start of every epoch it sets, for
+    each target: mixing off before `start_epoch` and from `stop_epoch` on,
+    on in between; and alpha from the `alpha` schedule. The paper's speech
+    experiment trains without mixup for the first epochs
+    (`start_epoch=5`); timm switches mixup off for the last ones
+    (`stop_epoch`).
+
+    The targets hold their switch and alpha in variables that the traced
+    graph reads, so a change applies from the next batch without retracing
+    anything: in the model's training step (`MixupLayer`, `MixupModel`,
+    `MixupGAN`) and in a `tf.data` pipeline that `fit` is consuming
+    (`ds.map(Mixup(...))`). While a target is off, every batch passes as
+    if mixed with lam = 1: inputs unchanged bit for bit, labels encoded as
+    when mixing (so the loss and label shapes stay the same); a
+    `MixupGAN` takes plain GAN steps.
+
+    Epoch boundaries are exact in the model. For a `Mixup` in a `tf.data`
+    pipeline they are exact too when `fit` creates a new dataset iterator
+    each epoch (its default, which happens after `on_epoch_begin`). With
+    `steps_per_epoch` on a repeated dataset, Keras keeps one iterator
+    across epochs, and the few batches the pipeline prepared ahead (its
+    prefetch buffer, parallel `map` calls, and the one batch tf.data
+    prefetches by itself) before an epoch started keep the previous
+    epoch's setting. Mix inside the model when exact boundaries matter.
+
+    The switch and the current alpha are not saved with a model: `prob`
+    and the constructor alpha are part of the objects' configs, but after
+    loading, an object mixes with its constructor alpha until a
+    `MixupSchedule` sets its state again (pass one to `fit` when resuming,
+    with `initial_epoch`). After `fit`, targets keep the state of the last
+    epoch, as `keras.callbacks.LearningRateScheduler` leaves the learning
+    rate.
+
+    Args:
+        target: the object to schedule (a `Mixup`, `MixupLayer`,
+            `MixupModel` or `MixupGAN` with an alpha), or a list of them.
+        start_epoch: the first epoch that mixes, an int >= 0 (epochs count
+            from 0, as in `fit`). Defaults to `0`.
+        stop_epoch: the first epoch that no longer mixes, an int greater
+            than `start_epoch`, or `None` to mix until the end. Defaults to
+            `None`.
+        alpha: `None` to leave each target's alpha alone; a callable
+            `epoch -> alpha`; or a dict `{epoch: alpha}`, piecewise
+            constant: each value holds from its epoch until the next key,
+            and before the first key a target uses its constructor alpha.
+            Defaults to `None`.
+
+    Raises:
+        ValueError: at construction for a target that is not a mixing
+            object (or a plain `MixupGAN`), an empty list, a `start_epoch`
+            or `stop_epoch` that is not an epoch index, `stop_epoch <=
+            start_epoch`, or an `alpha` that is not `None`, a callable or
+            a dict of epochs to valid alphas; at the start of an epoch if a
+            callable `alpha` returns an invalid value.
+
+    Example:
+
+    ```python
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=3, seed=1)
+    x = np.random.rand(64, 4).astype("float32")
+    y = np.random.randint(0, 3, size=64)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).map(mixup)
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile("sgd", "categorical_crossentropy")
+    # Unmixed in epochs 0 and 1, mixed from epoch 2, alpha 0.4 from epoch 3.
+    schedule = keras_mixup.MixupSchedule(
+        mixup, start_epoch=2, alpha={3: 0.4}
+    )
+    model.fit(ds, epochs=4, callbacks=[schedule], verbose=0)
+    assert bool(mixup.mixing_state.active)
+    assert float(mixup.mixing_state.alpha) == np.float32(0.4)
+    ```
+    """
+
+    def __init__(self, target, start_epoch=0, stop_epoch=None, alpha=None):
+        super().__init__()
+        self.target = target
+        #: The targets' distinct `sampling.MixingState`s.
+        self.states = _check_targets(target)
+        self.start_epoch = _check_epoch(start_epoch, "start_epoch", 0)
+        if stop_epoch is not None:
+            if (
+                isinstance(stop_epoch, bool)
+                or not isinstance(stop_epoch, numbers.Integral)
+                or stop_epoch <= self.start_epoch
+            ):
+                raise ValueError(
+                    "`stop_epoch` must be None or an int > start_epoch = "
+                    f"{self.start_epoch} (the first epoch without mixing); "
+                    f"received {stop_epoch!r}."
+                )
+            stop_epoch = int(stop_epoch)
+        self.stop_epoch = stop_epoch
+        self.alpha = alpha
+        self._alpha_steps = _check_alpha_schedule(alpha)
+
+    def is_active(self, epoch):
+        """Whether the targets mix during `epoch`."""
+        return self.start_epoch <= epoch and (
+            self.stop_epoch is None or epoch < self.stop_epoch
+        )
+
+    def alpha_at(self, epoch):
+        """The scheduled alpha for `epoch`, or `None` for "each target's
+        constructor alpha" (or, with `alpha=None`, "leave it alone").
+
+        Raises:
+            ValueError: if a callable `alpha` returns an invalid value.
+        """
+        if self._alpha_steps is None:
+            return None
+        if callable(self._alpha_steps):
+            value = self._alpha_steps(epoch)
+            name = f"alpha({epoch})"
+            value = sampling.check_alpha(value, name)
+            if not isinstance(value, float):
+                raise ValueError(
+                    f"`{name}` must return a Python number > 0; received "
+                    f"{value!r}."
+                )
+            return value
+        value = None
+        for key, step_value in self._alpha_steps:
+            if key <= epoch:
+                value = step_value
+        return value
+
+    def on_epoch_begin(self, epoch, logs=None):
+        """Sets every target's switch and alpha for `epoch`."""
+        active = self.is_active(epoch)
+        alpha = self.alpha_at(epoch)
+        for state in self.states:
+            if alpha is not None:
+                state.set(alpha=alpha)
+            elif self._alpha_steps is not None:
+                state.set(alpha=state.initial_alpha)
+            state.set(active=active)

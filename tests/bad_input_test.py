@@ -1,0 +1,435 @@
+"""Bad input across the public API, and the documented edge cases.
+
+Two tables drive the error tests; another API joins by adding rows:
+
+- `BAD_ARGUMENTS`: `(callable, args, kwargs, error, match)` for
+  constructors and plain functions, called eagerly.
+- `BAD_BATCHES`: `(make_mixer, batch, error, match, dynamic_error)` for
+  calls on a batch `(x, y)` or `(x, y, sample_weight)`, run eagerly, in a
+  `tf.function` with an unknown batch size and in `Dataset.map`.
+  `dynamic_error` is `(error, match)` when the batch size is only known at
+  run time (a static check becomes a run-time assertion), else `None`.
+
+Then the documented behaviours: an empty batch comes back empty; a NaN in
+an input reaches only the rows that mix it, and mixing creates none; no
+example is lost, duplicated or reordered through a pipeline.
+"""
+
+from typing import Any, NamedTuple
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from identity_rows import decode_identity_rows
+
+import keras_mixup
+from keras_mixup import mixing, pairing, sampling
+
+NAN, INF = float("nan"), float("inf")
+
+
+class BadArgument(NamedTuple):
+    call: Any
+    args: tuple
+    kwargs: dict
+    error: type
+    match: str
+
+
+def mixup(**kwargs):
+    return keras_mixup.Mixup(**kwargs)
+
+
+def mixup_for_input_context(context):
+    return keras_mixup.Mixup(num_classes=3).for_input_context(context)
+
+
+def sample(**kwargs):
+    args = {"shape": [4], "alpha": 0.2, "seed": 1, **kwargs}
+    return keras_mixup.sample_lambda(**args)
+
+
+MATCH = {
+    "alpha": r"`alpha` must be a finite number > 0.*received ",
+    "num_classes": r"`num_classes` must be an int >= 2.*received ",
+    "label_smoothing": r"`label_smoothing` must be a number in \[0, 1\); "
+    r"received ",
+    "mode": r"`mode` must be one of \('elem', 'batch'\).*received ",
+    "seed": r"`seed` must be an int",
+    "dtype": r"`dtype` must be one of \('float32', 'float64'\)",
+    "shape": r"`shape` must be an int >= 0 or a list of them.*received ",
+}
+
+
+def _row(call, kwargs, received, error=ValueError):
+    """A row whose message names the argument and the value received."""
+    ((name, _),) = kwargs.items()
+    return BadArgument(call, (), kwargs, error, MATCH[name] + received)
+
+
+def bad_mixup(received="", **kwargs):
+    return _row(mixup, kwargs, received)
+
+
+def bad_sample(received="", error=ValueError, **kwargs):
+    return _row(sample, kwargs, received, error)
+
+
+BAD_ARGUMENTS = {
+    # Mixup(...)
+    "Mixup-alpha-0": bad_mixup("0.0", alpha=0),
+    "Mixup-alpha-negative": bad_mixup("-0.2", alpha=-0.2),
+    "Mixup-alpha-nan": bad_mixup("nan", alpha=NAN),
+    "Mixup-alpha-inf": bad_mixup("inf", alpha=INF),
+    "Mixup-alpha-string": bad_mixup("'0.2' of type str", alpha="0.2"),
+    "Mixup-alpha-none": bad_mixup("None", alpha=None),
+    "Mixup-alpha-bool": bad_mixup("True of type bool", alpha=True),
+    "Mixup-num_classes-1": bad_mixup("1", num_classes=1),
+    "Mixup-num_classes-0": bad_mixup("0", num_classes=0),
+    "Mixup-num_classes-float": bad_mixup("3.0", num_classes=3.0),
+    "Mixup-num_classes-string": bad_mixup("'3'", num_classes="3"),
+    "Mixup-label_smoothing-1": bad_mixup("1.0", label_smoothing=1.0),
+    "Mixup-label_smoothing-negative": bad_mixup("-0.1", label_smoothing=-0.1),
+    "Mixup-label_smoothing-nan": bad_mixup("nan", label_smoothing=NAN),
+    "Mixup-label_smoothing-string": bad_mixup("'0.1'", label_smoothing="0.1"),
+    "Mixup-mode-unknown": bad_mixup("'pixel'", mode="pixel"),
+    "Mixup-mode-none": bad_mixup("None", mode=None),
+    "Mixup-seed-float": bad_mixup(".*1.5", seed=1.5),
+    "Mixup-seed-string": bad_mixup(".*'1'", seed="1"),
+    "Mixup.for_input_context-int": BadArgument(
+        mixup_for_input_context,
+        (0,),
+        {},
+        ValueError,
+        r"`input_context` must be the tf.distribute.InputContext",
+    ),
+    # sample_lambda(...)
+    "sample_lambda-alpha-0": bad_sample("0.0", alpha=0),
+    "sample_lambda-alpha-negative": bad_sample("-1.0", alpha=-1),
+    "sample_lambda-alpha-nan": bad_sample("nan", alpha=NAN),
+    "sample_lambda-alpha-inf": bad_sample("inf", alpha=INF),
+    "sample_lambda-alpha-string": bad_sample("'0.2'", alpha="0.2"),
+    "sample_lambda-alpha-int-tensor": BadArgument(
+        sample,
+        (),
+        {"alpha": tf.constant(1)},
+        ValueError,
+        r"`alpha` must be a floating-point scalar; received dtype int32",
+    ),
+    "sample_lambda-alpha-vector": BadArgument(
+        sample,
+        (),
+        {"alpha": tf.constant([0.2, 0.3])},
+        ValueError,
+        r"`alpha` must be a scalar; received a tensor of shape \(2,\)",
+    ),
+    "sample_lambda-alpha-variable-negative": BadArgument(
+        sample,
+        (),
+        {"alpha": tf.Variable(-1.0)},
+        tf.errors.InvalidArgumentError,
+        "`alpha` must be a finite number > 0",
+    ),
+    "sample_lambda-alpha-variable-nan": BadArgument(
+        sample,
+        (),
+        {"alpha": tf.Variable(NAN)},
+        tf.errors.InvalidArgumentError,
+        "`alpha` must be a finite number",
+    ),
+    "sample_lambda-dtype-float16": bad_sample(
+        ".*received float16", dtype="float16"
+    ),
+    "sample_lambda-dtype-bfloat16": bad_sample(
+        ".*received bfloat16", dtype="bfloat16"
+    ),
+    "sample_lambda-dtype-int32": bad_sample(".*received int32", dtype="int32"),
+    "sample_lambda-seed-float": bad_sample(
+        ".*received dtype float32", seed=1.5
+    ),
+    "sample_lambda-seed-triple": bad_sample(r".*shape \(3,\)", seed=[1, 2, 3]),
+    "sample_lambda-seed-bool": bad_sample(".*received True", seed=True),
+    "sample_lambda-shape-negative": bad_sample(r"\[-1\]", shape=[-1]),
+    "sample_lambda-shape-float": bad_sample("2.5", shape=2.5),
+    "sample_lambda-shape-none": bad_sample(r"\[None\]", shape=[None]),
+    # The core's own entry points.
+    "SeedSource-seed-float": BadArgument(
+        sampling.SeedSource, (1.5,), {}, ValueError, "`seed` must be an int"
+    ),
+    "SeedSource-input_pipeline_id-negative": BadArgument(
+        sampling.SeedSource,
+        (1,),
+        {"input_pipeline_id": -1},
+        ValueError,
+        r"`input_pipeline_id` must be an int >= 0 or None; received -1",
+    ),
+    "partner_index-pairing-unknown": BadArgument(
+        pairing.partner_index,
+        ("nearest", 4, tf.constant([1, 2])),
+        {},
+        ValueError,
+        r"`pairing` must be one of \['knn', 'random', 'same_class', "
+        r"'same_class_knn'\]; received 'nearest'",
+    ),
+}
+
+
+@pytest.mark.parametrize("row", BAD_ARGUMENTS.values(), ids=BAD_ARGUMENTS)
+def test_bad_argument(row):
+    with pytest.raises(row.error, match=row.match):
+        row.call(*row.args, **row.kwargs)
+
+
+class BadBatch(NamedTuple):
+    make: Any
+    batch: tuple
+    error: type
+    match: str
+    dynamic: Any = None
+
+
+def mixup3():
+    return keras_mixup.Mixup(alpha=1.0, num_classes=3, seed=0)
+
+
+def mixup_float_labels():
+    return keras_mixup.Mixup(alpha=1.0, seed=0)
+
+
+def ragged(rows):
+    return tf.ragged.constant(rows, dtype=tf.float32)
+
+
+def sparse(dense):
+    return tf.sparse.from_dense(tf.constant(dense, tf.float32))
+
+
+SAME_SIZE = "same batch size"
+IDS = [0, 1]
+BAD_BATCHES = {
+    "x-y-sizes": BadBatch(
+        mixup3,
+        (tf.eye(3), tf.constant(IDS)),
+        ValueError,
+        rf"{SAME_SIZE}.*\[2, 3\]",
+        (tf.errors.InvalidArgumentError, SAME_SIZE),
+    ),
+    "sample_weight-size": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), tf.ones([3])),
+        ValueError,
+        rf"{SAME_SIZE}.*\[2, 3\]",
+        (tf.errors.InvalidArgumentError, SAME_SIZE),
+    ),
+    "x-leaf-sizes": BadBatch(
+        mixup3,
+        ({"a": tf.eye(2), "b": tf.eye(3)}, tf.constant(IDS)),
+        ValueError,
+        rf"{SAME_SIZE}.*\[2, 3\]",
+        (tf.errors.InvalidArgumentError, SAME_SIZE),
+    ),
+    "label-too-large": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant([0, 3])),
+        tf.errors.InvalidArgumentError,
+        r"Labels must be in \[0, 3\)",
+    ),
+    "label-negative": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant([-1, 0])),
+        tf.errors.InvalidArgumentError,
+        r"Labels must be in \[0, 3\)",
+    ),
+    "int-labels-without-num_classes": BadBatch(
+        mixup_float_labels,
+        (tf.eye(2), tf.constant(IDS)),
+        ValueError,
+        r"need `num_classes`.*dtype int32",
+    ),
+    "int-labels-rank-2": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant([[0, 1], [1, 0]])),
+        ValueError,
+        r"class ids of shape \[batch\] or \[batch, 1\]; received shape",
+    ),
+    "x-ragged": BadBatch(
+        mixup3,
+        (ragged([[1.0], [2.0, 3.0]]), tf.constant(IDS)),
+        ValueError,
+        r"`x` is a tf.RaggedTensor.*pad it",
+    ),
+    "x-leaf-ragged": BadBatch(
+        mixup3,
+        ({"a": tf.eye(2), "b": ragged([[1.0], [2.0, 3.0]])}, tf.constant(IDS)),
+        ValueError,
+        r"`x\['b'\]` is a tf.RaggedTensor",
+    ),
+    "y-ragged": BadBatch(
+        mixup_float_labels,
+        (tf.eye(2), ragged([[0.0], [1.0, 0.0]])),
+        ValueError,
+        r"`y` is a tf.RaggedTensor",
+    ),
+    "x-sparse": BadBatch(
+        mixup3,
+        (sparse(np.eye(2)), tf.constant(IDS)),
+        ValueError,
+        r"`x` is a tf.SparseTensor.*tf.sparse.to_dense",
+    ),
+    "sample_weight-sparse": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), sparse([1.0, 0.0])),
+        ValueError,
+        r"`sample_weight` is a tf.SparseTensor",
+    ),
+    "x-strings": BadBatch(
+        mixup3,
+        (tf.constant(["a", "b"]), tf.constant(IDS)),
+        ValueError,
+        r"`x` must hold numbers.*received dtype string",
+    ),
+    "x-bool": BadBatch(
+        mixup3,
+        (tf.constant([True, False]), tf.constant(IDS)),
+        ValueError,
+        r"`x` must hold numbers.*received dtype bool",
+    ),
+    "x-scalar": BadBatch(
+        mixup3,
+        (tf.constant(1.0), tf.constant(IDS)),
+        ValueError,
+        r"`x` must be batch-first with rank >= 1",
+    ),
+    "x-empty-structure": BadBatch(
+        mixup3,
+        ({}, tf.constant(IDS)),
+        ValueError,
+        r"`x` is empty",
+    ),
+}
+
+
+def dynamic_spec(value):
+    """The value's type spec with an unknown batch size."""
+    spec = tf.type_spec_from_value(value)
+    if isinstance(spec, tf.TensorSpec) and spec.shape.rank:
+        return tf.TensorSpec([None, *spec.shape[1:]], spec.dtype)
+    return spec
+
+
+def run_eager(mixer, batch):
+    return mixer(*batch)
+
+
+def run_function(mixer, batch):
+    """A `tf.function` traced with an unknown batch size."""
+    signature = tf.nest.map_structure(dynamic_spec, batch)
+    return tf.function(mixer, input_signature=list(signature))(*batch)
+
+
+def run_dataset(mixer, batch):
+    return list(tf.data.Dataset.from_tensors(batch).map(mixer))
+
+
+RUNNERS = {"eager": run_eager, "function": run_function, "map": run_dataset}
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("row", BAD_BATCHES.values(), ids=BAD_BATCHES)
+def test_bad_batch(row, runner):
+    error, match = row.error, row.match
+    if runner == "function" and row.dynamic:
+        error, match = row.dynamic
+    with pytest.raises(error, match=match):
+        RUNNERS[runner](row.make(), row.batch)
+
+
+# Documented behaviours.
+
+
+@pytest.mark.parametrize("runner", RUNNERS)
+@pytest.mark.parametrize("mode", ["elem", "batch"])
+def test_an_empty_batch_comes_back_empty(runner, mode):
+    mixer = keras_mixup.Mixup(alpha=0.2, num_classes=3, mode=mode, seed=0)
+    batch = (
+        {"image": tf.zeros([0, 4, 4], tf.uint8), "v": tf.zeros([0, 2])},
+        tf.zeros([0], tf.int32),
+        tf.zeros([0]),
+    )
+    out = RUNNERS[runner](mixer, batch)
+    if runner == "map":
+        (out,) = out
+    x, y, weight = out
+    assert x["image"].shape == (0, 4, 4) and x["image"].dtype == tf.float32
+    assert x["v"].shape == (0, 2) and y.shape == (0, 3)
+    assert y.dtype == tf.float32 and weight.shape == (0,)
+
+
+def test_sample_lambda_of_an_empty_shape_is_empty():
+    lam = keras_mixup.sample_lambda([0], 0.2, 1)
+    assert lam.shape == (0,) and lam.dtype == tf.float32
+
+
+def test_nan_in_an_input_reaches_only_the_rows_that_mix_it():
+    """Example 2 holds a NaN: it shows up exactly in the rows that mix
+    example 2 (its own row, and the row whose partner it is), nowhere
+    else; the other values are the exact blend."""
+    size = 8
+    values = np.arange(size * 3, dtype="float32").reshape(size, 3)
+    values[2, 1] = np.nan
+    for seed in range(3):
+        mixer = keras_mixup.Mixup(alpha=1.0, num_classes=size, seed=seed)
+        x, y = mixer({"id": tf.eye(size), "v": values}, tf.range(size))
+        lam, partner = decode_identity_rows(x["id"], np.arange(size))
+        mixes_two = (np.arange(size) == 2) | (partner == 2)
+        mixed = x["v"].numpy()
+        assert np.isnan(mixed[mixes_two, 1]).all()
+        assert np.isfinite(np.delete(mixed, 1, axis=1)).all()
+        assert np.isfinite(mixed[~mixes_two]).all()
+        expected = values[partner] + lam[:, None] * (values - values[partner])
+        np.testing.assert_allclose(
+            mixed[~mixes_two], expected[~mixes_two], rtol=1e-6
+        )
+        assert np.isfinite(y.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "dtype, big",
+    [("float16", 65504.0), ("bfloat16", 1.6e38), ("float32", 1.6e38)],
+)
+def test_mixing_creates_no_nan_or_inf_from_finite_extremes(dtype, big):
+    """Values of opposite signs near the dtype's range (float16), or near
+    half of it (the documented limit for the others): x - x[p] would
+    overflow a float16 blend; lam 0 and 1 are included."""
+    x = tf.cast(tf.constant([[big], [-big], [big], [-big]]), dtype)
+    lam = tf.constant([0.0, 1.0, 0.5, 0.25])
+    mixed = mixing.blend(x, lam, tf.constant([1, 0, 3, 2]))
+    assert mixed.dtype == tf.as_dtype(dtype)
+    mixed = tf.cast(mixed, tf.float64).numpy().ravel()
+    assert np.isfinite(mixed).all(), mixed
+    big = float(tf.cast(tf.constant(big, dtype), tf.float64))
+    np.testing.assert_allclose(
+        mixed, [-big, -big, 0.0, 0.5 * big], rtol=1e-2, atol=big * 1e-2
+    )
+
+
+def test_no_example_lost_duplicated_or_reordered_through_a_pipeline():
+    """100 identity rows, batches of 16 (the last of 4), a parallel map:
+    every row of every batch holds its own example at its own position
+    with weight lam >= 0 and one partner of the same batch, the partners
+    of a batch form a permutation, and every example comes out once."""
+    size, batch = 100, 16
+    mixer = keras_mixup.Mixup(alpha=1.0, num_classes=size, seed=3)
+    ds = tf.data.Dataset.from_tensor_slices(
+        (np.eye(size, dtype="float32"), np.arange(size))
+    )
+    ds = ds.batch(batch).map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+    seen = []
+    for step, (x, y) in enumerate(ds):
+        ids = np.arange(step * batch, min((step + 1) * batch, size))
+        lam, _ = decode_identity_rows(x, ids)
+        np.testing.assert_allclose(y, x, atol=1e-6)
+        # alpha = 1: lam is never exactly 0, so each own example shows.
+        assert (lam > 0).all()
+        seen.extend(ids)
+    assert step == 6 and seen == list(range(size))

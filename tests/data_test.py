@@ -1,0 +1,277 @@
+"""Tests of `Mixup`, the tf.data map function."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sampling_test import chi_square_p_value
+from scipy import stats
+
+import keras_mixup
+from keras_mixup.data import Mixup
+
+
+def identity_dataset(n=12, batch=4, num_classes=None):
+    """Example i is row i of an identity matrix and has label i (mod
+    num_classes), so a mixed example shows its lam and partner."""
+    x = np.eye(n, dtype="float32")
+    y = np.arange(n) % (num_classes or n)
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(batch)
+
+
+def check_identity_batch(x, y, n):
+    """Every row is lam * e_i + (1 - lam) * e_p and its label the same
+    blend of one-hot labels, with p a permutation of the batch."""
+    x, y = np.asarray(x), np.asarray(y)
+    np.testing.assert_allclose(x.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(x, y[:, :n], atol=1e-6)
+
+
+def test_maps_a_batched_dataset_and_keeps_the_structure():
+    mixup = Mixup(alpha=0.4, num_classes=12, seed=1)
+    for x, y in identity_dataset().map(mixup):
+        assert x.shape == (4, 12) and y.shape == (4, 12)
+        assert x.dtype == tf.float32 and y.dtype == tf.float32
+        check_identity_batch(x, y, 12)
+
+
+def test_rows_blend_an_example_with_a_permuted_partner():
+    mixup = Mixup(alpha=1.0, num_classes=8, seed=2)
+    x, _ = mixup(tf.eye(8), tf.range(8))
+    x = x.numpy()
+    own = np.diag(x).copy()
+    off = x - np.diag(own)
+    partner = np.where(off.max(1) > 0, off.argmax(1), np.arange(8))
+    # The partners form a permutation of the batch.
+    assert sorted(partner) == list(range(8))
+    # Row i holds lam_i at i and 1 - lam_i at its partner.
+    moved = partner != np.arange(8)
+    np.testing.assert_allclose(
+        off[np.arange(8), partner][moved], 1 - own[moved], atol=1e-6
+    )
+
+
+def test_lam_follows_beta_alpha_alpha_through_the_pipeline():
+    mixup = Mixup(alpha=0.4, num_classes=64, seed=3)
+    x = np.eye(64, dtype="float32")
+    lams = []
+    for _ in range(100):
+        mixed = mixup(x, np.arange(64))[0].numpy()
+        off = mixed - np.diag(np.diag(mixed))
+        # Row i is lam at i and 1 - lam at its partner; a row paired with
+        # itself (or with lam == 1 exactly) shows no partner: skip it.
+        lams.extend(np.diag(mixed)[off.max(1) > 0])
+    lams = np.array(lams)
+    assert len(lams) > 5000
+    edges = np.array([0, 0.01, 0.1, 0.3, 0.45, 0.55, 0.7, 0.9, 0.99, 1])
+    assert chi_square_p_value(lams, stats.beta(0.4, 0.4), edges) > 1e-3
+    assert chi_square_p_value(lams, stats.beta(1, 1), edges) < 1e-6
+
+
+def test_batch_mode_uses_one_lam_per_batch():
+    mixup = Mixup(alpha=1.0, num_classes=16, mode="batch", seed=4)
+    x, _ = mixup(tf.eye(16), tf.range(16))
+    diagonal = np.diag(x.numpy())
+    moved = diagonal < 1
+    assert moved.sum() >= 8
+    np.testing.assert_allclose(diagonal[moved], diagonal[moved][0])
+
+
+def test_sample_weights_and_dict_and_tuple_inputs():
+    x = {
+        "image": np.eye(6, dtype="float32").reshape(6, 2, 3),
+        "extra": (np.eye(6, dtype="uint8"), np.eye(6, dtype="float16")),
+    }
+    y = np.arange(6)
+    weight = np.arange(6, dtype="float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, y, weight)).batch(6)
+    mixed = next(iter(ds.map(Mixup(alpha=1.0, num_classes=6, seed=5))))
+    assert len(mixed) == 3
+    mixed_x, mixed_y, mixed_w = mixed
+    assert mixed_x["extra"][0].dtype == tf.float32
+    assert mixed_x["extra"][1].dtype == tf.float16
+    for leaf in (mixed_x["image"], mixed_x["extra"][0]):
+        np.testing.assert_allclose(np.reshape(leaf, (6, 6)), mixed_y, atol=1e-6)
+    # Weights follow the same lam and partner: w~ = sum_k y~_k * w_k.
+    np.testing.assert_allclose(mixed_w, mixed_y.numpy() @ weight, rtol=1e-5)
+
+
+def test_unknown_batch_size_short_last_batch_and_batch_of_one():
+    def generate():
+        for i in range(9):
+            yield np.eye(9, dtype="float32")[i], i
+
+    ds = tf.data.Dataset.from_generator(
+        generate,
+        output_signature=(
+            tf.TensorSpec([9], tf.float32),
+            tf.TensorSpec([], tf.int64),
+        ),
+    ).batch(4)
+    assert ds.element_spec[0].shape[0] is None
+    batches = list(ds.map(Mixup(alpha=1.0, num_classes=9, seed=6)))
+    assert [int(b[0].shape[0]) for b in batches] == [4, 4, 1]
+    for x, y in batches:
+        check_identity_batch(x, y, 9)
+    # A batch of one is returned unchanged, with its label encoded.
+    np.testing.assert_array_equal(batches[-1][0], np.eye(9)[[8]])
+    np.testing.assert_array_equal(batches[-1][1], np.eye(9)[[8]])
+
+
+def test_fresh_draws_for_every_batch_and_every_epoch():
+    ds = identity_dataset(n=16, batch=8, num_classes=16).map(
+        Mixup(alpha=1.0, num_classes=16, seed=7)
+    )
+    epochs = [[x.numpy() for x, _ in ds] for _ in range(2)]
+    all_batches = [b for epoch in epochs for b in epoch]
+    for i, a in enumerate(all_batches):
+        for b in all_batches[i + 1 :]:
+            assert not np.array_equal(a, b)
+
+
+def pipeline_output(seed):
+    ds = identity_dataset(n=32, batch=8, num_classes=32).map(
+        Mixup(alpha=0.2, num_classes=32, seed=seed)
+    )
+    return [x.numpy() for _ in range(2) for x, _ in ds]
+
+
+def test_same_seed_gives_bit_identical_pipelines():
+    a, b = pipeline_output(9), pipeline_output(9)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+    c = pipeline_output(10)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_parallel_map_stays_correct_and_draws_per_batch():
+    ds = identity_dataset(n=256, batch=8, num_classes=256).map(
+        Mixup(alpha=1.0, num_classes=256, seed=11),
+        num_parallel_calls=tf.data.AUTOTUNE,
+    )
+    diagonals = []
+    for x, y in ds:
+        check_identity_batch(x, y, 256)
+        diagonals.append(tuple(np.round(x.numpy().max(1), 6)))
+    assert len(diagonals) == 32 and len(set(diagonals)) == 32
+
+
+def test_works_with_another_keras_backend():
+    script = textwrap.dedent(
+        """
+        import numpy as np, tensorflow as tf, keras, keras_mixup
+        assert keras.backend.backend() == "jax"
+        ds = tf.data.Dataset.from_tensor_slices(
+            (np.eye(4, dtype="float32"), np.arange(4))).batch(4)
+        x, y = next(iter(ds.map(keras_mixup.Mixup(1.0, num_classes=4))))
+        assert isinstance(x, tf.Tensor) and y.shape == (4, 4)
+        print("ok")
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_eager_call_on_numpy_arrays_and_label_smoothing():
+    x, y = Mixup(alpha=1.0, num_classes=4, label_smoothing=0.2, seed=0)(
+        np.eye(4, dtype="float32"), np.arange(4)
+    )
+    assert isinstance(x, tf.Tensor)
+    np.testing.assert_allclose(np.sort(y.numpy().ravel())[:4], 0.05, atol=0.3)
+    np.testing.assert_allclose(y.numpy().sum(1), 1.0, atol=1e-6)
+    assert y.numpy().min() >= 0.05 - 1e-6
+
+
+def test_float_labels_are_blended_as_given():
+    targets = np.array([[1.0], [3.0], [5.0], [7.0]], "float32")
+    x, y = Mixup(alpha=1.0, seed=0)(np.eye(4, dtype="float32"), targets)
+    np.testing.assert_allclose(y, x.numpy() @ targets, rtol=1e-6)
+
+
+def test_config_round_trip_and_keras_serialization():
+    mixup = Mixup(
+        alpha=0.3, num_classes=5, label_smoothing=0.1, mode="batch", seed=2
+    )
+    assert mixup.get_config() == {
+        "alpha": 0.3,
+        "num_classes": 5,
+        "label_smoothing": 0.1,
+        "mode": "batch",
+        "pairing": "random",
+        "knn_k": 5,
+        "knn_features": None,
+        "mix_labels": True,
+        "prob": 1.0,
+        "seed": 2,
+    }
+    restored = keras.saving.deserialize_keras_object(
+        keras.saving.serialize_keras_object(mixup)
+    )
+    assert isinstance(restored, Mixup)
+    assert restored.get_config() == mixup.get_config()
+    assert "Mixup(alpha=0.3" in repr(mixup)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"alpha": 0}, "`alpha` must be a finite number > 0"),
+        ({"alpha": -0.2}, "`alpha` must be a finite number > 0"),
+        ({"alpha": float("nan")}, "`alpha` must be a finite number > 0"),
+        ({"alpha": float("inf")}, "`alpha` must be a finite number > 0"),
+        ({"alpha": "0.2"}, "`alpha` must be a finite number > 0"),
+        ({"num_classes": 1}, "`num_classes` must be an int >= 2"),
+        ({"label_smoothing": 1.0}, r"`label_smoothing` must be .*\[0, 1\)"),
+        ({"label_smoothing": -0.1}, r"`label_smoothing` must be .*\[0, 1\)"),
+        ({"mode": "pixel"}, r"`mode` must be one of \('elem', 'batch'\)"),
+        ({"seed": 1.5}, "`seed` must be an int or None"),
+    ],
+)
+def test_bad_constructor_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        Mixup(**kwargs)
+
+
+def test_bad_batches_raise_clear_errors():
+    mixup = Mixup(alpha=0.2, num_classes=3)
+    with pytest.raises(ValueError, match="need `num_classes`"):
+        Mixup(alpha=0.2)(tf.eye(2), tf.constant([0, 1]))
+    with pytest.raises(ValueError, match="rank >= 1"):
+        mixup(tf.constant(1.0), tf.constant([0]))
+    with pytest.raises(ValueError, match="must hold numbers"):
+        mixup(tf.constant(["a", "b"]), tf.constant([0, 1]))
+    with pytest.raises(ValueError, match=r"same batch size.*\[2, 3\]"):
+        mixup(tf.eye(3), tf.constant([0, 1]))
+    ds = tf.data.Dataset.from_tensor_slices((np.eye(4), [0, 1, 2, 3])).batch(2)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
+        list(ds.map(mixup))
+
+
+def test_dynamic_batch_size_mismatch_raises_in_the_pipeline():
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter([(np.eye(3, dtype="float32"), np.arange(2))]),
+        output_signature=(
+            tf.TensorSpec([None, 3], tf.float32),
+            tf.TensorSpec([None], tf.int64),
+        ),
+    )
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch"):
+        list(ds.map(Mixup(num_classes=3)))
+
+
+def test_public_name():
+    assert keras_mixup.Mixup is Mixup

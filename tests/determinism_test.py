@@ -1,0 +1,118 @@
+"""Bit-identical runs: two processes, same seeds, same mixed batches and
+the same weights after training.
+
+The run itself is this file executed as a script (op determinism is a
+process-wide switch that must not leak into the rest of the suite):
+
+    python determinism_test.py OUT.npz
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+NUM_EXAMPLES, FEATURES, NUM_CLASSES, BATCH = 128, 16, 10, 16
+EPOCHS = 2
+
+
+def pipeline(mixup_seed):
+    import tensorflow as tf
+
+    import keras_mixup
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(NUM_EXAMPLES, FEATURES)).astype("float32")
+    y = rng.integers(0, NUM_CLASSES, size=NUM_EXAMPLES)
+    mixup = keras_mixup.Mixup(
+        alpha=0.4, num_classes=NUM_CLASSES, seed=mixup_seed
+    )
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(
+        NUM_EXAMPLES, seed=2
+    )
+    ds = ds.batch(BATCH).map(mixup, num_parallel_calls=tf.data.AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def run(out):
+    """One deterministic run: the first epoch's mixed batches, then the
+    weights after `EPOCHS` epochs of `model.fit` on a fresh pipeline."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(1)
+    tf.config.experimental.enable_op_determinism()
+    results = {}
+    for i, (x, y) in enumerate(pipeline(mixup_seed=3)):
+        results[f"x{i}"], results[f"y{i}"] = x.numpy(), y.numpy()
+    results["other_seed_x0"] = next(iter(pipeline(mixup_seed=4)))[0].numpy()
+
+    model = keras.Sequential(
+        [
+            keras.Input((FEATURES,)),
+            keras.layers.Dense(32, activation="relu"),
+            keras.layers.Dropout(0.2),
+            keras.layers.Dense(NUM_CLASSES, activation="softmax"),
+        ]
+    )
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    history = model.fit(pipeline(mixup_seed=3), epochs=EPOCHS, verbose=0)
+    results["losses"] = np.array(history.history["loss"])
+    for i, weight in enumerate(model.get_weights()):
+        results[f"w{i}"] = weight
+    np.savez(out, **results)
+
+
+def test_two_processes_give_bit_identical_batches_and_weights(tmp_path):
+    import keras_mixup
+
+    root = Path(keras_mixup.__file__).resolve().parent.parent
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            [str(root), os.environ.get("PYTHONPATH", "")]
+        ),
+        KERAS_BACKEND="tensorflow",
+        TF_CPP_MIN_LOG_LEVEL="3",
+    )
+    outs = [tmp_path / f"run{i}.npz" for i in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, __file__, str(out)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for out in outs
+    ]
+    try:
+        for process in processes:
+            _, stderr = process.communicate(timeout=300)
+            assert process.returncode == 0, stderr[-3000:]
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    first, second = (dict(np.load(out)) for out in outs)
+    assert first.keys() == second.keys()
+    batches = NUM_EXAMPLES // BATCH
+    assert {f"x{i}" for i in range(batches)} <= first.keys()
+    for key in first:
+        np.testing.assert_array_equal(first[key], second[key], err_msg=key)
+    # The batches are really mixed, and another seed mixes differently.
+    assert first["y0"].shape == (BATCH, NUM_CLASSES)
+    assert (first["y0"].max(1) < 1).any()
+    np.testing.assert_allclose(first["y0"].sum(1), 1.0, atol=1e-6)
+    assert not np.array_equal(first["x0"], first["other_seed_x0"])
+    assert np.all(np.isfinite(first["losses"]))
+
+
+if __name__ == "__main__":
+    run(sys.argv[1])

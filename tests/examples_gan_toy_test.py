@@ -1,0 +1,63 @@
+"""Runs examples/gan_toy.py in `--quick` mode and checks its measures."""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+import pytest
+
+EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "gan_toy.py"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("gan_toy", EXAMPLE)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def gan_toy():
+    return _load()
+
+
+def test_quick_run_prints_the_table_and_saves_the_figure(
+    gan_toy, tmp_path, capsys
+):
+    figure = tmp_path / "gan_toy.png"
+    summary = gan_toy.main(["--quick", "--out", str(figure)])
+    assert figure.stat().st_size > 0
+    assert set(summary) == {
+        (d, m) for d in ("ring", "spirals") for m in ("plain", "mixup")
+    }
+    for stats in summary.values():
+        assert set(stats) == {"modes", "quality", "swd"}
+        assert all(np.isfinite(v).all() for v in stats.values())
+    out = capsys.readouterr().out
+    assert "mixup GAN" in out and "real vs real" in out and "SWD" in out
+
+
+@pytest.mark.parametrize("dataset", ["ring", "spirals"])
+def test_measures_on_real_and_collapsed_samples(gan_toy, dataset):
+    rng = np.random.default_rng(1)
+    real, labels = gan_toy.DATASETS[dataset][0](2000, rng)
+    num_modes = gan_toy.DATASETS[dataset][1]
+    assert set(labels) == set(range(num_modes))
+    fit = gan_toy.measure_fit(real, dataset)
+    assert fit["modes"] == num_modes and fit["quality"] > 0.99
+    assert fit["swd"] < 0.1
+    # All samples on one mode: one mode covered, a large distance.
+    collapsed = real[labels == labels[0]]
+    collapsed = collapsed[rng.integers(len(collapsed), size=2000)]
+    fit = gan_toy.measure_fit(collapsed, dataset)
+    assert fit["modes"] == 1 and fit["quality"] > 0.99
+    assert fit["swd"] > 0.3
+
+
+def test_sliced_wasserstein_of_a_shift(gan_toy):
+    # Every 1-D projection of a shift by d moves by |d . u|: the mean over
+    # random unit directions u in 2-D is 2 |d| / pi.
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((500, 2))
+    swd = gan_toy.sliced_wasserstein(a, a + [1.0, 0.0], num_projections=4096)
+    np.testing.assert_allclose(swd, 2 / np.pi, rtol=0.03)

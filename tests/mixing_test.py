@@ -1,0 +1,226 @@
+"""Tests of the mixing core with injected lam and partners: exact values."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from keras_mixup import mixing
+
+LAM = tf.constant([0.25, 0.5, 1.0, 0.0])
+PARTNER = tf.constant([1, 0, 3, 2])
+
+
+def expected_blend(x, lam=LAM, partner=PARTNER):
+    x = np.asarray(x, np.float64)
+    lam = np.asarray(lam, np.float64).reshape([-1] + [1] * (x.ndim - 1))
+    return lam * x + (1 - lam) * x[np.asarray(partner)]
+
+
+def test_identity_rows_make_lam_and_partner_readable():
+    mixed = mixing.blend(tf.eye(4), LAM, PARTNER).numpy()
+    np.testing.assert_array_equal(
+        mixed,
+        [
+            [0.25, 0.75, 0, 0],  # lam 0.25 of row 0, 0.75 of partner 1
+            [0.5, 0.5, 0, 0],  # lam 0.5 with partner 0
+            [0, 0, 1, 0],  # lam 1: row 2 unchanged
+            [0, 0, 1, 0],  # lam 0: row 3 becomes its partner, row 2
+        ],
+    )
+
+
+@pytest.mark.parametrize("rank", [1, 2, 3, 4, 5])
+def test_every_rank_is_blended_per_example(rank):
+    rng = np.random.default_rng(rank)
+    x = rng.normal(size=[4] + [2] * (rank - 1)).astype("float32")
+    np.testing.assert_allclose(
+        mixing.blend(tf.constant(x), LAM, PARTNER),
+        expected_blend(x),
+        rtol=1e-6,
+        atol=1e-6,
+    )
+
+
+def test_nested_structures_share_lam_and_partner():
+    x = {
+        "image": np.eye(4, dtype="float32").reshape(4, 2, 2),
+        "pair": (np.arange(4, dtype="float32"), np.eye(4, dtype="float64")),
+    }
+    mixed = mixing.blend(tf.nest.map_structure(tf.constant, x), LAM, PARTNER)
+    assert set(mixed) == {"image", "pair"} and isinstance(mixed["pair"], tuple)
+    np.testing.assert_allclose(mixed["image"], expected_blend(x["image"]))
+    np.testing.assert_allclose(mixed["pair"][0], [0.75, 0.5, 2.0, 2.0])
+    np.testing.assert_allclose(mixed["pair"][1], expected_blend(np.eye(4)))
+    assert mixed["pair"][1].dtype == tf.float64
+
+
+def test_scalar_lam_is_one_lam_for_the_batch():
+    mixed = mixing.blend(tf.eye(4), tf.constant(0.75), PARTNER).numpy()
+    np.testing.assert_allclose(
+        mixed, expected_blend(np.eye(4), lam=[0.75] * 4), rtol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
+def test_float_inputs_keep_their_dtype(dtype):
+    x = tf.cast(tf.eye(4), dtype)
+    mixed = mixing.blend(x, LAM, PARTNER)
+    assert mixed.dtype == tf.as_dtype(dtype)
+    np.testing.assert_allclose(
+        tf.cast(mixed, "float32"), expected_blend(np.eye(4)), atol=1e-2
+    )
+
+
+@pytest.mark.parametrize("dtype", ["uint8", "int32", "int64"])
+def test_integer_inputs_are_blended_in_the_keras_compute_dtype(dtype):
+    x = tf.constant([[0, 255], [255, 0], [10, 20], [30, 40]], dtype)
+    mixed = mixing.blend(x, LAM, PARTNER)
+    assert mixed.dtype == tf.float32
+    np.testing.assert_allclose(mixed, expected_blend(x.numpy()), rtol=1e-6)
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    assert mixing.blend(x, LAM, PARTNER).dtype == tf.bfloat16
+
+
+def test_an_example_paired_with_itself_is_returned_bit_exactly():
+    x = tf.constant([[0.1, 1e30, -3.7e-20], [1 / 3, 2 / 3, 7.0]])
+    mixed = mixing.blend(x, tf.constant([0.3, 0.9]), tf.constant([0, 1]))
+    np.testing.assert_array_equal(mixed, x)
+
+
+def test_nan_in_the_inputs_is_passed_through_never_created():
+    x = tf.constant([[np.nan, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    mixed = mixing.blend(
+        x, tf.constant([0.5, 0.5, 0.5]), tf.constant([0, 2, 1])
+    ).numpy()
+    assert np.isnan(mixed[0, 0]) and not np.isnan(mixed[1:]).any()
+
+
+def test_integer_labels_are_one_hot_encoded():
+    for labels in ([2, 0, 1, 1], [[2], [0], [1], [1]]):
+        encoded = mixing.encode_labels(tf.constant(labels), 3)
+        assert encoded.dtype == tf.float32
+        np.testing.assert_array_equal(
+            encoded, [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]]
+        )
+
+
+def test_float_labels_are_kept_as_they_are():
+    soft = tf.constant([[0.2, 0.8], [1.0, 0.0]])
+    np.testing.assert_array_equal(mixing.encode_labels(soft), soft)
+    regression = tf.constant([1.5, -2.0], tf.float64)
+    encoded = mixing.encode_labels(regression, num_classes=5)
+    assert encoded.dtype == tf.float64
+    np.testing.assert_array_equal(encoded, regression)
+
+
+def test_label_smoothing_categorical_and_binary():
+    np.testing.assert_allclose(
+        mixing.encode_labels(tf.constant([1, 0]), 4, label_smoothing=0.2),
+        [[0.05, 0.85, 0.05, 0.05], [0.85, 0.05, 0.05, 0.05]],
+        rtol=1e-6,
+    )
+    np.testing.assert_allclose(
+        mixing.encode_labels(tf.constant([[1.0], [0.0]]), label_smoothing=0.2),
+        [[0.9], [0.1]],
+        rtol=1e-6,
+    )
+
+
+def test_mix_batch_blends_labels_and_weights_with_the_same_lam_and_partner():
+    x = tf.eye(4)
+    y = tf.constant([0, 1, 2, 0])
+    weight = tf.constant([1.0, 2.0, 3.0, 4.0])
+    mixed_x, mixed_y, mixed_w = mixing.mix_batch(
+        x, y, weight, LAM, PARTNER, num_classes=3
+    )
+    np.testing.assert_allclose(mixed_x, expected_blend(np.eye(4)))
+    np.testing.assert_allclose(
+        mixed_y, expected_blend(np.eye(3)[[0, 1, 2, 0]]), rtol=1e-6
+    )
+    np.testing.assert_allclose(mixed_w, [1.75, 1.5, 3.0, 3.0])
+    np.testing.assert_allclose(tf.reduce_sum(mixed_y, -1), 1.0, atol=1e-6)
+
+
+def test_mix_batch_with_labels_kept():
+    y = tf.constant([0, 1, 2, 0])
+    _, kept, weight = mixing.mix_batch(
+        tf.eye(4), y, None, LAM, PARTNER, mix_labels=False
+    )
+    assert kept is y and weight is None
+
+
+def test_integer_sample_weights_are_blended_as_floats():
+    _, _, weight = mixing.mix_batch(
+        tf.eye(4), None, tf.constant([1, 2, 3, 4]), LAM, PARTNER
+    )
+    assert weight.dtype == tf.float32
+    np.testing.assert_allclose(weight, [1.75, 1.5, 3.0, 3.0])
+
+
+def test_integer_labels_need_num_classes():
+    with pytest.raises(ValueError, match="need `num_classes`"):
+        mixing.encode_labels(tf.constant([0, 1]))
+
+
+def test_integer_labels_must_be_class_ids():
+    with pytest.raises(ValueError, match=r"shape \[batch\] or \[batch, 1\]"):
+        mixing.encode_labels(tf.constant([[0, 1], [1, 0]]), 2)
+
+
+def test_labels_out_of_range_raise_at_run_time():
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
+        mixing.encode_labels(tf.constant([0, 3]), 3)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
+        mixing.encode_labels(tf.constant([-1, 0]), 3)
+
+
+@pytest.mark.parametrize(
+    "value, match",
+    [
+        (tf.constant(1.0), "rank >= 1"),
+        (tf.constant(["a", "b"]), "must hold numbers"),
+        (tf.constant([True, False]), "must hold numbers"),
+        (tf.ragged.constant([[1.0], [2.0, 3.0]]), "RaggedTensor"),
+        (tf.sparse.from_dense(tf.eye(2)), "SparseTensor"),
+    ],
+)
+def test_unsupported_inputs_are_refused_by_name(value, match):
+    with pytest.raises(ValueError, match=match):
+        mixing.check_structure({"pixels": value}, "x")
+    with pytest.raises(ValueError, match=r"x\['pixels'\]"):
+        mixing.check_structure({"pixels": value}, "x")
+
+
+def test_static_batch_sizes_must_match():
+    with pytest.raises(ValueError, match=r"same batch size.*\[3, 4\]"):
+        mixing.batch_size(tf.zeros([4, 2]), (tf.zeros([3]),))
+
+
+def test_dynamic_batch_sizes_must_match_at_run_time():
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, 2]),
+            tf.TensorSpec([None], tf.int32),
+        ]
+    )
+    def size(x, y):
+        return mixing.batch_size(x, y)
+
+    assert size(tf.zeros([3, 2]), tf.zeros([3], tf.int32)).numpy() == 3
+    with pytest.raises(tf.errors.InvalidArgumentError, match="same batch"):
+        size(tf.zeros([3, 2]), tf.zeros([4], tf.int32))
+
+
+@pytest.mark.parametrize("value", [1, 0, -3, 2.0, True, "10"])
+def test_invalid_num_classes(value):
+    with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
+        mixing.check_num_classes(value)
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 1.5, "0.1", None])
+def test_invalid_label_smoothing(value):
+    with pytest.raises(
+        ValueError, match=r"`label_smoothing` must be .*\[0, 1\)"
+    ):
+        mixing.check_label_smoothing(value)
