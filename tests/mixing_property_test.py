@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 
 from keras_mixup import mixing, pairing
 
-SETTINGS = settings(max_examples=30, deadline=None)
+SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64"]
 INT_DTYPES = ["uint8", "int32"]
 # Relative rounding of one blend: a few ulps of the result's dtype.
@@ -25,12 +25,14 @@ EPS = {
     "float32": 2.0**-22,
     "float64": 2.0**-50,
 }
-# Absolute rounding near zero: the smallest subnormal of each dtype.
+# Absolute rounding near zero. TensorFlow's CPU kernels flush denormals to
+# zero (bfloat16 and float16 are blended in float32), so a result below the
+# smallest normal number may come back as 0.
 TINY = {
     "float16": 2.0**-24,
-    "bfloat16": 2.0**-133,
-    "float32": 2.0**-149,
-    "float64": 2.0**-1074,
+    "bfloat16": 2.0**-126,
+    "float32": 2.0**-126,
+    "float64": 2.0**-1022,
 }
 
 
