@@ -383,14 +383,7 @@ class Mixup:
         which then needs `partner_y` too; missing sample weights on one side
         count as 1.
         """
-        x = mixing.check_structure(x, "x")
-        if y is not None:
-            y = mixing.check_structure(y, "y")
-        if sample_weight is not None:
-            sample_weight = mixing.check_structure(
-                sample_weight, "sample_weight"
-            )
-        size = mixing.batch_size(x, y, sample_weight)
+        x, y, sample_weight, size = mixing.check_batch(x, y, sample_weight)
         if partner_x is None:
             if partner_y is not None or partner_sample_weight is not None:
                 raise ValueError(
@@ -421,14 +414,12 @@ class Mixup:
         """Mixes a batch with a partner batch: the two are concatenated,
         the partner rows map to themselves, and the batch's rows are
         sliced back out of the one core blend."""
-        partner_x = mixing.check_structure(partner_x, "partner_x")
-        _check_partner(x, partner_x, "x")
-        if partner_y is not None:
-            partner_y = mixing.check_structure(partner_y, "partner_y")
-        if partner_sample_weight is not None:
-            partner_sample_weight = mixing.check_structure(
-                partner_sample_weight, "partner_sample_weight"
+        partner_x, partner_y, partner_sample_weight, partner_size = (
+            mixing.check_batch(
+                partner_x, partner_y, partner_sample_weight, prefix="partner_"
             )
+        )
+        _check_partner(x, partner_x, "x")
         if self.mix_labels and y is not None:
             if partner_y is None:
                 raise ValueError(
@@ -438,9 +429,6 @@ class Mixup:
                     "partners."
                 )
             _check_partner(y, partner_y, "y")
-        partner_size = mixing.batch_size(
-            partner_x, partner_y, partner_sample_weight
-        )
         lam, partner_index = self.draw(
             size, x, y, partner_x=partner_x, partner_y=partner_y
         )

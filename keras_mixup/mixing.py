@@ -101,6 +101,34 @@ def check_structure(structure, name):
     return tf.nest.pack_sequence_as(structure, checked)
 
 
+def check_batch(x, y=None, sample_weight=None, prefix=""):
+    """Checks a batch's inputs, labels and weights and finds its size.
+
+    Args:
+        x: the inputs, a tensor or nested structure of batch-first tensors.
+        y: the labels, or `None`. Defaults to `None`.
+        sample_weight: per-example weights, or `None`. Defaults to `None`.
+        prefix: prepended to the argument names in error messages (such as
+            `"partner_"`). Defaults to `""`.
+
+    Returns:
+        `(x, y, sample_weight, batch_size)`: the structures with every leaf
+        a checked tensor (`None` kept), and the batch size as
+        `batch_size` returns it.
+
+    Raises:
+        ValueError: as `check_structure` and `batch_size` do.
+    """
+    x = check_structure(x, f"{prefix}x")
+    if y is not None:
+        y = check_structure(y, f"{prefix}y")
+    if sample_weight is not None:
+        sample_weight = check_structure(
+            sample_weight, f"{prefix}sample_weight"
+        )
+    return x, y, sample_weight, batch_size(x, y, sample_weight)
+
+
 def _leaf_paths(structure):
     if isinstance(structure, dict):
         for key in sorted(structure):

@@ -290,14 +290,7 @@ class MixupModel(keras.Model):
         if self.mix_at == INPUT:
             x, y, sample_weight = self.mixup.mix(x, y, sample_weight)
             return x, y, sample_weight, MixingPlan()
-        x = mixing.check_structure(x, "x")
-        if y is not None:
-            y = mixing.check_structure(y, "y")
-        if sample_weight is not None:
-            sample_weight = mixing.check_structure(
-                sample_weight, "sample_weight"
-            )
-        size = mixing.batch_size(x, y, sample_weight)
+        x, y, sample_weight, size = mixing.check_batch(x, y, sample_weight)
         lam, partner_index = self.mixup.draw(size, x, y)
         points = self._mix_points.points
         point = tf.random.stateless_uniform(
