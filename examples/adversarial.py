@@ -13,9 +13,9 @@ top-1 error on the attacked validation set:
 Here the networks are fully-connected (two hidden layers of 512 ReLU
 units, Adam) on scikit-learn's 8x8 digits with pixels in [0, 1];
 adversarial images are clipped to [0, 1]. Mixing is `keras_mixup.Mixup`
-mapped over the batched training set, with alpha 0.2 by default (the
-paper's ImageNet models use 0.1 to 0.2). A figure shows the white-box FGSM
-error as epsilon grows.
+mapped over the batched training set, with alpha 0.2 by default (the paper's
+ImageNet ResNets use 0.2, its ResNeXts 0.4). A figure shows the white-box
+FGSM error as epsilon grows.
 
 Run: `python examples/adversarial.py [--epsilon 0.1] [--seeds 3]`.
 """

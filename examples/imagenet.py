@@ -35,8 +35,8 @@ STD = (0.229, 0.224, 0.225)
 PAPER = {
     ("ResNet-50", "ERM (Goyal et al.)", 90): (23.5, None),
     ("ResNet-50", "mixup α=0.2", 90): (23.3, 6.6),
-    ("ResNet-101", "ERM (Goyal et al.)", 90): (22.1, 6.1),
-    ("ResNet-101", "mixup α=0.1", 90): (21.5, 5.6),
+    ("ResNet-101", "ERM (Goyal et al.)", 90): (22.1, None),
+    ("ResNet-101", "mixup α=0.2", 90): (21.5, 5.6),
     ("ResNeXt-101 32*4d", "ERM (Xie et al.)", 100): (21.2, None),
     ("ResNeXt-101 32*4d", "ERM", 90): (21.2, 5.6),
     ("ResNeXt-101 32*4d", "mixup α=0.4", 90): (20.7, 5.3),
