@@ -246,3 +246,92 @@ def test_infinities_of_an_example_paired_with_itself_come_back_unchanged():
             assert mixed[0, 0] == mixed[1, 0] == np.inf
             assert np.isnan(mixed[:, 1]).all() and np.isnan(mixed[:, 3]).all()
             np.testing.assert_allclose(mixed[:, 2], 1.5)
+
+
+# --------------------------------------------------------------------------
+# Gradients: row j of the input receives lam[j] * g[j] from its own output
+# and (1 - lam[i]) * g[i] from every output i it is the partner of.
+
+
+def expected_input_grad(upstream, lam, partner):
+    upstream = np.asarray(upstream, np.float64)
+    lam = np.asarray(lam, np.float64).reshape([-1] + [1] * (upstream.ndim - 1))
+    grad = lam * upstream
+    for i, j in enumerate(np.asarray(partner)):
+        grad[j] += ((1 - lam) * upstream)[i]
+    return grad
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize(
+    "partner",
+    [
+        [1, 0, 3, 2],  # a permutation: the inverse-permutation gather
+        [1, 1, 1, 2],  # row 1 is the partner of three: the segment sum
+    ],
+)
+def test_gradient_with_respect_to_the_inputs_and_lam(partner, fused):
+    x = tf.constant(np.arange(24.0).reshape(4, 3, 2) ** 1.5, tf.float32)
+    upstream = tf.constant(np.linspace(-1, 2, 24).reshape(4, 3, 2), "float32")
+    partner = tf.constant(partner)
+
+    @tf.function
+    def grads(x, lam):
+        with tf.GradientTape() as tape:
+            tape.watch([x, lam])
+            mixed = mixing.blend(x, lam, partner, fused=fused)
+        return tape.gradient(mixed, [x, lam], output_gradients=upstream)
+
+    grad_x, grad_lam = grads(x, LAM)
+    np.testing.assert_allclose(
+        grad_x, expected_input_grad(upstream, LAM, partner), rtol=1e-6
+    )
+    difference = x.numpy() - x.numpy()[partner.numpy()]
+    np.testing.assert_allclose(
+        grad_lam,
+        (upstream.numpy() * difference).reshape(4, -1).sum(axis=1),
+        rtol=1e-5,
+    )
+
+
+def test_gradient_is_lam_and_one_minus_lam_even_where_values_are_equal():
+    # The forward pass returns equal values as they are (inf-safe); the
+    # gradient is still the blend's: lam to the example, 1 - lam to the
+    # partner, for every pairing, so hidden states that happen to agree
+    # (saturated units) are not credited to one side only.
+    x = tf.constant([[2.0, 5.0], [2.0, 7.0]])
+    lam = tf.constant([0.25, 0.75])
+    partner = tf.constant([1, 0])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        mixed = mixing.blend(x, lam, partner, fused=False)
+    grad = tape.gradient(mixed, x)
+    # Row 0 gets 0.25 from itself and 1 - 0.75 from row 1's output.
+    np.testing.assert_allclose(grad, [[0.5, 0.5], [1.5, 1.5]])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_gradient_keeps_the_dtype_of_each_input(dtype):
+    x = tf.cast(tf.reshape(tf.range(8.0), [4, 2]), dtype)
+    labels = tf.cast(tf.one_hot([0, 1, 2, 0], 3), "float32")
+    ids = tf.constant([3, 1, 2, 0])
+    with tf.GradientTape() as tape:
+        tape.watch([x, labels])
+        mixed_x, mixed_labels, mixed_ids = mixing.blend(
+            [x, labels, ids], LAM, PARTNER
+        )
+        loss = tf.reduce_sum(tf.cast(mixed_x, "float32")) + tf.reduce_sum(
+            mixed_labels * 2.0
+        )
+    grad_x, grad_labels = tape.gradient(loss, [x, labels])
+    assert grad_x.dtype == dtype and grad_labels.dtype == tf.float32
+    # Every output row sums to one unit of each input row in total: lam +
+    # (1 - lam) over the permutation's pairs.
+    np.testing.assert_allclose(
+        tf.cast(grad_x, "float32"),
+        expected_input_grad(np.ones([4, 2]), LAM, PARTNER),
+    )
+    np.testing.assert_allclose(
+        grad_labels, expected_input_grad(2 * np.ones([4, 3]), LAM, PARTNER)
+    )
+    assert mixed_ids.dtype == tf.float32
