@@ -16,8 +16,10 @@ case (its baseline). Sections:
   copy (`x * s`, s a random scalar: `x * 1.0` would be optimised away),
   `keras.layers.MixUp`, and `keras_mixup.Mixup` with the fused (XLA) and the
   fallback blend, on float32 and uint8 batches (labels: integer ids, one-hot
-  encoded by every case). By default the map is sequential with tf.data's
-  optimizations off, which measures each map function's cost per batch;
+  encoded by every case), and the fused blend alone with lam and partners
+  fixed ("blend only"): the floor of `Mixup` on the machine. By default the
+  map is sequential with tf.data's optimizations off, which measures each
+  map function's cost per batch;
   `--parallel` times the usual AUTOTUNE pipeline (see `_pipeline_case`).
 - train: the training step of a small CNN, plain and with mixup in the model
   (`MixupLayer`, `MixupModel` at the input and at a hidden layer). Cases whose
@@ -203,6 +205,20 @@ def _keras_mixup_fn():
     return fn
 
 
+def _blend_only_fn(batch, rng):
+    """The floor of `Mixup`: the fused blend alone, with lam and partners
+    drawn once outside the pipeline (no seed, Beta draw or permutation per
+    batch). What the mixing itself costs against the copy."""
+    lam = tf.constant(rng.beta(0.2, 0.2, batch).astype("float32"))
+    partner = tf.constant(rng.permutation(batch).astype("int32"))
+
+    def fn(x, y):
+        labels = tf.one_hot(y, NUM_CLASSES)
+        return tuple(mixing.blend([x, labels], lam, partner, fused=True))
+
+    return fn
+
+
 def data_section(args):
     if args.quick:
         shapes = [("float32", (16, 8, 8, 3), 4), ("uint8", (16, 8, 8, 3), 4)]
@@ -240,6 +256,17 @@ def data_section(args):
             cases.append(
                 _pipeline_case(
                     f"Mixup {label}", mixup, x, y, batches, args.parallel
+                )
+            )
+        if mixing.xla_available():
+            cases.append(
+                _pipeline_case(
+                    "blend only (XLA)",
+                    _blend_only_fn(shape[0], rng),
+                    x,
+                    y,
+                    batches,
+                    args.parallel,
                 )
             )
         name = f"{dtype} {'x'.join(map(str, shape))}"
