@@ -26,7 +26,9 @@ case (its baseline). Sections:
   API is not in this version of keras_mixup are listed as skipped.
 - pairing: the data path (`Mixup` in `tf.data`) at batch 256 of 32x32x3 with
   each pairing strategy of `keras_mixup.pairing.PAIRINGS` (knn, same_class)
-  against random pairing.
+  against random pairing, and knn on cheap `knn_features` ("knn,
+  MeanPool(64)", "knn, CountSketch(64)": distances between 64 block means
+  or a 64-dimensional count sketch of each example).
 
 To add a case, add a builder to a section's workload (see `Case`); to add a
 section, add a function returning workloads to `SECTIONS`.
@@ -379,6 +381,18 @@ def train_section(args):
 
 PAIRING_NAMES = ("random", "same_class", "knn")
 
+#: Cheap `knn_features` timed as extra "knn, <name>" cases: a name and a
+#: builder of the features, or None if this version lacks them.
+KNN_FEATURES = tuple(
+    (
+        f"{name}(64)",
+        (lambda name=name: getattr(pairing, name)(dim=64))
+        if hasattr(pairing, name)
+        else None,
+    )
+    for name in ("MeanPool", "CountSketch")
+)
+
 
 def _takes_pairing():
     return "pairing" in inspect.signature(keras_mixup.Mixup).parameters
@@ -390,14 +404,21 @@ def pairing_section(args):
     rng = np.random.default_rng(0)
     x = tf.constant(rng.uniform(0, 1, (batch, 32, 32, 3)).astype("float32"))
     y = tf.constant(rng.integers(0, NUM_CLASSES, batch), tf.int32)
+    variants = [(name, name, {}) for name in PAIRING_NAMES]
+    for label, build_features in KNN_FEATURES:
+        if build_features is None:
+            variants.append((f"knn, {label}", "knn", None))
+        else:
+            options = {"knn_features": build_features()}
+            variants.append((f"knn, {label}", "knn", options))
     cases = []
-    for name in PAIRING_NAMES:
-        if name not in pairing.PAIRINGS:
-            cases.append(Case(name, skip="not in keras_mixup.pairing"))
+    for label, name, extra in variants:
+        if name not in pairing.PAIRINGS or extra is None:
+            cases.append(Case(label, skip="not in keras_mixup.pairing"))
             continue
-        options = {"pairing": name} if _takes_pairing() else {}
+        options = {"pairing": name, **extra} if _takes_pairing() else {}
         mixup = keras_mixup.Mixup(alpha=0.2, num_classes=NUM_CLASSES, **options)
-        cases.append(_pipeline_case(name, mixup, x, y, batches, args.parallel))
+        cases.append(_pipeline_case(label, mixup, x, y, batches, args.parallel))
     return [Workload("pairing", f"Mixup, batch {batch} of 32x32x3", cases)]
 
 

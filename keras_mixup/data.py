@@ -30,12 +30,20 @@ def _serialize_knn_features(knn_features):
             )
         except (AttributeError, TypeError):
             registered = False
+        if not registered and hasattr(knn_features, "get_config"):
+            # An instance of a registered class, such as
+            # `keras_mixup.pairing.CountSketch`.
+            kind = type(knn_features)
+            name = keras.saving.get_registered_name(kind)
+            registered = keras.saving.get_registered_object(name) is kind
     if registered:
         return keras.saving.serialize_keras_object(knn_features)
     raise ValueError(
         "`knn_features` can only be saved in a config when it is a function "
         "registered with `@keras.saving.register_keras_serializable()` (a "
-        "registered function may call a model); lambdas, unregistered "
+        "registered function may call a model) or an instance of a "
+        "registered class with `get_config` (such as "
+        "`keras_mixup.pairing.CountSketch`); lambdas, unregistered "
         "functions, layers and models (whose weights a config would not "
         f"carry) are not serialised. Received {knn_features!r}."
     )

@@ -28,11 +28,20 @@ and under XLA.
   (squared Euclidean distance on the flattened inputs or on
   `knn_features(inputs)`, the example itself excluded, `top_k`).
 - `"same_class_knn"`: the same, among the members of the same class.
+
+The nearest-neighbour pairings cost a `[B, D] x [D, B]` matrix product per
+batch: on raw images (D = 3,072 for 32x32x3) several times the rest of the
+mixing step. `MeanPool` (block means: a thumbnail, for images and signals)
+and `CountSketch` (a seeded Johnson-Lindenstrauss sketch, for any input)
+are cheap, serialisable `knn_features` that bring D down to a few dozen
+first; the neighbours they find are near ones, mostly the exact ones.
 """
 
 import inspect
 import numbers
 
+import keras
+import numpy as np
 import tensorflow as tf
 
 
@@ -131,8 +140,7 @@ def features(inputs, knn_features=None):
         inputs = knn_features(inputs)
     leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(inputs)]
     dtype = (
-        tf.float64 if any(t.dtype == tf.float64 for t in leaves)
-        else tf.float32
+        tf.float64 if any(t.dtype == tf.float64 for t in leaves) else tf.float32
     )
     flat = []
     for leaf in leaves:
@@ -151,6 +159,266 @@ def features(inputs, knn_features=None):
             leaf = tf.reshape(leaf, [rows, size])
         flat.append(tf.cast(leaf, dtype))
     return tf.stop_gradient(tf.concat(flat, axis=1))
+
+
+def _check_dim(dim):
+    if (
+        isinstance(dim, bool)
+        or not isinstance(dim, numbers.Integral)
+        or dim < 1
+    ):
+        raise ValueError(
+            "`dim` must be an int >= 1 (the number of output features); "
+            f"received {dim!r}."
+        )
+    return int(dim)
+
+
+def _static_features(inputs, name):
+    """`features(inputs)` and its static size, or a clear error."""
+    flat = features(inputs)
+    if flat.shape[-1] is None:
+        shapes = tf.nest.map_structure(lambda t: t.shape, inputs)
+        raise ValueError(
+            f"`{name}` needs inputs with a static feature size (all but the "
+            f"batch dimension known); received inputs of shape {shapes}."
+        )
+    return flat, flat.shape[-1]
+
+
+def _blocks(flat, size, dim, layout):
+    """`flat` `[B, size]` zero-padded to a multiple of `dim` and reshaped to
+    `[B, dim, rows]` (contiguous blocks) or `[B, rows, dim]` (interleaved)."""
+    rows = -(-size // dim)
+    if rows * dim != size:
+        flat = tf.pad(flat, [[0, 0], [0, rows * dim - size]])
+    shape = [-1, dim, rows] if layout == "contiguous" else [-1, rows, dim]
+    return tf.reshape(flat, shape)
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class MeanPool:
+    """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
+
+    The nearest-neighbour pairings on raw high-dimensional inputs cost a
+    `[B, D] x [D, B]` matrix product per batch; this brings the inputs down
+    to `dim` numbers per example in one pass over them: the flattened
+    inputs (every leaf of a nested structure, concatenated; see
+    `features`), zero-padded to a multiple of `dim`, are cut into `dim`
+    contiguous blocks and each block is averaged. For images (flattened
+    row by row) the blocks are runs of neighbouring pixels, so this is a
+    thumbnail, and neighbours among thumbnails are a classic proxy for
+    neighbours among images: distances between block means are at most
+    the full distances (divided by the block size), and a pair that
+    differs only in fine detail within blocks looks closer than it is.
+    For inputs whose neighbouring features are unrelated (tabular data,
+    embeddings) use `CountSketch`, which preserves distances in
+    expectation on any input.
+
+    It needs a static feature size; it runs in `tf.data`, in a
+    `tf.function` and under XLA, and returns float64 for float64 inputs,
+    else float32, without gradient.
+
+    Args:
+        dim: the number of output features, an int >= 1; when it is at
+            least the feature size, the output is the input, zero-padded,
+            and distances are exact. Defaults to `64`.
+
+    Call arguments:
+        inputs: a batch-first tensor or nested structure of tensors with
+            static feature sizes.
+
+    Returns:
+        A float tensor of shape `[B, dim]`.
+
+    Raises:
+        ValueError: for a bad `dim`, at construction, or inputs whose
+            feature size is not static, at trace time.
+
+    Example:
+
+    ```python
+    pool = keras_mixup.pairing.MeanPool(dim=2)
+    x = np.array([[1.0, 3.0, 5.0, 7.0]], "float32")
+    np.testing.assert_array_equal(pool(x), [[2.0, 6.0]])
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
+                              knn_features=keras_mixup.pairing.MeanPool(64))
+    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images.astype("float32"), np.arange(32) % 10)).batch(16).map(mixup)
+    x, y = next(iter(dataset))
+    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
+    ```
+    """
+
+    def __init__(self, dim=64):
+        self.dim = _check_dim(dim)
+
+    def __call__(self, inputs):
+        flat, size = _static_features(inputs, "MeanPool")
+        rows = -(-size // self.dim)
+        blocks = _blocks(flat, size, self.dim, "contiguous")
+        return tf.reduce_sum(blocks, axis=2) * (1.0 / rows)
+
+    def get_config(self):
+        """The constructor arguments: `{"dim": ...}`.
+
+        Example:
+
+        ```python
+        pool = keras_mixup.pairing.MeanPool(dim=32)
+        assert pool.get_config() == {"dim": 32}
+        ```
+        """
+        return {"dim": self.dim}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (
+            other.get_config() == self.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self), self.dim))
+
+    def __repr__(self):
+        return f"MeanPool(dim={self.dim})"
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class CountSketch:
+    """Cheap `knn_features`: a seeded count sketch to `dim` dimensions.
+
+    The nearest-neighbour pairings on raw high-dimensional inputs cost a
+    `[B, D] x [D, B]` matrix product per batch (for a batch of 256 images
+    of 32x32x3, several times the rest of the mixing step). This sketch
+    brings the inputs down to `dim` dimensions in one pass, so that the
+    distances cost little: feature `i` of the flattened inputs (every leaf
+    of a nested structure, concatenated; see `features`) is added, with a
+    random sign `s_i = +-1`, to output `i mod dim`:
+
+        sketch(x)_j = sum over i with i mod dim == j of s_i * x_i
+
+    It is linear, so the sketch of a difference is the difference of the
+    sketches, and squared Euclidean distances are preserved in expectation
+    (the random signs make the cross terms vanish on average), with a
+    relative spread of about `sqrt(2 / dim)` when a difference is spread
+    over many features (a Johnson-Lindenstrauss sketch, as feature hashing
+    is, with the interleaved bucket layout instead of a hashed one so that
+    no gather is needed). The neighbours it finds are near ones, not
+    always the exact `knn_k` nearest: use it when the pairing should be
+    local and cheap, and exact distances (`knn_features=None`) when it
+    must be exact.
+
+    The signs are drawn with NumPy from `seed` when the sketch is first
+    applied to a feature size (at trace time: a constant in the graph),
+    so the sketch is the same in every process and after
+    `get_config`/`from_config`. It needs a static feature size; it runs
+    in `tf.data`, in a `tf.function` and under XLA, and returns float64
+    for float64 inputs, else float32, without gradient.
+
+    Args:
+        dim: the number of output features, an int >= 1. When it is at
+            least the feature size the sketch is a signed copy (padded
+            with zeros) and the distances are exact. Defaults to `64`.
+        seed: the seed of the signs, an int >= 0. Defaults to `0`.
+
+    Call arguments:
+        inputs: a batch-first tensor or nested structure of tensors with
+            static feature sizes.
+
+    Returns:
+        A float tensor of shape `[B, dim]`.
+
+    Raises:
+        ValueError: for a bad `dim` or `seed`, at construction, or inputs
+            whose feature size is not static, at trace time.
+
+    Example:
+
+    ```python
+    sketch = keras_mixup.pairing.CountSketch(dim=64, seed=0)
+    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
+    assert sketch(images.astype("float32")).shape == (32, 64)
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
+                              knn_features=sketch)
+    labels = np.arange(32) % 10
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images.astype("float32"), labels)).batch(16).map(mixup)
+    x, y = next(iter(dataset))
+    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
+    same = keras_mixup.Mixup.from_config(mixup.get_config())
+    assert same.knn_features == sketch
+    ```
+    """
+
+    def __init__(self, dim=64, seed=0):
+        self.dim = _check_dim(dim)
+        if (
+            isinstance(seed, bool)
+            or not isinstance(seed, numbers.Integral)
+            or seed < 0
+        ):
+            raise ValueError(f"`seed` must be an int >= 0; received {seed!r}.")
+        self.seed = int(seed)
+
+    def signs(self, size):
+        """The `+-1` sign of each of `size` input features, a NumPy array.
+
+        Args:
+            size: the flattened feature size, an int >= 1.
+
+        Returns:
+            A float32 array of shape `[size]`.
+
+        Example:
+
+        ```python
+        sketch = keras_mixup.pairing.CountSketch(dim=2, seed=3)
+        signs = sketch.signs(4)
+        x = np.array([[1.0, 2.0, 3.0, 4.0]], "float32")
+        expected = [signs[0] * 1 + signs[2] * 3, signs[1] * 2 + signs[3] * 4]
+        np.testing.assert_array_equal(sketch(x)[0], expected)
+        ```
+        """
+        rng = np.random.default_rng(self.seed)
+        return (2 * rng.integers(0, 2, size) - 1).astype("float32")
+
+    def __call__(self, inputs):
+        flat, size = _static_features(inputs, "CountSketch")
+        signed = flat * tf.constant(self.signs(size), flat.dtype)
+        blocks = _blocks(signed, size, self.dim, "interleaved")
+        return tf.reduce_sum(blocks, axis=1)
+
+    def get_config(self):
+        """The constructor arguments: `{"dim": ..., "seed": ...}`.
+
+        Example:
+
+        ```python
+        sketch = keras_mixup.pairing.CountSketch(dim=32, seed=1)
+        assert sketch.get_config() == {"dim": 32, "seed": 1}
+        ```
+        """
+        return {"dim": self.dim, "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (
+            other.get_config() == self.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self), self.dim, self.seed))
+
+    def __repr__(self):
+        return f"CountSketch(dim={self.dim}, seed={self.seed})"
 
 
 def _rows(structure):
@@ -211,9 +479,7 @@ def _self_mask(batch_size, num_candidates, exclude_self):
     """`[B, C]` True where a candidate may be chosen, self excluded."""
     if not exclude_self:
         return None
-    return tf.logical_not(
-        tf.eye(batch_size, num_candidates, dtype=tf.bool)
-    )
+    return tf.logical_not(tf.eye(batch_size, num_candidates, dtype=tf.bool))
 
 
 def _and(mask, other):
@@ -224,8 +490,9 @@ def _and(mask, other):
     return tf.logical_and(mask, other)
 
 
-def _same_class_mask(pairing, batch_size, labels, partner_inputs,
-                     partner_labels):
+def _same_class_mask(
+    pairing, batch_size, labels, partner_inputs, partner_labels
+):
     _require(labels, pairing, "labels (class ids or one-hot labels)")
     if partner_inputs is not None:
         _require(
@@ -235,7 +502,8 @@ def _same_class_mask(pairing, batch_size, labels, partner_inputs,
         )
     query = class_ids(labels, "labels")
     candidates = (
-        query if partner_inputs is None
+        query
+        if partner_inputs is None
         else class_ids(partner_labels, "partner_labels")
     )
     return tf.equal(query[:, None], candidates[None, :])
@@ -283,22 +551,26 @@ def same_class_partner(
     else:
         num_candidates, offset = _rows(partner_labels), batch_size
         admissible = same
-    keys = tf.random.stateless_uniform(
-        [batch_size, num_candidates], seed=seed
-    )
+    keys = tf.random.stateless_uniform([batch_size, num_candidates], seed=seed)
     scores = tf.where(admissible, keys, -tf.ones_like(keys))
     choice = tf.argmax(scores, axis=1, output_type=tf.int32) + offset
     found = tf.reduce_any(admissible, axis=1)
     return tf.where(found, choice, tf.range(batch_size, dtype=tf.int32))
 
 
-def _nearest_partner(batch_size, seed, query, candidates, admissible,
-                     exclude_self, offset, knn_k):
+def _nearest_partner(
+    batch_size, seed, query, candidates, admissible, exclude_self, offset, knn_k
+):
     """Draws uniformly among the `knn_k` nearest admissible candidates.
 
-    `query` is `[B, D]`, `candidates` `[C, D]`, `admissible` a `[B, C]`
-    bool mask or `None` (all admissible). Examples with no admissible
-    candidate get themselves.
+    `query` is `[B, D]`, `candidates` `[C, D]` (the same tensor for a draw
+    within the batch, `exclude_self`), `admissible` a `[B, C]` bool mask or
+    `None` (all admissible). Examples with no admissible candidate get
+    themselves.
+
+    The cost is one `[B, D] x [D, C]` matrix product, which dominates for
+    raw high-dimensional inputs, plus a few `[B, C]` passes and a `top_k`;
+    nothing else touches the `[B, D]` features more than once.
     """
     if query.shape[-1] is not None and candidates.shape[-1] is not None:
         if query.shape[-1] != candidates.shape[-1]:
@@ -307,49 +579,82 @@ def _nearest_partner(batch_size, seed, query, candidates, admissible,
                 "partner batch to have features of the same size; received "
                 f"{query.shape[-1]} and {candidates.shape[-1]}."
             )
+    within = query is candidates
     num_candidates = candidates.shape[0]
     if num_candidates is None:
         num_candidates = tf.shape(candidates, out_type=tf.int32)[0]
-    # Centre on the candidates' mean: distances are unchanged and the
-    # |a|^2 + |b|^2 - 2 a.b form loses less precision.
-    centre = tf.reduce_mean(candidates, axis=0, keepdims=True)
-    query = query - centre
+    # Centre on the first candidate: distances are unchanged, and the
+    # |a|^2 + |b|^2 - 2 a.b form loses little precision when the data sit
+    # far from the origin (any point near the data serves; this one costs
+    # no reduction, and one subtraction serves both sides within a batch).
+    centre = candidates[:1]
     candidates = candidates - centre
-    distances = (
-        tf.reduce_sum(tf.square(query), axis=1)[:, None]
-        + tf.reduce_sum(tf.square(candidates), axis=1)[None, :]
-        - 2 * tf.matmul(query, candidates, transpose_b=True)
-    )
-    distances = tf.maximum(distances, 0)
-    admissible = _and(
-        _self_mask(batch_size, num_candidates, exclude_self), admissible
-    )
-    if admissible is None:
-        admissible = tf.ones_like(distances, dtype=tf.bool)
-    scores = tf.where(
-        admissible, -distances, tf.cast(-float("inf"), distances.dtype)
-    )
+    if within:
+        products = tf.matmul(candidates, candidates, transpose_b=True)
+        squares = tf.linalg.diag_part(products)
+    else:
+        query = query - centre
+        products = tf.matmul(query, candidates, transpose_b=True)
+        squares = tf.reduce_sum(tf.square(candidates), axis=1)
+    # Row i ranks |q_i - c_j|^2 = |q_i|^2 + |c_j|^2 - 2 q_i.c_j over j;
+    # |q_i|^2 is the same along the row, so the scores (minus half the
+    # distance, up to that constant) leave it out.
+    scores = products - 0.5 * squares[None, :]
+    minus_inf = tf.cast(-float("inf"), scores.dtype)
+    if exclude_self:
+        scores = tf.linalg.set_diag(
+            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
+        )
     reachable = num_candidates - 1 if exclude_self else num_candidates
     if isinstance(reachable, int):
         k = max(min(knn_k, reachable), 1)
     else:
         k = tf.maximum(tf.minimum(knn_k, reachable), 1)
+    if admissible is None:
+        # Every candidate but the example itself: the same number of
+        # admissible neighbours in every row, min(knn_k, reachable).
+        count = (
+            min(knn_k, reachable)
+            if isinstance(reachable, int)
+            else tf.minimum(knn_k, reachable)
+        )
+    else:
+        scores = tf.where(admissible, scores, minus_inf)
+        admissible = _and(
+            _self_mask(batch_size, num_candidates, exclude_self), admissible
+        )
+        count = tf.minimum(
+            tf.reduce_sum(tf.cast(admissible, tf.int32), axis=1), k
+        )
+    if isinstance(count, int) and count == 0:
+        return tf.range(batch_size, dtype=tf.int32)  # nobody to pair with
+    # Sorted: the admissible neighbours come first; draw among the first
+    # `count` of each row.
     _, nearest = tf.math.top_k(scores, k=k)
-    # The admissible neighbours come first; draw among the first
-    # min(k, count) of each row.
-    count = tf.minimum(
-        tf.reduce_sum(tf.cast(admissible, tf.int32), axis=1), k
-    )
     uniform = tf.random.stateless_uniform([batch_size], seed=seed)
     draw = tf.cast(uniform * tf.cast(count, tf.float32), tf.int32)
-    draw = tf.clip_by_value(draw, 0, tf.maximum(count - 1, 0))
+    if isinstance(count, int):
+        draw = tf.minimum(draw, count - 1)
+    else:
+        draw = tf.clip_by_value(draw, 0, tf.maximum(count - 1, 0))
     choice = tf.gather(nearest, draw[:, None], batch_dims=1)[:, 0]
-    choice = tf.cast(choice, tf.int32) + offset
+    if not isinstance(offset, int) or offset:
+        choice = choice + offset
+    if isinstance(count, int):
+        return choice
     return tf.where(count > 0, choice, tf.range(batch_size, dtype=tf.int32))
 
 
-def _knn(pairing, batch_size, seed, inputs, partner_inputs, admissible,
-         knn_k, knn_features):
+def _knn(
+    pairing,
+    batch_size,
+    seed,
+    inputs,
+    partner_inputs,
+    admissible,
+    knn_k,
+    knn_features,
+):
     """The nearest-neighbour pairings, within the batch or across two."""
     knn_k = check_knn_k(knn_k)
     knn_features = check_knn_features(knn_features)
@@ -359,14 +664,23 @@ def _knn(pairing, batch_size, seed, inputs, partner_inputs, admissible,
         )
     query = features(inputs, knn_features)
     if partner_inputs is None:
-        return _nearest_partner(batch_size, seed, query, query, admissible,
-                                True, 0, knn_k)
+        return _nearest_partner(
+            batch_size, seed, query, query, admissible, True, 0, knn_k
+        )
     candidates = features(partner_inputs, knn_features)
     if candidates.dtype != query.dtype:
         dtype = tf.float64
         query, candidates = tf.cast(query, dtype), tf.cast(candidates, dtype)
-    return _nearest_partner(batch_size, seed, query, candidates, admissible,
-                            False, batch_size, knn_k)
+    return _nearest_partner(
+        batch_size,
+        seed,
+        query,
+        candidates,
+        admissible,
+        False,
+        batch_size,
+        knn_k,
+    )
 
 
 def knn_partner(
@@ -396,15 +710,24 @@ def knn_partner(
         partner_labels: unused; accepted for the common strategy signature.
         knn_k: the number of nearest neighbours to draw from, an int >= 1.
             Defaults to `5`.
-        knn_features: a callable mapping inputs to feature vectors, or
-            `None`. Defaults to `None`.
+        knn_features: a callable mapping inputs to feature vectors (such
+            as `MeanPool(64)` or `CountSketch(64)`, cheap for large
+            inputs), or `None`. Defaults to `None`.
 
     Returns:
         An int32 tensor of shape `[batch_size]`.
     """
     del labels, partner_labels
-    return _knn("knn", batch_size, seed, inputs, partner_inputs, None,
-                knn_k, knn_features)
+    return _knn(
+        "knn",
+        batch_size,
+        seed,
+        inputs,
+        partner_inputs,
+        None,
+        knn_k,
+        knn_features,
+    )
 
 
 def same_class_knn_partner(
@@ -443,8 +766,16 @@ def same_class_knn_partner(
     same = _same_class_mask(
         "same_class_knn", batch_size, labels, partner_inputs, partner_labels
     )
-    return _knn("same_class_knn", batch_size, seed, inputs, partner_inputs,
-                same, knn_k, knn_features)
+    return _knn(
+        "same_class_knn",
+        batch_size,
+        seed,
+        inputs,
+        partner_inputs,
+        same,
+        knn_k,
+        knn_features,
+    )
 
 
 #: Pairing strategies by name.
@@ -482,13 +813,15 @@ def _options_of(strategy):
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
     return {
-        p.name for p in parameters
+        p.name
+        for p in parameters
         if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _COMMON
     }
 
 
-def partner_index(pairing, batch_size, seed, *, inputs=None, labels=None,
-                  **options):
+def partner_index(
+    pairing, batch_size, seed, *, inputs=None, labels=None, **options
+):
     """Draws the partner of every example with the named strategy.
 
     Options that the chosen strategy does not take (such as `knn_k` for
