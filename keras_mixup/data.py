@@ -67,10 +67,9 @@ def _check_partner(structure, partner, name):
                 f"`partner_{name}` must have the dtype of `{name}`; received "
                 f"{theirs.dtype.name} for {ours.dtype.name}."
             )
-        if (
-            ours.shape.rank != theirs.shape.rank
-            or not ours.shape[1:].is_compatible_with(theirs.shape[1:])
-        ):
+        if ours.shape.rank != theirs.shape.rank or not ours.shape[
+            1:
+        ].is_compatible_with(theirs.shape[1:]):
             raise ValueError(
                 f"`partner_{name}` must have the shape of `{name}` apart "
                 f"from the batch size; received {theirs.shape} for "
@@ -413,12 +412,25 @@ class Mixup:
                 return x, y, sample_weight
             return x, mixed_y, mixed_weight
         return self._mix_with_partner(
-            x, y, sample_weight, size, partner_x, partner_y,
+            x,
+            y,
+            sample_weight,
+            size,
+            partner_x,
+            partner_y,
             partner_sample_weight,
         )
 
-    def _mix_with_partner(self, x, y, sample_weight, size, partner_x,
-                          partner_y, partner_sample_weight):
+    def _mix_with_partner(
+        self,
+        x,
+        y,
+        sample_weight,
+        size,
+        partner_x,
+        partner_y,
+        partner_sample_weight,
+    ):
         """Mixes a batch with a partner batch: the two are concatenated,
         the partner rows map to themselves, and the batch's rows are
         sliced back out of the one core blend."""
@@ -447,7 +459,11 @@ class Mixup:
             lam = tf.concat([lam, tf.ones([partner_size], lam.dtype)], axis=0)
         if not self.mix_labels:
             mixed_x, _, _ = mixing.mix_batch(
-                _concat(x, partner_x), None, None, lam, full_index,
+                _concat(x, partner_x),
+                None,
+                None,
+                lam,
+                full_index,
                 mix_labels=False,
             )
             return _head(mixed_x, size), y, sample_weight
@@ -518,8 +534,18 @@ class Mixup:
         return cls(**config)
 
     def __repr__(self):
-        names = ("alpha", "num_classes", "label_smoothing", "mode", "pairing",
-                 "knn_k", "knn_features", "mix_labels", "prob", "seed")
+        names = (
+            "alpha",
+            "num_classes",
+            "label_smoothing",
+            "mode",
+            "pairing",
+            "knn_k",
+            "knn_features",
+            "mix_labels",
+            "prob",
+            "seed",
+        )
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in names)
         return f"{type(self).__name__}({args})"
 
@@ -539,8 +565,7 @@ def _describe(spec):
     )
 
 
-def mix_with(dataset, partner_dataset, alpha=0.2, seed=None,
-             **mixup_options):
+def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
     """Mixes each batch of a dataset with a batch of a partner dataset.
 
     Each labelled batch `(x, y)` of `dataset` is zipped with the next batch

@@ -385,8 +385,10 @@ class MixupModel(keras.Model):
         )
         mixup_config = self.mixup.get_config()
         config.update(
-            {key: mixup_config[key]
-             for key in ("pairing", "knn_k", "knn_features", "prob")}
+            {
+                key: mixup_config[key]
+                for key in ("pairing", "knn_k", "knn_features", "prob")
+            }
         )
         return config
 

@@ -414,8 +414,7 @@ class MixingState:
         self.initial_alpha = check_alpha(alpha)
         if not isinstance(self.initial_alpha, float):
             raise ValueError(
-                "`alpha` must be a Python number > 0; received "
-                f"{alpha!r}."
+                f"`alpha` must be a Python number > 0; received {alpha!r}."
             )
         self.prob = check_prob(prob)
         with tf.init_scope():
@@ -443,8 +442,7 @@ class MixingState:
             alpha = check_alpha(alpha)
             if not isinstance(alpha, float):
                 raise ValueError(
-                    "`alpha` must be a Python number > 0; received "
-                    f"{alpha!r}."
+                    f"`alpha` must be a Python number > 0; received {alpha!r}."
                 )
             self.alpha.assign(alpha)
         if active is not None:

@@ -92,9 +92,7 @@ def mixup_gan(**kwargs):
     import keras
 
     generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-    discriminator = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(1)]
-    )
+    discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     args = {"latent_dim": 2, **kwargs}
     return keras_mixup.MixupGAN(generator, discriminator, **args)
 

@@ -320,8 +320,9 @@ def test_active_epochs_and_piecewise_constant_alpha():
 
 def test_callable_alpha_and_alpha_none_leaves_alpha_alone():
     mixup = keras_mixup.Mixup(alpha=0.2)
-    keras_mixup.MixupSchedule(mixup, alpha=lambda e: 0.1 * (e + 1)) \
-        .on_epoch_begin(3)
+    keras_mixup.MixupSchedule(
+        mixup, alpha=lambda e: 0.1 * (e + 1)
+    ).on_epoch_begin(3)
     assert float(mixup.mixing_state.alpha) == np.float32(0.4)
     keras_mixup.MixupSchedule(mixup, start_epoch=1).on_epoch_begin(0)
     assert float(mixup.mixing_state.alpha) == np.float32(0.4)
@@ -369,9 +370,7 @@ def test_off_returns_inputs_exactly_and_labels_only_encoded():
     mixed_x, mixed_y, mixed_w = mixup(x, y, weights)
     np.testing.assert_array_equal(mixed_x["a"], x["a"])
     np.testing.assert_array_equal(mixed_x["b"], x["b"].astype("float32"))
-    np.testing.assert_allclose(
-        mixed_y, np.eye(3)[y] * 0.9 + 0.1 / 3, rtol=1e-6
-    )
+    np.testing.assert_allclose(mixed_y, np.eye(3)[y] * 0.9 + 0.1 / 3, rtol=1e-6)
     np.testing.assert_array_equal(mixed_w, weights)
     lam, partner_index = mixup.draw(8)
     np.testing.assert_array_equal(lam, np.ones(8))
@@ -411,9 +410,7 @@ def test_prob_1_and_active_draws_as_before():
         reference = sampling.SeedSource(5)
         for _ in range(3):
             lam, partner_index = mixup.draw(16)
-            lam_seed, partner_seed = sampling.split_seed(
-                reference.next_seed()
-            )
+            lam_seed, partner_seed = sampling.split_seed(reference.next_seed())
             shape = [16] if mode == "elem" else []
             np.testing.assert_array_equal(
                 lam, sampling.sample_lambda(shape, 0.4, lam_seed)

@@ -196,9 +196,7 @@ def test_mixup_gan_train_step_stays_in_the_graph():
     import keras
 
     generator = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-    discriminator = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(1)]
-    )
+    discriminator = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     gan = keras_mixup.MixupGAN(generator, discriminator, 2, alpha=0.4, seed=3)
     gan.compile(d_optimizer="adam", g_optimizer="adam")
     gan.d_optimizer.build(discriminator.trainable_variables)
