@@ -22,8 +22,11 @@ case (its baseline). Sections:
   map function's cost per batch;
   `--parallel` times the usual AUTOTUNE pipeline (see `_pipeline_case`).
 - train: the training step of a small CNN, plain and with mixup in the model
-  (`MixupLayer`, `MixupModel` at the input and at a hidden layer). Cases whose
-  API is not in this version of keras_mixup are listed as skipped.
+  (`MixupLayer`, `MixupModel` at the input and at a hidden layer), as
+  `model.fit` runs; and the mixing work of a step timed alone against the
+  plain step, which resolves the few percent that mixing adds (see
+  `_mixing_alone_cases`). Cases whose API is not in this version of
+  keras_mixup are listed as skipped.
 - pairing: the data path (`Mixup` in `tf.data`) at batch 256 of 32x32x3 with
   each pairing strategy of `keras_mixup.pairing.PAIRINGS` (knn, same_class)
   against random pairing, and knn on cheap `knn_features` ("knn,
@@ -364,12 +367,109 @@ def train_section(args):
             cases.append(Case(name, skip=reason))
         else:
             cases.append(_train_case(name, build_model, x, y, steps))
+    size = f"batch {batch} of {'x'.join(map(str, shape))}"
     return [
+        Workload("train", f"CNN step, {size}", cases),
         Workload(
             "train",
-            f"CNN step, batch {batch} of {'x'.join(map(str, shape))}",
-            cases,
-        )
+            f"mixing alone vs the step, {size}",
+            _mixing_alone_cases(shape, x, y, steps),
+        ),
+    ]
+
+
+def _calls_case(name, build_fn, calls, examples):
+    """`calls` runs of the function `build_fn()` returns, looped inside one
+    `tf.function` (a `tf.while_loop`), so no Python call overhead is timed:
+    what a step's graph does, and nothing else."""
+
+    def build():
+        body = build_fn()
+
+        @tf.function(autograph=False)
+        def run():
+            def loop(count, total):
+                # One value of every output feeds the loop: nothing can be
+                # pruned or hoisted out of it.
+                for output in tf.nest.flatten(body()):
+                    first = tf.reshape(output, [-1])[0]
+                    total += tf.cast(first, tf.float32)
+                return count + 1, total
+
+            return tf.while_loop(
+                lambda count, _: count < calls,
+                loop,
+                [tf.constant(0), tf.constant(0.0)],
+            )
+
+        return run, calls * examples
+
+    return Case(name, build)
+
+
+def _mixing_alone_cases(shape, x, y, calls):
+    """The training step's mixing work timed alone, against a plain step.
+
+    The whole-step cases above compare `model.fit` runs, whose differences
+    of a few percent are below what a shared machine resolves. Here the
+    baseline is the plain CNN's training step (a `tf.function` with the
+    same model, loss and optimizer) and each other case is only what
+    mixing adds to a step, so its "x baseline" is the added fraction: the
+    draw and the blend of `MixupLayer`, `MixupModel(mix_at="input")`'s
+    `mix`, and for `mix_at="latent"` its `mix` (draw, labels) plus the
+    blend of the hidden state forward and backward.
+    """
+
+    def plain_step():
+        model = _cnn(shape)
+        optimizer = keras.optimizers.Adam()
+        loss_fn = keras.losses.CategoricalCrossentropy(from_logits=True)
+        model(x)
+        optimizer.build(model.trainable_variables)
+
+        def step():
+            with tf.GradientTape() as tape:
+                loss = loss_fn(y, model(x, training=True))
+            grads = tape.gradient(loss, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            return loss
+
+        return step
+
+    def layer_mix():
+        layer = keras_mixup.MixupLayer(alpha=0.2)
+        return lambda: layer(x, training=True)
+
+    def model_mix(mix_at):
+        def build():
+            cnn = _cnn(shape, hidden_mixup=mix_at == "latent")
+            model = keras_mixup.MixupModel(cnn, alpha=0.2, mix_at=mix_at)
+            if mix_at == "input":
+                return lambda: model.mix(x, y)[:2]
+            hidden = cnn.get_layer("mix_hidden").input.shape[1:]
+            h = tf.random.stateless_uniform([x.shape[0], *hidden], [0, 1])
+
+            def mix_and_blend_hidden():
+                _, mixed_y, _, plan = model.mix(x, y)
+                with tf.GradientTape() as tape:
+                    tape.watch(h)
+                    out = mixing.blend(h, plan.lam, plan.partner_index)
+                return mixed_y, tape.gradient(out, h, output_gradients=h)
+
+            return mix_and_blend_hidden
+
+        return build
+
+    builders = [("plain CNN step", plain_step)]
+    if hasattr(keras_mixup, "MixupModel"):
+        builders += [
+            ("MixupLayer: mixing alone", layer_mix),
+            ("MixupModel input: mixing alone", model_mix("input")),
+            ("MixupModel latent: mixing alone (fwd+bwd)", model_mix("latent")),
+        ]
+    examples = int(x.shape[0])
+    return [
+        _calls_case(name, build, calls, examples) for name, build in builders
     ]
 
 
