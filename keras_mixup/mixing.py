@@ -310,9 +310,8 @@ def _blend_grads(grads, lam, partner_index):
         for g in grads
     ]
     own = [_lam_for(g, lam) * g for g in wide]
-    to_partners = [
-        g - o for g, o in zip(wide, own, strict=True)
-    ]  # (1 - lam) * g
+    # (1 - lam) * g, what each output sends to its partner.
+    to_partners = [g - o for g, o in zip(wide, own, strict=True)]
     sums = tf.cond(
         tf.reduce_all(tf.equal(counts, 1)),
         lambda: [

@@ -45,22 +45,32 @@ import numpy as np
 import tensorflow as tf
 
 
+def _check_int(value, name, minimum, meaning=""):
+    """`value` as an int >= `minimum`, or a `ValueError` naming `name`."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}{meaning}; received "
+            f"{value!r}."
+        )
+    return int(value)
+
+
 def check_knn_k(knn_k):
     """Validates `knn_k`: an int >= 1.
 
     Raises:
         ValueError: for anything else.
     """
-    if (
-        isinstance(knn_k, bool)
-        or not isinstance(knn_k, numbers.Integral)
-        or knn_k < 1
-    ):
-        raise ValueError(
-            f"`knn_k` must be an int >= 1 (the number of nearest neighbours "
-            f"a partner is drawn from); received {knn_k!r}."
-        )
-    return int(knn_k)
+    return _check_int(
+        knn_k,
+        "knn_k",
+        1,
+        " (the number of nearest neighbours a partner is drawn from)",
+    )
 
 
 def check_knn_features(knn_features):
@@ -162,16 +172,7 @@ def features(inputs, knn_features=None):
 
 
 def _check_dim(dim):
-    if (
-        isinstance(dim, bool)
-        or not isinstance(dim, numbers.Integral)
-        or dim < 1
-    ):
-        raise ValueError(
-            "`dim` must be an int >= 1 (the number of output features); "
-            f"received {dim!r}."
-        )
-    return int(dim)
+    return _check_int(dim, "dim", 1, " (the number of output features)")
 
 
 def _static_features(inputs, name):
@@ -196,8 +197,30 @@ def _blocks(flat, size, dim, layout):
     return tf.reshape(flat, shape)
 
 
+class _Features:
+    """What `MeanPool` and `CountSketch` share: equality, hashing, `repr`
+    and `from_config`, all from `get_config()`, the constructor
+    arguments."""
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (
+            other.get_config() == self.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self), *sorted(self.get_config().items())))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MeanPool:
+class MeanPool(_Features):
     """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
 
     The nearest-neighbour pairings on raw high-dimensional inputs cost a
@@ -272,24 +295,9 @@ class MeanPool:
         """
         return {"dim": self.dim}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and (
-            other.get_config() == self.get_config()
-        )
-
-    def __hash__(self):
-        return hash((type(self), self.dim))
-
-    def __repr__(self):
-        return f"MeanPool(dim={self.dim})"
-
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class CountSketch:
+class CountSketch(_Features):
     """Cheap `knn_features`: a seeded count sketch to `dim` dimensions.
 
     The nearest-neighbour pairings on raw high-dimensional inputs cost a
@@ -357,13 +365,7 @@ class CountSketch:
 
     def __init__(self, dim=64, seed=0):
         self.dim = _check_dim(dim)
-        if (
-            isinstance(seed, bool)
-            or not isinstance(seed, numbers.Integral)
-            or seed < 0
-        ):
-            raise ValueError(f"`seed` must be an int >= 0; received {seed!r}.")
-        self.seed = int(seed)
+        self.seed = _check_int(seed, "seed", 0)
 
     def signs(self, size):
         """The `+-1` sign of each of `size` input features, a NumPy array.
@@ -404,21 +406,6 @@ class CountSketch:
         ```
         """
         return {"dim": self.dim, "seed": self.seed}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and (
-            other.get_config() == self.get_config()
-        )
-
-    def __hash__(self):
-        return hash((type(self), self.dim, self.seed))
-
-    def __repr__(self):
-        return f"CountSketch(dim={self.dim}, seed={self.seed})"
 
 
 def _rows(structure):
