@@ -63,16 +63,9 @@ def _check_targets(target):
 
 
 def _check_epoch(value, name, minimum):
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum} (an epoch index, counted "
-            f"from 0 as in `fit`); received {value!r}."
-        )
-    return int(value)
+    return sampling.check_int(
+        value, name, minimum, " (an epoch index, counted from 0 as in `fit`)"
+    )
 
 
 def _check_alpha_schedule(alpha):

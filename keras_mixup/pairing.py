@@ -38,25 +38,12 @@ first; the neighbours they find are near ones, mostly the exact ones.
 """
 
 import inspect
-import numbers
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-
-def _check_int(value, name, minimum, meaning=""):
-    """`value` as an int >= `minimum`, or a `ValueError` naming `name`."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < minimum
-    ):
-        raise ValueError(
-            f"`{name}` must be an int >= {minimum}{meaning}; received "
-            f"{value!r}."
-        )
-    return int(value)
+from keras_mixup import sampling
 
 
 def check_knn_k(knn_k):
@@ -65,7 +52,7 @@ def check_knn_k(knn_k):
     Raises:
         ValueError: for anything else.
     """
-    return _check_int(
+    return sampling.check_int(
         knn_k,
         "knn_k",
         1,
@@ -172,7 +159,7 @@ def features(inputs, knn_features=None):
 
 
 def _check_dim(dim):
-    return _check_int(dim, "dim", 1, " (the number of output features)")
+    return sampling.check_int(dim, "dim", 1, " (the number of output features)")
 
 
 def _static_features(inputs, name):
@@ -365,7 +352,7 @@ class CountSketch(_Features):
 
     def __init__(self, dim=64, seed=0):
         self.dim = _check_dim(dim)
-        self.seed = _check_int(seed, "seed", 0)
+        self.seed = sampling.check_int(seed, "seed", 0)
 
     def signs(self, size):
         """The `+-1` sign of each of `size` input features, a NumPy array.

@@ -66,6 +66,31 @@ def check_alpha(alpha, name="alpha"):
     return alpha
 
 
+def check_int(value, name, minimum, meaning=""):
+    """Validates an int argument: returns `value` as an int >= `minimum`.
+
+    Args:
+        value: the value to check.
+        name: the argument name used in the error message.
+        minimum: the smallest accepted value.
+        meaning: what the number means, appended to the message after
+            the bound (e.g. `" (an epoch index)"`). Defaults to `""`.
+
+    Raises:
+        ValueError: for a bool, a non-integer or a value below `minimum`.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Integral)
+        or value < minimum
+    ):
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}{meaning}; received "
+            f"{value!r}."
+        )
+    return int(value)
+
+
 def check_lambda_dtype(dtype):
     """Returns `dtype` as a `tf.DType` if lam may be drawn in it.
 
