@@ -57,7 +57,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import keras_mixup  # noqa: E402
-from keras_mixup import mixing, pairing  # noqa: E402
+from keras_mixup import blending, pairing  # noqa: E402
 
 NUM_CLASSES = 10
 tf.get_logger().setLevel("ERROR")  # one trace per case; no retracing notes
@@ -219,7 +219,7 @@ def _blend_only_fn(batch, rng):
 
     def fn(x, y):
         labels = tf.one_hot(y, NUM_CLASSES)
-        return tuple(mixing.blend([x, labels], lam, partner, fused=True))
+        return tuple(blending.blend([x, labels], lam, partner, fused=True))
 
     return fn
 
@@ -252,7 +252,7 @@ def data_section(args):
             ),
         ]
         for label, fused in (("fused XLA", True), ("fallback", False)):
-            if fused and not mixing.xla_available():
+            if fused and not blending.xla_available():
                 cases.append(Case(f"Mixup {label}", skip="no XLA"))
                 continue
             mixup = keras_mixup.Mixup(
@@ -263,7 +263,7 @@ def data_section(args):
                     f"Mixup {label}", mixup, x, y, batches, args.parallel
                 )
             )
-        if mixing.xla_available():
+        if blending.xla_available():
             cases.append(
                 _pipeline_case(
                     "blend only (XLA)",
@@ -453,7 +453,7 @@ def _mixing_alone_cases(shape, x, y, calls):
                 _, mixed_y, _, plan = model.mix(x, y)
                 with tf.GradientTape() as tape:
                     tape.watch(h)
-                    out = mixing.blend(h, plan.lam, plan.partner_index)
+                    out = blending.blend(h, plan.lam, plan.partner_index)
                 return mixed_y, tape.gradient(out, h, output_gradients=h)
 
             return mix_and_blend_hidden
@@ -542,7 +542,7 @@ def environment():
         "keras_mixup": keras_mixup.__version__,
         "cpus": os.cpu_count(),
         "machine": f"{platform.system()} {platform.machine()}",
-        "xla": mixing.xla_available(),
+        "xla": blending.xla_available(),
         "load average at start": (
             " ".join(f"{v:.2f}" for v in load) if load else "n/a"
         ),

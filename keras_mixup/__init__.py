@@ -2,13 +2,16 @@
 
 from keras_mixup.callbacks import MixupSchedule
 from keras_mixup.data import Mixup, mix_with
+from keras_mixup.draws import sample_lambda
 from keras_mixup.gan import MixupGAN
+from keras_mixup.knn_features import CountSketch, MeanPool
 from keras_mixup.layers import MixupLayer
 from keras_mixup.models import MixupModel
-from keras_mixup.sampling import sample_lambda
 from keras_mixup.version import __version__
 
 __all__ = [
+    "CountSketch",
+    "MeanPool",
     "Mixup",
     "MixupGAN",
     "MixupLayer",

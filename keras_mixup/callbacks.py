@@ -1,21 +1,22 @@
 """`MixupSchedule`: mixing off for the first or the last epochs, and alpha
 by epoch."""
 
-import numbers
-
 import keras
 
-from keras_mixup import sampling
+from keras_mixup import checks
+from keras_mixup.state import MixingState
+
+__all__ = ["MixupSchedule"]
 
 #: What a `MixupSchedule` accepts, for error messages.
 MIXING_OBJECTS = "Mixup, MixupLayer, MixupModel or MixupGAN"
 
 
 def mixing_state_of(target, name="target"):
-    """The `sampling.MixingState` of a mixing object.
+    """The `MixingState` of a mixing object.
 
     A mixing object is anything with a `mixing_state` attribute holding a
-    `sampling.MixingState`: `Mixup`, `MixupLayer`, `MixupModel` and
+    `MixingState`: `Mixup`, `MixupLayer`, `MixupModel` and
     `MixupGAN` (with an alpha) are.
 
     Raises:
@@ -23,7 +24,7 @@ def mixing_state_of(target, name="target"):
             (`alpha=None`), which never mixes.
     """
     state = getattr(target, "mixing_state", None)
-    if isinstance(state, sampling.MixingState):
+    if isinstance(state, MixingState):
         return state
     if state is None and hasattr(target, "mixing_state"):
         raise ValueError(
@@ -58,14 +59,18 @@ def _check_targets(target):
         ]
     else:
         states = [mixing_state_of(target)]
-    distinct = {id(state): state for state in states}
-    return list(distinct.values())
+    distinct = []
+    for state in states:
+        if not any(state is seen for seen in distinct):
+            distinct.append(state)
+    return distinct
+
+
+_EPOCH = " (an epoch index, counted from 0 as in `fit`)"
 
 
 def _check_epoch(value, name, minimum):
-    return sampling.check_int(
-        value, name, minimum, " (an epoch index, counted from 0 as in `fit`)"
-    )
+    return checks.check_int(value, name, minimum, _EPOCH)
 
 
 def _check_alpha_schedule(alpha):
@@ -86,22 +91,12 @@ def _check_alpha_schedule(alpha):
         )
     steps = []
     for epoch, value in alpha.items():
-        if (
-            isinstance(epoch, bool)
-            or not isinstance(epoch, numbers.Integral)
-            or epoch < 0
-        ):
+        if not checks.is_int(epoch) or epoch < 0:
             raise ValueError(
                 "The keys of an `alpha` dict must be epochs, ints >= 0; "
                 f"received key {epoch!r} in {alpha!r}."
             )
-        value = sampling.check_alpha(value, f"alpha[{epoch}]")
-        if not isinstance(value, float):
-            raise ValueError(
-                f"`alpha[{epoch}]` must be a Python number > 0; received "
-                f"{value!r}."
-            )
-        steps.append((int(epoch), value))
+        steps.append((int(epoch), checks.check_alpha(value, f"alpha[{epoch}]")))
     return sorted(steps)
 
 
@@ -187,15 +182,11 @@ class MixupSchedule(keras.callbacks.Callback):
     def __init__(self, target, start_epoch=0, stop_epoch=None, alpha=None):
         super().__init__()
         self.target = target
-        #: The targets' distinct `sampling.MixingState`s.
+        #: The targets' distinct `MixingState`s.
         self.states = _check_targets(target)
         self.start_epoch = _check_epoch(start_epoch, "start_epoch", 0)
         if stop_epoch is not None:
-            if (
-                isinstance(stop_epoch, bool)
-                or not isinstance(stop_epoch, numbers.Integral)
-                or stop_epoch <= self.start_epoch
-            ):
+            if not checks.is_int(stop_epoch) or stop_epoch <= self.start_epoch:
                 raise ValueError(
                     "`stop_epoch` must be None or an int > start_epoch = "
                     f"{self.start_epoch} (the first epoch without mixing); "
@@ -224,12 +215,7 @@ class MixupSchedule(keras.callbacks.Callback):
         if callable(self._alpha_steps):
             value = self._alpha_steps(epoch)
             name = f"alpha({epoch})"
-            value = sampling.check_alpha(value, name)
-            if not isinstance(value, float):
-                raise ValueError(
-                    f"`{name}` must return a Python number > 0; received "
-                    f"{value!r}."
-                )
+            value = checks.check_alpha(value, name)
             return value
         value = None
         for key, step_value in self._alpha_steps:

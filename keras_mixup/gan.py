@@ -1,29 +1,15 @@
 """`MixupGAN`: a GAN whose discriminator is trained with mixup."""
 
-import numbers
-
 import keras
 import tensorflow as tf
 
-from keras_mixup import mixing, sampling
+from keras_mixup import blending, checks, engine
+from keras_mixup.state import SeedSource, as_seed, split_seed
 
+__all__ = ["MixupGAN"]
 
-def check_latent_dim(latent_dim):
-    """Validates `latent_dim`: an int >= 1.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    if (
-        isinstance(latent_dim, bool)
-        or not isinstance(latent_dim, numbers.Integral)
-        or latent_dim < 1
-    ):
-        raise ValueError(
-            "`latent_dim` must be an int >= 1 (the size of the noise vector "
-            f"the generator takes); received {latent_dim!r}."
-        )
-    return int(latent_dim)
+#: The options a MixupGAN takes.
+GAN_OPTIONS = ("alpha", "seed", "prob")
 
 
 def _check_model(model, name):
@@ -86,6 +72,8 @@ class MixupGAN(keras.Model):
             for the plain GAN. Defaults to `0.2` (the paper's value).
         seed: an int for a reproducible stream of noise and lam, or `None`.
             Defaults to `None`.
+        prob: the probability that a discriminator step mixes, in [0, 1];
+            a step that does not is a plain GAN step. Defaults to `1.0`.
         **kwargs: passed to `keras.Model` (such as `name`).
 
     Call arguments:
@@ -134,21 +122,27 @@ class MixupGAN(keras.Model):
         seed=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        self.latent_dim = check_latent_dim(latent_dim)
-        self.alpha = None if alpha is None else sampling.check_alpha(alpha)
-        if not isinstance(self.alpha, (float, type(None))):
-            raise ValueError(
-                "`alpha` must be a Python number > 0 or None; received "
-                f"{alpha!r}."
+        mixing = None
+        if alpha is not None:
+            named = {"alpha": alpha, "seed": seed}
+            mixing = engine.MixingEngine.taking(
+                "MixupGAN", GAN_OPTIONS, named, kwargs
             )
-        #: What `keras_mixup.MixupSchedule` changes: the switch and alpha
-        #: (`None` for the plain GAN, which never mixes).
-        self.mixing_state = (
-            None if self.alpha is None else sampling.MixingState(self.alpha)
+        else:  # the plain GAN never mixes: `prob` is checked, then unused
+            checks.check_prob(kwargs.pop("prob", 1.0))
+        super().__init__(**kwargs)
+        self.latent_dim = checks.check_int(
+            latent_dim,
+            "latent_dim",
+            1,
+            " (the size of the noise vector the generator takes)",
         )
-        self.seed = seed
-        self.seed_source = sampling.SeedSource(seed)
+        #: The mixing engine, or `None` for the plain GAN (`alpha=None`).
+        self.engine = mixing
+        self.seed = checks.check_seed(seed)
+        self.seed_source = (
+            SeedSource(seed) if self.engine is None else self.engine.seed_source
+        )
         self.generator = _check_model(generator, "generator")
         self.discriminator = _check_model(discriminator, "discriminator")
         self.sample_shape = self._check_models()
@@ -200,6 +194,18 @@ class MixupGAN(keras.Model):
                 f"shape {fake.shape}."
             )
         return tuple(fake.shape[1:])
+
+    @property
+    def alpha(self):
+        """The alpha the next batch is drawn with, or `None` for the plain
+        GAN (`get_config` keeps the constructor's)."""
+        return None if self.engine is None else self.engine.alpha
+
+    @property
+    def mixing_state(self):
+        """What `keras_mixup.MixupSchedule` changes: the switch and alpha
+        (`None` for the plain GAN, which never mixes)."""
+        return None if self.engine is None else self.engine.state
 
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
@@ -288,7 +294,7 @@ class MixupGAN(keras.Model):
             A float32 tensor of shape `[batch_size, latent_dim]`.
         """
         return tf.random.stateless_normal(
-            [batch_size, self.latent_dim], sampling.as_seed(seed)
+            [batch_size, self.latent_dim], as_seed(seed)
         )
 
     def draw_lambda(self, batch_size, seed):
@@ -300,9 +306,7 @@ class MixupGAN(keras.Model):
         Returns:
             A float32 tensor of shape `[batch_size]`.
         """
-        return sampling.sample_lambda(
-            [batch_size], self.mixing_state.alpha, seed
-        )
+        return self.engine.draw_lambda([batch_size], seed)
 
     def discriminator_batch(self, real, fake, lam=None):
         """Builds the discriminator's inputs and their targets.
@@ -324,7 +328,7 @@ class MixupGAN(keras.Model):
             `(inputs, targets)`, with `targets` float32 `[B]` (`[2B]` for
             the plain GAN).
         """
-        if self.alpha is None or lam is None:
+        if self.engine is None or lam is None:
             first = second = tf.concat([real, fake], axis=0)
             lam = tf.concat(
                 [
@@ -335,7 +339,7 @@ class MixupGAN(keras.Model):
             )
         else:
             first, second = real, fake
-        return mixing.blend_pair(first, second, lam), lam
+        return blending.blend_pair(first, second, lam), lam
 
     def _real_samples(self, data):
         """Unpacks and checks a batch of real samples."""
@@ -375,12 +379,12 @@ class MixupGAN(keras.Model):
         """
         batch_size = tf.shape(real)[0]
         # The first two seeds of a 3-way split are those of a 2-way one.
-        noise_seed, lam_seed, mix_seed = sampling.split_seed(seed, 3)
+        noise_seed, lam_seed, mix_seed = split_seed(seed, 3)
         fake = self.generator(
             self.sample_noise(batch_size, noise_seed), training=training
         )
         fake = tf.cast(fake, real.dtype)
-        if self.alpha is None:
+        if self.engine is None:
             return fake, None, None
         lam = self.draw_lambda(batch_size, lam_seed)
         return fake, lam, self.mixing_state.decide(mix_seed)
@@ -413,7 +417,7 @@ class MixupGAN(keras.Model):
 
     def train_step(self, data):
         real = self._real_samples(data)
-        d_seed, g_seed = sampling.split_seed(self.seed_source.next_seed())
+        d_seed, g_seed = split_seed(self.seed_source.next_seed())
         # Discriminator step, on real samples blended with generated ones.
         fake, lam, mixed = self._discriminator_draws(real, d_seed, True)
         with tf.GradientTape() as tape:
@@ -431,7 +435,7 @@ class MixupGAN(keras.Model):
 
     def test_step(self, data):
         real = self._real_samples(data)
-        d_seed, g_seed = sampling.split_seed(self.seed_source.next_seed())
+        d_seed, g_seed = split_seed(self.seed_source.next_seed())
         fake, lam, mixed = self._discriminator_draws(real, d_seed, False)
         d_loss = self._discriminator_loss(real, fake, lam, mixed, False)
         g_loss = self._generator_loss(tf.shape(real)[0], g_seed, False)
@@ -446,8 +450,9 @@ class MixupGAN(keras.Model):
                 self.discriminator
             ),
             "latent_dim": self.latent_dim,
-            "alpha": self.alpha,
+            "alpha": None,
             "seed": self.seed,
+            **(self.engine.get_config() if self.engine else {}),
         }
 
     @classmethod

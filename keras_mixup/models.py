@@ -1,72 +1,78 @@
 """`MixupModel`: a model wrapper whose training step mixes, at the input or
 at hidden layers (Manifold Mixup)."""
 
+import contextlib
 import copy
 
 import keras
 import tensorflow as tf
 
-from keras_mixup import mixing
-from keras_mixup.data import Mixup, deserialize_knn_features
-from keras_mixup.layers import (
-    MixingPlan,
-    MixupLayer,
-    current_plan,
-    mixing_plan,
-)
+from keras_mixup import checks, compat, engine
+from keras_mixup.labels import encode_labels
+from keras_mixup.layers import MixStep, MixupLayer
+
+__all__ = [
+    "MixupModel",
+    "StepPlan",
+    "find_mixup_layers",
+    "resolve_mix_points",
+]
 
 INPUT = "input"
 LATENT = "latent"
+
+#: The options a MixupModel takes: all but `mix_labels` (it mixes labels).
+MODEL_OPTIONS = tuple(name for name in engine.OPTIONS if name != "mix_labels")
+
+
+def _walk(layer, found):
+    """Appends every layer inside `layer` to `found`, depth first, once."""
+    for sublayer in compat.sublayers(layer):
+        if not any(sublayer is seen for seen in found):
+            found.append(sublayer)
+            _walk(sublayer, found)
+    return found
 
 
 def find_mixup_layers(model):
     """Every `MixupLayer` inside `model`, nested models and layers included,
     in depth-first order of the model's layers."""
-    found, seen = [], set()
-
-    def walk(layer):
-        for sublayer in layer._flatten_layers(
-            include_self=False, recursive=False
-        ):
-            if id(sublayer) in seen:
-                continue
-            seen.add(id(sublayer))
-            if isinstance(sublayer, MixupLayer):
-                found.append(sublayer)
-            walk(sublayer)
-
-    walk(model)
-    return found
+    return [
+        layer for layer in _walk(model, []) if isinstance(layer, MixupLayer)
+    ]
 
 
-def resolve_mix_points(model, mix_at):
-    """Validates `mix_at` and returns the mix points it names, in order:
-    `"input"` and/or `MixupLayer` objects.
+def _named_point(model, name, names):
+    """The MixupLayer `mix_at` names `name`, or a clear error."""
+    matches = [layer for layer in _walk(model, []) if layer.name == name]
+    if not matches:
+        raise ValueError(
+            f"`mix_at` names {name!r}, but the model has no layer of "
+            f"that name. MixupLayers in the model: {names}."
+        )
+    if len(matches) > 1:
+        raise ValueError(
+            f"`mix_at` names {name!r}, which {len(matches)} layers of "
+            "the model share; give the MixupLayers unique names."
+        )
+    if not isinstance(matches[0], MixupLayer):
+        raise ValueError(
+            f"`mix_at` names {name!r}, a {type(matches[0]).__name__} "
+            "layer; only MixupLayers (and 'input') are mix points. "
+            f"MixupLayers in the model: {names}."
+        )
+    return matches[0]
 
-    Raises:
-        ValueError: for an unknown value, a name no layer has, a layer that
-            is not a MixupLayer, an ambiguous or repeated name, or
-            `"latent"` on a model without MixupLayers.
-    """
-    mixup_layers = find_mixup_layers(model)
-    names = [layer.name for layer in mixup_layers]
-    if isinstance(mix_at, str):
-        if mix_at == INPUT:
-            return [INPUT]
-        if mix_at == LATENT:
-            if not mixup_layers:
-                raise ValueError(
-                    "`mix_at='latent'` mixes at the input or at a "
-                    "MixupLayer inside the model, but the model has no "
-                    "MixupLayer: add keras_mixup.MixupLayer() after the "
-                    "hidden layers to mix at, or use `mix_at='input'`."
-                )
-            return [INPUT, *mixup_layers]
+
+def _check_mix_at_form(mix_at, names):
+    if isinstance(mix_at, str) and mix_at not in (INPUT, LATENT):
         raise ValueError(
             f"`mix_at` must be 'input', 'latent' or a list of MixupLayer "
             f"names (optionally with 'input'); received {mix_at!r}. "
             f"MixupLayers in the model: {names}."
         )
+    if isinstance(mix_at, str):
+        return
     if (
         not isinstance(mix_at, (list, tuple))
         or not mix_at
@@ -79,136 +85,163 @@ def resolve_mix_points(model, mix_at):
         )
     if len(set(mix_at)) != len(mix_at):
         raise ValueError(f"`mix_at` names a point twice: {list(mix_at)}.")
-    points = []
-    for name in mix_at:
-        if name == INPUT:
-            points.append(INPUT)
-            continue
-        matches = [
-            layer
-            for layer in model._flatten_layers(include_self=False)
-            if layer.name == name
-        ]
-        if not matches:
+
+
+def resolve_mix_points(model, mix_at):
+    """Validates `mix_at` and returns the mix points it names, in model
+    order: `"input"` and/or `MixupLayer` objects.
+
+    Raises:
+        ValueError: for an unknown value, a name no layer has, a layer that
+            is not a MixupLayer, an ambiguous or repeated name, or
+            `"latent"` on a model without MixupLayers.
+    """
+    mixup_layers = find_mixup_layers(model)
+    names = [layer.name for layer in mixup_layers]
+    _check_mix_at_form(mix_at, names)
+    if mix_at == INPUT:
+        return [INPUT]
+    if mix_at == LATENT:
+        if not mixup_layers:
             raise ValueError(
-                f"`mix_at` names {name!r}, but the model has no layer of "
-                f"that name. MixupLayers in the model: {names}."
+                "`mix_at='latent'` mixes at the input or at a "
+                "MixupLayer inside the model, but the model has no "
+                "MixupLayer: add keras_mixup.MixupLayer() after the "
+                "hidden layers to mix at, or use `mix_at='input'`."
             )
-        if len(matches) > 1:
+        return [INPUT, *mixup_layers]
+    chosen = [_named_point(model, n, names) for n in mix_at if n != INPUT]
+    layers = [
+        layer for layer in mixup_layers if any(layer is c for c in chosen)
+    ]
+    return [INPUT, *layers] if INPUT in mix_at else layers
+
+
+def _check_loss(loss):
+    """Refuses sparse losses: a MixupModel trains on one-hot labels."""
+    for leaf in tf.nest.flatten(loss):
+        name = leaf if isinstance(leaf, str) else type(leaf).__name__
+        if callable(leaf) and not isinstance(leaf, keras.losses.Loss):
+            name = getattr(leaf, "__name__", name)
+        if "sparse" in str(name).lower():
             raise ValueError(
-                f"`mix_at` names {name!r}, which {len(matches)} layers of "
-                "the model share; give the MixupLayers unique names."
+                "MixupModel mixes the labels, so it trains on one-hot (soft) "
+                "labels, integer class ids one-hot encoded with "
+                "`num_classes`: compile it with a categorical loss such as "
+                f"'categorical_crossentropy'; received the loss {leaf!r}."
             )
-        if not isinstance(matches[0], MixupLayer):
-            raise ValueError(
-                f"`mix_at` names {name!r}, a {type(matches[0]).__name__} "
-                "layer; only MixupLayers (and 'input') are mix points. "
-                f"MixupLayers in the model: {names}."
-            )
-        points.append(matches[0])
-    # Keep the model's order, whatever the order of the list.
-    order = {id(layer): i for i, layer in enumerate(mixup_layers)}
-    return sorted(points, key=lambda p: -1 if p == INPUT else order[id(p)])
+
+
+class StepPlan:
+    """One training step's mixing, as `MixupModel.mix` draws it.
+
+    Attributes:
+        lam: float32 `[B]`, the step's lam, or `None` in `"input"` mode
+            (where `mix` has already mixed the whole batch).
+        partner_index: int32 `[B]`, the step's partners, or `None`.
+        point: scalar int32 tensor, the index of the chosen mix point in
+            `MixupModel.mix_points`, or `None`.
+        layer_steps: one `keras_mixup.layers.MixStep` per MixupLayer of the
+            wrapped model: what the model tells each layer for the step.
+    """
+
+    def __init__(self, layer_steps, draw=None, point=None):
+        self.layer_steps = layer_steps
+        self.lam, self.partner_index = draw or (None, None)
+        self.point = point
 
 
 class _MixPoints:
-    """Holds the mix points out of Keras' layer tracking (the layers are
-    already tracked through the wrapped model)."""
+    """Holds the mix points and the model's MixupLayers out of Keras' layer
+    tracking (the layers are already tracked through the wrapped model)."""
 
-    def __init__(self, points):
+    def __init__(self, points, layers):
         self.points = points
+        self.layers = layers
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixupModel(keras.Model):
+class MixupModel(engine.HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup or Manifold
-    Mixup).
+        Mixup).
 
-    `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
-    work as for the wrapped model; only the training step mixes.
+        `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
+        work as for the wrapped model; only the training step mixes.
 
-    - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
-      inputs, the labels and the sample weights with lam ~ Beta(alpha,
-      alpha), one lam per example, and a random partner from the batch.
-      Labels are mixed, so any loss is right, mean squared error included.
-    - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
-      step picks one mix point uniformly among the input and every
-      `keras_mixup.MixupLayer` inside the wrapped model (nested models
-      included), mixes the representation there with the step's lam and
-      partners, and mixes the labels and sample weights with the same lam
-      and partners; the other MixupLayers pass through for that step.
-    - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
-      the input if `"input"` is listed).
+        - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
+          inputs, the labels and the sample weights with lam ~ Beta(alpha,
+          alpha), one lam per example, and a random partner from the batch.
+          Labels are mixed, so any loss is right, mean squared error included.
+        - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
+          step picks one mix point uniformly among the input and every
+          `keras_mixup.MixupLayer` inside the wrapped model (nested models
+          included), mixes the representation there with the step's lam and
+          partners, and mixes the labels and sample weights with the same lam
+          and partners; the other MixupLayers pass through for that step.
+        - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
+          the input if `"input"` is listed).
 
-    With any `mix_at`, MixupLayers the step does not pick pass through:
-    the batch is mixed once per step. Integer labels are one-hot encoded
-    with `num_classes` in every step, evaluation included, so compile
-    with a categorical loss (such as `"categorical_crossentropy"`); float
-    labels (one-hot, soft, regression targets) are mixed as they are.
-    `evaluate` and `predict` never mix. lam is drawn in float32 and only
-    the blend is cast, so mixed precision policies and
-    `jit_compile=True` work, and one trace serves every step.
+        With any `mix_at`, MixupLayers the step does not pick pass through:
+        the batch is mixed once per step. Integer labels are one-hot encoded
+        with `num_classes` in every step, evaluation included, so compile
+        with a categorical loss (such as `"categorical_crossentropy"`); float
+        labels (one-hot, soft, regression targets) are mixed as they are.
+        `evaluate` and `predict` never mix. lam is drawn in float32 and only
+        the blend is cast, so mixed precision policies and
+        `jit_compile=True` work, and one trace serves every step.
 
-    Args:
-        model: the `keras.Model` to train (Sequential, functional or
-            subclassed; any inputs structure).
-        alpha: the Beta concentration, a finite number > 0. Defaults to
-            `0.2`.
-        num_classes: the number of classes, to one-hot encode integer
-            labels. Defaults to `None`.
-        mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
-            (optionally with `"input"`). Defaults to `"input"`.
-        seed: an int for a reproducible stream of lam, partners and mix
-            points, or `None`. Defaults to `None`.
-        pairing: who is mixed with whom: `"random"`, `"same_class"`,
-            `"knn"` or `"same_class_knn"`, as for `keras_mixup.Mixup` (in
-            latent modes, distances are taken on the inputs). Defaults to
-            `"random"`.
-        knn_k: the number of nearest neighbours for the knn pairings.
-            Defaults to `5`.
-        knn_features: a callable mapping the inputs to feature vectors for
-            the knn pairings, or `None`. Defaults to `None`.
-        prob: the probability that a training step mixes at all, in
-            [0, 1]; a step that does not trains on the batch as given
-            (integer labels one-hot encoded). Defaults to `1.0`.
-        **kwargs: base model arguments (`name`, ...).
+        Args:
+            model: the `keras.Model` to train (Sequential, functional or
+                subclassed; any inputs structure).
+            alpha: the Beta concentration, a finite number > 0. Defaults to
+                `0.2`.
+            num_classes: the number of classes, to one-hot encode integer
+                labels. Defaults to `None`.
+            mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
+                (optionally with `"input"`). Defaults to `"input"`.
+            seed: an int for a reproducible stream of lam, partners and mix
+                points, or `None`. Defaults to `None`.
+    {options}
+            **kwargs: base model arguments (`name`, ...).
 
-    Call arguments:
-        inputs: the wrapped model's inputs.
-        training: passed to the wrapped model. Defaults to `None`.
+        Call arguments:
+            inputs: the wrapped model's inputs.
+            training: passed to the wrapped model. Defaults to `None`.
 
-    Returns:
-        The wrapped model's outputs. Calling the model never mixes, even
-        with `training=True`: only the training step does.
+        Returns:
+            The wrapped model's outputs. Calling the model never mixes, even
+            with `training=True`: only the training step does.
 
-    Raises:
-        ValueError: at construction if `model` is not a Keras model, for an
-            invalid `alpha`, `num_classes`, `seed` or `prob`, and for a
-            `mix_at` that is unknown, names a missing layer or a layer that
-            is not a MixupLayer, or is `"latent"` for a model without
-            MixupLayers; at the first training step for integer labels
-            without `num_classes`, or a chosen MixupLayer the forward pass
-            never calls.
+        Raises:
+            ValueError: at construction if `model` is not a Keras model, for an
+                invalid or unknown option, and for a
+                `mix_at` that is unknown, names a missing layer or a layer that
+                is not a MixupLayer, or is `"latent"` for a model without
+                MixupLayers; at `compile` for a sparse loss (labels are mixed,
+                so they are one-hot: use a categorical loss); at the first
+                training step for integer labels without `num_classes`, float
+                labels that do not match `num_classes`, or a chosen MixupLayer
+                the forward pass never calls.
 
-    Example:
+        Example:
 
-    ```python
-    backbone = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras_mixup.MixupLayer(name="mix_hidden"),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model = keras_mixup.MixupModel(
-        backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
-    )
-    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-    x = np.random.rand(64, 8).astype("float32")
-    y = np.random.randint(0, 3, size=64)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-    assert model.mix_points == ["input", "mix_hidden"]
-    assert model.predict(x, verbose=0).shape == (64, 3)
-    ```
+        ```python
+        backbone = keras.Sequential([
+            keras.Input((8,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras_mixup.MixupLayer(name="mix_hidden"),
+            keras.layers.Dense(3, activation="softmax"),
+        ])
+        model = keras_mixup.MixupModel(
+            backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
+        )
+        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+        x = np.random.rand(64, 8).astype("float32")
+        y = np.random.randint(0, 3, size=64)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+        assert model.mix_points == ["input", "mix_hidden"]
+        assert model.predict(x, verbose=0).shape == (64, 3)
+        ```
     """
 
     def __init__(
@@ -218,11 +251,6 @@ class MixupModel(keras.Model):
         num_classes=None,
         mix_at="input",
         seed=None,
-        *,
-        pairing="random",
-        knn_k=5,
-        knn_features=None,
-        prob=1.0,
         **kwargs,
     ):
         if not isinstance(model, keras.Model):
@@ -232,40 +260,53 @@ class MixupModel(keras.Model):
                 f"{type(model).__name__}."
             )
         points = resolve_mix_points(model, mix_at)
-        super().__init__(**kwargs)
-        self.mixup = Mixup(
-            alpha,
-            num_classes=num_classes,
-            pairing=pairing,
-            knn_k=knn_k,
-            knn_features=knn_features,
-            prob=prob,
-            seed=seed,
+        named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
+        mixing = engine.MixingEngine.taking(
+            "MixupModel", MODEL_OPTIONS, named, kwargs
         )
+        super().__init__(**kwargs)
+        self.engine = mixing
         self.model = model
-        self.alpha = self.mixup.alpha
-        self.num_classes = self.mixup.num_classes
-        self.prob = self.mixup.prob
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
-        self.seed = seed
-        self._mix_points = _MixPoints(points)
-
-    @property
-    def mixing_state(self):
-        """The switch and alpha a `keras_mixup.MixupSchedule` changes."""
-        return self.mixup.mixing_state
+        self._mix_points = _MixPoints(points, find_mixup_layers(model))
 
     @property
     def mix_points(self):
         """The names of the points a step may mix at, in model order."""
         return [p if p == INPUT else p.name for p in self._mix_points.points]
 
+    def compile(self, optimizer="rmsprop", loss=None, **kwargs):
+        """`keras.Model.compile`, refusing sparse losses.
+
+        Raises:
+            ValueError: for a sparse loss: labels are mixed, so they are
+                one-hot; use a categorical loss.
+        """
+        _check_loss(loss)
+        super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    @contextlib.contextmanager
+    def _instructing(self, steps):
+        """Sets each MixupLayer's `mix_step` for the block, then restores
+        it. `steps` lists one `MixStep` per layer of `_mix_points.layers`;
+        `None` keeps a step already set (the model called inside its own
+        training step) and makes the others pass through."""
+        layers = self._mix_points.layers
+        before = [layer.mix_step for layer in layers]
+        if steps is None:
+            steps = [b if b is not None else MixStep.PASS for b in before]
+        for layer, step in zip(layers, steps, strict=True):
+            layer.mix_step = step
+        try:
+            yield
+        finally:
+            for layer, step in zip(layers, before, strict=True):
+                layer.mix_step = step
+
     def call(self, inputs, training=None):
         """Calls the wrapped model; never mixes, even with `training=True`
         (its MixupLayers pass through unless a training step picks them)."""
-        if current_plan() is not None:  # in `train_step`
-            return self.model(inputs, training=training)
-        with mixing_plan(MixingPlan()):
+        with self._instructing(None):
             return self.model(inputs, training=training)
 
     def mix(self, x, y=None, sample_weight=None):
@@ -273,8 +314,8 @@ class MixupModel(keras.Model):
 
         In `"input"` mode the batch is mixed here. In latent modes the
         labels and weights are mixed here, the inputs only if the step
-        picked the input, and the returned plan tells the MixupLayers what
-        to do while the forward pass is traced in `mixing_plan(plan)`.
+        picked the input, and the returned steps tell the MixupLayers what
+        to do in the forward pass.
 
         Args:
             x: the batch's inputs (any structure the wrapped model takes).
@@ -285,50 +326,45 @@ class MixupModel(keras.Model):
         Returns:
             `(x, y, sample_weight, plan)`: labels come back as floats
             (integer ids one-hot encoded), `None` entries stay `None`, and
-            `plan` is a `keras_mixup.layers.MixingPlan`.
+            `plan` is the step's `StepPlan`.
         """
+        layers = self._mix_points.layers
         if self.mix_at == INPUT:
-            x, y, sample_weight = self.mixup.mix(x, y, sample_weight)
-            return x, y, sample_weight, MixingPlan()
-        x, y, sample_weight, size = mixing.check_batch(x, y, sample_weight)
-        lam, partner_index = self.mixup.draw(size, x, y)
+            x, y, sample_weight = self.engine.mix(x, y, sample_weight)
+            return x, y, sample_weight, StepPlan([MixStep.PASS] * len(layers))
+        x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
+        draw = self.engine.draw(size, x, y)
         points = self._mix_points.points
-        point = tf.random.stateless_uniform(
+        chosen = tf.random.stateless_uniform(
             [],
-            self.mixup.seed_source.next_seed(),
+            self.engine.seed_source.next_seed(),
             minval=0,
             maxval=len(points),
             dtype=tf.int32,
         )
-        plan = MixingPlan(
-            lam,
-            partner_index,
-            point,
-            {id(p): i for i, p in enumerate(points) if p != INPUT},
-        )
-        if INPUT in points:
-            x = plan.blend_at(points.index(INPUT), x)
-        # Labels and weights only: an empty structure stands for the inputs.
-        _, y, sample_weight = mixing.mix_batch(
-            (),
-            y,
-            sample_weight,
-            lam,
-            partner_index,
-            num_classes=self.num_classes,
-        )
-        return x, y, sample_weight, plan
+        steps = [MixStep.PASS] * len(layers)
+        for index, point in enumerate(points):
+            step = MixStep(self.engine, draw, chosen, index)
+            if point == INPUT:
+                x = step.apply(_as_float(x))
+            else:
+                position = [layer is point for layer in layers].index(True)
+                steps[position] = step
+        # Labels and weights: an empty structure stands for the inputs.
+        _, y, sample_weight = self.engine.apply(draw, (), y, sample_weight)
+        return x, y, sample_weight, StepPlan(steps, draw, chosen)
 
     def train_step(self, data):
         """Mixes the batch (see `mix`), then runs the usual training step."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         x, y, sample_weight, plan = self.mix(x, y, sample_weight)
-        with mixing_plan(plan):
+        steps = plan.layer_steps
+        with self._instructing(steps):
             logs = super().train_step((x, y, sample_weight))
         missed = [
-            p.name
-            for p in self._mix_points.points
-            if p != INPUT and id(p) not in plan.reached
+            layer.name
+            for layer, step in zip(self._mix_points.layers, steps, strict=True)
+            if step.draw is not None and not step.applied
         ]
         if missed:
             raise ValueError(
@@ -341,11 +377,12 @@ class MixupModel(keras.Model):
 
     def _encode(self, y):
         """One-hot encodes integer labels, as the training step does."""
-        if y is None or self.num_classes is None:
+        num_classes = self.engine.options["num_classes"]
+        if y is None or num_classes is None:
             return y
         return tf.nest.map_structure(
             lambda t: (
-                mixing.encode_labels(t, self.num_classes)
+                encode_labels(t, num_classes)
                 if not tf.as_dtype(t.dtype).is_floating
                 else t
             ),
@@ -373,24 +410,12 @@ class MixupModel(keras.Model):
 
     def get_config(self):
         """Returns the constructor arguments, the wrapped model serialized."""
-        config = super().get_config()
-        config.update(
-            {
-                "model": keras.saving.serialize_keras_object(self.model),
-                "alpha": self.alpha,
-                "num_classes": self.num_classes,
-                "mix_at": self.mix_at,
-                "seed": self.seed,
-            }
-        )
-        mixup_config = self.mixup.get_config()
-        config.update(
-            {
-                key: mixup_config[key]
-                for key in ("pairing", "knn_k", "knn_features", "prob")
-            }
-        )
-        return config
+        return {
+            **super().get_config(),
+            "model": keras.saving.serialize_keras_object(self.model),
+            "mix_at": self.mix_at,
+            **self.engine.get_config(),
+        }
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
@@ -399,7 +424,21 @@ class MixupModel(keras.Model):
         config["model"] = keras.saving.deserialize_keras_object(
             config["model"], custom_objects=custom_objects
         )
-        config["knn_features"] = deserialize_knn_features(
-            config.get("knn_features")
-        )
-        return cls(**config)
+        return cls(**engine.MixingEngine.options_from_config(config))
+
+
+def _as_float(structure):
+    """Integer tensors cast to the Keras compute dtype, so that a blended
+    and an unblended branch agree on dtypes."""
+    dtype = keras.config.dtype_policy().compute_dtype
+    return tf.nest.map_structure(
+        lambda t: tf.cast(t, dtype) if t.dtype.is_integer else t, structure
+    )
+
+
+MixupModel.__doc__ = MixupModel.__doc__.replace(
+    "{options}",
+    engine.document_options(
+        [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")]
+    ),
+)

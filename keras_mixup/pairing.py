@@ -29,370 +29,35 @@ and under XLA.
   `knn_features(inputs)`, the example itself excluded, `top_k`).
 - `"same_class_knn"`: the same, among the members of the same class.
 
-The nearest-neighbour pairings cost a `[B, D] x [D, B]` matrix product per
-batch: on raw images (D = 3,072 for 32x32x3) several times the rest of the
-mixing step. `MeanPool` (block means: a thumbnail, for images and signals)
-and `CountSketch` (a seeded Johnson-Lindenstrauss sketch, for any input)
-are cheap, serialisable `knn_features` that bring D down to a few dozen
-first; the neighbours they find are near ones, mostly the exact ones.
+Every strategy passes an empty batch through. The nearest-neighbour
+pairings compare `keras_mixup.knn_features.features(inputs)`; see that
+module for cheap `knn_features`.
 """
 
+import functools
 import inspect
 
-import keras
-import numpy as np
 import tensorflow as tf
 
-from keras_mixup import sampling
-
-
-def check_knn_k(knn_k):
-    """Validates `knn_k`: an int >= 1.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    return sampling.check_int(
-        knn_k,
-        "knn_k",
-        1,
-        " (the number of nearest neighbours a partner is drawn from)",
-    )
-
-
-def check_knn_features(knn_features):
-    """Validates `knn_features`: `None` or a callable.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    if knn_features is not None and not callable(knn_features):
-        raise ValueError(
-            "`knn_features` must be None (distances on the flattened "
-            "inputs) or a callable mapping a batch of inputs to feature "
-            f"vectors; received {knn_features!r}."
-        )
-    return knn_features
-
-
-def class_ids(labels, name="labels"):
-    """The class of every example, for the same-class pairings.
-
-    Integer class ids of shape `[B]` or `[B, 1]` are taken as they are;
-    float labels of that shape are rounded (binary labels, or class ids
-    stored as floats); labels with more than one value per example
-    (one-hot, soft, multi-hot) give their argmax.
-
-    Args:
-        labels: a batch-first tensor.
-        name: the argument name used in error messages. Defaults to
-            `"labels"`.
-
-    Returns:
-        An int32 tensor of shape `[B]`.
-
-    Raises:
-        ValueError: if `labels` is not a single numeric tensor of rank >= 1.
-    """
-    if tf.nest.is_nested(labels):
-        raise ValueError(
-            f"The same-class pairings need `{name}` to be a single tensor of "
-            f"class ids or one-hot labels; received a nested structure "
-            f"{tf.nest.map_structure(lambda t: t.shape, labels)}."
-        )
-    labels = tf.convert_to_tensor(labels)
-    if not (labels.dtype.is_integer or labels.dtype.is_floating):
-        raise ValueError(
-            f"`{name}` must be numeric for the same-class pairings; received "
-            f"dtype {labels.dtype.name}."
-        )
-    if labels.shape.rank == 0:
-        raise ValueError(
-            f"`{name}` must be batch-first with rank >= 1; received a scalar."
-        )
-    if labels.shape.rank == 2 and labels.shape[1] == 1:
-        labels = tf.squeeze(labels, axis=1)
-    if labels.shape.rank == 1:
-        if labels.dtype.is_floating:
-            labels = tf.round(labels)
-        return tf.cast(labels, tf.int32)
-    flat = tf.reshape(labels, [tf.shape(labels)[0], -1])
-    return tf.argmax(flat, axis=1, output_type=tf.int32)
-
-
-def features(inputs, knn_features=None):
-    """The feature vectors the nearest-neighbour pairings compare.
-
-    Args:
-        inputs: a batch-first tensor or nested structure of them.
-        knn_features: a callable mapping `inputs` to feature vectors, or
-            `None` to use the inputs themselves. Defaults to `None`.
-
-    Returns:
-        A float tensor of shape `[B, D]`: every leaf flattened per example
-        and concatenated, in float64 if any leaf is float64, else float32.
-        No gradient flows through it.
-    """
-    if knn_features is not None:
-        inputs = knn_features(inputs)
-    leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(inputs)]
-    dtype = (
-        tf.float64 if any(t.dtype == tf.float64 for t in leaves) else tf.float32
-    )
-    flat = []
-    for leaf in leaves:
-        if leaf.shape.rank == 0:
-            raise ValueError(
-                "The nearest-neighbour pairings need batch-first features "
-                "of rank >= 1; received a scalar."
-            )
-        rows = leaf.shape[0] if leaf.shape[0] is not None else -1
-        size = 1
-        for dim in leaf.shape[1:]:
-            size = size * dim if size is not None and dim is not None else None
-        if size is None:
-            leaf = tf.reshape(leaf, [tf.shape(leaf)[0], -1])
-        else:
-            leaf = tf.reshape(leaf, [rows, size])
-        flat.append(tf.cast(leaf, dtype))
-    return tf.stop_gradient(tf.concat(flat, axis=1))
-
-
-def _check_dim(dim):
-    return sampling.check_int(dim, "dim", 1, " (the number of output features)")
-
-
-def _static_features(inputs, name):
-    """`features(inputs)` and its static size, or a clear error."""
-    flat = features(inputs)
-    if flat.shape[-1] is None:
-        shapes = tf.nest.map_structure(lambda t: t.shape, inputs)
-        raise ValueError(
-            f"`{name}` needs inputs with a static feature size (all but the "
-            f"batch dimension known); received inputs of shape {shapes}."
-        )
-    return flat, flat.shape[-1]
-
-
-def _blocks(flat, size, dim, layout):
-    """`flat` `[B, size]` zero-padded to a multiple of `dim` and reshaped to
-    `[B, dim, rows]` (contiguous blocks) or `[B, rows, dim]` (interleaved)."""
-    rows = -(-size // dim)
-    if rows * dim != size:
-        flat = tf.pad(flat, [[0, 0], [0, rows * dim - size]])
-    shape = [-1, dim, rows] if layout == "contiguous" else [-1, rows, dim]
-    return tf.reshape(flat, shape)
-
-
-class _Features:
-    """What `MeanPool` and `CountSketch` share: equality, hashing, `repr`
-    and `from_config`, all from `get_config()`, the constructor
-    arguments."""
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return type(other) is type(self) and (
-            other.get_config() == self.get_config()
-        )
-
-    def __hash__(self):
-        return hash((type(self), *sorted(self.get_config().items())))
-
-    def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
-
-
-@keras.saving.register_keras_serializable(package="keras_mixup")
-class MeanPool(_Features):
-    """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
-
-    The nearest-neighbour pairings on raw high-dimensional inputs cost a
-    `[B, D] x [D, B]` matrix product per batch; this brings the inputs down
-    to `dim` numbers per example in one pass over them: the flattened
-    inputs (every leaf of a nested structure, concatenated; see
-    `features`), zero-padded to a multiple of `dim`, are cut into `dim`
-    contiguous blocks and each block is averaged. For images (flattened
-    row by row) the blocks are runs of neighbouring pixels, so this is a
-    thumbnail, and neighbours among thumbnails are a classic proxy for
-    neighbours among images: distances between block means are at most
-    the full distances (divided by the block size), and a pair that
-    differs only in fine detail within blocks looks closer than it is.
-    For inputs whose neighbouring features are unrelated (tabular data,
-    embeddings) use `CountSketch`, which preserves distances in
-    expectation on any input.
-
-    It needs a static feature size; it runs in `tf.data`, in a
-    `tf.function` and under XLA, and returns float64 for float64 inputs,
-    else float32, without gradient.
-
-    Args:
-        dim: the number of output features, an int >= 1; when it is at
-            least the feature size, the output is the input, zero-padded,
-            and distances are exact. Defaults to `64`.
-
-    Call arguments:
-        inputs: a batch-first tensor or nested structure of tensors with
-            static feature sizes.
-
-    Returns:
-        A float tensor of shape `[B, dim]`.
-
-    Raises:
-        ValueError: for a bad `dim`, at construction, or inputs whose
-            feature size is not static, at trace time.
-
-    Example:
-
-    ```python
-    pool = keras_mixup.pairing.MeanPool(dim=2)
-    x = np.array([[1.0, 3.0, 5.0, 7.0]], "float32")
-    np.testing.assert_array_equal(pool(x), [[2.0, 6.0]])
-    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
-                              knn_features=keras_mixup.pairing.MeanPool(64))
-    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (images.astype("float32"), np.arange(32) % 10)).batch(16).map(mixup)
-    x, y = next(iter(dataset))
-    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
-    ```
-    """
-
-    def __init__(self, dim=64):
-        self.dim = _check_dim(dim)
-
-    def __call__(self, inputs):
-        flat, size = _static_features(inputs, "MeanPool")
-        rows = -(-size // self.dim)
-        blocks = _blocks(flat, size, self.dim, "contiguous")
-        return tf.reduce_sum(blocks, axis=2) * (1.0 / rows)
-
-    def get_config(self):
-        """The constructor arguments: `{"dim": ...}`.
-
-        Example:
-
-        ```python
-        pool = keras_mixup.pairing.MeanPool(dim=32)
-        assert pool.get_config() == {"dim": 32}
-        ```
-        """
-        return {"dim": self.dim}
-
-
-@keras.saving.register_keras_serializable(package="keras_mixup")
-class CountSketch(_Features):
-    """Cheap `knn_features`: a seeded count sketch to `dim` dimensions.
-
-    The nearest-neighbour pairings on raw high-dimensional inputs cost a
-    `[B, D] x [D, B]` matrix product per batch (for a batch of 256 images
-    of 32x32x3, several times the rest of the mixing step). This sketch
-    brings the inputs down to `dim` dimensions in one pass, so that the
-    distances cost little: feature `i` of the flattened inputs (every leaf
-    of a nested structure, concatenated; see `features`) is added, with a
-    random sign `s_i = +-1`, to output `i mod dim`:
-
-        sketch(x)_j = sum over i with i mod dim == j of s_i * x_i
-
-    It is linear, so the sketch of a difference is the difference of the
-    sketches, and squared Euclidean distances are preserved in expectation
-    (the random signs make the cross terms vanish on average), with a
-    relative spread of about `sqrt(2 / dim)` when a difference is spread
-    over many features (a Johnson-Lindenstrauss sketch, as feature hashing
-    is, with the interleaved bucket layout instead of a hashed one so that
-    no gather is needed). The neighbours it finds are near ones, not
-    always the exact `knn_k` nearest: use it when the pairing should be
-    local and cheap, and exact distances (`knn_features=None`) when it
-    must be exact.
-
-    The signs are drawn with NumPy from `seed` when the sketch is first
-    applied to a feature size (at trace time: a constant in the graph),
-    so the sketch is the same in every process and after
-    `get_config`/`from_config`. It needs a static feature size; it runs
-    in `tf.data`, in a `tf.function` and under XLA, and returns float64
-    for float64 inputs, else float32, without gradient.
-
-    Args:
-        dim: the number of output features, an int >= 1. When it is at
-            least the feature size the sketch is a signed copy (padded
-            with zeros) and the distances are exact. Defaults to `64`.
-        seed: the seed of the signs, an int >= 0. Defaults to `0`.
-
-    Call arguments:
-        inputs: a batch-first tensor or nested structure of tensors with
-            static feature sizes.
-
-    Returns:
-        A float tensor of shape `[B, dim]`.
-
-    Raises:
-        ValueError: for a bad `dim` or `seed`, at construction, or inputs
-            whose feature size is not static, at trace time.
-
-    Example:
-
-    ```python
-    sketch = keras_mixup.pairing.CountSketch(dim=64, seed=0)
-    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
-    assert sketch(images.astype("float32")).shape == (32, 64)
-    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
-                              knn_features=sketch)
-    labels = np.arange(32) % 10
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (images.astype("float32"), labels)).batch(16).map(mixup)
-    x, y = next(iter(dataset))
-    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
-    same = keras_mixup.Mixup.from_config(mixup.get_config())
-    assert same.knn_features == sketch
-    ```
-    """
-
-    def __init__(self, dim=64, seed=0):
-        self.dim = _check_dim(dim)
-        self.seed = sampling.check_int(seed, "seed", 0)
-
-    def signs(self, size):
-        """The `+-1` sign of each of `size` input features, a NumPy array.
-
-        Args:
-            size: the flattened feature size, an int >= 1.
-
-        Returns:
-            A float32 array of shape `[size]`.
-
-        Example:
-
-        ```python
-        sketch = keras_mixup.pairing.CountSketch(dim=2, seed=3)
-        signs = sketch.signs(4)
-        x = np.array([[1.0, 2.0, 3.0, 4.0]], "float32")
-        expected = [signs[0] * 1 + signs[2] * 3, signs[1] * 2 + signs[3] * 4]
-        np.testing.assert_array_equal(sketch(x)[0], expected)
-        ```
-        """
-        rng = np.random.default_rng(self.seed)
-        return (2 * rng.integers(0, 2, size) - 1).astype("float32")
-
-    def __call__(self, inputs):
-        flat, size = _static_features(inputs, "CountSketch")
-        signed = flat * tf.constant(self.signs(size), flat.dtype)
-        blocks = _blocks(signed, size, self.dim, "interleaved")
-        return tf.reduce_sum(blocks, axis=1)
-
-    def get_config(self):
-        """The constructor arguments: `{"dim": ..., "seed": ...}`.
-
-        Example:
-
-        ```python
-        sketch = keras_mixup.pairing.CountSketch(dim=32, seed=1)
-        assert sketch.get_config() == {"dim": 32, "seed": 1}
-        ```
-        """
-        return {"dim": self.dim, "seed": self.seed}
+from keras_mixup import checks
+from keras_mixup.knn_features import CountSketch, MeanPool, features
+from keras_mixup.labels import class_ids
+
+__all__ = [
+    "LABEL_PAIRINGS",
+    "NAMES",
+    "PAIRINGS",
+    "CountSketch",
+    "MeanPool",
+    "knn_partner",
+    "partner_index",
+    "random_partner",
+    "same_class_knn_partner",
+    "same_class_partner",
+]
+
+#: What `knn_k` means, for error messages.
+KNN_K_MEANING = " (the number of nearest neighbours a partner is drawn from)"
 
 
 def _rows(structure):
@@ -449,19 +114,9 @@ def random_partner(
     return tf.cast(cycled, tf.int32) + batch_size
 
 
-def _self_mask(batch_size, num_candidates, exclude_self):
-    """`[B, C]` True where a candidate may be chosen, self excluded."""
-    if not exclude_self:
-        return None
-    return tf.logical_not(tf.eye(batch_size, num_candidates, dtype=tf.bool))
-
-
-def _and(mask, other):
-    if mask is None:
-        return other
-    if other is None:
-        return mask
-    return tf.logical_and(mask, other)
+def _not_self(batch_size):
+    """`[B, B]` True off the diagonal: anyone but the example itself."""
+    return tf.logical_not(tf.eye(batch_size, dtype=tf.bool))
 
 
 def _same_class_mask(
@@ -521,30 +176,27 @@ def same_class_partner(
     )
     if partner_inputs is None:
         num_candidates, offset = batch_size, 0
-        admissible = _and(_self_mask(batch_size, batch_size, True), same)
+        admissible = tf.logical_and(_not_self(batch_size), same)
     else:
         num_candidates, offset = _rows(partner_labels), batch_size
         admissible = same
     keys = tf.random.stateless_uniform([batch_size, num_candidates], seed=seed)
     scores = tf.where(admissible, keys, -tf.ones_like(keys))
+    # A last column below every score keeps the argmax defined when there
+    # are no candidates (an empty batch); it is never an admissible pick.
+    scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=-2.0)
     choice = tf.argmax(scores, axis=1, output_type=tf.int32) + offset
     found = tf.reduce_any(admissible, axis=1)
     return tf.where(found, choice, tf.range(batch_size, dtype=tf.int32))
 
 
-def _nearest_partner(
-    batch_size, seed, query, candidates, admissible, exclude_self, offset, knn_k
-):
-    """Draws uniformly among the `knn_k` nearest admissible candidates.
+def _scores(query, candidates, *, within):
+    """`[B, C]` scores ranking each row's candidates, nearest highest.
 
-    `query` is `[B, D]`, `candidates` `[C, D]` (the same tensor for a draw
-    within the batch, `exclude_self`), `admissible` a `[B, C]` bool mask or
-    `None` (all admissible). Examples with no admissible candidate get
-    themselves.
-
-    The cost is one `[B, D] x [D, C]` matrix product, which dominates for
-    raw high-dimensional inputs, plus a few `[B, C]` passes and a `top_k`;
-    nothing else touches the `[B, D]` features more than once.
+    Row i ranks |q_i - c_j|^2 = |q_i|^2 + |c_j|^2 - 2 q_i.c_j over j;
+    |q_i|^2 is the same along the row, so the score `q_i.c_j - |c_j|^2 / 2`
+    leaves it out. One `[B, D] x [D, C]` product, which dominates for raw
+    high-dimensional inputs; nothing else reads the features twice.
     """
     if query.shape[-1] is not None and candidates.shape[-1] is not None:
         if query.shape[-1] != candidates.shape[-1]:
@@ -553,108 +205,80 @@ def _nearest_partner(
                 "partner batch to have features of the same size; received "
                 f"{query.shape[-1]} and {candidates.shape[-1]}."
             )
-    within = query is candidates
-    num_candidates = candidates.shape[0]
-    if num_candidates is None:
-        num_candidates = tf.shape(candidates, out_type=tf.int32)[0]
     # Centre on the first candidate: distances are unchanged, and the
     # |a|^2 + |b|^2 - 2 a.b form loses little precision when the data sit
-    # far from the origin (any point near the data serves; this one costs
-    # no reduction, and one subtraction serves both sides within a batch).
+    # far from the origin (one subtraction serves both sides in a batch).
     centre = candidates[:1]
     candidates = candidates - centre
     if within:
         products = tf.matmul(candidates, candidates, transpose_b=True)
         squares = tf.linalg.diag_part(products)
     else:
-        query = query - centre
-        products = tf.matmul(query, candidates, transpose_b=True)
+        products = tf.matmul(query - centre, candidates, transpose_b=True)
         squares = tf.reduce_sum(tf.square(candidates), axis=1)
-    # Row i ranks |q_i - c_j|^2 = |q_i|^2 + |c_j|^2 - 2 q_i.c_j over j;
-    # |q_i|^2 is the same along the row, so the scores (minus half the
-    # distance, up to that constant) leave it out.
-    scores = products - 0.5 * squares[None, :]
-    minus_inf = tf.cast(-float("inf"), scores.dtype)
-    if exclude_self:
-        scores = tf.linalg.set_diag(
-            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
-        )
-    reachable = num_candidates - 1 if exclude_self else num_candidates
-    if isinstance(reachable, int):
-        k = max(min(knn_k, reachable), 1)
-    else:
-        k = tf.maximum(tf.minimum(knn_k, reachable), 1)
-    if admissible is None:
-        # Every candidate but the example itself: the same number of
-        # admissible neighbours in every row, min(knn_k, reachable).
-        count = (
-            min(knn_k, reachable)
-            if isinstance(reachable, int)
-            else tf.minimum(knn_k, reachable)
-        )
-    else:
-        scores = tf.where(admissible, scores, minus_inf)
-        admissible = _and(
-            _self_mask(batch_size, num_candidates, exclude_self), admissible
-        )
-        count = tf.minimum(
-            tf.reduce_sum(tf.cast(admissible, tf.int32), axis=1), k
-        )
-    if isinstance(count, int) and count == 0:
-        return tf.range(batch_size, dtype=tf.int32)  # nobody to pair with
-    # Sorted: the admissible neighbours come first; draw among the first
-    # `count` of each row.
-    _, nearest = tf.math.top_k(scores, k=k)
+    return products - 0.5 * squares[None, :]
+
+
+def _minimum(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return min(a, b)
+    return tf.minimum(a, b)
+
+
+def _maximum(a, b):
+    if isinstance(a, int) and isinstance(b, int):
+        return max(a, b)
+    return tf.maximum(a, b)
+
+
+def _draw_among(nearest, count, batch_size, seed, offset):
+    """`offset` plus column `draw` of `nearest`, `draw` uniform in
+    `[0, count)` per row; rows with `count == 0` get themselves."""
     uniform = tf.random.stateless_uniform([batch_size], seed=seed)
     draw = tf.cast(uniform * tf.cast(count, tf.float32), tf.int32)
-    if isinstance(count, int):
-        draw = tf.minimum(draw, count - 1)
-    else:
-        draw = tf.clip_by_value(draw, 0, tf.maximum(count - 1, 0))
-    choice = tf.gather(nearest, draw[:, None], batch_dims=1)[:, 0]
-    if not isinstance(offset, int) or offset:
-        choice = choice + offset
+    draw = tf.clip_by_value(draw, 0, _maximum(count - 1, 0))
+    choice = tf.gather(nearest, draw[:, None], batch_dims=1)[:, 0] + offset
     if isinstance(count, int):
         return choice
     return tf.where(count > 0, choice, tf.range(batch_size, dtype=tf.int32))
 
 
-def _knn(
-    pairing,
-    batch_size,
-    seed,
-    inputs,
-    partner_inputs,
-    admissible,
-    knn_k,
-    knn_features,
+def _nearest_partner(
+    batch_size, seed, query, candidates, *, admissible, within, knn_k, offset
 ):
-    """The nearest-neighbour pairings, within the batch or across two."""
-    knn_k = check_knn_k(knn_k)
-    knn_features = check_knn_features(knn_features)
-    if inputs is None:
-        raise ValueError(
-            f"`pairing={pairing!r}` needs the inputs; received None."
+    """Draws uniformly among the `knn_k` nearest admissible candidates.
+
+    `query` is `[B, D]`, `candidates` `[C, D]` (the same tensor for a draw
+    within the batch, `within`, which excludes each example itself),
+    `admissible` a `[B, C]` bool mask or `None` (all admissible). Returns
+    indices into the candidates; examples with no admissible candidate
+    (and every example of an empty batch) get their own index.
+    """
+    scores = _scores(query, candidates, within=within)
+    num_candidates = _rows(candidates)
+    minus_inf = tf.cast(-float("inf"), scores.dtype)
+    if within:
+        scores = tf.linalg.set_diag(
+            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
         )
-    query = features(inputs, knn_features)
-    if partner_inputs is None:
-        return _nearest_partner(
-            batch_size, seed, query, query, admissible, True, 0, knn_k
+    reachable = num_candidates - 1 if within else num_candidates
+    k = _minimum(_maximum(_minimum(knn_k, reachable), 1), num_candidates)
+    if admissible is None:
+        # Every candidate but the example itself: the same number of
+        # admissible neighbours in every row.
+        count = _maximum(_minimum(knn_k, reachable), 0)
+    else:
+        scores = tf.where(admissible, scores, minus_inf)
+        if within:
+            admissible = tf.logical_and(_not_self(batch_size), admissible)
+        count = tf.minimum(
+            tf.reduce_sum(tf.cast(admissible, tf.int32), axis=1), k
         )
-    candidates = features(partner_inputs, knn_features)
-    if candidates.dtype != query.dtype:
-        dtype = tf.float64
-        query, candidates = tf.cast(query, dtype), tf.cast(candidates, dtype)
-    return _nearest_partner(
-        batch_size,
-        seed,
-        query,
-        candidates,
-        admissible,
-        False,
-        batch_size,
-        knn_k,
-    )
+    if isinstance(count, int) and count == 0:
+        return tf.range(batch_size, dtype=tf.int32)  # nobody to pair with
+    # Sorted: the admissible neighbours come first.
+    _, nearest = tf.math.top_k(scores, k=k)
+    return _draw_among(nearest, count, batch_size, seed, offset)
 
 
 def knn_partner(
@@ -667,89 +291,73 @@ def knn_partner(
     partner_labels=None,
     knn_k=5,
     knn_features=None,
+    same_class=False,
 ):
     """A partner drawn uniformly among the `knn_k` nearest neighbours.
 
     Distances are squared Euclidean between flattened inputs (every leaf of
     a nested structure, concatenated), or between `knn_features(inputs)`.
     The example itself is excluded; `knn_k` is clamped to the number of
-    candidates (batch size - 1), so a batch of one comes back unmixed.
+    candidates (batch size - 1), so a batch of one comes back unmixed. With
+    `same_class` (the `"same_class_knn"` pairing) the neighbours are those
+    of the same class (see `same_class_partner`), and an example alone in
+    its class comes back unmixed.
 
     Args:
         batch_size: the number of examples, an int or a scalar int tensor.
         seed: a stateless seed, an int tensor of shape `[2]`.
         inputs: the batch's inputs. Required.
-        labels: unused; accepted for the common strategy signature.
+        labels: the batch's labels; required with `same_class`. Defaults
+            to `None`.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
-        partner_labels: unused; accepted for the common strategy signature.
+        partner_labels: the partner batch's labels; required with
+            `same_class` and `partner_inputs`. Defaults to `None`.
         knn_k: the number of nearest neighbours to draw from, an int >= 1.
             Defaults to `5`.
         knn_features: a callable mapping inputs to feature vectors (such
             as `MeanPool(64)` or `CountSketch(64)`, cheap for large
             inputs), or `None`. Defaults to `None`.
+        same_class: draw among the neighbours of the same class only.
+            Defaults to `False`.
 
     Returns:
         An int32 tensor of shape `[batch_size]`.
+
+    Raises:
+        ValueError: for missing inputs (or labels with `same_class`), an
+            invalid `knn_k`, or features of different sizes.
     """
-    del labels, partner_labels
-    return _knn(
-        "knn",
+    name = "same_class_knn" if same_class else "knn"
+    admissible = None
+    if same_class:
+        admissible = _same_class_mask(
+            name, batch_size, labels, partner_inputs, partner_labels
+        )
+    knn_k = checks.check_int(knn_k, "knn_k", 1, KNN_K_MEANING)
+    if inputs is None:
+        raise ValueError(f"`pairing={name!r}` needs the inputs; received None.")
+    query = features(inputs, knn_features)
+    candidates = query
+    if partner_inputs is not None:
+        candidates = features(partner_inputs, knn_features)
+        if candidates.dtype != query.dtype:
+            query = tf.cast(query, tf.float64)
+            candidates = tf.cast(candidates, tf.float64)
+    # Partner rows follow the batch's in the index.
+    return _nearest_partner(
         batch_size,
         seed,
-        inputs,
-        partner_inputs,
-        None,
-        knn_k,
-        knn_features,
+        query,
+        candidates,
+        admissible=admissible,
+        within=partner_inputs is None,
+        knn_k=knn_k,
+        offset=0 if partner_inputs is None else batch_size,
     )
 
 
-def same_class_knn_partner(
-    batch_size,
-    seed,
-    *,
-    inputs=None,
-    labels=None,
-    partner_inputs=None,
-    partner_labels=None,
-    knn_k=5,
-    knn_features=None,
-):
-    """A partner among the `knn_k` nearest neighbours of the same class.
-
-    As `knn_partner`, restricted to examples of the same class (see
-    `same_class_partner`); an example alone in its class comes back
-    unmixed.
-
-    Args:
-        batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
-        inputs: the batch's inputs. Required.
-        labels: the batch's labels. Required.
-        partner_inputs: the partner batch, or `None`. Defaults to `None`.
-        partner_labels: the partner batch's labels; required with
-            `partner_inputs`.
-        knn_k: the number of nearest neighbours to draw from, an int >= 1.
-            Defaults to `5`.
-        knn_features: a callable mapping inputs to feature vectors, or
-            `None`. Defaults to `None`.
-
-    Returns:
-        An int32 tensor of shape `[batch_size]`.
-    """
-    same = _same_class_mask(
-        "same_class_knn", batch_size, labels, partner_inputs, partner_labels
-    )
-    return _knn(
-        "same_class_knn",
-        batch_size,
-        seed,
-        inputs,
-        partner_inputs,
-        same,
-        knn_k,
-        knn_features,
-    )
+#: The `"same_class_knn"` pairing: `knn_partner` among the same class.
+same_class_knn_partner = functools.partial(knn_partner, same_class=True)
 
 
 #: Pairing strategies by name.
@@ -760,25 +368,14 @@ PAIRINGS = {
     "same_class_knn": same_class_knn_partner,
 }
 
+#: The accepted values of `pairing`.
+NAMES = sorted(PAIRINGS)
+
 #: The pairings that look at the labels.
 LABEL_PAIRINGS = ("same_class", "same_class_knn")
 
 
-def check_pairing(pairing):
-    """Validates a pairing name.
-
-    Raises:
-        ValueError: if `pairing` is not one of `PAIRINGS`.
-    """
-    if not isinstance(pairing, str) or pairing not in PAIRINGS:
-        raise ValueError(
-            f"`pairing` must be one of {sorted(PAIRINGS)}; received "
-            f"{pairing!r}."
-        )
-    return pairing
-
-
-_COMMON = ("inputs", "labels")
+_COMMON = ("inputs", "labels", "same_class")
 
 
 def _options_of(strategy):
@@ -820,7 +417,7 @@ def partner_index(
         ValueError: for an unknown pairing or option, or a strategy's own
             errors (labels missing, invalid `knn_k`).
     """
-    strategy = PAIRINGS[check_pairing(pairing)]
+    strategy = PAIRINGS[checks.check_choice(pairing, "pairing", NAMES)]
     known = set()
     for other in PAIRINGS.values():
         names = _options_of(other)

@@ -23,7 +23,7 @@ import tensorflow as tf
 from identity_rows import decode_identity_rows
 
 import keras_mixup
-from keras_mixup import mixing, pairing, sampling
+from keras_mixup import blending, pairing, state
 
 NAN, INF = float("nan"), float("inf")
 
@@ -313,10 +313,10 @@ BAD_ARGUMENTS = {
     "sample_lambda-shape-none": bad_sample(r"\[None\]", shape=[None]),
     # The core's own entry points.
     "SeedSource-seed-float": BadArgument(
-        sampling.SeedSource, (1.5,), {}, ValueError, "`seed` must be an int"
+        state.SeedSource, (1.5,), {}, ValueError, "`seed` must be an int"
     ),
     "SeedSource-input_pipeline_id-negative": BadArgument(
-        sampling.SeedSource,
+        state.SeedSource,
         (1,),
         {"input_pipeline_id": -1},
         ValueError,
@@ -563,7 +563,7 @@ def test_mixing_creates_no_nan_or_inf_from_finite_extremes(dtype, big):
     overflow a float16 blend; lam 0 and 1 are included."""
     x = tf.cast(tf.constant([[big], [-big], [big], [-big]]), dtype)
     lam = tf.constant([0.0, 1.0, 0.5, 0.25])
-    mixed = mixing.blend(x, lam, tf.constant([1, 0, 3, 2]))
+    mixed = blending.blend(x, lam, tf.constant([1, 0, 3, 2]))
     assert mixed.dtype == tf.as_dtype(dtype)
     mixed = tf.cast(mixed, tf.float64).numpy().ravel()
     assert np.isfinite(mixed).all(), mixed

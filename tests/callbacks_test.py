@@ -8,7 +8,7 @@ import tensorflow as tf
 from scipy import stats
 
 import keras_mixup
-from keras_mixup import pairing, sampling
+from keras_mixup import draws, pairing, state
 
 N, B, D = 64, 16, 64  # examples, batch size, input size (identity rows)
 IDENTITY = np.eye(N, D, dtype="float32")
@@ -331,11 +331,11 @@ def test_callable_alpha_and_alpha_none_leaves_alpha_alone():
 
 def test_targets_share_one_state_through_their_mixup():
     layer = keras_mixup.MixupLayer()
-    schedule = keras_mixup.MixupSchedule([layer, layer.mixup], start_epoch=1)
+    schedule = keras_mixup.MixupSchedule([layer, layer], start_epoch=1)
     assert schedule.states == [layer.mixing_state]
     backbone = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     model = keras_mixup.MixupModel(backbone)
-    assert model.mixing_state is model.mixup.mixing_state
+    assert model.mixing_state is model.engine.state
 
 
 def test_alpha_change_needs_no_retrace_in_a_function():
@@ -407,13 +407,13 @@ def test_prob_1_and_active_draws_as_before():
     # the third of a 3-way split, whose first two are the 2-way split's.
     for mode in ("elem", "batch"):
         mixup = keras_mixup.Mixup(alpha=0.4, mode=mode, seed=5)
-        reference = sampling.SeedSource(5)
+        reference = state.SeedSource(5)
         for _ in range(3):
             lam, partner_index = mixup.draw(16)
-            lam_seed, partner_seed = sampling.split_seed(reference.next_seed())
+            lam_seed, partner_seed = state.split_seed(reference.next_seed())
             shape = [16] if mode == "elem" else []
             np.testing.assert_array_equal(
-                lam, sampling.sample_lambda(shape, 0.4, lam_seed)
+                lam, draws.sample_lambda(shape, 0.4, lam_seed)
             )
             np.testing.assert_array_equal(
                 partner_index,

@@ -315,7 +315,9 @@ def mirrored_in_model(strategy):
             ),
             "alpha": local(strategy, state.alpha),
             "alpha_type": type(state.alpha).__name__,
-            "generator_type": type(target.mixup.seed_source.generator).__name__,
+            "generator_type": type(
+                target.engine.seed_source.generator
+            ).__name__,
         }
 
     @tf.function

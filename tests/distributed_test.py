@@ -21,7 +21,7 @@ import tensorflow as tf
 from identity_rows import decode_identity_rows
 
 import keras_mixup
-from keras_mixup import sampling
+from keras_mixup import state
 
 HERE = Path(__file__).resolve().parent
 SCENARIOS = HERE / "distributed_scenarios.py"
@@ -268,9 +268,9 @@ def test_multiworker_mirrored_training(tmp_path):
 
 
 def test_seed_source_folds_in_the_input_pipeline_id():
-    plain = sampling.SeedSource(3)
+    plain = state.SeedSource(3)
     folded = [
-        sampling.SeedSource(3, input_pipeline_id=i).next_seed() for i in (0, 1)
+        state.SeedSource(3, input_pipeline_id=i).next_seed() for i in (0, 1)
     ]
     base = plain.next_seed()
     for i, seed in enumerate(folded):
@@ -282,8 +282,8 @@ def test_seed_source_folds_in_the_input_pipeline_id():
 
 def test_seed_source_folds_in_the_replica_id_in_a_replica_context():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
-    in_replica = sampling.SeedSource(4)
-    plain = sampling.SeedSource(4)
+    in_replica = state.SeedSource(4)
+    plain = state.SeedSource(4)
 
     @tf.function
     def draw():
@@ -294,8 +294,8 @@ def test_seed_source_folds_in_the_replica_id_in_a_replica_context():
     # In the cross-replica context (as where a dataset is mapped), nothing
     # is folded in, even for a source created inside the scope.
     with strategy.scope():
-        scoped = sampling.SeedSource(5).next_seed()
-    np.testing.assert_array_equal(scoped, sampling.SeedSource(5).next_seed())
+        scoped = state.SeedSource(5).next_seed()
+    np.testing.assert_array_equal(scoped, state.SeedSource(5).next_seed())
 
 
 def test_for_input_context_copies_the_config_and_draws_its_own_stream():
@@ -333,7 +333,7 @@ def test_for_input_context_refuses_anything_else(bad):
 @pytest.mark.parametrize("bad", [-1, 1.0, True, "0"])
 def test_seed_source_refuses_a_bad_input_pipeline_id(bad):
     with pytest.raises(ValueError, match="`input_pipeline_id` must be an int"):
-        sampling.SeedSource(1, input_pipeline_id=bad)
+        state.SeedSource(1, input_pipeline_id=bad)
 
 
 def test_mirrored_mixup_layer_and_model_built_in_scope(mirrored):

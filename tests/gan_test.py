@@ -1,4 +1,4 @@
-"""Tests for `MixupGAN` and the `mixing.blend_pair` it blends with."""
+"""Tests for `MixupGAN` and the `blending.blend_pair` it blends with."""
 
 import json
 
@@ -8,7 +8,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mixup
-from keras_mixup import mixing
+from keras_mixup import blending
 
 
 def mlp(input_dim, output_dim, width=32, depth=2):
@@ -54,7 +54,7 @@ def sliced_wasserstein(a, b, seed=0):
     return float(np.mean(np.abs(pa - pb)))
 
 
-# --- mixing.blend_pair ------------------------------------------------------
+# --- blending.blend_pair ------------------------------------------------------
 
 
 def test_blend_pair_is_the_convex_combination():
@@ -62,13 +62,13 @@ def test_blend_pair_is_the_convex_combination():
     a = rng.standard_normal((5, 3, 2)).astype("float32")
     b = rng.standard_normal((5, 3, 2)).astype("float32")
     lam = np.array([0.0, 0.25, 0.5, 0.9, 1.0], "float32")
-    mixed = mixing.blend_pair(tf.constant(a), tf.constant(b), lam).numpy()
+    mixed = blending.blend_pair(tf.constant(a), tf.constant(b), lam).numpy()
     expected = lam[:, None, None] * a + (1 - lam[:, None, None]) * b
     np.testing.assert_allclose(mixed, expected, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(mixed[0], b[0])  # lam = 0: exactly b
-    same = mixing.blend_pair(tf.constant(a), tf.constant(a), lam).numpy()
+    same = blending.blend_pair(tf.constant(a), tf.constant(a), lam).numpy()
     np.testing.assert_array_equal(same, a)  # a with itself: exactly a
-    scalar = mixing.blend_pair(tf.constant(a), tf.constant(b), 0.5).numpy()
+    scalar = blending.blend_pair(tf.constant(a), tf.constant(b), 0.5).numpy()
     np.testing.assert_allclose(scalar, (a + b) / 2, rtol=1e-6, atol=1e-6)
 
 
@@ -77,17 +77,17 @@ def test_blend_tensor_goes_through_blend_pair():
     lam = tf.constant([0.1, 0.2, 0.7, 1.0])
     partner = tf.constant([3, 2, 1, 0])
     np.testing.assert_array_equal(
-        mixing.blend_tensor(x, lam, partner).numpy(),
-        mixing.blend_pair(x, tf.gather(x, partner), lam).numpy(),
+        blending.blend_tensor(x, lam, partner).numpy(),
+        blending.blend_pair(x, tf.gather(x, partner), lam).numpy(),
     )
 
 
 def test_blend_pair_rejects_mismatched_tensors():
     a = tf.zeros([4, 2])
     with pytest.raises(ValueError, match="same dtype.*float32 and float64"):
-        mixing.blend_pair(a, tf.zeros([4, 2], "float64"), 0.5)
+        blending.blend_pair(a, tf.zeros([4, 2], "float64"), 0.5)
     with pytest.raises(ValueError, match=r"same shape.*\(4, 2\).*\(4, 3\)"):
-        mixing.blend_pair(a, tf.zeros([4, 3]), 0.5)
+        blending.blend_pair(a, tf.zeros([4, 3]), 0.5)
 
 
 # --- the discriminator batch ------------------------------------------------

@@ -14,16 +14,17 @@ rounded product adds at most half an ulp of |x - partner| <= 2 max. That is
 the tolerance asserted; bfloat16 happens to agree exactly.
 """
 
+import engine_helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 import keras_mixup
-from keras_mixup import mixing, sampling
+from keras_mixup import blending, state
 
 pytestmark = pytest.mark.skipif(
-    not mixing.xla_available(), reason="XLA is not available"
+    not blending.xla_available(), reason="XLA is not available"
 )
 
 DTYPES = ["float32", "float16", "bfloat16", "uint8"]
@@ -72,8 +73,8 @@ def _assert_close(fused, fallback, scale):
 def test_fused_matches_fallback(dtype, shape, mode):
     x = _batch(dtype, shape)
     lam, partner_index = _draw(shape[0], mode)
-    fused = mixing.blend_tensor(x, lam, partner_index, fused=True)
-    fallback = mixing.blend_tensor(x, lam, partner_index, fused=False)
+    fused = blending.blend_tensor(x, lam, partner_index, fused=True)
+    fallback = blending.blend_tensor(x, lam, partner_index, fused=False)
     expected = "float32" if dtype == "uint8" else dtype
     assert fused.dtype == expected
     _assert_close(fused, fallback, _scale(x, partner_index))
@@ -87,7 +88,7 @@ def test_exact_products_agree_bit_for_bit(dtype):
     _, partner_index = _draw(8, "elem")
     lam = tf.constant([0.0, 1.0] * 4)
     outputs = [
-        mixing.blend_tensor(x, lam, partner_index, fused=fused)
+        blending.blend_tensor(x, lam, partner_index, fused=fused)
         for fused in (True, False)
     ]
     np.testing.assert_array_equal(
@@ -96,7 +97,7 @@ def test_exact_products_agree_bit_for_bit(dtype):
     identity = tf.range(8)
     lam = tf.random.stateless_uniform([8], seed=[1, 2])
     for fused in (True, False):
-        same = mixing.blend_tensor(x, lam, identity, fused=fused)
+        same = blending.blend_tensor(x, lam, identity, fused=fused)
         np.testing.assert_array_equal(
             tf.cast(same, tf.float64), tf.cast(x, tf.float64)
         )
@@ -108,8 +109,8 @@ def test_nested_structures_blend_in_one_call_like_the_fallback():
         "pair": (_batch("float16", (12, 7)), _batch("float32", (12,))),
     }
     lam, partner_index = _draw(12, "elem")
-    fused = mixing.blend(x, lam, partner_index, fused=True)
-    fallback = mixing.blend(x, lam, partner_index, fused=False)
+    fused = blending.blend(x, lam, partner_index, fused=True)
+    fallback = blending.blend(x, lam, partner_index, fused=False)
     tf.nest.assert_same_structure(fused, x)
     for got, want, leaf in zip(
         tf.nest.flatten(fused),
@@ -124,8 +125,8 @@ def test_integer_inputs_follow_the_compute_dtype_inside_the_fused_call():
     keras.config.set_dtype_policy("mixed_bfloat16")
     x = _batch("uint8", (6, 5))
     lam, partner_index = _draw(6, "elem")
-    fused = mixing.blend(x, lam, partner_index, fused=True)
-    fallback = mixing.blend(x, lam, partner_index, fused=False)
+    fused = blending.blend(x, lam, partner_index, fused=True)
+    fallback = blending.blend(x, lam, partner_index, fused=False)
     assert fused.dtype == tf.bfloat16
     _assert_close(fused, fallback, _scale(x, partner_index))
 
@@ -136,7 +137,7 @@ def test_mix_batch_fused_matches_fallback_with_labels_and_weights():
     weight = tf.constant(np.arange(10) % 3)
     lam, partner_index = _draw(10, "elem")
     outputs = [
-        mixing.mix_batch(
+        engine_helpers.mix_batch(
             x,
             y,
             weight,
@@ -154,7 +155,7 @@ def test_mix_batch_fused_matches_fallback_with_labels_and_weights():
         _assert_close(got, want, _scale(leaf, partner_index))
     _assert_close(fused_y, fallback_y, 1.0)  # labels lie in [0, 1]
     _assert_close(fused_w, fallback_w, _scale(weight, partner_index))
-    _, no_y, no_weight = mixing.mix_batch(
+    _, no_y, no_weight = engine_helpers.mix_batch(
         x, None, None, lam, partner_index, fused=True
     )
     assert no_y is None and no_weight is None
@@ -167,7 +168,7 @@ def test_gradients_through_the_fused_blend_match_the_fallback():
     for fused in (True, False):
         with tf.GradientTape() as tape:
             tape.watch(x)
-            mixed = mixing.blend(x, lam, partner_index, fused=fused)
+            mixed = blending.blend(x, lam, partner_index, fused=fused)
             loss = tf.reduce_sum(mixed * tf.range(4, dtype=tf.float32))
         grads.append(tape.gradient(loss, x))
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
@@ -194,7 +195,7 @@ def test_no_retracing_and_one_draw_per_batch_across_epochs():
     draws exactly one seed, so one lam and one partner index."""
     mixup = keras_mixup.Mixup(alpha=0.2, num_classes=3, seed=0, fused=True)
     calls = {"mix": 0, "draw": 0}
-    mix, draw = mixup.mix, mixup.draw
+    mix, draw = mixup.mix, mixup.engine.draw
 
     def counting_mix(*args, **kwargs):
         calls["mix"] += 1
@@ -204,25 +205,25 @@ def test_no_retracing_and_one_draw_per_batch_across_epochs():
         calls["draw"] += 1
         return draw(*args, **kwargs)
 
-    mixup.mix, mixup.draw = counting_mix, counting_draw
+    mixup.mix, mixup.engine.draw = counting_mix, counting_draw
     x = np.random.default_rng(0).uniform(size=(22, 3, 3, 2)).astype("f4")
     y = np.arange(22) % 3
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
     dataset = dataset.map(mixup)
-    traces = mixing._fused_blend_leaves.experimental_get_tracing_count()
-    generator = mixup.seed_source.generator
+    traces = blending._fused_blend_leaves.experimental_get_tracing_count()
+    generator = mixup.engine.seed_source.generator
     start = generator.state.numpy().copy()
     for _ in range(3):
         for _ in dataset:
             pass
     assert calls == {"mix": 1, "draw": 1}
     new_traces = (
-        mixing._fused_blend_leaves.experimental_get_tracing_count() - traces
+        blending._fused_blend_leaves.experimental_get_tracing_count() - traces
     )
     assert new_traces <= 1
     # One seed per batch: 3 epochs x 3 batches advance the generator by 9
     # seed draws.
-    probe = sampling.SeedSource(0)
+    probe = state.SeedSource(0)
     probe_start = probe.generator.state.numpy().copy()
     for _ in range(9):
         probe.next_seed()
@@ -236,7 +237,7 @@ def test_fused_option_is_validated_and_serialised():
     with pytest.raises(ValueError, match=r"`fused` must be True .*'yes'"):
         keras_mixup.Mixup(fused="yes")
     with pytest.raises(ValueError, match="`fused` must be"):
-        mixing.blend(tf.ones([2, 1]), 0.5, tf.constant([1, 0]), fused=1)
+        blending.blend(tf.ones([2, 1]), 0.5, tf.constant([1, 0]), fused=1)
     mixup = keras_mixup.Mixup(alpha=0.3, fused=False)
     assert mixup.get_config()["fused"] is False
     assert keras_mixup.Mixup.from_config(mixup.get_config()).fused is False
@@ -246,22 +247,24 @@ def test_fused_option_is_validated_and_serialised():
 def test_auto_fuses_in_graphs_only():
     """Eagerly, plain ops (no per-shape compilation for a one-off blend); in
     a graph, XLA; inside an XLA computation, plain ops XLA fuses anyway."""
-    assert mixing.use_fused("auto") is False
-    assert tf.function(lambda: tf.constant(mixing.use_fused("auto")))()
+    assert blending.use_fused("auto") is False
+    assert tf.function(lambda: tf.constant(blending.use_fused("auto")))()
     in_xla = tf.function(
-        lambda: tf.constant(mixing.use_fused("auto")), jit_compile=True
+        lambda: tf.constant(blending.use_fused("auto")), jit_compile=True
     )
     assert not in_xla()
-    traces = mixing._fused_blend_leaves.experimental_get_tracing_count()
-    mixing.blend(tf.ones([3, 2]), tf.ones([3]), tf.constant([2, 0, 1]))
-    assert mixing._fused_blend_leaves.experimental_get_tracing_count() == traces
+    traces = blending._fused_blend_leaves.experimental_get_tracing_count()
+    blending.blend(tf.ones([3, 2]), tf.ones([3]), tf.constant([2, 0, 1]))
+    assert (
+        blending._fused_blend_leaves.experimental_get_tracing_count() == traces
+    )
 
 
 def test_fused_true_without_xla_is_refused(monkeypatch):
-    monkeypatch.setattr(mixing, "_xla_available", False)
+    monkeypatch.setattr(blending, "_xla_available", False)
     with pytest.raises(ValueError, match="`fused=True` needs XLA"):
-        mixing.use_fused(True)
-    assert mixing.use_fused("auto") is False
+        blending.use_fused(True)
+    assert blending.use_fused("auto") is False
     # "auto" then falls back to plain ops.
-    out = mixing.blend(tf.ones([2, 1]), 0.5, tf.constant([1, 0]))
+    out = blending.blend(tf.ones([2, 1]), 0.5, tf.constant([1, 0]))
     np.testing.assert_array_equal(out, np.ones([2, 1]))

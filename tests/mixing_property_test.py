@@ -7,13 +7,15 @@ permutation; mixed labels are convex combinations (non-negative, summing to
 1) and sample weights stay between the two weights they blend.
 """
 
+import engine_helpers
 import numpy as np
 import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from keras_mixup import mixing, pairing
+from keras_mixup import blending, pairing
+from keras_mixup.labels import encode_labels
 
 SETTINGS = settings(max_examples=30, deadline=None, derandomize=True)
 FLOAT_DTYPES = ["float16", "bfloat16", "float32", "float64"]
@@ -99,7 +101,7 @@ def as_float64(tensor):
 @given(batches())
 def test_blend_is_lam_x_plus_one_minus_lam_x_partner(batch):
     size, x, lam, partner = batch
-    mixed = mixing.blend(x, tf.constant(lam), tf.constant(partner))
+    mixed = blending.blend(x, tf.constant(lam), tf.constant(partner))
     tf.nest.assert_same_structure(mixed, x)
     for leaf, out in zip(
         tf.nest.flatten(x), tf.nest.flatten(mixed), strict=True
@@ -164,7 +166,7 @@ def labelled_batches(draw):
 def test_mixed_labels_are_convex_combinations(batch):
     num_classes, labels, sample_weight, lam, partner, smoothing = batch
     x = tf.eye(len(lam))
-    _, y, weight = mixing.mix_batch(
+    _, y, weight = engine_helpers.mix_batch(
         x,
         tf.constant(labels),
         tf.constant(sample_weight),
@@ -177,9 +179,7 @@ def test_mixed_labels_are_convex_combinations(batch):
     assert y.shape == (len(lam), num_classes)
     assert y.min() >= 0
     np.testing.assert_allclose(y.sum(1), 1.0, atol=1e-6)
-    encoded = mixing.encode_labels(
-        tf.constant(labels), num_classes, smoothing
-    ).numpy()
+    encoded = encode_labels(tf.constant(labels), num_classes, smoothing).numpy()
     lam64 = lam.astype("float64")[:, None]
     expected = lam64 * encoded + (1 - lam64) * encoded[partner]
     np.testing.assert_allclose(y, expected, atol=1e-6)

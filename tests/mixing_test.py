@@ -1,11 +1,13 @@
 """Tests of the mixing core with injected lam and partners: exact values."""
 
+import engine_helpers
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_mixup import mixing
+from keras_mixup import blending, checks
+from keras_mixup.labels import encode_labels
 
 LAM = tf.constant([0.25, 0.5, 1.0, 0.0])
 PARTNER = tf.constant([1, 0, 3, 2])
@@ -18,7 +20,7 @@ def expected_blend(x, lam=LAM, partner=PARTNER):
 
 
 def test_identity_rows_make_lam_and_partner_readable():
-    mixed = mixing.blend(tf.eye(4), LAM, PARTNER).numpy()
+    mixed = blending.blend(tf.eye(4), LAM, PARTNER).numpy()
     np.testing.assert_array_equal(
         mixed,
         [
@@ -35,7 +37,7 @@ def test_every_rank_is_blended_per_example(rank):
     rng = np.random.default_rng(rank)
     x = rng.normal(size=[4] + [2] * (rank - 1)).astype("float32")
     np.testing.assert_allclose(
-        mixing.blend(tf.constant(x), LAM, PARTNER),
+        blending.blend(tf.constant(x), LAM, PARTNER),
         expected_blend(x),
         rtol=1e-6,
         atol=1e-6,
@@ -47,7 +49,7 @@ def test_nested_structures_share_lam_and_partner():
         "image": np.eye(4, dtype="float32").reshape(4, 2, 2),
         "pair": (np.arange(4, dtype="float32"), np.eye(4, dtype="float64")),
     }
-    mixed = mixing.blend(tf.nest.map_structure(tf.constant, x), LAM, PARTNER)
+    mixed = blending.blend(tf.nest.map_structure(tf.constant, x), LAM, PARTNER)
     assert set(mixed) == {"image", "pair"} and isinstance(mixed["pair"], tuple)
     np.testing.assert_allclose(mixed["image"], expected_blend(x["image"]))
     np.testing.assert_allclose(mixed["pair"][0], [0.75, 0.5, 2.0, 2.0])
@@ -56,7 +58,7 @@ def test_nested_structures_share_lam_and_partner():
 
 
 def test_scalar_lam_is_one_lam_for_the_batch():
-    mixed = mixing.blend(tf.eye(4), tf.constant(0.75), PARTNER).numpy()
+    mixed = blending.blend(tf.eye(4), tf.constant(0.75), PARTNER).numpy()
     np.testing.assert_allclose(
         mixed, expected_blend(np.eye(4), lam=[0.75] * 4), rtol=1e-6
     )
@@ -65,7 +67,7 @@ def test_scalar_lam_is_one_lam_for_the_batch():
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "float64"])
 def test_float_inputs_keep_their_dtype(dtype):
     x = tf.cast(tf.eye(4), dtype)
-    mixed = mixing.blend(x, LAM, PARTNER)
+    mixed = blending.blend(x, LAM, PARTNER)
     assert mixed.dtype == tf.as_dtype(dtype)
     np.testing.assert_allclose(
         tf.cast(mixed, "float32"), expected_blend(np.eye(4)), atol=1e-2
@@ -75,22 +77,22 @@ def test_float_inputs_keep_their_dtype(dtype):
 @pytest.mark.parametrize("dtype", ["uint8", "int32", "int64"])
 def test_integer_inputs_are_blended_in_the_keras_compute_dtype(dtype):
     x = tf.constant([[0, 255], [255, 0], [10, 20], [30, 40]], dtype)
-    mixed = mixing.blend(x, LAM, PARTNER)
+    mixed = blending.blend(x, LAM, PARTNER)
     assert mixed.dtype == tf.float32
     np.testing.assert_allclose(mixed, expected_blend(x.numpy()), rtol=1e-6)
     keras.config.set_dtype_policy("mixed_bfloat16")
-    assert mixing.blend(x, LAM, PARTNER).dtype == tf.bfloat16
+    assert blending.blend(x, LAM, PARTNER).dtype == tf.bfloat16
 
 
 def test_an_example_paired_with_itself_is_returned_bit_exactly():
     x = tf.constant([[0.1, 1e30, -3.7e-20], [1 / 3, 2 / 3, 7.0]])
-    mixed = mixing.blend(x, tf.constant([0.3, 0.9]), tf.constant([0, 1]))
+    mixed = blending.blend(x, tf.constant([0.3, 0.9]), tf.constant([0, 1]))
     np.testing.assert_array_equal(mixed, x)
 
 
 def test_nan_in_the_inputs_is_passed_through_never_created():
     x = tf.constant([[np.nan, 1.0], [2.0, 3.0], [4.0, 5.0]])
-    mixed = mixing.blend(
+    mixed = blending.blend(
         x, tf.constant([0.5, 0.5, 0.5]), tf.constant([0, 2, 1])
     ).numpy()
     assert np.isnan(mixed[0, 0]) and not np.isnan(mixed[1:]).any()
@@ -98,7 +100,7 @@ def test_nan_in_the_inputs_is_passed_through_never_created():
 
 def test_integer_labels_are_one_hot_encoded():
     for labels in ([2, 0, 1, 1], [[2], [0], [1], [1]]):
-        encoded = mixing.encode_labels(tf.constant(labels), 3)
+        encoded = encode_labels(tf.constant(labels), 3)
         assert encoded.dtype == tf.float32
         np.testing.assert_array_equal(
             encoded, [[0, 0, 1], [1, 0, 0], [0, 1, 0], [0, 1, 0]]
@@ -107,21 +109,21 @@ def test_integer_labels_are_one_hot_encoded():
 
 def test_float_labels_are_kept_as_they_are():
     soft = tf.constant([[0.2, 0.8], [1.0, 0.0]])
-    np.testing.assert_array_equal(mixing.encode_labels(soft), soft)
+    np.testing.assert_array_equal(encode_labels(soft), soft)
     regression = tf.constant([1.5, -2.0], tf.float64)
-    encoded = mixing.encode_labels(regression, num_classes=5)
+    encoded = encode_labels(regression)
     assert encoded.dtype == tf.float64
     np.testing.assert_array_equal(encoded, regression)
 
 
 def test_label_smoothing_categorical_and_binary():
     np.testing.assert_allclose(
-        mixing.encode_labels(tf.constant([1, 0]), 4, label_smoothing=0.2),
+        encode_labels(tf.constant([1, 0]), 4, label_smoothing=0.2),
         [[0.05, 0.85, 0.05, 0.05], [0.85, 0.05, 0.05, 0.05]],
         rtol=1e-6,
     )
     np.testing.assert_allclose(
-        mixing.encode_labels(tf.constant([[1.0], [0.0]]), label_smoothing=0.2),
+        encode_labels(tf.constant([[1.0], [0.0]]), label_smoothing=0.2),
         [[0.9], [0.1]],
         rtol=1e-6,
     )
@@ -131,7 +133,7 @@ def test_mix_batch_blends_labels_and_weights_with_the_same_lam_and_partner():
     x = tf.eye(4)
     y = tf.constant([0, 1, 2, 0])
     weight = tf.constant([1.0, 2.0, 3.0, 4.0])
-    mixed_x, mixed_y, mixed_w = mixing.mix_batch(
+    mixed_x, mixed_y, mixed_w = engine_helpers.mix_batch(
         x, y, weight, LAM, PARTNER, num_classes=3
     )
     np.testing.assert_allclose(mixed_x, expected_blend(np.eye(4)))
@@ -144,14 +146,14 @@ def test_mix_batch_blends_labels_and_weights_with_the_same_lam_and_partner():
 
 def test_mix_batch_with_labels_kept():
     y = tf.constant([0, 1, 2, 0])
-    _, kept, weight = mixing.mix_batch(
+    _, kept, weight = engine_helpers.mix_batch(
         tf.eye(4), y, None, LAM, PARTNER, mix_labels=False
     )
     assert kept is y and weight is None
 
 
 def test_integer_sample_weights_are_blended_as_floats():
-    _, _, weight = mixing.mix_batch(
+    _, _, weight = engine_helpers.mix_batch(
         tf.eye(4), None, tf.constant([1, 2, 3, 4]), LAM, PARTNER
     )
     assert weight.dtype == tf.float32
@@ -160,19 +162,19 @@ def test_integer_sample_weights_are_blended_as_floats():
 
 def test_integer_labels_need_num_classes():
     with pytest.raises(ValueError, match="need `num_classes`"):
-        mixing.encode_labels(tf.constant([0, 1]))
+        encode_labels(tf.constant([0, 1]))
 
 
 def test_integer_labels_must_be_class_ids():
     with pytest.raises(ValueError, match=r"shape \[batch\] or \[batch, 1\]"):
-        mixing.encode_labels(tf.constant([[0, 1], [1, 0]]), 2)
+        encode_labels(tf.constant([[0, 1], [1, 0]]), 2)
 
 
 def test_labels_out_of_range_raise_at_run_time():
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
-        mixing.encode_labels(tf.constant([0, 3]), 3)
+        encode_labels(tf.constant([0, 3]), 3)
     with pytest.raises(tf.errors.InvalidArgumentError, match=r"\[0, 3\)"):
-        mixing.encode_labels(tf.constant([-1, 0]), 3)
+        encode_labels(tf.constant([-1, 0]), 3)
 
 
 @pytest.mark.parametrize(
@@ -187,14 +189,14 @@ def test_labels_out_of_range_raise_at_run_time():
 )
 def test_unsupported_inputs_are_refused_by_name(value, match):
     with pytest.raises(ValueError, match=match):
-        mixing.check_structure({"pixels": value}, "x")
+        checks.check_structure({"pixels": value}, "x")
     with pytest.raises(ValueError, match=r"x\['pixels'\]"):
-        mixing.check_structure({"pixels": value}, "x")
+        checks.check_structure({"pixels": value}, "x")
 
 
 def test_static_batch_sizes_must_match():
     with pytest.raises(ValueError, match=r"same batch size.*\[3, 4\]"):
-        mixing.batch_size(tf.zeros([4, 2]), (tf.zeros([3]),))
+        checks.batch_size(tf.zeros([4, 2]), (tf.zeros([3]),))
 
 
 def test_dynamic_batch_sizes_must_match_at_run_time():
@@ -205,7 +207,7 @@ def test_dynamic_batch_sizes_must_match_at_run_time():
         ]
     )
     def size(x, y):
-        return mixing.batch_size(x, y)
+        return checks.batch_size(x, y)
 
     assert size(tf.zeros([3, 2]), tf.zeros([3], tf.int32)).numpy() == 3
     with pytest.raises(tf.errors.InvalidArgumentError, match="same batch"):
@@ -215,7 +217,7 @@ def test_dynamic_batch_sizes_must_match_at_run_time():
 @pytest.mark.parametrize("value", [1, 0, -3, 2.0, True, "10"])
 def test_invalid_num_classes(value):
     with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
-        mixing.check_num_classes(value)
+        checks.check_num_classes(value)
 
 
 @pytest.mark.parametrize("value", [-0.1, 1.0, 1.5, "0.1", None])
@@ -223,7 +225,7 @@ def test_invalid_label_smoothing(value):
     with pytest.raises(
         ValueError, match=r"`label_smoothing` must be .*\[0, 1\)"
     ):
-        mixing.check_label_smoothing(value)
+        checks.check_label_smoothing(value)
 
 
 def test_infinities_of_an_example_paired_with_itself_come_back_unchanged():
@@ -235,7 +237,7 @@ def test_infinities_of_an_example_paired_with_itself_come_back_unchanged():
     for dtype in ("float16", "bfloat16", "float32", "float64"):
         x = tf.constant(rows, dtype)
         for jit in (False, True) if dtype == "float32" else (False,):
-            blend = tf.function(mixing.blend, jit_compile=jit)
+            blend = tf.function(blending.blend, jit_compile=jit)
             mixed = blend(x, tf.constant([1.0, 0.3]), tf.constant([0, 1]))
             assert mixed.dtype == x.dtype
             np.testing.assert_array_equal(
@@ -279,7 +281,7 @@ def test_gradient_with_respect_to_the_inputs_and_lam(partner, fused):
     def grads(x, lam):
         with tf.GradientTape() as tape:
             tape.watch([x, lam])
-            mixed = mixing.blend(x, lam, partner, fused=fused)
+            mixed = blending.blend(x, lam, partner, fused=fused)
         return tape.gradient(mixed, [x, lam], output_gradients=upstream)
 
     grad_x, grad_lam = grads(x, LAM)
@@ -304,7 +306,7 @@ def test_gradient_is_lam_and_one_minus_lam_even_where_values_are_equal():
     partner = tf.constant([1, 0])
     with tf.GradientTape() as tape:
         tape.watch(x)
-        mixed = mixing.blend(x, lam, partner, fused=False)
+        mixed = blending.blend(x, lam, partner, fused=False)
     grad = tape.gradient(mixed, x)
     # Row 0 gets 0.25 from itself and 1 - 0.75 from row 1's output.
     np.testing.assert_allclose(grad, [[0.5, 0.5], [1.5, 1.5]])
@@ -317,7 +319,7 @@ def test_gradient_keeps_the_dtype_of_each_input(dtype):
     ids = tf.constant([3, 1, 2, 0])
     with tf.GradientTape() as tape:
         tape.watch([x, labels])
-        mixed_x, mixed_labels, mixed_ids = mixing.blend(
+        mixed_x, mixed_labels, mixed_ids = blending.blend(
             [x, labels, ids], LAM, PARTNER
         )
         loss = tf.reduce_sum(tf.cast(mixed_x, "float32")) + tf.reduce_sum(

@@ -143,6 +143,9 @@ def test_mix_blends_labels_and_weights_with_the_inputs(mix_at):
                 plan.partner_index.numpy()[paired], partner[paired]
             )
     # Float targets (regression) are blended as they are.
+    model = keras_mixup.MixupModel(
+        _power_model(), alpha=1.0, mix_at=mix_at, seed=0
+    )
     _, mixed_t, _, _ = model.mix(x, targets)
     assert mixed_t.shape == (SIZE, 1) and mixed_t.dtype == tf.float32
     assert not np.array_equal(mixed_t, targets)
@@ -395,6 +398,6 @@ def test_pairing_is_forwarded_and_round_trips():
     config = model.get_config()
     assert (config["pairing"], config["knn_k"]) == ("same_class", 5)
     restored = keras_mixup.MixupModel.from_config(config)
-    assert restored.mixup.pairing == "same_class"
+    assert restored.engine.options["pairing"] == "same_class"
     with pytest.raises(ValueError, match="`pairing` must be one of"):
         keras_mixup.MixupModel(backbone, pairing="nearest")

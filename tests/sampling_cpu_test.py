@@ -12,7 +12,7 @@ import tensorflow as tf
 import tensorflow_probability as tfp
 from tensorflow_probability.python.distributions import gamma as gamma_lib
 
-from keras_mixup import sampling
+from keras_mixup import draws
 
 SEED = [5, -9]
 
@@ -59,7 +59,7 @@ def test_matches_tfp_bit_for_bit_in_a_tf_function(
         lambda: _tfp_draw(shape, alpha, inputs_only, dtype)
     )()
     got = tf.function(
-        lambda: sampling.sample_lambda(
+        lambda: draws.sample_lambda(
             shape, alpha, SEED, inputs_only=inputs_only, dtype=dtype
         )
     )()
@@ -72,20 +72,20 @@ def test_same_draw_eagerly_in_tf_data_and_in_a_tf_function(alpha):
     """Eager and tf.data run the same ops; a tf.function's Grappler may fold
     the division by a constant alpha, which moves the last bits only."""
     seed = tf.constant(SEED)
-    eager = sampling.sample_lambda([64], alpha, seed)
+    eager = draws.sample_lambda([64], alpha, seed)
     mapped = (
         tf.data.Dataset.from_tensors(seed)
-        .map(lambda s: sampling.sample_lambda([64], alpha, s))
+        .map(lambda s: draws.sample_lambda([64], alpha, s))
         .get_single_element()
     )
-    graph = tf.function(lambda: sampling.sample_lambda([64], alpha, seed))()
+    graph = tf.function(lambda: draws.sample_lambda([64], alpha, seed))()
     np.testing.assert_array_equal(eager, mapped)
     np.testing.assert_allclose(eager, graph, rtol=1e-5)
 
 
 def test_no_rejection_loop_in_the_graph_off_xla():
     graph = (
-        tf.function(lambda s: sampling.sample_lambda([8], 0.2, s))
+        tf.function(lambda s: draws.sample_lambda([8], 0.2, s))
         .get_concrete_function(tf.TensorSpec([2], tf.int32))
         .graph
     )
@@ -102,7 +102,7 @@ def test_no_rejection_loop_in_the_graph_off_xla():
 def test_dynamic_shapes_and_alpha_variables():
     size = tf.constant(5)
     alpha = tf.Variable(0.3)
-    draw = tf.function(lambda n: sampling.sample_lambda([n], alpha, SEED))
+    draw = tf.function(lambda n: draws.sample_lambda([n], alpha, SEED))
     lam = draw(size)
     assert lam.shape == (5,)
     assert np.all((lam >= 0) & (lam <= 1))
@@ -114,12 +114,12 @@ def test_dynamic_shapes_and_alpha_variables():
 def test_draws_do_not_depend_on_earlier_xla_draws():
     def draw():
         return tf.function(
-            lambda: sampling.sample_lambda([6], 0.3, tf.constant(SEED))
+            lambda: draws.sample_lambda([6], 0.3, tf.constant(SEED))
         )()
 
     before = draw()
     tf.function(
-        lambda: sampling.sample_lambda([6], 0.3, tf.constant(SEED)),
+        lambda: draws.sample_lambda([6], 0.3, tf.constant(SEED)),
         jit_compile=True,
     )()
     np.testing.assert_array_equal(draw(), before)

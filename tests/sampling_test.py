@@ -6,7 +6,7 @@ import tensorflow as tf
 from scipy import stats
 
 import keras_mixup
-from keras_mixup import sampling
+from keras_mixup import state
 
 ALPHAS = [0.01, 0.1, 0.2, 0.4, 1.0, 8.0, 32.0]
 # Bin edges stay 1e-6 away from 0 and 1: float32 rounds draws within ~1e-7
@@ -159,18 +159,18 @@ def test_sampling_compiles_under_xla():
 
 
 def test_seed_source_is_fresh_per_call_and_reproducible():
-    first = sampling.SeedSource(3)
-    second = sampling.SeedSource(3)
+    first = state.SeedSource(3)
+    second = state.SeedSource(3)
     a = [first.next_seed().numpy().tolist() for _ in range(5)]
     b = [second.next_seed().numpy().tolist() for _ in range(5)]
     assert a == b
     assert len({tuple(s) for s in a}) == 5
     unseeded = [
-        sampling.SeedSource().next_seed().numpy().tolist() for _ in range(2)
+        state.SeedSource().next_seed().numpy().tolist() for _ in range(2)
     ]
     assert unseeded[0] != unseeded[1]
 
 
 def test_seed_source_refuses_non_int_seeds():
     with pytest.raises(ValueError, match="`seed` must be an int or None"):
-        sampling.SeedSource(1.5)
+        state.SeedSource(1.5)

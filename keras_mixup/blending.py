@@ -1,207 +1,33 @@
-"""The single mixing core: blending nested batches, labels and weights.
+"""Blending: the one formula every mix of the package goes through.
 
-Every blend in the package happens here, in `blend_pair`:
+Every blend happens here, in `blend_pair`:
 
     mixed[i] = x[partner_index[i]] + lam[i] * (x[i] - x[partner_index[i]])
 
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
 paired with itself comes back bit for bit unchanged (equal values, +-inf
-included, are returned as they are). `lam` is drawn by
-`sampling.py` and `partner_index` by `pairing.py`; this module only applies
-them, so tests can inject both. In graphs the blend of a whole structure runs
-as one XLA computation where XLA is available (`fused`, see `use_fused`),
-else as plain TensorFlow ops; both compute this formula.
+included, are returned as they are). lam is drawn by `keras_mixup.draws`
+and `partner_index` by `keras_mixup.pairing`; this module only applies them,
+so tests can inject both. In graphs the blend of a whole structure runs as
+one XLA computation where XLA is available (`fused`, see `use_fused`), else
+as plain TensorFlow ops; both compute this formula.
 """
-
-import numbers
 
 import keras
 import tensorflow as tf
-from tensorflow_probability.python.internal import implementation_selection
 
+from keras_mixup import checks, compat
 
-def check_num_classes(num_classes):
-    """Validates `num_classes`: `None` or an int >= 2.
+__all__ = [
+    "blend",
+    "blend_pair",
+    "blend_tensor",
+    "use_fused",
+    "xla_available",
+]
 
-    Raises:
-        ValueError: for anything else.
-    """
-    if num_classes is None:
-        return None
-    if (
-        isinstance(num_classes, bool)
-        or not isinstance(num_classes, numbers.Integral)
-        or num_classes < 2
-    ):
-        raise ValueError(
-            f"`num_classes` must be an int >= 2 (or None for float labels); "
-            f"received {num_classes!r}."
-        )
-    return int(num_classes)
-
-
-def check_label_smoothing(label_smoothing):
-    """Validates `label_smoothing`: a number in [0, 1).
-
-    Raises:
-        ValueError: for anything else.
-    """
-    if (
-        isinstance(label_smoothing, bool)
-        or not isinstance(label_smoothing, numbers.Real)
-        or not 0 <= label_smoothing < 1
-    ):
-        raise ValueError(
-            f"`label_smoothing` must be a number in [0, 1); received "
-            f"{label_smoothing!r}."
-        )
-    return float(label_smoothing)
-
-
-def _check_tensor(tensor, name):
-    """Converts one leaf to a dense numeric tensor of rank >= 1."""
-    if isinstance(tensor, tf.RaggedTensor):
-        raise ValueError(
-            f"`{name}` is a tf.RaggedTensor, which mixup does not support: "
-            "pad it to a dense tensor first (for example with "
-            "`.to_tensor()`, or `padded_batch` in tf.data)."
-        )
-    if isinstance(tensor, tf.SparseTensor):
-        raise ValueError(
-            f"`{name}` is a tf.SparseTensor, which mixup does not support: "
-            "convert it with `tf.sparse.to_dense` first."
-        )
-    tensor = tf.convert_to_tensor(tensor)
-    dtype = tensor.dtype
-    if not (dtype.is_floating or dtype.is_integer) or dtype.is_quantized:
-        raise ValueError(
-            f"`{name}` must hold numbers (float, int or uint8) to be mixed; "
-            f"received dtype {dtype.name}."
-        )
-    if tensor.shape.rank == 0:
-        raise ValueError(
-            f"`{name}` must be batch-first with rank >= 1; received a scalar "
-            "(rank 0). Batch the dataset before mapping Mixup."
-        )
-    return tensor
-
-
-def check_structure(structure, name):
-    """Converts every leaf of a nested structure to a checked tensor.
-
-    Raises:
-        ValueError: for a leaf that is ragged, sparse, not numeric or of
-            rank 0, or an empty structure.
-    """
-    flat = tf.nest.flatten(structure)
-    if not flat:
-        raise ValueError(f"`{name}` is empty; it must hold at least a tensor.")
-    paths = [f"{name}{_path(p)}" for p in _leaf_paths(structure)]
-    checked = [_check_tensor(t, p) for t, p in zip(flat, paths, strict=True)]
-    return tf.nest.pack_sequence_as(structure, checked)
-
-
-def check_batch(x, y=None, sample_weight=None, prefix=""):
-    """Checks a batch's inputs, labels and weights and finds its size.
-
-    Args:
-        x: the inputs, a tensor or nested structure of batch-first tensors.
-        y: the labels, or `None`. Defaults to `None`.
-        sample_weight: per-example weights, or `None`. Defaults to `None`.
-        prefix: prepended to the argument names in error messages (such as
-            `"partner_"`). Defaults to `""`.
-
-    Returns:
-        `(x, y, sample_weight, batch_size)`: the structures with every leaf
-        a checked tensor (`None` kept), and the batch size as
-        `batch_size` returns it.
-
-    Raises:
-        ValueError: as `check_structure` and `batch_size` do.
-    """
-    x = check_structure(x, f"{prefix}x")
-    if y is not None:
-        y = check_structure(y, f"{prefix}y")
-    if sample_weight is not None:
-        sample_weight = check_structure(sample_weight, f"{prefix}sample_weight")
-    return x, y, sample_weight, batch_size(x, y, sample_weight)
-
-
-def _leaf_paths(structure):
-    if isinstance(structure, dict):
-        for key in sorted(structure):
-            for rest in _leaf_paths(structure[key]):
-                yield (key, *rest)
-    elif isinstance(structure, (list, tuple)):
-        for index, value in enumerate(structure):
-            for rest in _leaf_paths(value):
-                yield (index, *rest)
-    else:
-        yield ()
-
-
-def _path(path):
-    return "".join(f"[{p!r}]" for p in path)
-
-
-def batch_size(*structures):
-    """The batch size shared by every leaf of the given structures.
-
-    Static sizes are compared at trace time; otherwise an assertion checks
-    them at run time.
-
-    Returns:
-        The batch size, a Python int if it is static, else a scalar int32
-        tensor.
-
-    Raises:
-        ValueError: if two static batch sizes differ.
-        tf.errors.InvalidArgumentError: if two dynamic ones differ.
-    """
-    leaves = [
-        t for s in structures if s is not None for t in tf.nest.flatten(s)
-    ]
-    static = {t.shape[0] for t in leaves if t.shape[0] is not None}
-    if len(static) > 1:
-        raise ValueError(
-            "Every input, label and sample weight must have the same batch "
-            f"size (first dimension); received batch sizes {sorted(static)}."
-        )
-    if static:
-        return static.pop()
-    sizes = [tf.shape(t, out_type=tf.int32)[0] for t in leaves]
-    checks = [
-        tf.debugging.assert_equal(
-            sizes[0],
-            size,
-            message="Every input, label and sample weight must have the "
-            "same batch size (first dimension)",
-        )
-        for size in sizes[1:]
-    ]
-    with tf.control_dependencies(checks):
-        return tf.identity(sizes[0])
-
-
-#: Values of the `fused` argument of `blend`, `mix_batch` and `Mixup`.
-FUSED_OPTIONS = (True, False, "auto")
 
 _xla_available = None
-
-
-def check_fused(fused):
-    """Validates `fused`: `True`, `False` or `"auto"`.
-
-    Raises:
-        ValueError: for anything else.
-    """
-    if not (fused is True or fused is False or fused == "auto"):
-        raise ValueError(
-            f"`fused` must be True (compile the blend with XLA), False "
-            f'(plain TensorFlow ops) or "auto" (XLA where available); '
-            f"received {fused!r}."
-        )
-    return fused
 
 
 def xla_available():
@@ -236,11 +62,11 @@ def use_fused(fused):
     Raises:
         ValueError: for an invalid `fused`, or `True` without XLA.
     """
-    fused = check_fused(fused)
+    fused = checks.check_fused(fused)
     if fused == "auto":
         return (
             not tf.executing_eagerly()
-            and not implementation_selection.is_xla()
+            and not compat.is_xla()
             and xla_available()
         )
     if fused and not xla_available():
@@ -491,120 +317,3 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
         return mixed, grad
 
     return tf.nest.pack_sequence_as(structure, blend_leaves(lam, *leaves))
-
-
-def smooth_labels(labels, label_smoothing):
-    """Applies label smoothing to float labels.
-
-    Labels whose last dimension is greater than 1 are treated as
-    categorical (`y * (1 - eps) + eps / num_classes`, as
-    `keras.losses.CategoricalCrossentropy`); rank-1 labels or a last
-    dimension of 1 as binary (`y * (1 - eps) + eps / 2`, as
-    `keras.losses.BinaryCrossentropy`).
-    """
-    if not label_smoothing:
-        return labels
-    if labels.shape.rank == 1 or labels.shape[-1] == 1:
-        num_classes = 2
-    else:
-        num_classes = labels.shape[-1]
-        if num_classes is None:
-            num_classes = tf.cast(tf.shape(labels)[-1], labels.dtype)
-    return labels * (1 - label_smoothing) + label_smoothing / num_classes
-
-
-def encode_labels(labels, num_classes=None, label_smoothing=0.0):
-    """Turns labels into the float targets that mixup blends.
-
-    Integer class ids of shape `[B]` or `[B, 1]` are one-hot encoded into
-    `[B, num_classes]` float32 (an id outside `[0, num_classes)` raises
-    `InvalidArgumentError` at run time); float labels (one-hot, soft,
-    multi-label, regression) are kept as they are. Label smoothing is
-    applied last (see `smooth_labels`).
-
-    Raises:
-        ValueError: for integer labels without `num_classes`, or integer
-            labels of another shape.
-    """
-    labels = _check_tensor(labels, "y")
-    if labels.dtype.is_integer:
-        if num_classes is None:
-            raise ValueError(
-                "Integer labels (class ids) need `num_classes` to be one-hot "
-                "encoded before mixing; pass `num_classes=...`, or pass "
-                f"float labels to blend them as they are. Received labels "
-                f"of dtype {labels.dtype.name} and shape {labels.shape}."
-            )
-        if labels.shape.rank == 2 and labels.shape[1] == 1:
-            labels = tf.squeeze(labels, axis=1)
-        if labels.shape.rank != 1:
-            raise ValueError(
-                "Integer labels must be class ids of shape [batch] or "
-                f"[batch, 1]; received shape {labels.shape}. Pass one-hot "
-                "or multi-hot labels as floats."
-            )
-        ids = tf.cast(labels, tf.int32)
-        checks = [
-            tf.debugging.assert_non_negative(
-                ids, message=f"Labels must be in [0, {num_classes})"
-            ),
-            tf.debugging.assert_less(
-                ids,
-                num_classes,
-                message=f"Labels must be in [0, {num_classes}) "
-                f"(num_classes={num_classes})",
-            ),
-        ]
-        with tf.control_dependencies(checks):
-            labels = tf.one_hot(ids, num_classes, dtype=keras.config.floatx())
-    return smooth_labels(labels, label_smoothing)
-
-
-def mix_batch(
-    x,
-    y,
-    sample_weight,
-    lam,
-    partner_index,
-    *,
-    num_classes=None,
-    label_smoothing=0.0,
-    mix_labels=True,
-    fused="auto",
-):
-    """Mixes one batch: inputs, labels and sample weights alike.
-
-    Args:
-        x: the inputs, a tensor or nested structure of batch-first tensors.
-        y: the labels (see `encode_labels`), or `None`.
-        sample_weight: per-example weights, or `None`.
-        lam: a float tensor of shape `[B]` (or a scalar) in [0, 1].
-        partner_index: an int tensor of shape `[B]`.
-        num_classes: the number of classes for integer labels. Defaults to
-            `None`.
-        label_smoothing: applied to labels before blending. Defaults to
-            `0.0`.
-        mix_labels: blend the labels and weights too; with `False`, only
-            the inputs are blended and labels and weights come back as
-            given. Defaults to `True`.
-        fused: blend with XLA or not; see `blend_tensor`. Defaults to
-            `"auto"`.
-
-    Returns:
-        The tuple `(x, y, sample_weight)` mixed, with the structure of `x`
-        kept and `None` entries left `None`.
-    """
-    if not mix_labels:
-        return blend(x, lam, partner_index, fused=fused), y, sample_weight
-    if y is not None:
-        y = encode_labels(y, num_classes, label_smoothing)
-    if sample_weight is not None:
-        sample_weight = _check_tensor(sample_weight, "sample_weight")
-        if not sample_weight.dtype.is_floating:
-            sample_weight = tf.cast(sample_weight, keras.config.floatx())
-    # Inputs, labels and weights in one blend: one XLA launch per batch.
-    parts = [part for part in (x, y, sample_weight) if part is not None]
-    mixed = iter(blend(parts, lam, partner_index, fused=fused))
-    return tuple(
-        None if part is None else next(mixed) for part in (x, y, sample_weight)
-    )

@@ -1,0 +1,401 @@
+"""Every argument check of the package, and the checks of a batch's tensors.
+
+Python arguments (constructor options, schedule values) are checked here
+once, with one message format: the argument's name, the value received and
+what is accepted. Tensors are checked at trace time by `check_structure`,
+`check_batch` and `batch_size`.
+"""
+
+import math
+import numbers
+
+import tensorflow as tf
+
+__all__ = [
+    "batch_size",
+    "check_alpha",
+    "check_batch",
+    "check_bool",
+    "check_choice",
+    "check_fused",
+    "check_int",
+    "check_label_smoothing",
+    "check_lambda_dtype",
+    "check_num_classes",
+    "check_optional_callable",
+    "check_prob",
+    "check_seed",
+    "check_shape",
+    "check_structure",
+    "check_tensor",
+    "is_int",
+]
+
+#: Dtypes lam may be drawn in. Half precision is refused: Beta draws for
+#: small alpha need the exponent range and mantissa of float32.
+LAMBDA_DTYPES = ("float32", "float64")
+
+_ALPHA_HINT = "mixup uses 0.1 to 0.4 on ImageNet, 1 on CIFAR"
+
+
+def is_int(value):
+    """Whether `value` is an integer (a bool is not)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def check_alpha(alpha, name="alpha"):
+    """Validates a Beta concentration given as a Python number.
+
+    Args:
+        alpha: the value to check.
+        name: the argument name used in the error message. Defaults to
+            `"alpha"`.
+
+    Returns:
+        `alpha` as a Python float.
+
+    Raises:
+        ValueError: if `alpha` is not a finite Python number greater than 0.
+    """
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0 ({_ALPHA_HINT}); received "
+            f"{alpha!r} of type {type(alpha).__name__}."
+        )
+    value = float(alpha)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"`{name}` must be a finite number > 0 ({_ALPHA_HINT}); received "
+            f"{value!r}."
+        )
+    return value
+
+
+def check_int(value, name, minimum, meaning=""):
+    """Validates an int argument: returns `value` as an int >= `minimum`.
+
+    Args:
+        value: the value to check.
+        name: the argument name used in the error message.
+        minimum: the smallest accepted value.
+        meaning: what the number means, appended to the message after
+            the bound (e.g. `" (an epoch index)"`). Defaults to `""`.
+
+    Returns:
+        `value` as a Python int.
+
+    Raises:
+        ValueError: for a bool, a non-integer or a value below `minimum`.
+    """
+    if not is_int(value) or value < minimum:
+        raise ValueError(
+            f"`{name}` must be an int >= {minimum}{meaning}; received "
+            f"{value!r}."
+        )
+    return int(value)
+
+
+def check_bool(value, name):
+    """Validates a flag: returns `value` if it is `True` or `False`.
+
+    Raises:
+        ValueError: for anything else (`0` and `1` included).
+    """
+    if not isinstance(value, bool):
+        raise ValueError(f"`{name}` must be True or False; received {value!r}.")
+    return value
+
+
+def check_choice(value, name, choices, meaning=""):
+    """Validates a value that must be one of `choices`.
+
+    Args:
+        value: the value to check.
+        name: the argument name used in the error message.
+        choices: the accepted values, a tuple.
+        meaning: what the choice means, appended to the message. Defaults
+            to `""`.
+
+    Returns:
+        `value`.
+
+    Raises:
+        ValueError: if `value` is not one of `choices`.
+    """
+    if not any(type(value) is type(c) and value == c for c in choices):
+        raise ValueError(
+            f"`{name}` must be one of {choices!r}{meaning}; received {value!r}."
+        )
+    return value
+
+
+#: Values of the `fused` argument of `blend`, `mix_batch` and `Mixup`.
+FUSED_OPTIONS = (True, False, "auto")
+
+
+def check_fused(fused):
+    """Validates `fused`: `True`, `False` or `"auto"`.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if not (fused is True or fused is False or fused == "auto"):
+        raise ValueError(
+            f"`fused` must be True (compile the blend with XLA), False "
+            f'(plain TensorFlow ops) or "auto" (XLA where available); '
+            f"received {fused!r}."
+        )
+    return fused
+
+
+def check_prob(prob, name="prob"):
+    """Validates a probability given as a Python number in [0, 1].
+
+    Returns:
+        `prob` as a Python float.
+
+    Raises:
+        ValueError: if `prob` is not a number in [0, 1].
+    """
+    meaning = "(the probability that a batch is mixed)"
+    if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] {meaning}; received "
+            f"{prob!r} of type {type(prob).__name__}."
+        )
+    value = float(prob)
+    if not 0.0 <= value <= 1.0:  # also refuses NaN
+        raise ValueError(
+            f"`{name}` must be a number in [0, 1] {meaning}; received "
+            f"{value!r}."
+        )
+    return value
+
+
+def check_num_classes(num_classes):
+    """Validates `num_classes`: `None` or an int >= 2.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if num_classes is None:
+        return None
+    if not is_int(num_classes) or num_classes < 2:
+        raise ValueError(
+            f"`num_classes` must be an int >= 2 (or None for float labels); "
+            f"received {num_classes!r}."
+        )
+    return int(num_classes)
+
+
+def check_label_smoothing(label_smoothing):
+    """Validates `label_smoothing`: a number in [0, 1).
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if (
+        isinstance(label_smoothing, bool)
+        or not isinstance(label_smoothing, numbers.Real)
+        or not 0 <= label_smoothing < 1
+    ):
+        raise ValueError(
+            f"`label_smoothing` must be a number in [0, 1); received "
+            f"{label_smoothing!r}."
+        )
+    return float(label_smoothing)
+
+
+def check_seed(seed, name="seed"):
+    """Validates a seed given as a Python value: an int or `None`.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if seed is not None and not is_int(seed):
+        raise ValueError(f"`{name}` must be an int or None; received {seed!r}.")
+    return seed
+
+
+def check_optional_callable(value, name, meaning):
+    """Validates an argument that is `None` or a callable.
+
+    Raises:
+        ValueError: for anything else; `meaning` says what is accepted.
+    """
+    if value is not None and not callable(value):
+        raise ValueError(
+            f"`{name}` must be None or {meaning}; received {value!r}."
+        )
+    return value
+
+
+def check_lambda_dtype(dtype):
+    """Returns `dtype` as a `tf.DType` if lam may be drawn in it.
+
+    Raises:
+        ValueError: for anything but float32 and float64.
+    """
+    try:
+        dtype = tf.as_dtype(dtype)
+    except TypeError as error:
+        raise ValueError(
+            f"`dtype` must be one of {LAMBDA_DTYPES}; received {dtype!r}."
+        ) from error
+    if dtype.name not in LAMBDA_DTYPES:
+        raise ValueError(
+            f"`dtype` must be one of {LAMBDA_DTYPES}: lam is never drawn in "
+            f"half precision (cast the blended inputs instead); received "
+            f"{dtype.name}."
+        )
+    return dtype
+
+
+def check_shape(shape):
+    """Validates the shape of a draw given as Python ints.
+
+    An int, or a list or tuple of ints and scalar int tensors (a dynamic
+    batch size); a 1-D int tensor is accepted as it is.
+
+    Raises:
+        ValueError: for a negative or non-integer dimension.
+    """
+    if isinstance(shape, (tf.Tensor, tf.Variable)):
+        return shape
+    dims = shape
+    if not isinstance(shape, (list, tuple, tf.TensorShape)):
+        dims = [shape]
+    for dim in dims:
+        if isinstance(dim, (tf.Tensor, tf.Variable)):
+            continue
+        if not is_int(dim) or dim < 0:
+            raise ValueError(
+                "`shape` must be an int >= 0 or a list of them (or a 1-D "
+                f"int tensor); received {shape!r}."
+            )
+    return shape
+
+
+def check_tensor(tensor, name):
+    """Converts one batch leaf to a dense numeric tensor of rank >= 1.
+
+    Raises:
+        ValueError: for a ragged, sparse, non-numeric or rank-0 tensor.
+    """
+    if isinstance(tensor, tf.RaggedTensor):
+        raise ValueError(
+            f"`{name}` is a tf.RaggedTensor, which mixup does not support: "
+            "pad it to a dense tensor first (for example with "
+            "`.to_tensor()`, or `padded_batch` in tf.data)."
+        )
+    if isinstance(tensor, tf.SparseTensor):
+        raise ValueError(
+            f"`{name}` is a tf.SparseTensor, which mixup does not support: "
+            "convert it with `tf.sparse.to_dense` first."
+        )
+    tensor = tf.convert_to_tensor(tensor)
+    dtype = tensor.dtype
+    if not (dtype.is_floating or dtype.is_integer) or dtype.is_quantized:
+        raise ValueError(
+            f"`{name}` must hold numbers (float, int or uint8) to be mixed; "
+            f"received dtype {dtype.name}."
+        )
+    if tensor.shape.rank == 0:
+        raise ValueError(
+            f"`{name}` must be batch-first with rank >= 1; received a scalar "
+            "(rank 0). Batch the dataset before mapping Mixup."
+        )
+    return tensor
+
+
+def _leaf_paths(structure):
+    if isinstance(structure, dict):
+        for key in sorted(structure):
+            for rest in _leaf_paths(structure[key]):
+                yield (key, *rest)
+    elif isinstance(structure, (list, tuple)):
+        for index, value in enumerate(structure):
+            for rest in _leaf_paths(value):
+                yield (index, *rest)
+    else:
+        yield ()
+
+
+def check_structure(structure, name):
+    """Converts every leaf of a nested structure to a checked tensor.
+
+    Raises:
+        ValueError: for a leaf that is ragged, sparse, not numeric or of
+            rank 0, or an empty structure; the message names the leaf
+            (`x['image']`).
+    """
+    flat = tf.nest.flatten(structure)
+    if not flat:
+        raise ValueError(f"`{name}` is empty; it must hold at least a tensor.")
+    paths = [
+        name + "".join(f"[{p!r}]" for p in path)
+        for path in _leaf_paths(structure)
+    ]
+    checked = [check_tensor(t, p) for t, p in zip(flat, paths, strict=True)]
+    return tf.nest.pack_sequence_as(structure, checked)
+
+
+def batch_size(*structures):
+    """The batch size shared by every leaf of the given structures.
+
+    Static sizes are compared at trace time; otherwise an assertion checks
+    them at run time.
+
+    Returns:
+        The batch size, a Python int if it is static, else a scalar int32
+        tensor.
+
+    Raises:
+        ValueError: if two static batch sizes differ.
+        tf.errors.InvalidArgumentError: if two dynamic ones differ.
+    """
+    leaves = [
+        t for s in structures if s is not None for t in tf.nest.flatten(s)
+    ]
+    static = {t.shape[0] for t in leaves if t.shape[0] is not None}
+    message = (
+        "Every input, label and sample weight must have the same batch "
+        "size (first dimension)"
+    )
+    if len(static) > 1:
+        raise ValueError(f"{message}; received batch sizes {sorted(static)}.")
+    if static:
+        return static.pop()
+    sizes = [tf.shape(t, out_type=tf.int32)[0] for t in leaves]
+    checks = [
+        tf.debugging.assert_equal(sizes[0], size, message=message)
+        for size in sizes[1:]
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(sizes[0])
+
+
+def check_batch(x, y=None, sample_weight=None, *, prefix=""):
+    """Checks a batch's inputs, labels and weights and finds its size.
+
+    Args:
+        x: the inputs, a tensor or nested structure of batch-first tensors.
+        y: the labels, or `None`. Defaults to `None`.
+        sample_weight: per-example weights, or `None`. Defaults to `None`.
+        prefix: prepended to the argument names in error messages (such as
+            `"partner_"`). Defaults to `""`.
+
+    Returns:
+        `(x, y, sample_weight, batch_size)`: the structures with every leaf
+        a checked tensor (`None` kept), and the batch size as
+        `batch_size` returns it.
+
+    Raises:
+        ValueError: as `check_structure` and `batch_size` do.
+    """
+    x = check_structure(x, f"{prefix}x")
+    if y is not None:
+        y = check_structure(y, f"{prefix}y")
+    if sample_weight is not None:
+        sample_weight = check_structure(sample_weight, f"{prefix}sample_weight")
+    return x, y, sample_weight, batch_size(x, y, sample_weight)

@@ -1,0 +1,34 @@
+"""The private APIs of other packages that keras_mixup needs, one small
+function each.
+
+No public API gives these; each wrapper fails loudly (an `ImportError` or
+`AttributeError` naming what moved) rather than falling back, and
+`tests/compat_test.py` calls each, so an upgrade that moves one fails the
+suite instead of silently changing behaviour.
+"""
+
+__all__ = ["is_xla", "sublayers"]
+
+
+def is_xla():
+    """Whether the code being traced is compiled by XLA.
+
+    TensorFlow has no public way to ask; TFP's `implementation_selection`
+    reads the XLA context of the graph being built.
+    """
+    from tensorflow_probability.python.internal import (
+        implementation_selection,
+    )
+
+    return implementation_selection.is_xla()
+
+
+def sublayers(layer):
+    """The direct sublayers of a Keras layer or model, in tracking order.
+
+    `keras.Model.layers` lists only what a functional graph calls (or a
+    subclassed model's direct attributes) and `keras.Layer` has no public
+    list at all; Keras' own tracking, `_flatten_layers`, sees every layer
+    an object holds (in attributes, lists and dicts).
+    """
+    return list(layer._flatten_layers(include_self=False, recursive=False))

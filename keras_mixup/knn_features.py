@@ -1,0 +1,339 @@
+"""Feature vectors for the nearest-neighbour pairings: the flattened inputs,
+or cheap serialisable projections of them (`MeanPool`, `CountSketch`), and
+how a `knn_features` callable is saved in a config.
+
+The nearest-neighbour pairings cost a `[B, D] x [D, B]` matrix product per
+batch: on raw images (D = 3,072 for 32x32x3) several times the rest of the
+mixing step. `MeanPool` (block means: a thumbnail, for images and signals)
+and `CountSketch` (a seeded Johnson-Lindenstrauss sketch, for any input)
+bring D down to a few dozen first; the neighbours they find are near ones,
+mostly the exact ones.
+"""
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_mixup import checks
+
+__all__ = ["CountSketch", "MeanPool", "deserialize", "features", "serialize"]
+
+
+def deserialize(config):
+    """Inverse of `serialize`: a callable, or `None`."""
+    if isinstance(config, dict):
+        return keras.saving.deserialize_keras_object(config)
+    return config
+
+
+def serialize(knn_features):
+    """`knn_features` for a config: `None`, or a registered function or
+    an instance of a registered class with `get_config`.
+
+    Raises:
+        ValueError: for lambdas, unregistered functions, layers and models,
+            rather than save something that would not come back the same.
+    """
+    if knn_features is None:
+        return None
+    registered = False
+    if not isinstance(knn_features, keras.Layer):
+        try:
+            name = keras.saving.get_registered_name(knn_features)
+            registered = (
+                keras.saving.get_registered_object(name) is knn_features
+            )
+        except (AttributeError, TypeError):
+            registered = False
+        if not registered and hasattr(knn_features, "get_config"):
+            # An instance of a registered class, such as
+            # `keras_mixup.CountSketch`.
+            kind = type(knn_features)
+            name = keras.saving.get_registered_name(kind)
+            registered = keras.saving.get_registered_object(name) is kind
+    if registered:
+        return keras.saving.serialize_keras_object(knn_features)
+    raise ValueError(
+        "`knn_features` can only be saved in a config when it is a function "
+        "registered with `@keras.saving.register_keras_serializable()` (a "
+        "registered function may call a model) or an instance of a "
+        "registered class with `get_config` (such as "
+        "`keras_mixup.CountSketch`); lambdas, unregistered "
+        "functions, layers and models (whose weights a config would not "
+        f"carry) are not serialised. Received {knn_features!r}."
+    )
+
+
+def features(inputs, knn_features=None):
+    """The feature vectors the nearest-neighbour pairings compare.
+
+    Args:
+        inputs: a batch-first tensor or nested structure of them.
+        knn_features: a callable mapping `inputs` to feature vectors, or
+            `None` to use the inputs themselves. Defaults to `None`.
+
+    Returns:
+        A float tensor of shape `[B, D]`: every leaf flattened per example
+        and concatenated, in float64 if any leaf is float64, else float32.
+        No gradient flows through it.
+    """
+    if knn_features is not None:
+        inputs = knn_features(inputs)
+    leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(inputs)]
+    dtype = (
+        tf.float64 if any(t.dtype == tf.float64 for t in leaves) else tf.float32
+    )
+    flat = []
+    for leaf in leaves:
+        if leaf.shape.rank == 0:
+            raise ValueError(
+                "The nearest-neighbour pairings need batch-first features "
+                "of rank >= 1; received a scalar."
+            )
+        rows = leaf.shape[0] if leaf.shape[0] is not None else -1
+        size = 1
+        for dim in leaf.shape[1:]:
+            size = size * dim if size is not None and dim is not None else None
+        if size is None:
+            leaf = tf.reshape(leaf, [tf.shape(leaf)[0], -1])
+        else:
+            leaf = tf.reshape(leaf, [rows, size])
+        flat.append(tf.cast(leaf, dtype))
+    return tf.stop_gradient(tf.concat(flat, axis=1))
+
+
+def _check_dim(dim):
+    return checks.check_int(dim, "dim", 1, " (the number of output features)")
+
+
+def _static_features(inputs, name):
+    """`features(inputs)` and its static size, or a clear error."""
+    flat = features(inputs)
+    if flat.shape[-1] is None:
+        shapes = tf.nest.map_structure(lambda t: t.shape, inputs)
+        raise ValueError(
+            f"`{name}` needs inputs with a static feature size (all but the "
+            f"batch dimension known); received inputs of shape {shapes}."
+        )
+    return flat, flat.shape[-1]
+
+
+def _blocks(flat, size, dim, layout):
+    """`flat` `[B, size]` zero-padded to a multiple of `dim` and reshaped to
+    `[B, dim, rows]` (contiguous blocks) or `[B, rows, dim]` (interleaved)."""
+    rows = -(-size // dim)
+    if rows * dim != size:
+        flat = tf.pad(flat, [[0, 0], [0, rows * dim - size]])
+    shape = [-1, dim, rows] if layout == "contiguous" else [-1, rows, dim]
+    return tf.reshape(flat, shape)
+
+
+class _Features:
+    """What `MeanPool` and `CountSketch` share: equality, hashing, `repr`
+    and `from_config`, all from `get_config()`, the constructor
+    arguments."""
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and (
+            other.get_config() == self.get_config()
+        )
+
+    def __hash__(self):
+        return hash((type(self), *sorted(self.get_config().items())))
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class MeanPool(_Features):
+    """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
+
+    The nearest-neighbour pairings on raw high-dimensional inputs cost a
+    `[B, D] x [D, B]` matrix product per batch; this brings the inputs down
+    to `dim` numbers per example in one pass over them: the flattened
+    inputs (every leaf of a nested structure, concatenated; see
+    `features`), zero-padded to a multiple of `dim`, are cut into `dim`
+    contiguous blocks and each block is averaged. For images (flattened
+    row by row) the blocks are runs of neighbouring pixels, so this is a
+    thumbnail, and neighbours among thumbnails are a classic proxy for
+    neighbours among images: distances between block means are at most
+    the full distances (divided by the block size), and a pair that
+    differs only in fine detail within blocks looks closer than it is.
+    For inputs whose neighbouring features are unrelated (tabular data,
+    embeddings) use `CountSketch`, which preserves distances in
+    expectation on any input.
+
+    It needs a static feature size; it runs in `tf.data`, in a
+    `tf.function` and under XLA, and returns float64 for float64 inputs,
+    else float32, without gradient.
+
+    Args:
+        dim: the number of output features, an int >= 1; when it is at
+            least the feature size, the output is the input, zero-padded,
+            and distances are exact. Defaults to `64`.
+
+    Call arguments:
+        inputs: a batch-first tensor or nested structure of tensors with
+            static feature sizes.
+
+    Returns:
+        A float tensor of shape `[B, dim]`.
+
+    Raises:
+        ValueError: for a bad `dim`, at construction, or inputs whose
+            feature size is not static, at trace time.
+
+    Example:
+
+    ```python
+    pool = keras_mixup.MeanPool(dim=2)
+    x = np.array([[1.0, 3.0, 5.0, 7.0]], "float32")
+    np.testing.assert_array_equal(pool(x), [[2.0, 6.0]])
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
+                              knn_features=keras_mixup.MeanPool(64))
+    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images.astype("float32"), np.arange(32) % 10)).batch(16).map(mixup)
+    x, y = next(iter(dataset))
+    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
+    ```
+    """
+
+    def __init__(self, dim=64):
+        self.dim = _check_dim(dim)
+
+    def __call__(self, inputs):
+        flat, size = _static_features(inputs, "MeanPool")
+        rows = -(-size // self.dim)
+        blocks = _blocks(flat, size, self.dim, "contiguous")
+        return tf.reduce_sum(blocks, axis=2) * (1.0 / rows)
+
+    def get_config(self):
+        """The constructor arguments: `{"dim": ...}`.
+
+        Example:
+
+        ```python
+        pool = keras_mixup.MeanPool(dim=32)
+        assert pool.get_config() == {"dim": 32}
+        ```
+        """
+        return {"dim": self.dim}
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class CountSketch(_Features):
+    """Cheap `knn_features`: a seeded count sketch to `dim` dimensions.
+
+    The nearest-neighbour pairings on raw high-dimensional inputs cost a
+    `[B, D] x [D, B]` matrix product per batch (for a batch of 256 images
+    of 32x32x3, several times the rest of the mixing step). This sketch
+    brings the inputs down to `dim` dimensions in one pass, so that the
+    distances cost little: feature `i` of the flattened inputs (every leaf
+    of a nested structure, concatenated; see `features`) is added, with a
+    random sign `s_i = +-1`, to output `i mod dim`:
+
+        sketch(x)_j = sum over i with i mod dim == j of s_i * x_i
+
+    It is linear, so the sketch of a difference is the difference of the
+    sketches, and squared Euclidean distances are preserved in expectation
+    (the random signs make the cross terms vanish on average), with a
+    relative spread of about `sqrt(2 / dim)` when a difference is spread
+    over many features (a Johnson-Lindenstrauss sketch, as feature hashing
+    is, with the interleaved bucket layout instead of a hashed one so that
+    no gather is needed). The neighbours it finds are near ones, not
+    always the exact `knn_k` nearest: use it when the pairing should be
+    local and cheap, and exact distances (`knn_features=None`) when it
+    must be exact.
+
+    The signs are drawn with NumPy from `seed` when the sketch is first
+    applied to a feature size (at trace time: a constant in the graph),
+    so the sketch is the same in every process and after
+    `get_config`/`from_config`. It needs a static feature size; it runs
+    in `tf.data`, in a `tf.function` and under XLA, and returns float64
+    for float64 inputs, else float32, without gradient.
+
+    Args:
+        dim: the number of output features, an int >= 1. When it is at
+            least the feature size the sketch is a signed copy (padded
+            with zeros) and the distances are exact. Defaults to `64`.
+        seed: the seed of the signs, an int >= 0. Defaults to `0`.
+
+    Call arguments:
+        inputs: a batch-first tensor or nested structure of tensors with
+            static feature sizes.
+
+    Returns:
+        A float tensor of shape `[B, dim]`.
+
+    Raises:
+        ValueError: for a bad `dim` or `seed`, at construction, or inputs
+            whose feature size is not static, at trace time.
+
+    Example:
+
+    ```python
+    sketch = keras_mixup.CountSketch(dim=64, seed=0)
+    images = np.random.default_rng(0).uniform(size=(32, 32, 32, 3))
+    assert sketch(images.astype("float32")).shape == (32, 64)
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
+                              knn_features=sketch)
+    labels = np.arange(32) % 10
+    dataset = tf.data.Dataset.from_tensor_slices(
+        (images.astype("float32"), labels)).batch(16).map(mixup)
+    x, y = next(iter(dataset))
+    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
+    same = keras_mixup.Mixup.from_config(mixup.get_config())
+    assert same.knn_features == sketch
+    ```
+    """
+
+    def __init__(self, dim=64, seed=0):
+        self.dim = _check_dim(dim)
+        self.seed = checks.check_int(seed, "seed", 0)
+
+    def signs(self, size):
+        """The `+-1` sign of each of `size` input features, a NumPy array.
+
+        Args:
+            size: the flattened feature size, an int >= 1.
+
+        Returns:
+            A float32 array of shape `[size]`.
+
+        Example:
+
+        ```python
+        sketch = keras_mixup.CountSketch(dim=2, seed=3)
+        signs = sketch.signs(4)
+        x = np.array([[1.0, 2.0, 3.0, 4.0]], "float32")
+        expected = [signs[0] * 1 + signs[2] * 3, signs[1] * 2 + signs[3] * 4]
+        np.testing.assert_array_equal(sketch(x)[0], expected)
+        ```
+        """
+        rng = np.random.default_rng(self.seed)
+        return (2 * rng.integers(0, 2, size) - 1).astype("float32")
+
+    def __call__(self, inputs):
+        flat, size = _static_features(inputs, "CountSketch")
+        signed = flat * tf.constant(self.signs(size), flat.dtype)
+        blocks = _blocks(signed, size, self.dim, "interleaved")
+        return tf.reduce_sum(blocks, axis=1)
+
+    def get_config(self):
+        """The constructor arguments: `{"dim": ..., "seed": ...}`.
+
+        Example:
+
+        ```python
+        sketch = keras_mixup.CountSketch(dim=32, seed=1)
+        assert sketch.get_config() == {"dim": 32, "seed": 1}
+        ```
+        """
+        return {"dim": self.dim, "seed": self.seed}

@@ -1,0 +1,262 @@
+"""The engine: each option defined once, held by every entry point.
+
+What a user relies on: every entry point takes the engine's options with the
+same checks and messages, shows and saves them the same way, honours `fused`
+on every path, reads its live alpha, and loads what the version before the
+engine saved.
+"""
+
+import json
+import pathlib
+import re
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_mixup
+from keras_mixup import compat, engine
+
+DATA = pathlib.Path(__file__).parent / "data"
+PACKAGE = pathlib.Path(keras_mixup.__file__).parent
+
+
+def _backbone():
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras_mixup.MixupLayer(name="mix_hidden"),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+
+
+ENTRY_POINTS = {
+    "Mixup": lambda **o: keras_mixup.Mixup(**o),
+    "MixupLayer": lambda **o: keras_mixup.MixupLayer(**o),
+    "MixupModel": lambda **o: keras_mixup.MixupModel(_backbone(), **o),
+}
+
+# Every option but alpha and seed, at a value other than its default.
+NON_DEFAULTS = {
+    "num_classes": 3,
+    "label_smoothing": 0.1,
+    "mode": "batch",
+    "pairing": "knn",
+    "knn_k": 2,
+    "knn_features": keras_mixup.MeanPool(2),
+    "prob": 0.5,
+    "fused": False,
+}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_takes_shows_and_saves_the_options(entry):
+    obj = ENTRY_POINTS[entry](alpha=0.4, seed=7, **NON_DEFAULTS)
+    config = obj.get_config()
+    for name, value in NON_DEFAULTS.items():
+        assert getattr(obj, name) == value, name
+    assert config["alpha"] == 0.4 and config["seed"] == 7
+    assert config["knn_features"]["class_name"] == "MeanPool"
+    restored = type(obj).from_config(config)
+    for name, value in NON_DEFAULTS.items():
+        assert getattr(restored, name) == value, name
+    assert restored.get_config() == config
+    if entry == "Mixup":
+        shown = repr(obj)
+        for name in engine.OPTIONS:
+            assert f"{name}=" in shown, name
+        assert "fused=False" in shown
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"mode": "all"}, r"`mode` must be one of \('elem', 'batch'\)"),
+        ({"knn_k": 0}, "`knn_k` must be an int >= 1"),
+        ({"fused": "yes"}, r"`fused` must be True .*'yes'"),
+        ({"label_smoothing": 1.0}, r"`label_smoothing` must be .*\[0, 1\)"),
+        ({"knn_features": 3}, "`knn_features` must be None or a callable"),
+        (
+            {"colour": "red"},
+            r"(unknown option\(s\) \['colour'\]|Unrecognized keyword "
+            r"arguments passed to Mixup\w*: \{'colour': 'red'\})",
+        ),
+    ],
+)
+def test_every_entry_point_checks_the_options_alike(entry, options, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        ENTRY_POINTS[entry](**options)
+
+
+def test_mix_labels_is_refused_where_the_entry_point_decides_it():
+    for make in (ENTRY_POINTS["MixupLayer"], ENTRY_POINTS["MixupModel"]):
+        with pytest.raises(ValueError, match=r"unknown option.*mix_labels"):
+            make(mix_labels=False)
+
+
+def test_an_option_the_entry_point_does_not_take_lists_what_it_takes():
+    with pytest.raises(ValueError) as error:
+        keras_mixup.MixupGAN(
+            keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+            keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+            latent_dim=2,
+            pairing="knn",
+        )
+    assert "MixupGAN got unknown option(s) ['pairing']" in str(error.value)
+    assert "['alpha', 'seed', 'prob']" in str(error.value)
+
+
+# --- fused is honoured on every path ----------------------------------------
+
+
+def _xla_functions(graph_def):
+    """The names of the XLA-compiled functions a graph holds or calls."""
+    names = [
+        f.signature.name
+        for f in graph_def.library.function
+        if f.attr["_XlaMustCompile"].b
+    ]
+    nodes = [
+        node.name for node in graph_def.node if node.attr["_XlaMustCompile"].b
+    ]
+    return names + nodes
+
+
+def _dataset_graph(dataset):
+    serialized = dataset._as_serialized_graph(
+        external_state_policy=tf.data.experimental.ExternalStatePolicy.IGNORE
+    )
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(serialized.numpy())
+    return graph_def
+
+
+def _pipelines(fused, mix_labels):
+    x = np.random.default_rng(0).uniform(size=(8, 3)).astype("float32")
+    y = np.arange(8) % 4
+    labelled = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
+    mixup = keras_mixup.Mixup(
+        num_classes=4, mix_labels=mix_labels, fused=fused, seed=1
+    )
+    partners = labelled if mix_labels else labelled.map(lambda x, y: x)
+    with_partners = keras_mixup.mix_with(
+        labelled,
+        partners,
+        num_classes=4,
+        mix_labels=mix_labels,
+        fused=fused,
+        seed=1,
+    )
+    return {"Mixup": labelled.map(mixup), "mix_with": with_partners}, mixup
+
+
+@pytest.mark.parametrize("mix_labels", [True, False])
+@pytest.mark.parametrize("fused", [True, False])
+def test_fused_is_honoured_in_dataset_map_and_tf_function(fused, mix_labels):
+    pipelines, mixup = _pipelines(fused, mix_labels)
+    for name, dataset in pipelines.items():
+        found = _xla_functions(_dataset_graph(dataset))
+        assert bool(found) is fused, (name, found)
+    x = tf.constant(np.eye(4, dtype="float32"))
+    concrete = tf.function(mixup).get_concrete_function(x, tf.range(4))
+    found = _xla_functions(concrete.graph.as_graph_def())
+    assert bool(found) is fused, found
+
+
+# --- one alpha ---------------------------------------------------------------
+
+
+def test_alpha_reads_the_alpha_of_the_next_batch():
+    layer = keras_mixup.MixupLayer(alpha=0.2)
+    model = keras.Sequential([keras.Input((4,)), layer, keras.layers.Dense(2)])
+    model.compile("sgd", "sparse_categorical_crossentropy")
+    x = np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
+    y = np.arange(8) % 2
+    seen = []
+    record = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: seen.append(layer.alpha)
+    )
+    schedule = keras_mixup.MixupSchedule(layer, alpha={1: 0.5})
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[schedule, record])
+    assert seen == [0.2, 0.5]
+    assert layer.get_config()["alpha"] == 0.2
+    mixup = keras_mixup.Mixup(alpha=0.3)
+    mixup.mixing_state.set(alpha=0.7)
+    assert mixup.alpha == 0.7 and mixup.get_config()["alpha"] == 0.3
+    gan = keras_mixup.MixupGAN(
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)]),
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]),
+        latent_dim=2,
+        alpha=None,
+    )
+    assert gan.alpha is None and gan.get_config()["alpha"] is None
+
+
+# --- what the version before the engine saved still loads -------------------
+
+
+def test_files_saved_by_version_0_1_load_and_predict_the_same():
+    saved = np.load(DATA / "v0_1_predictions.npz")
+    layer_model = keras.saving.load_model(DATA / "v0_1_mixup_layer.keras")
+    mix = layer_model.get_layer("mix")
+    assert (mix.alpha, mix.seed, mix.prob) == (0.3, 1, 0.5)
+    np.testing.assert_array_equal(
+        layer_model.predict(saved["x"], verbose=0), saved["layer"]
+    )
+    model = keras.saving.load_model(DATA / "v0_1_mixup_model.keras")
+    assert model.mix_points == ["input", "mix_hidden"]
+    assert (model.alpha, model.num_classes, model.prob) == (0.4, 3, 0.75)
+    assert (model.pairing, model.knn_k) == ("knn", 3)
+    assert model.knn_features == keras_mixup.MeanPool(2)
+    np.testing.assert_array_equal(
+        model.predict(saved["x"], verbose=0), saved["model"]
+    )
+    config = json.loads((DATA / "v0_1_mixup.json").read_text())
+    mixup = keras.saving.deserialize_keras_object(config)
+    assert mixup.get_config() == config["config"]
+
+
+# --- structure: no hidden protocols, private APIs behind one wrapper --------
+
+
+def _package_sources():
+    return {p.name: p.read_text() for p in PACKAGE.glob("*.py")}
+
+
+def test_no_thread_local_state_or_id_keyed_registry():
+    for name, source in _package_sources().items():
+        assert "threading" not in source, name
+        assert not re.search(r"\bid\(", source), name
+
+
+def test_each_private_api_is_called_from_one_wrapper():
+    private = ("_flatten_layers", "implementation_selection")
+    for name, source in _package_sources().items():
+        for api in private:
+            if name == "compat.py":
+                assert api in source, api
+            else:
+                assert api not in source, (name, api)
+
+
+def test_the_private_api_wrappers_work_on_this_install():
+    # If Keras or TFP moves one of them, these calls fail loudly.
+    inner = keras.layers.Dense(2)
+    outer = keras.Sequential([keras.Input((3,)), inner])
+    assert inner in compat.sublayers(outer)
+    assert compat.sublayers(inner) == []
+    assert compat.is_xla() is False
+    inside = tf.function(lambda: tf.constant(compat.is_xla()), jit_compile=True)
+    assert bool(inside()) is True
+
+
+def test_every_module_has_all_and_the_readme_names_are_top_level():
+    for path in PACKAGE.glob("*.py"):
+        if path.name != "__init__.py":
+            assert "__all__ = [" in path.read_text(), path.name
+    for name in ("MeanPool", "CountSketch", "Mixup", "mix_with"):
+        assert name in keras_mixup.__all__

@@ -1,0 +1,165 @@
+"""What a new user meets: no silent wrong labels, keras's element format,
+clear errors for what is refused."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import keras_mixup
+from keras_mixup import pairing
+
+X = np.random.default_rng(0).uniform(size=(6, 4)).astype("float32")
+IDS = np.array([4, 1, 0, 3, 2, 1])
+
+
+def _model():
+    backbone = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(5, activation="softmax")]
+    )
+    return keras_mixup.MixupModel(backbone, num_classes=5, seed=0)
+
+
+def _mix_with(y, **options):
+    labelled = tf.data.Dataset.from_tensor_slices((X, y)).batch(3)
+    ds = keras_mixup.mix_with(labelled, labelled, seed=0, **options)
+    return next(iter(ds))
+
+
+# Every way to mix labels, each given labels and `num_classes=5`.
+LABEL_PATHS = {
+    "Mixup": lambda y: keras_mixup.Mixup(num_classes=5, seed=0)(X, y),
+    "MixupModel": lambda y: _model().mix(X, y),
+    "mix_with": lambda y: _mix_with(y, num_classes=5, mix_labels=True),
+}
+
+
+@pytest.mark.parametrize("path", LABEL_PATHS)
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        (
+            IDS.astype("float32"),
+            r"`num_classes=5` one-hot encodes class ids, but the labels are "
+            r"floats of shape \((6|3|None),\).*cast class ids to an integer "
+            r"dtype.*one-hot labels",
+        ),
+        (
+            IDS.astype("float32")[:, None],
+            r"floats of shape \((6|3|None), 1\).*cast class ids",
+        ),
+        (
+            np.eye(10, dtype="float32")[IDS],
+            r"The labels have 10 values per example.*`num_classes=5`",
+        ),
+    ],
+    ids=["float-ids", "float-ids-column", "one-hot-10-for-5"],
+)
+def test_labels_that_do_not_match_num_classes_are_refused(path, labels, match):
+    with pytest.raises(ValueError, match=match):
+        LABEL_PATHS[path](labels)
+
+
+def test_matching_labels_still_mix():
+    for path in LABEL_PATHS.values():
+        for labels in (IDS, np.eye(5, dtype="float32")[IDS]):
+            mixed = path(labels)[1]
+            assert mixed.shape[-1] == 5
+            np.testing.assert_allclose(np.sum(mixed, axis=-1), 1.0, rtol=1e-6)
+
+
+def test_an_out_of_range_class_id_is_named():
+    mixup = keras_mixup.Mixup(num_classes=5)
+    with pytest.raises(
+        tf.errors.InvalidArgumentError,
+        match=r"(?s)Labels must be in \[0, 5\).*received the class id\W*7",
+    ):
+        mixup(X, np.array([0, 1, 7, 2, 9, 3]))
+
+
+# --- keras's element format --------------------------------------------------
+
+
+@pytest.mark.parametrize("labels", [IDS, np.eye(5, dtype="float32")[IDS]])
+def test_mixup_maps_keras_dict_elements(labels):
+    ds = tf.data.Dataset.from_tensor_slices({"images": X, "labels": labels})
+    mixup = keras_mixup.Mixup(alpha=1.0, num_classes=5, seed=3)
+    element = next(iter(ds.batch(6).map(mixup)))
+    assert set(element) == {"images", "labels"}
+    tuple_x, tuple_y = keras_mixup.Mixup(alpha=1.0, num_classes=5, seed=3)(
+        X, labels
+    )
+    np.testing.assert_allclose(element["images"], tuple_x, rtol=1e-6)
+    np.testing.assert_allclose(element["labels"], tuple_y, rtol=1e-6)
+    assert not np.allclose(element["images"], X)
+
+
+def test_mix_with_keeps_the_dict_form():
+    labelled = tf.data.Dataset.from_tensor_slices(
+        {"images": X, "labels": IDS}
+    ).batch(3)
+    unlabelled = tf.data.Dataset.from_tensor_slices({"images": X}).batch(2)
+    element = next(iter(keras_mixup.mix_with(labelled, unlabelled, seed=1)))
+    assert set(element) == {"images", "labels"}
+    np.testing.assert_array_equal(element["labels"], IDS[:3])
+    assert element["images"].shape == (3, 4)
+
+
+@pytest.mark.parametrize(
+    "element, match",
+    [
+        (
+            X,
+            r"maps batches of the forms `\(x, y\)`.*received a single "
+            r"element float32\[6, 4\]",
+        ),
+        ({"x": X, "y": IDS}, r"must hold exactly one of \('images', 'inputs'"),
+        (
+            {"images": X, "labels": IDS, "bounding_boxes": IDS},
+            r"\['bounding_boxes'\] are not mixed yet",
+        ),
+        ({"images": X}, r"received keys \['images'\]"),
+    ],
+    ids=["lone-tensor", "other-keys", "boxes", "no-labels"],
+)
+def test_other_single_elements_are_refused_with_the_accepted_forms(
+    element, match
+):
+    with pytest.raises(ValueError, match=match):
+        keras_mixup.Mixup(num_classes=5)(element)
+
+
+# --- MixupModel with a sparse loss ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [
+        "sparse_categorical_crossentropy",
+        keras.losses.SparseCategoricalCrossentropy(),
+        keras.losses.sparse_categorical_crossentropy,
+        {"dense": "sparse_categorical_crossentropy"},
+    ],
+    ids=["name", "instance", "function", "dict"],
+)
+def test_mixup_model_refuses_a_sparse_loss_at_compile(loss):
+    with pytest.raises(ValueError, match="compile it with a categorical loss"):
+        _model().compile("adam", loss)
+    _model().compile("adam", "categorical_crossentropy")
+
+
+# --- an empty batch ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", pairing.NAMES)
+def test_every_pairing_passes_an_empty_batch_through(name):
+    mixup = keras_mixup.Mixup(num_classes=5, pairing=name, seed=0)
+    empty_x, empty_y = np.zeros((0, 4), "float32"), np.zeros((0,), "int64")
+    x, y = mixup(empty_x, empty_y)
+    assert x.shape == (0, 4) and y.shape == (0, 5)
+    ds = tf.data.Dataset.from_tensor_slices((empty_x, empty_y)).batch(4)
+    dynamic = tf.data.Dataset.from_tensors((empty_x, empty_y))
+    dynamic = dynamic.map(lambda x, y: (tf.reshape(x, [-1, 4]), y))
+    for dataset in (ds.map(mixup), dynamic.map(mixup)):
+        for x, y in dataset:
+            assert x.shape == (0, 4) and y.shape == (0, 5)
