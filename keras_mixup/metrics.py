@@ -280,7 +280,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             self.bin_confidences,
             self.bin_correct,
         ):
-            variable.assign(ops.zeros_like(variable))
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def get_config(self):
         config = super().get_config()
