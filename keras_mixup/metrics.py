@@ -1,7 +1,7 @@
 """`ExpectedCalibrationError`: calibration measured as a stateful metric.
 
-Written with `keras.ops` only, so it runs on every Keras 3 backend and
-does not load TensorFlow.
+Written with `keras.ops` only, so it runs on every Keras 3 backend; the
+module imports no TensorFlow itself.
 """
 
 import collections
