@@ -1,5 +1,6 @@
 """keras_mixup: mixup (Zhang et al., ICLR 2018) for Keras 3 and TensorFlow."""
 
+from keras_mixup import metrics as metrics
 from keras_mixup.callbacks import MixupSchedule
 from keras_mixup.data import Mixup, mix_with
 from keras_mixup.draws import sample_lambda

@@ -13,9 +13,19 @@ import keras_mixup
 _BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
+#: The public modules: the package, and submodules with their own names.
+MODULES = {"": keras_mixup, "metrics.": keras_mixup.metrics}
+
+
+def _public():
+    for prefix, module in MODULES.items():
+        for name in module.__all__:
+            if name != "__version__":
+                yield prefix + name, getattr(module, name)
+
+
 def _documented():
-    for name in keras_mixup.__all__:
-        obj = getattr(keras_mixup, name)
+    for name, obj in _public():
         if not (inspect.isclass(obj) or inspect.isfunction(obj)):
             continue
         yield name, obj
@@ -35,9 +45,8 @@ EXAMPLES = [
 def test_every_public_name_has_an_example():
     undocumented = [
         name
-        for name in keras_mixup.__all__
-        if name != "__version__"
-        and not _BLOCK.search(inspect.getdoc(getattr(keras_mixup, name)) or "")
+        for name, obj in _public()
+        if not _BLOCK.search(inspect.getdoc(obj) or "")
     ]
     assert undocumented == []
 

@@ -1,0 +1,288 @@
+"""`ExpectedCalibrationError`: calibration measured as a stateful metric.
+
+Written with `keras.ops` only, so it runs on every Keras 3 backend; the
+module imports no TensorFlow itself.
+"""
+
+import collections
+import numbers
+
+import keras
+from keras import ops
+
+__all__ = ["ExpectedCalibrationError"]
+
+
+def _check_num_bins(num_bins):
+    """Returns `num_bins` as an int >= 1, or raises a `ValueError`."""
+    if (
+        isinstance(num_bins, bool)
+        or not isinstance(num_bins, numbers.Integral)
+        or num_bins < 1
+    ):
+        raise ValueError(
+            f"`num_bins` must be an int >= 1; received {num_bins!r}."
+        )
+    return int(num_bins)
+
+
+def _check_from_logits(from_logits):
+    """Returns `from_logits` if it is a bool, or raises a `ValueError`."""
+    if not isinstance(from_logits, bool):
+        raise ValueError(
+            f"`from_logits` must be a bool (True or False); received "
+            f"{from_logits!r} of type {type(from_logits).__name__}."
+        )
+    return from_logits
+
+
+def _static_shape(tensor):
+    return tuple(tensor.shape)
+
+
+def _check_batch(name, shape, pred_shape):
+    """Raises if the static batch sizes of `name` and `y_pred` differ."""
+    if shape[0] is not None and pred_shape[0] is not None:
+        if shape[0] != pred_shape[0]:
+            raise ValueError(
+                f"`{name}` and `y_pred` must have the same batch size; "
+                f"received `{name}` of shape {shape} and `y_pred` of shape "
+                f"{pred_shape}."
+            )
+
+
+#: Per example ([B] each): the confidence, the predicted and the true class.
+_Decisions = collections.namedtuple(
+    "_Decisions", ["confidence", "predicted", "true"]
+)
+
+
+def _binary_decisions(y_true, y_pred, from_logits, dtype):
+    """Binary: `y_pred` holds p(class 1); the same as the rows [1-p, p]."""
+    pred_shape = _static_shape(y_pred)
+    true_shape = _static_shape(y_true)
+    if len(true_shape) not in (1, 2) or true_shape[1:] not in ((), (1,)):
+        raise ValueError(
+            "With one probability per example (`y_pred` of shape [B] or "
+            "[B, 1]), `y_true` must be of shape [B] or [B, 1] (0/1 labels, "
+            f"or soft labels thresholded at 0.5); received `y_true` of shape "
+            f"{true_shape} and `y_pred` of shape {pred_shape}."
+        )
+    _check_batch("y_true", true_shape, pred_shape)
+    p = ops.reshape(ops.cast(y_pred, dtype), (-1,))
+    if from_logits:
+        p = ops.sigmoid(p)
+    # argmax of [1 - p, p] takes class 0 on a tie, as TFP's argmax does.
+    predicted = ops.cast(ops.greater(p, 0.5), "int32")
+    y_true = ops.cast(ops.reshape(y_true, (-1,)), dtype)
+    true = ops.cast(ops.greater(y_true, 0.5), "int32")
+    return _Decisions(ops.maximum(p, 1.0 - p), predicted, true)
+
+
+def _multiclass_true(y_true, pred_shape):
+    """Class ids [B] from ids [B] or [B, 1], or one-hot/soft [B, K]."""
+    true_shape = _static_shape(y_true)
+    num_classes = pred_shape[-1]
+    if len(true_shape) == 1 or (len(true_shape) == 2 and true_shape[1] == 1):
+        _check_batch("y_true", true_shape, pred_shape)
+        return ops.cast(ops.reshape(y_true, (-1,)), "int32")
+    if len(true_shape) == 2 and true_shape[1] == num_classes:
+        _check_batch("y_true", true_shape, pred_shape)
+        return ops.cast(ops.argmax(y_true, axis=-1), "int32")
+    raise ValueError(
+        "`y_true` must be class ids of shape [B] or [B, 1], or one-hot or "
+        f"soft labels of shape [B, {num_classes}] like `y_pred`; received "
+        f"`y_true` of shape {true_shape} and `y_pred` of shape {pred_shape}."
+    )
+
+
+def _decisions(y_true, y_pred, from_logits, dtype):
+    """Confidence, predicted and true class of each example, checked."""
+    y_true = ops.convert_to_tensor(y_true)
+    y_pred = ops.convert_to_tensor(y_pred)
+    pred_shape = _static_shape(y_pred)
+    if len(pred_shape) == 1 or (len(pred_shape) == 2 and pred_shape[1] == 1):
+        return _binary_decisions(y_true, y_pred, from_logits, dtype)
+    if len(pred_shape) != 2:
+        raise ValueError(
+            "`y_pred` must be of shape [B, K] (K class probabilities, or "
+            "logits with `from_logits=True`), or [B] or [B, 1] (the "
+            f"probability of class 1); received shape {pred_shape}."
+        )
+    true = _multiclass_true(y_true, pred_shape)
+    y_pred = ops.cast(y_pred, dtype)
+    probs = ops.softmax(y_pred, axis=-1) if from_logits else y_pred
+    predicted = ops.cast(ops.argmax(y_pred, axis=-1), "int32")
+    return _Decisions(ops.max(probs, axis=-1), predicted, true)
+
+
+def _weights(sample_weight, like, dtype):
+    """`sample_weight` (None, a scalar, [B] or [B, 1]) as a [B] tensor."""
+    if sample_weight is None:
+        return ops.ones_like(like)
+    sample_weight = ops.convert_to_tensor(sample_weight)
+    shape = _static_shape(sample_weight)
+    if len(shape) > 2 or (len(shape) == 2 and shape[1] != 1):
+        raise ValueError(
+            "`sample_weight` must be a scalar, or of shape [B] or [B, 1]; "
+            f"received shape {shape}."
+        )
+    if shape:
+        _check_batch("sample_weight", shape, _static_shape(like))
+    weights = ops.reshape(ops.cast(sample_weight, dtype), (-1,))
+    return ops.broadcast_to(weights, ops.shape(like))
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class ExpectedCalibrationError(keras.metrics.Metric):
+    """Expected calibration error (ECE), accumulated over batches.
+
+    Each prediction falls in one of `num_bins` equal-width bins of its
+    confidence, the largest predicted probability: bin `b` holds the
+    confidences in `[b / num_bins, (b + 1) / num_bins)`, the last bin also
+    1.0 (the binning of `tfp.stats.expected_calibration_error`, which this
+    metric equals on the same predictions). Per bin the metric sums the
+    (weighted) count, the confidences and the correct predictions (argmax
+    equal to the label) over every batch since the last `reset_state()`,
+    and reports
+
+        ECE = sum_b (count_b / N) * |accuracy_b - confidence_b|
+
+    with `N` the total count: 0 for a calibrated model, up to 1.
+
+    Predictions `y_pred` are `[B, K]` class probabilities (logits with
+    `from_logits=True`, softmaxed), or, for a binary task, `[B]` or
+    `[B, 1]` holding the probability of class 1 (a logit with
+    `from_logits=True`, through a sigmoid), read as the two-class row
+    `[1 - p, p]`: confidence `max(p, 1 - p)`, class 1 predicted when
+    `p > 0.5`. Labels `y_true` are class ids `[B]` or `[B, 1]`, or one-hot
+    or soft (mixed) labels `[B, K]`, whose argmax is the class; in the
+    binary case 0/1 labels `[B]` or `[B, 1]`, a soft label counting as
+    class 1 when above 0.5. Class ids outside `[0, K)` are never counted
+    correct. `sample_weight` (`[B]`, `[B, 1]` or a scalar, non-negative)
+    weighs each example's contribution to the counts.
+
+    The per-bin sums are the float variables `bin_counts`,
+    `bin_confidences` and `bin_correct` (shape `[num_bins]`, in the
+    metric's dtype), for reliability diagrams: bin `b`'s accuracy is
+    `bin_correct[b] / bin_counts[b]`. In float32, counts are exact up to
+    2**24 examples per bin.
+
+    Args:
+        num_bins: the number of equal-width confidence bins over [0, 1],
+            an int >= 1. Defaults to `15`.
+        from_logits: whether `y_pred` holds logits rather than
+            probabilities. Defaults to `False`.
+        name: the metric's name. Defaults to
+            `"expected_calibration_error"`.
+        dtype: the dtype of the accumulators and the result. Defaults to
+            `None` (Keras's float type, float32 unless configured).
+
+    Returns:
+        A `keras.metrics.Metric`; `result()` is a scalar in [0, 1], 0
+        before any update.
+
+    Raises:
+        ValueError: at construction, for a `num_bins` that is not an
+            int >= 1 (bools refused) or a `from_logits` that is not a
+            bool; in `update_state`, for a `y_pred` not of rank 1 or 2, or
+            a `y_true` or `sample_weight` whose shape does not fit
+            `y_pred`.
+
+    Example:
+
+    ```python
+    metric = keras_mixup.metrics.ExpectedCalibrationError(num_bins=10)
+    # Confidences 0.9 (right), 0.65 (right) and 0.75 (wrong), one per bin:
+    # ECE = (|1 - 0.9| + |1 - 0.65| + |0 - 0.75|) / 3 = 0.4.
+    metric.update_state([0, 1, 1], [[0.9, 0.1], [0.35, 0.65], [0.75, 0.25]])
+    assert abs(float(metric.result()) - 0.4) < 1e-6
+
+    # In a model: logged by fit and evaluate.
+    model = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model.compile(
+        optimizer="adam",
+        loss="sparse_categorical_crossentropy",
+        metrics=[keras_mixup.metrics.ExpectedCalibrationError()],
+    )
+    x = np.random.rand(32, 4).astype("float32")
+    y = np.random.randint(0, 3, size=32)
+    logs = model.evaluate(x, y, return_dict=True, verbose=0)
+    print(logs["expected_calibration_error"])
+    ```
+    """
+
+    def __init__(
+        self,
+        num_bins=15,
+        from_logits=False,
+        name="expected_calibration_error",
+        dtype=None,
+    ):
+        super().__init__(name=name, dtype=dtype)
+        self.num_bins = _check_num_bins(num_bins)
+        self.from_logits = _check_from_logits(from_logits)
+        self.bin_counts = self._bin_variable("bin_counts")
+        self.bin_confidences = self._bin_variable("bin_confidences")
+        self.bin_correct = self._bin_variable("bin_correct")
+
+    def _bin_variable(self, name):
+        return self.add_variable(
+            shape=(self.num_bins,),
+            initializer="zeros",
+            dtype=self.dtype,
+            name=name,
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Adds a batch to the per-bin sums.
+
+        Args:
+            y_true: class ids `[B]` or `[B, 1]`, or one-hot or soft labels
+                `[B, K]`; 0/1 labels `[B]` or `[B, 1]` in the binary case.
+            y_pred: probabilities (or logits) `[B, K]`, or the probability
+                of class 1 `[B]` or `[B, 1]`.
+            sample_weight: a weight per example, `[B]`, `[B, 1]` or a
+                scalar. Defaults to `None` (every example weighs 1).
+        """
+        decided = _decisions(y_true, y_pred, self.from_logits, self.dtype)
+        confidence = decided.confidence
+        weights = _weights(sample_weight, confidence, self.dtype)
+        correct = ops.cast(
+            ops.equal(decided.predicted, decided.true), self.dtype
+        )
+        bins = ops.floor(confidence * float(self.num_bins))
+        bins = ops.clip(bins, 0.0, float(self.num_bins - 1))
+        # One-hot sums rather than a matmul: exact float32 on every device
+        # (matmuls may run in TF32 on GPUs).
+        in_bin = ops.one_hot(
+            ops.cast(bins, "int32"), self.num_bins, dtype=self.dtype
+        )
+        in_bin = in_bin * weights[:, None]
+        self.bin_counts.assign_add(ops.sum(in_bin, axis=0))
+        self.bin_confidences.assign_add(
+            ops.sum(in_bin * confidence[:, None], axis=0)
+        )
+        self.bin_correct.assign_add(ops.sum(in_bin * correct[:, None], axis=0))
+
+    def result(self):
+        # (count_b / N) * |correct_b / count_b - confidences_b / count_b|
+        # = |correct_b - confidences_b| / N; an empty bin adds 0.
+        total = ops.sum(self.bin_counts)
+        gaps = ops.sum(ops.abs(self.bin_correct - self.bin_confidences))
+        return ops.divide_no_nan(gaps, total)
+
+    def reset_state(self):
+        for variable in (
+            self.bin_counts,
+            self.bin_confidences,
+            self.bin_correct,
+        ):
+            variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_bins=self.num_bins, from_logits=self.from_logits)
+        return config
