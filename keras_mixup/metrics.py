@@ -5,35 +5,13 @@ module imports no TensorFlow itself.
 """
 
 import collections
-import numbers
 
 import keras
 from keras import ops
 
+from keras_mixup import checks
+
 __all__ = ["ExpectedCalibrationError"]
-
-
-def _check_num_bins(num_bins):
-    """Returns `num_bins` as an int >= 1, or raises a `ValueError`."""
-    if (
-        isinstance(num_bins, bool)
-        or not isinstance(num_bins, numbers.Integral)
-        or num_bins < 1
-    ):
-        raise ValueError(
-            f"`num_bins` must be an int >= 1; received {num_bins!r}."
-        )
-    return int(num_bins)
-
-
-def _check_from_logits(from_logits):
-    """Returns `from_logits` if it is a bool, or raises a `ValueError`."""
-    if not isinstance(from_logits, bool):
-        raise ValueError(
-            f"`from_logits` must be a bool (True or False); received "
-            f"{from_logits!r} of type {type(from_logits).__name__}."
-        )
-    return from_logits
 
 
 def _static_shape(tensor):
@@ -222,8 +200,8 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         dtype=None,
     ):
         super().__init__(name=name, dtype=dtype)
-        self.num_bins = _check_num_bins(num_bins)
-        self.from_logits = _check_from_logits(from_logits)
+        self.num_bins = checks.check_int(num_bins, "num_bins", 1)
+        self.from_logits = checks.check_bool(from_logits, "from_logits")
         self.bin_counts = self._bin_variable("bin_counts")
         self.bin_confidences = self._bin_variable("bin_confidences")
         self.bin_correct = self._bin_variable("bin_correct")

@@ -374,7 +374,9 @@ def test_bad_num_bins(num_bins):
 
 @pytest.mark.parametrize("from_logits", [1, 0, "True", None])
 def test_bad_from_logits(from_logits):
-    with pytest.raises(ValueError, match=r"`from_logits` must be a bool") as e:
+    with pytest.raises(
+        ValueError, match=r"`from_logits` must be True or False"
+    ) as e:
         ExpectedCalibrationError(from_logits=from_logits)
     assert repr(from_logits) in str(e.value)
 
