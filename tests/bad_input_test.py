@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 import tensorflow as tf
-from identity_rows import decode_identity_rows
+from conftest import decode_identity_rows
 
 import keras_mixup
 from keras_mixup import mixing, pairing, sampling

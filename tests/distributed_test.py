@@ -18,7 +18,7 @@ import distributed_scenarios as sc
 import numpy as np
 import pytest
 import tensorflow as tf
-from identity_rows import decode_identity_rows
+from conftest import decode_identity_rows
 
 import keras_mixup
 from keras_mixup import sampling
