@@ -168,3 +168,36 @@ class Recorder(keras.layers.Layer):
 
         with tf.control_dependencies([tf.py_function(record, [x], [])]):
             return tf.identity(x)
+
+
+def decode_blends(mixed, x, others=None, atol=1e-4):
+    """Reads lam and partners back from rows blended from `x`.
+
+    Row `i` of `mixed` must be `lam_i * x[i] + (1 - lam_i) * others[p_i]`
+    for some row `p_i` of `others` (by default `x` itself: partners from the
+    same batch) and some `lam_i` in [0, 1]; this checks that, row by row,
+    to within `atol`.
+
+    Returns:
+        `(lam, partner)`: each row's weight of `x[i]`, and the row of
+        `others` it is blended with (the closest fit when `x[i]` and
+        several rows of `others` explain the row equally well).
+    """
+    mixed, x = np.asarray(mixed, np.float64), np.asarray(x, np.float64)
+    others = x if others is None else np.asarray(others, np.float64)
+    assert mixed.shape == x.shape, (mixed.shape, x.shape)
+    mixed, x = mixed.reshape(len(x), -1), x.reshape(len(x), -1)
+    others = others.reshape(len(others), -1)
+    diff = x[:, None, :] - others[None, :, :]  # [B, P, F]
+    rest = mixed[:, None, :] - others[None, :, :]
+    norm = (diff**2).sum(-1)
+    safe = np.where(norm > 0, norm, 1.0)
+    lam = np.where(norm > 0, (rest * diff).sum(-1) / safe, 1.0)
+    residual = np.abs(rest - lam[..., None] * diff).max(-1)
+    partner = residual.argmin(1)
+    rows = np.arange(len(x))
+    worst = residual[rows, partner].max()
+    assert worst <= atol, f"a row is no blend of two rows (off by {worst})"
+    lam = lam[rows, partner]
+    assert np.all((lam >= -atol) & (lam <= 1 + atol)), lam
+    return np.clip(lam, 0, 1), partner
