@@ -170,13 +170,13 @@ class Recorder(keras.layers.Layer):
             return tf.identity(x)
 
 
-def decode_blends(mixed, x, others=None, atol=1e-4):
+def decode_blends(mixed, x, others=None, *, paired=False, atol=1e-4):
     """Reads lam and partners back from rows blended from `x`.
 
     Row `i` of `mixed` must be `lam_i * x[i] + (1 - lam_i) * others[p_i]`
     for some row `p_i` of `others` (by default `x` itself: partners from the
-    same batch) and some `lam_i` in [0, 1]; this checks that, row by row,
-    to within `atol`.
+    same batch; with `paired`, `p_i = i`) and some `lam_i` in [0, 1]; this
+    checks that, row by row, to within `atol`.
 
     Returns:
         `(lam, partner)`: each row's weight of `x[i]`, and the row of
@@ -194,6 +194,8 @@ def decode_blends(mixed, x, others=None, atol=1e-4):
     safe = np.where(norm > 0, norm, 1.0)
     lam = np.where(norm > 0, (rest * diff).sum(-1) / safe, 1.0)
     residual = np.abs(rest - lam[..., None] * diff).max(-1)
+    if paired:
+        residual[~np.eye(len(x), len(others), dtype=bool)] = np.inf
     partner = residual.argmin(1)
     rows = np.arange(len(x))
     worst = residual[rows, partner].max()
