@@ -33,7 +33,7 @@ def _reset_keras_state():
 # --- identity rows ----------------------------------------------------------
 
 
-def decode_identity_rows(x, ids, atol=1e-6):
+def decode_identity_rows(x, ids, atol=1e-6, *, permutation=True):
     """Checks that `x` mixes the identity rows `ids` and decodes it.
 
     Example `k` of a test set is row `k` of an identity matrix (its "id" is
@@ -46,6 +46,8 @@ def decode_identity_rows(x, ids, atol=1e-6):
         x: the mixed rows, shape `[B, N]` (N >= every id).
         ids: the id of the example expected at each batch position, `[B]`.
         atol: tolerance for the float comparisons.
+        permutation: whether the partners must be a permutation (the
+            nearest-neighbour pairings need not give one).
 
     Returns:
         `(lam, partner)`: the weight of each row's own example (>= 0) and
@@ -75,7 +77,7 @@ def decode_identity_rows(x, ids, atol=1e-6):
     # A permutation: no two rows show the same partner. (A row with lam = 1
     # exactly, as float32 rounds for small alpha, hides its partner.)
     shown = partner[moved].tolist()
-    assert len(set(shown)) == len(shown), (
+    assert not permutation or len(set(shown)) == len(shown), (
         f"partners {partner.tolist()} are not a permutation"
     )
     np.testing.assert_allclose(

@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import decode_identity_rows
 
 import keras_mixup
 from keras_mixup import pairing
@@ -130,36 +131,38 @@ def test_knn_k_is_clamped_to_batch_size_minus_one():
     assert seen == {1, 2, 3}
 
 
-def test_knn_on_nested_inputs_and_on_knn_features():
+def knn_partners(**kwargs):
+    """The partner `Mixup(pairing="knn", knn_k=1)` gives each example of a
+    nested batch at POSITIONS, read back from an identity-row leaf."""
     inputs = {
+        "id": np.eye(8, dtype="float32"),
         "position": POSITIONS[:, None],
         "noise": np.zeros((8, 2, 2), "float32"),
     }
-    index = _draw("knn", 0, batch_size=8, inputs=inputs, knn_k=1)
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
-
-    # Features that reverse the gaps: the nearest neighbours change.
-    def reversed_gaps(x):
-        return 127.0 - x["position"]
-
-    index = _draw(
-        "knn",
-        0,
-        batch_size=8,
-        inputs=inputs,
-        knn_k=1,
-        knn_features=reversed_gaps,
+    mixup = keras_mixup.Mixup(
+        alpha=1.0, pairing="knn", knn_k=1, mix_labels=False, seed=0, **kwargs
     )
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
-    index = _draw(
-        "knn",
-        0,
-        batch_size=8,
-        inputs=inputs,
-        knn_k=1,
-        knn_features=lambda x: tf.square(x["position"]),
+    mixed, _ = mixup(inputs, np.arange(8))
+    lam, partner = decode_identity_rows(
+        mixed["id"], np.arange(8), permutation=False
     )
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
+    assert np.all(lam < 1), "every example has a partner"
+    return partner
+
+
+def test_knn_on_nested_inputs_and_on_knn_features():
+    # On the flattened leaves (the identity rows add the same distance to
+    # every pair): the nearest position, the one below but for 0.
+    np.testing.assert_array_equal(knn_partners(), [1, 0, 1, 2, 3, 4, 5, 6])
+
+    # Features 1 / (1 + position) shrink the gaps as positions grow: the
+    # nearest neighbour becomes the one above but for the last.
+    def shrinking_gaps(x):
+        return 1.0 / (1.0 + x["position"])
+
+    np.testing.assert_array_equal(
+        knn_partners(knn_features=shrinking_gaps), [1, 2, 3, 4, 5, 6, 7, 6]
+    )
 
 
 def test_same_class_knn_partners_are_near_and_same_class():
@@ -393,17 +396,17 @@ def test_unregistered_knn_features_are_not_serialised():
 # ----------------------------------------------------------- bad input
 
 
-def test_unknown_pairing():
+@pytest.mark.parametrize(
+    "value, received",
+    [("nearest", "'nearest'"), (["knn"], r"\['knn'\]"), (None, "None")],
+)
+def test_unknown_pairing(value, received):
     with pytest.raises(
         ValueError,
-        match=r"`pairing` must be one of .*"
-        r"'same_class'.*received 'nearest'",
+        match=r"`pairing` must be one of \['knn', 'random', 'same_class', "
+        r"'same_class_knn'\]; received " + received,
     ):
-        keras_mixup.Mixup(pairing="nearest")
-    with pytest.raises(ValueError, match="received \\['knn'\\]"):
-        keras_mixup.Mixup(pairing=["knn"])
-    with pytest.raises(ValueError, match="`pairing` must be one of"):
-        pairing.partner_index("closest", 4, tf.constant([1, 2]))
+        keras_mixup.Mixup(pairing=value)
 
 
 @pytest.mark.parametrize("knn_k", [0, -3, 2.5, True, "5"])
