@@ -154,7 +154,8 @@ class Recorder(keras.layers.Layer):
 
     def __init__(self, seen=None, training_only=False, **kwargs):
         super().__init__(**kwargs)
-        self.seen = [] if seen is None else seen
+        # Set past Keras's attribute tracking, which would copy the list.
+        object.__setattr__(self, "seen", [] if seen is None else seen)
         self.training_only = training_only
         self.traces = 0
 
