@@ -6,6 +6,7 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `decode_identity_rows`: lam and partners read back from mixed identity
   rows (example `k` is row `k` of an identity matrix);
 - `chi_square_p_value` and `EDGES`: goodness of fit of lam draws;
+- `nearest_sets`: every row's k nearest neighbours, by brute force;
 - `blobs`: a small, separable classification problem;
 - `Recorder`: an identity layer that keeps every batch it receives.
 """
@@ -124,6 +125,15 @@ def chi_square_p_value(samples, distribution, edges=EDGES, min_expected=5):
     merged_exp[-1] += exp_acc
     assert len(merged_obs) >= 3, "too few bins for a meaningful test"
     return stats.chisquare(merged_obs, merged_exp).pvalue
+
+
+def nearest_sets(points, k):
+    """The k nearest other rows of every row of `points` `[N, D]`, by brute
+    force (ties to the lower index)."""
+    points = np.asarray(points, "float64")
+    distances = ((points[:, None] - points[None]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    return [set(np.argsort(row, kind="stable")[:k]) for row in distances]
 
 
 # --- models -----------------------------------------------------------------

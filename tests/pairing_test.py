@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import decode_identity_rows
+from conftest import decode_identity_rows, nearest_sets
 
 import keras_mixup
 from keras_mixup import pairing
@@ -12,13 +12,6 @@ from keras_mixup import pairing
 # 1-D positions with strictly growing gaps: every example has a unique
 # ordering of neighbours, so the k nearest are exact.
 POSITIONS = np.array([0, 1, 3, 7, 15, 31, 63, 127], "float32")
-
-
-def _nearest(positions, k):
-    """The k nearest other examples of every example, by brute force."""
-    distances = np.abs(positions[:, None] - positions[None, :])
-    np.fill_diagonal(distances, np.inf)
-    return [set(np.argsort(row, kind="stable")[:k]) for row in distances]
 
 
 def _draw(name, seed, **kwargs):
@@ -107,7 +100,7 @@ def test_singleton_class_comes_back_bit_exact_through_mixup():
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_knn_partners_are_among_the_k_nearest(k):
-    nearest = _nearest(POSITIONS, k)
+    nearest = nearest_sets(POSITIONS[:, None], k)
     seen = [set() for _ in POSITIONS]
     for seed in range(40):
         index = _draw(
@@ -269,7 +262,7 @@ def test_pairings_compile_with_xla_and_run_on_dynamic_batches():
             if name.startswith("same_class"):
                 np.testing.assert_array_equal(labels.numpy()[index], labels)
             if name == "knn":
-                allowed = _nearest(POSITIONS, 2)
+                allowed = nearest_sets(POSITIONS[:, None], 2)
                 assert all(j in allowed[i] for i, j in enumerate(index))
     for index in dynamic(inputs[:3], labels[:3], seed).values():
         assert index.shape == (3,)
@@ -332,7 +325,10 @@ def test_mixup_with_knn_in_a_dataset():
     mixup = keras_mixup.Mixup(
         alpha=1.0, pairing="knn", knn_k=1, mix_labels=False, seed=0
     )
-    nearest = [min(n) if len(n) == 1 else n for n in _nearest(POSITIONS, 1)]
+    nearest = [
+        min(n) if len(n) == 1 else n
+        for n in nearest_sets(POSITIONS[:, None], 1)
+    ]
     for mixed_x, labels in ds.map(mixup):
         np.testing.assert_array_equal(labels, y[:8])
         # Each mixed value lies between the example and its nearest one.
