@@ -8,10 +8,12 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `chi_square_p_value` and `EDGES`: goodness of fit of lam draws;
 - `nearest_sets`: every row's k nearest neighbours, by brute force;
 - `blobs`: a small, separable classification problem;
-- `Recorder`: an identity layer that keeps every batch it receives.
+- `Recorder`: an identity layer that keeps every batch it receives;
+- `finish_processes`: waits for subprocesses, kills them all on a failure.
 """
 
 import os
+import subprocess
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -216,3 +218,28 @@ def decode_blends(mixed, x, others=None, *, paired=False, atol=1e-4):
     lam = lam[rows, partner]
     assert np.all((lam >= -atol) & (lam <= 1 + atol)), lam
     return np.clip(lam, 0, 1), partner
+
+
+# --- subprocesses -----------------------------------------------------------
+
+
+def finish_processes(processes, timeout):
+    """Waits for every process; kills them all if one fails or times out
+    (a hung run fails, never hangs), and asserts with their stderr tails."""
+    errors = []
+    try:
+        for process in processes:
+            try:
+                _, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                errors.append(f"pid {process.pid} timed out after {timeout}s")
+                break
+            if process.returncode != 0:
+                errors.append(stderr[-3000:])
+                break
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert not errors, "\n".join(errors)
