@@ -78,18 +78,24 @@ def test_inputs_only_through_draw_and_mix_batch():
     assert abs(float(tf.reduce_mean(lam)) - 1 / 2) < 0.015
 
 
-def test_bad_inputs_only_options():
-    with pytest.raises(
-        ValueError,
-        match="`label_smoothing` has no effect "
-        "with `mix_labels=False`.*received label_smoothing"
-        "=0.1",
-    ):
-        keras_mixup.Mixup(mix_labels=False, label_smoothing=0.1)
-    with pytest.raises(
-        ValueError, match="`mix_labels` must be True or False; received 'no'"
-    ):
-        keras_mixup.Mixup(mix_labels="no")
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (
+            {"mix_labels": False, "label_smoothing": 0.1},
+            "`label_smoothing` has no effect with `mix_labels=False`.*"
+            "received label_smoothing=0.1",
+        ),
+        (
+            {"mix_labels": "no"},
+            "`mix_labels` must be True or False; received 'no'",
+        ),
+    ],
+    ids=["label_smoothing-inputs-only", "mix_labels-string"],
+)
+def test_bad_inputs_only_options(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        keras_mixup.Mixup(**kwargs)
 
 
 # ------------------------------------------------------------- mix_with
