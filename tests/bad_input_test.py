@@ -3,7 +3,8 @@
 Two tables drive the error tests; another API joins by adding rows:
 
 - `BAD_ARGUMENTS`: `(callable, args, kwargs, error, match)` for
-  constructors and plain functions, called eagerly.
+  constructors, methods (`Mixup.mix`, `MixupGAN.compile`) and plain
+  functions, called eagerly: every API's argument errors, in one table.
 - `BAD_BATCHES`: `(make_mixer, batch, error, match, dynamic_error)` for
   calls on a batch `(x, y)` or `(x, y, sample_weight)`, run eagerly, in a
   `tf.function` with an unknown batch size and in `Dataset.map`.
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytest
 import tensorflow as tf
-from identity_rows import decode_identity_rows
+from conftest import decode_identity_rows
 
 import keras_mixup
 from keras_mixup import blending, pairing, state
@@ -234,6 +235,239 @@ OTHER_APIS = {
     "mix_with-prob-2": bad(mix_with, "2", prob=2),
 }
 
+# MixupModel's mix points, mix_with's datasets, Mixup.mix's partner batch
+# and MixupGAN.compile: each row with its whole message.
+
+
+def model_with_mix_points():
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(4),
+            keras_mixup.MixupLayer(name="mix_1"),
+            keras.layers.Dense(4),
+            keras_mixup.MixupLayer(name="mix_2"),
+            keras.layers.Dense(3, name="dense"),
+        ]
+    )
+
+
+def mixup_model_of(make_model):
+    return lambda **kwargs: keras_mixup.MixupModel(make_model(), **kwargs)
+
+
+def dense():
+    import keras
+
+    return keras.layers.Dense(3)
+
+
+def mix_with_changed(change_dataset=None, change_partners=None, **kwargs):
+    ds, partners = datasets()
+    ds = change_dataset(ds) if change_dataset else ds
+    partners = change_partners(partners) if change_partners else partners
+    return keras_mixup.mix_with(ds, partners, **kwargs)
+
+
+def mixup_mix(*args, **kwargs):
+    return keras_mixup.Mixup(alpha=1.0).mix(*args, **kwargs)
+
+
+def gan_compile(**kwargs):
+    mixup_gan().compile(**kwargs)
+
+
+def gan_compile_one_optimizer_twice():
+    import keras
+
+    optimizer = keras.optimizers.Adam()
+    gan_compile(d_optimizer=optimizer, g_optimizer=optimizer)
+
+
+def row(call, match, *args, **kwargs):
+    return BadArgument(call, args, kwargs, ValueError, match)
+
+
+NAMES = r" MixupLayers in the model: \['mix_1', 'mix_2'\]\."
+MIX_AT = (
+    r"`mix_at` must be 'input', 'latent' or a (non-empty )?list of "
+    r"MixupLayer names \(optionally with 'input'\); received "
+)
+ELEMENTS = r"float32\[None, 4\]"
+X = np.zeros((4, 3), "float32")
+MORE_ROWS = {
+    "MixupModel-model-layer": row(
+        mixup_model_of(dense),
+        r"`model` must be a keras.Model \(Sequential, functional or "
+        r"subclassed\); received <Dense .* of type Dense",
+    ),
+    "MixupModel-model-function": row(
+        mixup_model_of(lambda: lambda x: x),
+        r"`model` must be a keras.Model .*received <function .* of type "
+        r"function",
+    ),
+    "MixupModel-mix_at-unknown-string": row(
+        mixup_model_of(model_with_mix_points),
+        MIX_AT + rf"'hidden'\.{NAMES}",
+        mix_at="hidden",
+    ),
+    "MixupModel-mix_at-unknown-layer": row(
+        mixup_model_of(model_with_mix_points),
+        r"`mix_at` names 'mix_3', but the model has no layer of that "
+        rf"name\.{NAMES}",
+        mix_at=["mix_3"],
+    ),
+    "MixupModel-mix_at-not-a-mixup-layer": row(
+        mixup_model_of(model_with_mix_points),
+        r"`mix_at` names 'dense', a Dense layer; only MixupLayers \(and "
+        rf"'input'\) are mix points\.{NAMES}",
+        mix_at=["dense"],
+    ),
+    "MixupModel-mix_at-empty": row(
+        mixup_model_of(model_with_mix_points),
+        MIX_AT + rf"\[\]\.{NAMES}",
+        mix_at=[],
+    ),
+    "MixupModel-mix_at-twice": row(
+        mixup_model_of(model_with_mix_points),
+        r"`mix_at` names a point twice: \['mix_1', 'mix_1'\]",
+        mix_at=["mix_1", "mix_1"],
+    ),
+    "MixupModel-mix_at-not-a-name": row(
+        mixup_model_of(model_with_mix_points),
+        MIX_AT + rf"\[3\]\.{NAMES}",
+        mix_at=[3],
+    ),
+    "MixupModel-latent-without-mixup-layers": row(
+        mixup_model,
+        r"`mix_at='latent'` mixes at the input or at a MixupLayer inside the "
+        r"model, but the model has no MixupLayer: add "
+        r"keras_mixup.MixupLayer\(\)",
+        mix_at="latent",
+    ),
+    "mix_with-partner-shape": row(
+        mix_with_changed,
+        r"`partner_dataset` inputs must match `dataset`'s in dtype and "
+        rf"per-example shape; received float32\[None, 3\] for {ELEMENTS}",
+        change_partners=lambda p: p.map(lambda x: x[:, :3]),
+    ),
+    "mix_with-partner-dtype": row(
+        mix_with_changed,
+        r"`partner_dataset` inputs must match .*received "
+        rf"float64\[None, 4\] for {ELEMENTS}",
+        change_partners=lambda p: p.map(lambda x: tf.cast(x, tf.float64)),
+    ),
+    "mix_with-partner-structure": row(
+        mix_with_changed,
+        r"`partner_dataset` must yield `x`, `\(x,\)`, `\(x, y\)` or "
+        r"`\(x, y, sample_weight\)` with `x` structured like `dataset`'s "
+        rf"inputs {ELEMENTS}; received elements \{{'image'",
+        change_partners=lambda p: p.map(lambda x: {"image": x}),
+    ),
+    "mix_with-dataset-unlabelled": row(
+        mix_with_changed,
+        r"`dataset` must yield labelled batches, `\(x, y\)`, "
+        r"`\(x, y, sample_weight\)` or a dict `\{'images': x, 'labels': y\}`"
+        rf".*; received elements {ELEMENTS}",
+        change_dataset=lambda ds: ds.map(lambda x, y: x),
+    ),
+    "mix_with-mix_labels-unlabelled-partner": row(
+        mix_with_changed,
+        r"`mix_labels=True` blends labels, but `partner_dataset` yields no "
+        rf"labels \(elements {ELEMENTS}\); use the default "
+        r"`mix_labels=False`",
+        mix_labels=True,
+        num_classes=4,
+    ),
+    "mix_with-same_class-unlabelled-partner": row(
+        mix_with_changed,
+        r"`pairing='same_class'` needs labels on both sides, but "
+        rf"`partner_dataset` yields no labels \(elements {ELEMENTS}\)",
+        pairing="same_class",
+    ),
+    "mix_with-partner-empty": row(
+        mix_with_changed,
+        r"`partner_dataset` is empty\.",
+        change_partners=lambda p: p.take(0),
+    ),
+    "mix_with-partner-array": row(
+        mix_with_changed,
+        r"`partner_dataset` must be a tf.data.Dataset; received array",
+        change_partners=lambda p: np.zeros((4, 4)),
+    ),
+    "mix_with-knn_k-0": row(
+        mix_with_changed,
+        r"`knn_k` must be an int >= 1 \(the number of nearest neighbours a "
+        r"partner is drawn from\); received 0\.",
+        pairing="knn",
+        knn_k=0,
+    ),
+    "Mixup.mix-partner_x-shape": row(
+        mixup_mix,
+        r"`partner_x` must have the shape of `x` apart from the batch size; "
+        r"received \(2, 4\) for \(4, 3\)\.",
+        X,
+        partner_x=np.zeros((2, 4), "float32"),
+    ),
+    "Mixup.mix-partner_x-dtype": row(
+        mixup_mix,
+        r"`partner_x` must have the dtype of `x`; received int32 for "
+        r"float32\.",
+        X,
+        partner_x=np.zeros((2, 3), "int32"),
+    ),
+    "Mixup.mix-partner_y-without-partner_x": row(
+        mixup_mix,
+        r"`partner_y` and `partner_sample_weight` need `partner_x`; "
+        r"received partner_x=None\.",
+        X,
+        partner_y=np.zeros([2]),
+    ),
+    "Mixup.mix-partner-without-labels": row(
+        mixup_mix,
+        r"`mix_labels=True` blends labels, so the partner batch needs labels "
+        r"too; received partner labels None\.",
+        X,
+        np.zeros([4], "float32"),
+        partner_x=np.zeros((2, 3), "float32"),
+    ),
+    "MixupGAN.compile-one-optimizer-twice": row(
+        gan_compile_one_optimizer_twice,
+        "`d_optimizer` and `g_optimizer` must be two different optimizer "
+        "instances.*received the same instance twice",
+    ),
+    "MixupGAN.compile-loss": row(
+        gan_compile,
+        "MixupGAN.compile takes `d_optimizer` and `g_optimizer` and builds "
+        "its own losses; received `loss`",
+        d_optimizer="adam",
+        g_optimizer="adam",
+        loss="mse",
+    ),
+    "MixupGAN.compile-metrics": row(
+        gan_compile,
+        "builds its own losses; received `metrics`",
+        d_optimizer="adam",
+        g_optimizer="adam",
+        metrics=[],
+    ),
+    "MixupGAN.compile-g_optimizer-none": row(
+        gan_compile,
+        "`g_optimizer` is required; received None",
+        d_optimizer="adam",
+        g_optimizer=None,
+    ),
+    "MixupGAN.compile-d_optimizer-unknown": row(
+        gan_compile,
+        "`d_optimizer` must be a Keras optimizer, its name or its config; "
+        "received 'no_such_optimizer'",
+        d_optimizer="no_such_optimizer",
+        g_optimizer="adam",
+    ),
+}
+
 BAD_ARGUMENTS = {
     # Mixup(...)
     "Mixup-alpha-0": bad_mixup("0.0", alpha=0),
@@ -331,6 +565,7 @@ BAD_ARGUMENTS = {
         r"'same_class_knn'\]; received 'nearest'",
     ),
     **OTHER_APIS,
+    **MORE_ROWS,
 }
 
 

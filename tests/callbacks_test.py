@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import Recorder, decode_identity_rows, mixed_lams
 from scipy import stats
 
 import keras_mixup
@@ -32,26 +33,9 @@ class Log:
         return batches
 
 
-class Recorder(keras.layers.Layer):
-    """The identity; records every batch it receives while training, and
-    counts how often it is traced in training mode."""
-
-    def __init__(self, log, **kwargs):
-        super().__init__(**kwargs)
-        self._log = log
-        self.traces = 0
-
-    def call(self, x, training=None):
-        if not training:
-            return x
-        self.traces += 1
-
-        def record(tensor):
-            self._log.entries.append(tensor.numpy())
-            return []
-
-        with tf.control_dependencies([tf.py_function(record, [x], [])]):
-            return tf.identity(x)
+def training_recorder(log):
+    """A `Recorder` of the batches seen while training, into `log`."""
+    return Recorder(log.entries, training_only=True)
 
 
 class Marks(keras.callbacks.Callback):
@@ -72,7 +56,7 @@ class Marks(keras.callbacks.Callback):
 
 
 def dense_head(log, first=()):
-    recorder = Recorder(log)
+    recorder = training_recorder(log)
     model = keras.Sequential(
         [
             keras.Input((D,)),
@@ -84,25 +68,30 @@ def dense_head(log, first=()):
     return model, recorder
 
 
-def lams(batches, offset=0):
-    """lam of every identity row mixed with another row: row k of the
-    epoch is `lam * e_k + (1 - lam) * e_p`, so lam is its entry k."""
-    values = []
-    for b, batch in enumerate(batches):
-        for i, row in enumerate(batch):
-            k = offset + b * B + i
-            if not np.array_equal(row, IDENTITY[k]):
-                values.append(row[k])
-    return np.array(values)
+def rows_of(batches):
+    """The example ids of each recorded batch of an epoch, in order."""
+    return [
+        np.arange(b * B, b * B + len(batch)) for b, batch in enumerate(batches)
+    ]
+
+
+def lams(batches):
+    """lam of every identity row mixed with another row in an epoch."""
+    return np.concatenate(
+        [
+            mixed_lams(batch, ids)
+            for batch, ids in zip(batches, rows_of(batches), strict=True)
+        ]
+    )
 
 
 def unmixed(batches):
-    """How many recorded rows are their own identity row, exactly."""
-    return sum(
-        int(np.array_equal(row, IDENTITY[b * B + i]))
-        for b, batch in enumerate(batches)
-        for i, row in enumerate(batch)
-    )
+    """How many recorded rows show no partner (their own identity row)."""
+    count = 0
+    for batch, ids in zip(batches, rows_of(batches), strict=True):
+        _, partner = decode_identity_rows(batch, ids)
+        count += int(np.sum(partner == np.arange(len(ids))))
+    return count
 
 
 # --- fit: what the model receives, epoch by epoch ---------------------------
@@ -230,7 +219,7 @@ def test_gan_steps_are_plain_while_off_and_mixed_while_on():
     # The generator outputs 0 and does not learn: the discriminator's
     # batch is `lam * real` when mixed, `[real; 0]` when plain.
     log = Log()
-    recorder = Recorder(log)
+    recorder = training_recorder(log)
     generator = keras.Sequential(
         [keras.Input((2,)), keras.layers.Dense(2, kernel_initializer="zeros")]
     )

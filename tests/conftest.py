@@ -1,12 +1,28 @@
-"""Shared test set-up: TensorFlow backend, quiet logs, clean global state."""
+"""Shared test set-up and helpers.
+
+Set-up: TensorFlow backend, quiet logs, clean global state. Helpers, the
+one copy of each, imported by the tests as `from conftest import ...`:
+
+- `decode_identity_rows`: lam and partners read back from mixed identity
+  rows (example `k` is row `k` of an identity matrix);
+- `chi_square_p_value` and `EDGES`: goodness of fit of lam draws;
+- `nearest_sets`: every row's k nearest neighbours, by brute force;
+- `blobs`: a small, separable classification problem;
+- `Recorder`: an identity layer that keeps every batch it receives;
+- `finish_processes`: waits for subprocesses, kills them all on a failure.
+"""
 
 import os
+import subprocess
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from scipy import stats  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +31,215 @@ def _reset_keras_state():
     keras.config.set_dtype_policy("float32")
     yield
     keras.config.set_dtype_policy("float32")
+
+
+# --- identity rows ----------------------------------------------------------
+
+
+def decode_identity_rows(x, ids, atol=1e-6, *, permutation=True):
+    """Checks that `x` mixes the identity rows `ids` and decodes it.
+
+    Example `k` of a test set is row `k` of an identity matrix (its "id" is
+    the column of its 1). After mixing, the row at batch position `r` must
+    be `lam_r * e_{ids[r]} + (1 - lam_r) * e_{ids[p_r]}` with `p` a
+    permutation of the batch positions: this checks exactly that, so no
+    example is lost, duplicated, reordered or taken from another batch.
+
+    Args:
+        x: the mixed rows, shape `[B, N]` (N >= every id).
+        ids: the id of the example expected at each batch position, `[B]`.
+        atol: tolerance for the float comparisons.
+        permutation: whether the partners must be a permutation (the
+            nearest-neighbour pairings need not give one).
+
+    Returns:
+        `(lam, partner)`: the weight of each row's own example (>= 0) and
+        the batch position of its partner (`r` itself when the row shows no
+        other example): a permutation of `range(B)` where every row shows
+        its partner.
+    """
+    x = np.asarray(x, np.float64)
+    ids = np.asarray(ids)
+    size = len(ids)
+    assert x.shape[0] == size, f"batch of {x.shape[0]} rows, {size} ids"
+    assert len(set(ids.tolist())) == size, "ids must be distinct"
+    assert np.all(np.isfinite(x)), "mixing created a NaN or inf"
+    assert x.min() >= -atol, f"negative weight {x.min()}"
+    np.testing.assert_allclose(x.sum(1), 1.0, atol=atol)
+    others = np.delete(x, ids, axis=1)
+    if others.size:
+        assert others.max() <= atol, "a row holds an example of another batch"
+    weights = x[:, ids]
+    lam = np.diag(weights).copy()
+    off = weights - np.diag(lam)
+    assert ((off > atol).sum(1) <= 1).all(), "a row mixes three examples"
+    # Entries of examples a row does not mix are exactly 0: a partner
+    # weight under atol (lam within float rounding of 1) still shows.
+    moved = off.max(1) > 0
+    partner = np.where(moved, off.argmax(1), np.arange(size))
+    # A permutation: no two rows show the same partner. (A row with lam = 1
+    # exactly, as float32 rounds for small alpha, hides its partner.)
+    shown = partner[moved].tolist()
+    assert not permutation or len(set(shown)) == len(shown), (
+        f"partners {partner.tolist()} are not a permutation"
+    )
+    np.testing.assert_allclose(
+        off[np.arange(size), partner][moved], 1 - lam[moved], atol=atol
+    )
+    assert (lam >= 0).all() and (lam <= 1 + atol).all()
+    return lam, partner
+
+
+def mixed_lams(x, ids=None, atol=1e-6):
+    """The lam of every row of `x` (identity rows `ids`, by default
+    `range(B)`) that shows a partner: a row paired with itself, or with
+    lam = 1 exactly, shows no lam."""
+    ids = np.arange(len(x)) if ids is None else ids
+    lam, partner = decode_identity_rows(x, ids, atol)
+    return lam[partner != np.arange(len(partner))]
+
+
+# --- statistics -------------------------------------------------------------
+
+# Bin edges stay 1e-6 away from 0 and 1: float32 rounds draws within ~1e-7
+# of the ends to exactly 0 or 1, which distorts a KS test on lam itself.
+EDGES = np.array(
+    [0, 1e-6, 0.01, 0.1, 0.3, 0.45, 0.55, 0.7, 0.9, 0.99, 1 - 1e-6, 1.0]
+)
+
+
+def chi_square_p_value(samples, distribution, edges=EDGES, min_expected=5):
+    """Chi-square goodness of fit of samples to a scipy distribution on
+    fixed bins, merging bins with fewer than `min_expected` expected."""
+    cdf = distribution.cdf(edges)
+    cdf[0], cdf[-1] = 0.0, 1.0
+    expected = np.diff(cdf) * len(samples)
+    observed, _ = np.histogram(samples, bins=edges)
+    # The last histogram bin is closed on the right, so lam == 1 counts.
+    merged_obs, merged_exp, obs_acc, exp_acc = [], [], 0, 0.0
+    for obs, exp in zip(observed, expected, strict=True):
+        obs_acc, exp_acc = obs_acc + obs, exp_acc + exp
+        if exp_acc >= min_expected:
+            merged_obs.append(obs_acc)
+            merged_exp.append(exp_acc)
+            obs_acc, exp_acc = 0, 0.0
+    merged_obs[-1] += obs_acc
+    merged_exp[-1] += exp_acc
+    assert len(merged_obs) >= 3, "too few bins for a meaningful test"
+    return stats.chisquare(merged_obs, merged_exp).pvalue
+
+
+def nearest_sets(points, k):
+    """The k nearest other rows of every row of `points` `[N, D]`, by brute
+    force (ties to the lower index)."""
+    points = np.asarray(points, "float64")
+    distances = ((points[:, None] - points[None]) ** 2).sum(-1)
+    np.fill_diagonal(distances, np.inf)
+    return [set(np.argsort(row, kind="stable")[:k]) for row in distances]
+
+
+# --- models -----------------------------------------------------------------
+
+
+def blobs(num_classes=3, per_class=64, features=8, seed=0):
+    """Gaussian blobs, one per class, shuffled: `(x float32, y int ids)`."""
+    rng = np.random.default_rng(seed)
+    centers = rng.normal(0, 3, size=(num_classes, features))
+    y = np.repeat(np.arange(num_classes), per_class)
+    x = centers[y] + rng.normal(size=(len(y), features))
+    order = rng.permutation(len(y))
+    return x[order].astype("float32"), y[order]
+
+
+class Recorder(keras.layers.Layer):
+    """The identity; appends every batch it receives, as a NumPy array, to
+    `seen` (a list, its own by default), eagerly or inside a traced step.
+
+    Args:
+        seen: the list to append to. Defaults to a new list.
+        training_only: record only the batches seen while training.
+            Defaults to `False`.
+
+    `traces` counts the calls in training mode: in a traced step, how often
+    the step was traced.
+    """
+
+    def __init__(self, seen=None, training_only=False, **kwargs):
+        super().__init__(**kwargs)
+        # Set past Keras's attribute tracking, which would copy the list.
+        object.__setattr__(self, "seen", [] if seen is None else seen)
+        self.training_only = training_only
+        self.traces = 0
+
+    def call(self, x, training=None):
+        if training:
+            self.traces += 1
+        elif self.training_only:
+            return x
+
+        def record(tensor):
+            self.seen.append(tensor.numpy())
+            return []
+
+        with tf.control_dependencies([tf.py_function(record, [x], [])]):
+            return tf.identity(x)
+
+
+def decode_blends(mixed, x, others=None, *, paired=False, atol=1e-4):
+    """Reads lam and partners back from rows blended from `x`.
+
+    Row `i` of `mixed` must be `lam_i * x[i] + (1 - lam_i) * others[p_i]`
+    for some row `p_i` of `others` (by default `x` itself: partners from the
+    same batch; with `paired`, `p_i = i`) and some `lam_i` in [0, 1]; this
+    checks that, row by row, to within `atol`.
+
+    Returns:
+        `(lam, partner)`: each row's weight of `x[i]`, and the row of
+        `others` it is blended with (the closest fit when `x[i]` and
+        several rows of `others` explain the row equally well).
+    """
+    mixed, x = np.asarray(mixed, np.float64), np.asarray(x, np.float64)
+    others = x if others is None else np.asarray(others, np.float64)
+    assert mixed.shape == x.shape, (mixed.shape, x.shape)
+    mixed, x = mixed.reshape(len(x), -1), x.reshape(len(x), -1)
+    others = others.reshape(len(others), -1)
+    diff = x[:, None, :] - others[None, :, :]  # [B, P, F]
+    rest = mixed[:, None, :] - others[None, :, :]
+    norm = (diff**2).sum(-1)
+    safe = np.where(norm > 0, norm, 1.0)
+    lam = np.where(norm > 0, (rest * diff).sum(-1) / safe, 1.0)
+    residual = np.abs(rest - lam[..., None] * diff).max(-1)
+    if paired:
+        residual[~np.eye(len(x), len(others), dtype=bool)] = np.inf
+    partner = residual.argmin(1)
+    rows = np.arange(len(x))
+    worst = residual[rows, partner].max()
+    assert worst <= atol, f"a row is no blend of two rows (off by {worst})"
+    lam = lam[rows, partner]
+    assert np.all((lam >= -atol) & (lam <= 1 + atol)), lam
+    return np.clip(lam, 0, 1), partner
+
+
+# --- subprocesses -----------------------------------------------------------
+
+
+def finish_processes(processes, timeout):
+    """Waits for every process; kills them all if one fails or times out
+    (a hung run fails, never hangs), and asserts with their stderr tails."""
+    errors = []
+    try:
+        for process in processes:
+            try:
+                _, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                errors.append(f"pid {process.pid} timed out after {timeout}s")
+                break
+            if process.returncode != 0:
+                errors.append(stderr[-3000:])
+                break
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+                process.communicate()
+    assert not errors, "\n".join(errors)

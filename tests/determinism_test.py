@@ -69,6 +69,9 @@ def run(out):
 
 
 def test_two_processes_give_bit_identical_batches_and_weights(tmp_path):
+    # Imported here: this file also runs as a script, without pytest.
+    from conftest import finish_processes
+
     import keras_mixup
 
     root = Path(keras_mixup.__file__).resolve().parent.parent
@@ -91,15 +94,7 @@ def test_two_processes_give_bit_identical_batches_and_weights(tmp_path):
         )
         for out in outs
     ]
-    try:
-        for process in processes:
-            _, stderr = process.communicate(timeout=300)
-            assert process.returncode == 0, stderr[-3000:]
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
+    finish_processes(processes, timeout=300)
     first, second = (dict(np.load(out)) for out in outs)
     assert first.keys() == second.keys()
     batches = NUM_EXAMPLES // BATCH

@@ -18,7 +18,7 @@ import distributed_scenarios as sc
 import numpy as np
 import pytest
 import tensorflow as tf
-from identity_rows import decode_identity_rows
+from conftest import decode_identity_rows, finish_processes
 
 import keras_mixup
 from keras_mixup import state
@@ -55,26 +55,8 @@ def start(mode, out, **env):
     )
 
 
-def finish(processes, timeout=TIMEOUT):
-    """Waits for every process; kills them all if one fails or times out.
-    Returns their stderr tails for error messages."""
-    errors = []
-    try:
-        for process in processes:
-            try:
-                _, stderr = process.communicate(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                errors.append(f"pid {process.pid} timed out after {timeout}s")
-                break
-            if process.returncode != 0:
-                errors.append(stderr[-3000:])
-                break
-    finally:
-        for process in processes:
-            if process.poll() is None:
-                process.kill()
-                process.communicate()
-    assert not errors, "\n".join(errors)
+def finish(processes):
+    finish_processes(processes, TIMEOUT)
 
 
 def load(path):

@@ -5,19 +5,11 @@ import numpy as np
 import pytest
 import scipy.stats
 import tensorflow as tf
+from conftest import blobs, decode_identity_rows, mixed_lams
 
 import keras_mixup
 
 SIZE = 8  # batch size and width of the hand-built identity models
-
-
-def _blobs(num_classes=3, per_class=64, features=8, seed=0):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(0, 3, size=(num_classes, features))
-    y = np.repeat(np.arange(num_classes), per_class)
-    x = centers[y] + rng.normal(size=(len(y), features))
-    order = rng.permutation(len(y))
-    return x[order].astype("float32"), y[order]
 
 
 def _classifier(features=8, num_classes=3):
@@ -54,18 +46,16 @@ def _power_model():
 POWERS = (4, 2, 1)  # input, m1, m2
 
 
-def _check_mixed_rows(mixed):
-    """Every row is lam * e_i + (1 - lam) * e_p."""
-    np.testing.assert_allclose(mixed.sum(axis=1), 1.0, atol=1e-6)
-    off = mixed - np.diag(np.diag(mixed))
-    assert np.all((off > 0).sum(axis=1) <= 1)
+def identity_dense():
+    return keras.layers.Dense(
+        SIZE, use_bias=False, kernel_initializer="identity"
+    )
 
 
-@pytest.mark.parametrize(
-    "mix_at, steps, allowed",
-    [("latent", 150, {0, 1, 2}), (["m2"], 8, {2}), ("input", 8, {0})],
-)
-def test_mix_point_choice_and_shared_lam_and_partner(mix_at, steps, allowed):
+def fit_and_record(model, steps):
+    """Fits `model` for `steps` steps on batches of the SIZE identity rows
+    (labels: their ids), without learning, and returns what each step's
+    loss saw: `[(y_true, y_pred), ...]`."""
     records = []
 
     def record(y_true, y_pred):
@@ -82,18 +72,32 @@ def test_mix_point_choice_and_shared_lam_and_partner(mix_at, steps, allowed):
         error = keras.ops.mean(keras.ops.square(y_true - y_pred), axis=-1)
         return error + 0.0 * recorded
 
-    model = keras_mixup.MixupModel(
-        _power_model(), alpha=1.0, num_classes=SIZE, mix_at=mix_at, seed=3
-    )
     model.compile(keras.optimizers.SGD(0.0), recording_loss)
     x = np.tile(np.eye(SIZE, dtype="float32"), (steps, 1))
     y = np.tile(np.arange(SIZE), steps)
     model.fit(x, y, batch_size=SIZE, shuffle=False, verbose=0)
     assert len(records) == steps
+    return records
+
+
+def check_mixed_labels(y_true):
+    """The labels are the identity rows mixed, some of them with another."""
+    lam, partner = decode_identity_rows(y_true, np.arange(SIZE))
+    assert np.any(partner != np.arange(SIZE))
+    return lam, partner
+
+
+@pytest.mark.parametrize(
+    "mix_at, steps, allowed",
+    [("latent", 150, {0, 1, 2}), (["m2"], 8, {2}), ("input", 8, {0})],
+)
+def test_mix_point_choice_and_shared_lam_and_partner(mix_at, steps, allowed):
+    model = keras_mixup.MixupModel(
+        _power_model(), alpha=1.0, num_classes=SIZE, mix_at=mix_at, seed=3
+    )
     counts = np.zeros(3, int)
-    for y_true, y_pred in records:
-        _check_mixed_rows(y_true)
-        assert not np.array_equal(y_true, np.eye(SIZE))
+    for y_true, y_pred in fit_and_record(model, steps):
+        check_mixed_labels(y_true)
         # Hidden states and labels: same lam and partner, exactly.
         matches = [
             k
@@ -118,35 +122,27 @@ def test_mix_blends_labels_and_weights_with_the_inputs(mix_at):
     ids = tf.range(SIZE)
     weights = tf.range(1.0, SIZE + 1.0)
     targets = tf.range(SIZE, dtype=tf.float32)[:, None] * 10.0
+    inputs_mixed = 0
     for _ in range(6):
-        mixed_x, mixed_y, mixed_w, plan = model.mix(x, ids, weights)
-        mixed_y = mixed_y.numpy()
-        _check_mixed_rows(mixed_y)
-        lam = np.diag(mixed_y)
-        partner = np.argmax(mixed_y - np.diag(lam), axis=1)
-        paired = lam < 1.0  # a row paired with itself shows no lam
-        partner = np.where(paired, partner, np.arange(SIZE))
+        mixed_x, mixed_y, mixed_w = model.mix(x, ids, weights)[:3]
+        lam, partner = check_mixed_labels(mixed_y)
         w = weights.numpy()
         np.testing.assert_allclose(
             mixed_w, lam * w + (1 - lam) * w[partner], rtol=1e-6
         )
-        if mix_at == "input" or int(plan.point) == 0:
-            np.testing.assert_array_equal(mixed_x, mixed_y)
+        # The inputs are mixed with the labels, or left to a MixupLayer
+        # (latent: which one is the fit test's business).
+        if np.array_equal(mixed_x, mixed_y):
+            inputs_mixed += 1
         else:
             np.testing.assert_array_equal(mixed_x, x)
-        if mix_at == "latent":
-            assert plan.lam.dtype == tf.float32
-            np.testing.assert_allclose(
-                plan.lam.numpy()[paired], lam[paired], atol=1e-6
-            )
-            np.testing.assert_array_equal(
-                plan.partner_index.numpy()[paired], partner[paired]
-            )
-    # Float targets (regression) are blended as they are.
+    assert inputs_mixed == 6 if mix_at == "input" else inputs_mixed < 6
+    # Float targets (regression) are blended as they are (without
+    # `num_classes`, which is for class ids).
     model = keras_mixup.MixupModel(
         _power_model(), alpha=1.0, mix_at=mix_at, seed=0
     )
-    _, mixed_t, _, _ = model.mix(x, targets)
+    mixed_t = model.mix(x, targets)[1]
     assert mixed_t.shape == (SIZE, 1) and mixed_t.dtype == tf.float32
     assert not np.array_equal(mixed_t, targets)
 
@@ -157,19 +153,14 @@ def test_lambda_follows_beta_alpha_alpha():
         _power_model(), alpha=alpha, num_classes=64, seed=1
     )
     mix = tf.function(lambda: model.mix(tf.eye(64), tf.range(64))[1])
-    lam = []
-    for _ in range(40):
-        mixed = mix().numpy()
-        has_partner = (mixed - np.diag(np.diag(mixed))).max(axis=1) > 0
-        lam.append(np.diag(mixed)[has_partner])
-    lam = np.concatenate(lam)
+    lam = np.concatenate([mixed_lams(mix()) for _ in range(40)])
     expected = scipy.stats.beta(alpha, alpha)
     assert scipy.stats.kstest(lam, expected.cdf).pvalue > 0.01
 
 
 @pytest.mark.parametrize("mix_at", ["input", "latent"])
 def test_trains_classifier_and_never_mixes_in_evaluate_or_predict(mix_at):
-    x, y = _blobs()
+    x, y = blobs()
     keras.utils.set_random_seed(0)
     backbone = _classifier()
     model = keras_mixup.MixupModel(
@@ -202,12 +193,15 @@ def test_trains_classifier_and_never_mixes_in_evaluate_or_predict(mix_at):
 
 
 class NoTrainingArg(keras.Model):
+    """Subclassed, `call` without `training`: identity, MixupLayer,
+    identity on SIZE features."""
+
     def __init__(self, call_mixup=True):
         super().__init__()
         self.call_mixup = call_mixup
-        self.hidden = keras.layers.Dense(16, activation="relu")
+        self.hidden = identity_dense()
         self.mix = keras_mixup.MixupLayer(name="sub_mix")
-        self.head = keras.layers.Dense(3)
+        self.head = identity_dense()
 
     def call(self, inputs):
         hidden = self.hidden(inputs)
@@ -217,12 +211,14 @@ class NoTrainingArg(keras.Model):
 
 
 def test_wraps_unbuilt_nested_and_subclassed_models():
-    x, y = _blobs(per_class=16)
+    # Identity models: whichever point mixes, the output is the mixed
+    # identity rows, equal to the mixed labels; an ignored point would
+    # leave the output unmixed.
     unbuilt = keras.Sequential(
         [
-            keras.layers.Dense(8),
+            identity_dense(),
             keras.Sequential([keras_mixup.MixupLayer(name="nested")]),
-            keras.layers.Dense(3),
+            identity_dense(),
         ]
     )
     cases = [
@@ -231,14 +227,12 @@ def test_wraps_unbuilt_nested_and_subclassed_models():
     ]
     for backbone, mix_at, points in cases:
         model = keras_mixup.MixupModel(
-            backbone, num_classes=3, mix_at=mix_at, seed=0
+            backbone, alpha=1.0, num_classes=SIZE, mix_at=mix_at, seed=0
         )
         assert model.mix_points == points
-        model.compile(
-            "adam", keras.losses.CategoricalCrossentropy(from_logits=True)
-        )
-        history = model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-        assert np.isfinite(history.history["loss"][0])
+        for y_true, y_pred in fit_and_record(model, steps=6):
+            check_mixed_labels(y_true)
+            np.testing.assert_allclose(y_pred, y_true, atol=1e-6)
 
 
 def _dict_input_classifier():
@@ -254,7 +248,7 @@ def _dict_input_classifier():
 
 
 def test_dict_inputs_save_load_and_config_round_trip(tmp_path):
-    x, y = _blobs(per_class=16)
+    x, y = blobs(per_class=16)
     inputs = {"first": x[:, :4], "second": x[:, 4:]}
     model = keras_mixup.MixupModel(
         _dict_input_classifier(),
@@ -303,7 +297,7 @@ class CountingMixupModel(keras_mixup.MixupModel):
 )
 def test_mixed_precision_xla_and_a_single_trace(policy, jit_compile):
     keras.config.set_dtype_policy(policy)
-    x, y = _blobs(per_class=16)
+    x, y = blobs(per_class=16)
     backbone = keras.Sequential(
         [
             keras.Input((8,)),
@@ -331,52 +325,14 @@ def test_mixed_precision_xla_and_a_single_trace(policy, jit_compile):
     assert plan.lam.dtype == tf.float32
 
 
-def test_argument_errors():
-    backbone = _classifier()
-    with pytest.raises(
-        ValueError, match="`model` must be a keras.Model.*Dense"
-    ):
-        keras_mixup.MixupModel(keras.layers.Dense(3))
-    with pytest.raises(ValueError, match="`model` must be a keras.Model"):
-        keras_mixup.MixupModel(lambda x: x)
-    with pytest.raises(ValueError, match="`alpha` must be a finite number"):
-        keras_mixup.MixupModel(backbone, alpha=0)
-    with pytest.raises(ValueError, match="`num_classes` must be an int >= 2"):
-        keras_mixup.MixupModel(backbone, num_classes=1)
-    names = r"MixupLayers in the model: \['mix_1', 'mix_2'\]"
-    cases = [
-        ("hidden", "must be 'input', 'latent' or a list.*'hidden'.*" + names),
-        (["mix_3"], "names 'mix_3'.*no layer of that name.*" + names),
-        (["dense"], "names 'dense', a Dense layer.*only MixupLayers"),
-        ([], "non-empty list"),
-        (["mix_1", "mix_1"], "names a point twice"),
-        ([3], "non-empty list of MixupLayer names"),
-    ]
-    for mix_at, match in cases:
-        with pytest.raises(ValueError, match=match):
-            keras_mixup.MixupModel(
-                backbone if mix_at != ["dense"] else _named_dense_model(),
-                mix_at=mix_at,
-            )
-    plain = keras.Sequential([keras.Input((8,)), keras.layers.Dense(3)])
-    with pytest.raises(ValueError, match="model has no MixupLayer"):
-        keras_mixup.MixupModel(plain, mix_at="latent")
-
-
-def _named_dense_model():
-    return keras.Sequential(
-        [keras.Input((8,)), keras.layers.Dense(3, name="dense")]
-    )
-
-
 def test_trace_time_errors():
-    x, y = _blobs(per_class=4)
+    x, y = blobs(per_class=4)
     model = keras_mixup.MixupModel(_classifier())
     model.compile("adam", "categorical_crossentropy")
     with pytest.raises(ValueError, match="Integer labels.*`num_classes`"):
         model.fit(x, y, epochs=1, verbose=0)
     model = keras_mixup.MixupModel(
-        NoTrainingArg(call_mixup=False), num_classes=3, mix_at="latent"
+        NoTrainingArg(call_mixup=False), num_classes=SIZE, mix_at="latent"
     )
     model.compile("adam", "categorical_crossentropy")
     with pytest.raises(ValueError, match=r"\['sub_mix'\].*never called"):

@@ -8,20 +8,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import nearest_sets
 from sklearn.datasets import load_digits
 
 import keras_mixup
 from keras_mixup import pairing
 
 FEATURES = (pairing.MeanPool, pairing.CountSketch)
-
-
-def _sets(points, k):
-    """The k nearest other rows of every row, by brute force."""
-    points = np.asarray(points, "float64")
-    distances = ((points[:, None] - points[None]) ** 2).sum(-1)
-    np.fill_diagonal(distances, np.inf)
-    return [set(np.argsort(row, kind="stable")[:k]) for row in distances]
 
 
 # ------------------------------------------------------------ exact values
@@ -92,7 +85,7 @@ def test_float64_in_float64_out_and_no_gradient():
 
 def test_cheap_features_find_mostly_the_exact_neighbours_on_digits():
     digits = load_digits().data[:256].astype("float32")  # 64 features
-    exact = _sets(digits, 5)
+    exact = nearest_sets(digits, 5)
     chance = 5 / 255
     # Measured with these seeds: MeanPool(16) 0.66, CountSketch(16) 0.60,
     # CountSketch(32) 0.76 of the 5 exact nearest found, against 0.02 for
@@ -102,7 +95,7 @@ def test_cheap_features_find_mostly_the_exact_neighbours_on_digits():
         (lambda: pairing.CountSketch(dim=16, seed=0), 0.55),
         (lambda: pairing.CountSketch(dim=32, seed=0), 0.7),
     ):
-        found = _sets(make()(digits).numpy(), 5)
+        found = nearest_sets(make()(digits).numpy(), 5)
         pairs = zip(exact, found, strict=True)
         overlap = np.mean([len(a & b) / 5 for a, b in pairs])
         assert overlap >= floor > 20 * chance, (make(), overlap)
@@ -111,7 +104,7 @@ def test_cheap_features_find_mostly_the_exact_neighbours_on_digits():
 def test_knn_pairing_draws_among_the_k_nearest_in_feature_space():
     digits = load_digits().data[:64].astype("float32")
     sketch = pairing.CountSketch(dim=16, seed=0)
-    allowed = _sets(sketch(digits).numpy(), 3)
+    allowed = nearest_sets(sketch(digits).numpy(), 3)
     seen = [set() for _ in allowed]
     for seed in range(12):
         index = pairing.partner_index(
@@ -229,7 +222,7 @@ def test_exact_knn_is_exact_far_from_the_origin():
     # without centring; the distances are centred on one example.
     positions = np.array([0, 1, 3, 7, 15, 31, 63, 127], "float32")
     x = np.stack([positions + 1e5, np.full(8, -3e5, "float32")], 1)
-    nearest = _sets(positions[:, None], 1)
+    nearest = nearest_sets(positions[:, None], 1)
     index = pairing.partner_index(
         "knn", 8, tf.constant([0, 1]), inputs=x, knn_k=1
     ).numpy()

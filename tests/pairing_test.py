@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import decode_identity_rows, nearest_sets
 
 import keras_mixup
 from keras_mixup import pairing
@@ -11,13 +12,6 @@ from keras_mixup import pairing
 # 1-D positions with strictly growing gaps: every example has a unique
 # ordering of neighbours, so the k nearest are exact.
 POSITIONS = np.array([0, 1, 3, 7, 15, 31, 63, 127], "float32")
-
-
-def _nearest(positions, k):
-    """The k nearest other examples of every example, by brute force."""
-    distances = np.abs(positions[:, None] - positions[None, :])
-    np.fill_diagonal(distances, np.inf)
-    return [set(np.argsort(row, kind="stable")[:k]) for row in distances]
 
 
 def _draw(name, seed, **kwargs):
@@ -106,7 +100,7 @@ def test_singleton_class_comes_back_bit_exact_through_mixup():
 
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_knn_partners_are_among_the_k_nearest(k):
-    nearest = _nearest(POSITIONS, k)
+    nearest = nearest_sets(POSITIONS[:, None], k)
     seen = [set() for _ in POSITIONS]
     for seed in range(40):
         index = _draw(
@@ -130,36 +124,38 @@ def test_knn_k_is_clamped_to_batch_size_minus_one():
     assert seen == {1, 2, 3}
 
 
-def test_knn_on_nested_inputs_and_on_knn_features():
+def knn_partners(**kwargs):
+    """The partner `Mixup(pairing="knn", knn_k=1)` gives each example of a
+    nested batch at POSITIONS, read back from an identity-row leaf."""
     inputs = {
+        "id": np.eye(8, dtype="float32"),
         "position": POSITIONS[:, None],
         "noise": np.zeros((8, 2, 2), "float32"),
     }
-    index = _draw("knn", 0, batch_size=8, inputs=inputs, knn_k=1)
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
-
-    # Features that reverse the gaps: the nearest neighbours change.
-    def reversed_gaps(x):
-        return 127.0 - x["position"]
-
-    index = _draw(
-        "knn",
-        0,
-        batch_size=8,
-        inputs=inputs,
-        knn_k=1,
-        knn_features=reversed_gaps,
+    mixup = keras_mixup.Mixup(
+        alpha=1.0, pairing="knn", knn_k=1, mix_labels=False, seed=0, **kwargs
     )
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
-    index = _draw(
-        "knn",
-        0,
-        batch_size=8,
-        inputs=inputs,
-        knn_k=1,
-        knn_features=lambda x: tf.square(x["position"]),
+    mixed, _ = mixup(inputs, np.arange(8))
+    lam, partner = decode_identity_rows(
+        mixed["id"], np.arange(8), permutation=False
     )
-    np.testing.assert_array_equal(index, [1, 0, 1, 2, 3, 4, 5, 6])
+    assert np.all(lam < 1), "every example has a partner"
+    return partner
+
+
+def test_knn_on_nested_inputs_and_on_knn_features():
+    # On the flattened leaves (the identity rows add the same distance to
+    # every pair): the nearest position, the one below but for 0.
+    np.testing.assert_array_equal(knn_partners(), [1, 0, 1, 2, 3, 4, 5, 6])
+
+    # Features 1 / (1 + position) shrink the gaps as positions grow: the
+    # nearest neighbour becomes the one above but for the last.
+    def shrinking_gaps(x):
+        return 1.0 / (1.0 + x["position"])
+
+    np.testing.assert_array_equal(
+        knn_partners(knn_features=shrinking_gaps), [1, 2, 3, 4, 5, 6, 7, 6]
+    )
 
 
 def test_same_class_knn_partners_are_near_and_same_class():
@@ -266,7 +262,7 @@ def test_pairings_compile_with_xla_and_run_on_dynamic_batches():
             if name.startswith("same_class"):
                 np.testing.assert_array_equal(labels.numpy()[index], labels)
             if name == "knn":
-                allowed = _nearest(POSITIONS, 2)
+                allowed = nearest_sets(POSITIONS[:, None], 2)
                 assert all(j in allowed[i] for i, j in enumerate(index))
     for index in dynamic(inputs[:3], labels[:3], seed).values():
         assert index.shape == (3,)
@@ -329,7 +325,10 @@ def test_mixup_with_knn_in_a_dataset():
     mixup = keras_mixup.Mixup(
         alpha=1.0, pairing="knn", knn_k=1, mix_labels=False, seed=0
     )
-    nearest = [min(n) if len(n) == 1 else n for n in _nearest(POSITIONS, 1)]
+    nearest = [
+        min(n) if len(n) == 1 else n
+        for n in nearest_sets(POSITIONS[:, None], 1)
+    ]
     for mixed_x, labels in ds.map(mixup):
         np.testing.assert_array_equal(labels, y[:8])
         # Each mixed value lies between the example and its nearest one.
@@ -393,17 +392,17 @@ def test_unregistered_knn_features_are_not_serialised():
 # ----------------------------------------------------------- bad input
 
 
-def test_unknown_pairing():
+@pytest.mark.parametrize(
+    "value, received",
+    [("nearest", "'nearest'"), (["knn"], r"\['knn'\]"), (None, "None")],
+)
+def test_unknown_pairing(value, received):
     with pytest.raises(
         ValueError,
-        match=r"`pairing` must be one of .*"
-        r"'same_class'.*received 'nearest'",
+        match=r"`pairing` must be one of \['knn', 'random', 'same_class', "
+        r"'same_class_knn'\]; received " + received,
     ):
-        keras_mixup.Mixup(pairing="nearest")
-    with pytest.raises(ValueError, match="received \\['knn'\\]"):
-        keras_mixup.Mixup(pairing=["knn"])
-    with pytest.raises(ValueError, match="`pairing` must be one of"):
-        pairing.partner_index("closest", 4, tf.constant([1, 2]))
+        keras_mixup.Mixup(pairing=value)
 
 
 @pytest.mark.parametrize("knn_k", [0, -3, 2.5, True, "5"])
@@ -421,16 +420,18 @@ def test_bad_knn_features():
         keras_mixup.Mixup(pairing="knn", knn_features=3)
 
 
-def test_same_class_without_labels():
+@pytest.mark.parametrize("name", ["same_class", "same_class_knn"])
+@pytest.mark.parametrize("call", ["mix", "map"])
+def test_same_class_without_labels(name, call):
     x = np.zeros((4, 2), "float32")
-    for name in pairing.LABEL_PAIRINGS:
-        mixup = keras_mixup.Mixup(pairing=name)
-        with pytest.raises(
-            ValueError, match=f"`pairing='{name}'` needs labels.*received None"
-        ):
-            mixup.mix(x)
-        with pytest.raises(ValueError, match="needs labels"):
-            mixup(x, None)
+    mixup = keras_mixup.Mixup(pairing=name)
+    with pytest.raises(
+        ValueError,
+        match=rf"`pairing='{name}'` needs labels \(class ids or one-hot "
+        r"labels\); received None\. Pass the labels \(or use "
+        r"`pairing='random'` or `'knn'`\)",
+    ):
+        mixup.mix(x) if call == "mix" else mixup(x, None)
 
 
 def test_same_class_with_nested_labels():

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from identity_rows import decode_identity_rows
+from conftest import decode_identity_rows
 
 import keras_mixup
 

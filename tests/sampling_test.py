@@ -3,38 +3,13 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import chi_square_p_value
 from scipy import stats
 
 import keras_mixup
 from keras_mixup import state
 
 ALPHAS = [0.01, 0.1, 0.2, 0.4, 1.0, 8.0, 32.0]
-# Bin edges stay 1e-6 away from 0 and 1: float32 rounds draws within ~1e-7
-# of the ends to exactly 0 or 1, which distorts a KS test on lam itself.
-EDGES = np.array(
-    [0, 1e-6, 0.01, 0.1, 0.3, 0.45, 0.55, 0.7, 0.9, 0.99, 1 - 1e-6, 1.0]
-)
-
-
-def chi_square_p_value(samples, distribution, edges=EDGES, min_expected=5):
-    """Chi-square goodness of fit of samples to a scipy distribution on
-    fixed bins, merging bins with fewer than `min_expected` expected."""
-    cdf = distribution.cdf(edges)
-    cdf[0], cdf[-1] = 0.0, 1.0
-    expected = np.diff(cdf) * len(samples)
-    observed, _ = np.histogram(samples, bins=edges)
-    # The last histogram bin is closed on the right, so lam == 1 counts.
-    merged_obs, merged_exp, obs_acc, exp_acc = [], [], 0, 0.0
-    for obs, exp in zip(observed, expected, strict=True):
-        obs_acc, exp_acc = obs_acc + obs, exp_acc + exp
-        if exp_acc >= min_expected:
-            merged_obs.append(obs_acc)
-            merged_exp.append(exp_acc)
-            obs_acc, exp_acc = 0, 0.0
-    merged_obs[-1] += obs_acc
-    merged_exp[-1] += exp_acc
-    assert len(merged_obs) >= 3, "too few bins for a meaningful test"
-    return stats.chisquare(merged_obs, merged_exp).pvalue
 
 
 @pytest.mark.parametrize("alpha", ALPHAS)
