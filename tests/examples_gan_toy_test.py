@@ -3,12 +3,15 @@
 import importlib.util
 import os
 import pathlib
+import sys
 
 import numpy as np
 import pytest
-from figures_snapshot import check_and_remove_quick_figures, figures_unchanged
+from example_runs import check_and_remove_quick_figures, quick_run
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "gan_toy.py"
+# The example imports its neighbours (command_line, tables, ...).
+sys.path.insert(0, str(EXAMPLE.parent))
 
 
 def _load():
@@ -24,7 +27,7 @@ def gan_toy():
 
 
 def test_quick_run_prints_the_table_and_saves_the_figure(gan_toy, capsys):
-    with figures_unchanged():
+    with quick_run():
         result = gan_toy.main(["--quick"])
     summary = result["summary"]
     assert set(summary) == {

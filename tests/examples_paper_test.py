@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from figures_snapshot import figures_unchanged
+from example_runs import quick_run
 
 import keras_mixup
 
@@ -34,7 +34,7 @@ def assert_error_cells(cells):
 
 @pytest.mark.slow
 def test_ablation_quick(capsys):
-    with figures_unchanged():
+    with quick_run():
         result = ablation.main(["--quick"])
     assert result["headers"] == [
         "method",
@@ -76,7 +76,7 @@ def test_ablation_methods_with_two_weight_decays_by_default():
 def test_speech_commands_quick_on_mock_data(capsys):
     import tensorflow_datasets as tfds
 
-    with figures_unchanged(), tfds.testing.mock_data(num_examples=64):
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = speech_commands.main(["--quick"])
     assert [row[1] for row in result["rows"]] == ["ERM", "mixup α=0.2"]
     for row in result["rows"]:

@@ -17,9 +17,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from figures_snapshot import (
+from example_runs import (
     check_and_remove_quick_figures,
-    figures_unchanged,
+    quick_run,
 )
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
@@ -73,7 +73,7 @@ def assert_error_cells(cells):
 
 @pytest.mark.slow
 def test_beta_distribution_quick(capsys):
-    with figures_unchanged():
+    with quick_run():
         result = beta_distribution.main(["--quick"])
     rows = result["rows"]
     assert [row[0] for row in rows] == ["0.1", "0.2", "0.4", "1", "8", "32"]
@@ -91,7 +91,7 @@ def test_beta_distribution_quick(capsys):
 
 @pytest.mark.slow
 def test_uci_tabular_quick(capsys):
-    with figures_unchanged():
+    with quick_run():
         result = uci_tabular.main(["--quick"])
     assert result["headers"][:3] == ["data set", "ERM", "mixup α=1"]
     assert [row[0] for row in result["rows"]] == ["iris", "wine"]
@@ -109,7 +109,7 @@ def test_uci_tabular_quick(capsys):
 
 @pytest.mark.slow
 def test_corrupted_labels_quick():
-    with figures_unchanged():
+    with quick_run():
         result = corrupted_labels.main(["--quick"])
     assert [row[1] for row in result["rows"]] == [
         "ERM",
@@ -140,7 +140,7 @@ def test_corrupted_labels_quick():
 
 @pytest.mark.slow
 def test_adversarial_quick():
-    with figures_unchanged():
+    with quick_run():
         result = adversarial.main(["--quick"])
     assert [row[0] for row in result["rows"]] == ["ERM", "mixup (α=0.2)"]
     for row in result["rows"]:
@@ -154,7 +154,7 @@ def test_adversarial_quick():
 def test_cifar_quick_on_mock_data_distributed():
     import tensorflow_datasets as tfds
 
-    with figures_unchanged(), tfds.testing.mock_data(num_examples=64):
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = cifar.main(["--quick", "--distribute"])
     assert [row[2] for row in result["rows"]] == ["ERM", "mixup (α=1)"]
     for row in result["rows"]:
@@ -169,7 +169,7 @@ def test_cifar_quick_on_mock_data_distributed():
 def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
     import tensorflow_datasets as tfds
 
-    with figures_unchanged(), tfds.testing.mock_data(num_examples=64):
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = imagenet.main(
             ["--quick", "--mixed-precision", "--figures", str(tmp_path)]
         )

@@ -2,8 +2,13 @@
 
 import importlib.util
 import pathlib
+import sys
+
+from example_runs import quick_run
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "quickstart.py"
+# The example imports its neighbours (command_line, tables, ...).
+sys.path.insert(0, str(EXAMPLE.parent))
 
 
 def load_example():
@@ -14,7 +19,8 @@ def load_example():
 
 
 def test_quickstart_trains_both_models_and_prints_their_errors(capsys):
-    errors = load_example().main(["--quick"])
+    with quick_run():
+        errors = load_example().main(["--quick"])
     assert list(errors) == ["ERM", "mixup alpha=0.2"]
     # Two epochs on digits already beat chance (90% error) by far.
     assert all(0.0 <= e[0] < 0.3 for e in errors.values())

@@ -1,13 +1,15 @@
-"""Checks that an example run leaves `examples/figures/` as it was.
+"""Checks on the examples' `--quick` runs, shared by their tests.
 
-The figures there are the ones the README shows: a `--quick` run must
-write its figures elsewhere (a temporary directory) and never over them.
+- `examples/figures/` holds the figures the README shows: a `--quick` run
+  writes its figures elsewhere (a temporary directory), never over them;
+- no `fit` on a `tf.data` pipeline warns that `shuffle=True` is ignored.
 """
 
 import contextlib
 import hashlib
 import pathlib
 import shutil
+import warnings
 
 FIGURES = pathlib.Path(__file__).parents[1] / "examples" / "figures"
 
@@ -25,11 +27,16 @@ def snapshot(directory=FIGURES):
 
 
 @contextlib.contextmanager
-def figures_unchanged():
-    """Fails if the block adds, removes or rewrites a file in FIGURES."""
+def quick_run():
+    """Fails if the block adds, removes or rewrites a file in FIGURES, or
+    if Keras warns that `shuffle=True` is ignored on a dataset."""
     before = snapshot()
-    yield
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
     assert snapshot() == before, "a run wrote into examples/figures/"
+    shuffle = [w for w in caught if "`shuffle=True` was passed" in str(w)]
+    assert not shuffle, shuffle[0].message
 
 
 def check_and_remove_quick_figures(paths, names):
