@@ -53,12 +53,8 @@ def build_parser():
         help="use at most this many examples per split (cifar10; 0: all)",
     )
     _add_regulariser_flags(parser)
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        help="hidden widths (MLP) or convolution filters (cifar10)",
+    command_line.add_hidden(
+        parser, None, "hidden widths (MLP) or convolution filters (cifar10)"
     )
     parser.add_argument(
         "--last",

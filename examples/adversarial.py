@@ -49,13 +49,7 @@ def build_parser():
         default=[0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3],
         help="epsilons of the figure's white-box FGSM curve",
     )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[512, 512],
-        help="hidden layer widths",
-    )
+    command_line.add_hidden(parser, [512, 512])
     return parser
 
 

@@ -154,8 +154,7 @@ def run(method, seed, strategy, args):
 def plot_curves(curves, args, path):
     """Test error by epoch, ERM against mixup (Figure 3b)."""
     labelled = {
-        "ERM" if m == "erm" else f"mixup (α={args.alpha:g})": runs
-        for m, runs in curves.items()
+        images.method_name(m, args.alpha): runs for m, runs in curves.items()
     }
     plots.plot_curves(
         {f"{args.dataset}, {args.model}": labelled},
@@ -191,7 +190,7 @@ def main(argv=None):
         }
     rows = []
     for method, runs in curves.items():
-        name = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
+        name = images.method_name(method, args.alpha)
         rows.append(
             [
                 args.dataset,

@@ -32,6 +32,7 @@ __all__ = [
     "IMAGE_MODEL_NAMES",
     "LENGTH_HELP",
     "TABULAR",
+    "add_hidden",
     "add_image_flags",
     "figure_path",
     "figures_dir",
@@ -164,6 +165,13 @@ def _figures_help(figures):
         f"directory for the figures ({', '.join(figures)}); defaults to "
         "examples/figures, or a new temporary directory with --quick; "
         "'' saves none"
+    )
+
+
+def add_hidden(parser, default, text="hidden layer widths"):
+    """Adds `--hidden`: the widths of a network's hidden layers."""
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=default, help=text
     )
 
 

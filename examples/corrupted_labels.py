@@ -45,13 +45,7 @@ def build_parser():
         default=list(LEVELS),
         help="fractions of corrupted training labels",
     )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[512, 512],
-        help="hidden layer widths",
-    )
+    command_line.add_hidden(parser, [512, 512])
     parser.add_argument(
         "--learning-rate", type=float, default=1e-3, help="Adam learning rate"
     )

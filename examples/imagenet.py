@@ -176,9 +176,7 @@ def run(method, seed, strategy, args):
 def plot_curves(curves, args, path):
     """Top-1 validation error by epoch, ERM against mixup."""
     top1 = {
-        "ERM" if m == "erm" else f"mixup (α={args.alpha:g})": [
-            r["top1"] for r in runs
-        ]
+        images.method_name(m, args.alpha): [r["top1"] for r in runs]
         for m, runs in curves.items()
     }
     plots.plot_curves(
@@ -217,7 +215,7 @@ def main(argv=None):
         }
     rows = []
     for method, runs in curves.items():
-        name = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
+        name = images.method_name(method, args.alpha)
         rows.append(
             [
                 args.model,

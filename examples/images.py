@@ -30,6 +30,7 @@ __all__ = [
     "dtype_policy",
     "fit_image_classifier",
     "load_tfds",
+    "method_name",
     "mixed_precision_policy",
     "normalize",
     "pad_crop_flip",
@@ -393,6 +394,11 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             "boundaries": self.boundaries,
             "warmup_epochs": self.warmup_epochs,
         }
+
+
+def method_name(method, alpha):
+    """The table and legend name of `--methods` entry "erm" or "mixup"."""
+    return "ERM" if method == "erm" else f"mixup (α={alpha:g})"
 
 
 def fit_image_classifier(

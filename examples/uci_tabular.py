@@ -28,13 +28,7 @@ def build_parser():
         choices=command_line.TABULAR,
         help="scikit-learn data sets",
     )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[128, 128],
-        help="hidden layer widths",
-    )
+    command_line.add_hidden(parser, [128, 128])
     return parser
 
 
