@@ -185,13 +185,19 @@ def evaluate(seed, data, args):
 def plot_curves(curves, path, args):
     """White-box FGSM error against epsilon, ERM and mixup."""
     label = f"mixup (α={args.alpha:g})"
+    hidden = "-".join(map(str, args.hidden))
     plots.plot_curves(
-        {"white-box FGSM": {"ERM": curves["ERM"], label: curves["mixup"]}},
+        {
+            "white-box FGSM attack": {
+                "ERM": curves["ERM"],
+                label: curves["mixup"],
+            }
+        },
         path,
         xlabel="epsilon (pixels in [0, 1])",
         ylabel="top-1 test error (%)",
-        title="scikit-learn 8x8 digits, MLP "
-        f"{'-'.join(map(str, args.hidden))}: mean of {args.seeds} seed(s)",
+        title=f"scikit-learn 8x8 digits, MLP {hidden} "
+        f"({plots.mean_of_seeds(args.seeds)})",
         x=args.curve_epsilons,
         marker="o",
     )

@@ -161,7 +161,7 @@ def plot_curves(curves, args, path):
         path,
         xlabel="epoch",
         ylabel="test error (%)",
-        title=f"mean of {args.seeds} seed(s)",
+        title=plots.mean_of_seeds(args.seeds),
     )
 
 

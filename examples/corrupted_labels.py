@@ -191,7 +191,7 @@ def plot_curves(curves, path, args):
         ylabel="test error (%)",
         title="scikit-learn 8x8 digits, MLP "
         f"{'-'.join(map(str, args.hidden))}, Adam: test error by epoch "
-        f"(mean of {args.seeds} seed{'s' if args.seeds > 1 else ''})",
+        f"({plots.mean_of_seeds(args.seeds)})",
     )
 
 

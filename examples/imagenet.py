@@ -184,7 +184,7 @@ def plot_curves(curves, args, path):
         path,
         xlabel="epoch",
         ylabel="top-1 validation error (%)",
-        title=f"mean of {args.seeds} seed(s)",
+        title=plots.mean_of_seeds(args.seeds),
     )
 
 

@@ -10,6 +10,7 @@ import numpy as np
 
 __all__ = [
     "load_results",
+    "mean_of_seeds",
     "plot_curves",
     "pyplot",
     "replot_curves",
@@ -52,6 +53,11 @@ def load_results(path):
     """The raw results `save_figure` saved next to the figure `path`."""
     with open(os.path.splitext(path)[0] + ".json") as file:
         return json.load(file)
+
+
+def mean_of_seeds(seeds):
+    """'mean of 3 seeds', or '1 seed': what a figure's curves average."""
+    return f"mean of {seeds} seeds" if seeds > 1 else "1 seed"
 
 
 def plot_curves(
