@@ -29,11 +29,84 @@ trains a small convolutional network (a GPU job).
 Run: `python examples/ablation.py [--epochs 30] [--seeds 3]`.
 """
 
-import common
-import keras
-import numpy as np
+import command_line
 
-import keras_mixup
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0], epochs=30, seeds=3, alpha=1.0, batch_size=64
+    )
+    parser.add_argument(
+        "--dataset",
+        default="digits",
+        choices=("digits", "cifar10"),
+        help="scikit-learn digits, or CIFAR-10 from TensorFlow Datasets",
+    )
+    parser.add_argument(
+        "--data-dir", default=None, help="TFDS data directory (cifar10)"
+    )
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=0,
+        help="use at most this many examples per split (cifar10; 0: all)",
+    )
+    _add_regulariser_flags(parser)
+    command_line.add_hidden(
+        parser, None, "hidden widths (MLP) or convolution filters (cifar10)"
+    )
+    parser.add_argument(
+        "--last",
+        type=int,
+        default=10,
+        help="the median is taken over this many last epochs",
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=0.05, help="SGD learning rate"
+    )
+    parser.add_argument(
+        "--knn-k", type=int, default=5, help="neighbours for the knn pairings"
+    )
+    return parser
+
+
+def _add_regulariser_flags(parser):
+    """The options of the regularisers compared with mixup."""
+    parser.add_argument(
+        "--weight-decays",
+        type=float,
+        nargs="+",
+        default=[1e-4, 5e-4],
+        help="weight decays (one table column each)",
+    )
+    parser.add_argument(
+        "--epsilons",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.2],
+        help="label smoothing values",
+    )
+    parser.add_argument(
+        "--sigmas",
+        type=float,
+        nargs="+",
+        default=[0.05, 0.1, 0.2],
+        help="Gaussian input noise standard deviations",
+    )
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import images  # noqa: E402
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tables  # noqa: E402
+import tabular  # noqa: E402
+import training  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 #: The pairings of Table 5: (row label, `pairing` argument).
 PAIRINGS = (
@@ -54,8 +127,8 @@ HEADERS_START = ("method", "specification")
 def load(args):
     """`(x_train, y_train, x_test, y_test, num_classes)` for `--dataset`."""
     if args.dataset == "digits":
-        x, y, num_classes = common.load_tabular("digits")
-        x_train, y_train, x_test, y_test = common.split(
+        x, y, num_classes = tabular.load_tabular("digits")
+        x_train, y_train, x_test, y_test = tabular.split(
             x, y, test_fraction=0.2, seed=0, standardize=True
         )
         return x_train, y_train, x_test, y_test, num_classes
@@ -63,14 +136,14 @@ def load(args):
 
     arrays = {}
     for split in ("train", "test"):
-        ds, _, num_classes = common.load_tfds(
+        ds, _, num_classes = images.load_tfds(
             args.dataset, split, data_dir=args.data_dir
         )
         if args.max_examples:
             ds = ds.take(args.max_examples)
-        images, labels = zip(*tfds.as_numpy(ds), strict=True)
+        pictures, labels = zip(*tfds.as_numpy(ds), strict=True)
         arrays[split] = (
-            np.stack(images).astype("float32") / 255.0,
+            np.stack(pictures).astype("float32") / 255.0,
             np.asarray(labels, "int32"),
         )
     (x_train, y_train), (x_test, y_test) = arrays["train"], arrays["test"]
@@ -110,7 +183,7 @@ def network(input_shape, num_classes, args, weight_decay):
         h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = keras.layers.Dense(num_classes, dtype="float32")(h)
     model = keras.Model(inputs, outputs, name="ablation_net")
-    return common.add_weight_decay(model, weight_decay)
+    return training.add_weight_decay(model, weight_decay)
 
 
 # --------------------------------------------------------------------------
@@ -159,7 +232,7 @@ def methods(args):
 def run(data, options, weight_decay, seed, args):
     """Trains one network; returns its per-epoch test errors (percent)."""
     x_train, y_train, x_test, y_test, num_classes = data
-    common.setup(seed)
+    training.setup(seed)
     model = network(x_train.shape[1:], num_classes, args, weight_decay)
     mixup = None
     extra_maps = []
@@ -177,11 +250,11 @@ def run(data, options, weight_decay, seed, args):
             args.alpha, num_classes=num_classes, mix_labels=False, seed=seed
         )
         # The labels come back as integer ids: encode (and smooth) them.
-        extra_maps.append(common.encode_labels(num_classes, smoothing))
+        extra_maps.append(training.encode_labels(num_classes, smoothing))
     elif smoothing:
-        mixup = common.encode_labels(num_classes, smoothing)  # ERM + eps
+        mixup = training.encode_labels(num_classes, smoothing)  # ERM + eps
     if "sigma" in options:
-        extra_maps.append(common.gaussian_noise(options["sigma"], seed))
+        extra_maps.append(tabular.gaussian_noise(options["sigma"], seed))
     if "layer" in options:
         model = keras_mixup.MixupModel(
             model,
@@ -191,7 +264,7 @@ def run(data, options, weight_decay, seed, args):
             seed=seed,
         )
     optimizer = keras.optimizers.SGD(args.learning_rate, momentum=0.9)
-    errors = common.fit_classifier(
+    errors = tabular.fit_classifier(
         model,
         x_train,
         y_train,
@@ -223,65 +296,7 @@ def main(argv=None):
         `(method, specification, weight_decay)` to the per-seed lists of
         per-epoch test errors.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0], epochs=30, seeds=3, alpha=1.0, batch_size=64
-    )
-    parser.add_argument(
-        "--dataset",
-        default="digits",
-        choices=("digits", "cifar10"),
-        help="scikit-learn digits, or CIFAR-10 from TensorFlow Datasets",
-    )
-    parser.add_argument(
-        "--data-dir", default=None, help="TFDS data directory (cifar10)"
-    )
-    parser.add_argument(
-        "--max-examples",
-        type=int,
-        default=0,
-        help="use at most this many examples per split (cifar10; 0: all)",
-    )
-    parser.add_argument(
-        "--weight-decays",
-        type=float,
-        nargs="+",
-        default=[1e-4, 5e-4],
-        help="weight decays (one table column each)",
-    )
-    parser.add_argument(
-        "--epsilons",
-        type=float,
-        nargs="+",
-        default=[0.05, 0.1, 0.2],
-        help="label smoothing values",
-    )
-    parser.add_argument(
-        "--sigmas",
-        type=float,
-        nargs="+",
-        default=[0.05, 0.1, 0.2],
-        help="Gaussian input noise standard deviations",
-    )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=None,
-        help="hidden widths (MLP) or convolution filters (cifar10)",
-    )
-    parser.add_argument(
-        "--last",
-        type=int,
-        default=10,
-        help="the median is taken over this many last epochs",
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=0.05, help="SGD learning rate"
-    )
-    parser.add_argument(
-        "--knn-k", type=int, default=5, help="neighbours for the knn pairings"
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.hidden is None:
         args.hidden = [128, 128] if args.dataset == "digits" else [32, 64, 128]
     args.pairings = PAIRINGS
@@ -301,12 +316,12 @@ def main(argv=None):
                 for seed in range(args.seeds)
             ]
             curves[method, spec, weight_decay] = runs
-            medians = [common.median_of_last(r, args.last) for r in runs]
-            row.append(common.format_mean_std(medians, digits=2))
+            medians = [tables.median_of_last(r, args.last) for r in runs]
+            row.append(tables.format_mean_std(medians, digits=2))
         rows.append(row)
     headers = list(HEADERS_START)
     headers += [f"weight decay {wd:g}" for wd in args.weight_decays]
-    common.print_table(
+    tables.print_table(
         headers,
         rows,
         f"{args.dataset}: median test error (%) of the last {args.last} "

@@ -17,15 +17,54 @@ mapped over the batched training set, with alpha 0.2 by default (the paper's
 ImageNet ResNets use 0.2, its ResNeXts 0.4). A figure shows the white-box
 FGSM error as epsilon grows.
 
-Run: `python examples/adversarial.py [--epsilon 0.1] [--seeds 3]`.
+Run: `python examples/adversarial.py [--epsilon 0.1] [--seeds 3]`;
+`--replot` redraws the figure from the curves a full run saved next to it
+(`adversarial.json`).
 """
 
-import common
-import keras
-import numpy as np
-import tensorflow as tf
+import command_line
 
-import keras_mixup
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0],
+        epochs=30,
+        seeds=3,
+        alpha=0.2,
+        batch_size=64,
+        figures=("adversarial.png",),
+        replot=True,
+    )
+    parser.add_argument(
+        "--epsilon", type=float, default=0.1, help="the attack's L-inf bound"
+    )
+    parser.add_argument(
+        "--steps", type=int, default=10, help="I-FGSM iterations"
+    )
+    parser.add_argument(
+        "--curve-epsilons",
+        type=float,
+        nargs="+",
+        default=[0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3],
+        help="epsilons of the figure's white-box FGSM curve",
+    )
+    command_line.add_hidden(parser, [512, 512])
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import plots  # noqa: E402
+import tables  # noqa: E402
+import tabular  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from training import setup  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 HEADERS = (
     "model",
@@ -71,12 +110,12 @@ def attack(model, x, y, num_classes, *, epsilon, steps=1):
 def train(alpha, seed, data, args):
     """Trains one network (ERM if `alpha` is None) and returns it."""
     x_train, y_train, _, _, num_classes = data
-    common.setup(seed)
-    model = common.mlp(x_train.shape[1:], num_classes, hidden=args.hidden)
+    setup(seed)
+    model = tabular.mlp(x_train.shape[1:], num_classes, hidden=args.hidden)
     mixup = None
     if alpha is not None:
         mixup = keras_mixup.Mixup(alpha, num_classes=num_classes, seed=seed)
-    common.fit_classifier(
+    tabular.fit_classifier(
         model,
         x_train,
         y_train,
@@ -118,7 +157,7 @@ def evaluate(seed, data, args):
     }
     errors, curves = {}, {}
     for name, model in models.items():
-        row = [common.error_rate(model, x_test, y_test)]
+        row = [tabular.error_rate(model, x_test, y_test)]
         for steps in (1, args.steps):
             white = attack(
                 model,
@@ -128,12 +167,12 @@ def evaluate(seed, data, args):
                 epsilon=args.epsilon,
                 steps=steps,
             )
-            row.append(common.error_rate(model, white, y_test))
+            row.append(tabular.error_rate(model, white, y_test))
         for steps in (1, args.steps):
-            row.append(common.error_rate(model, black[steps], y_test))
+            row.append(tabular.error_rate(model, black[steps], y_test))
         errors[name] = row
         curves[name] = [
-            common.error_rate(
+            tabular.error_rate(
                 model,
                 attack(model, x_test, y_test, num_classes, epsilon=eps),
                 y_test,
@@ -143,19 +182,25 @@ def evaluate(seed, data, args):
     return errors, curves
 
 
-def plot_curves(curves, epsilons, alpha, path):
+def plot_curves(curves, path, args):
     """White-box FGSM error against epsilon, ERM and mixup."""
-    plt = common.pyplot()
-    fig, ax = plt.subplots(figsize=(5, 4))
-    for name, runs in curves.items():
-        label = name if name == "ERM" else f"mixup (α={alpha:g})"
-        ax.plot(epsilons, np.mean(runs, axis=0), "o-", label=label)
-    ax.set_xlabel("epsilon (pixels in [0, 1])")
-    ax.set_ylabel("top-1 error under white-box FGSM (%)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    label = f"mixup (α={args.alpha:g})"
+    hidden = "-".join(map(str, args.hidden))
+    plots.plot_curves(
+        {
+            "white-box FGSM attack": {
+                "ERM": curves["ERM"],
+                label: curves["mixup"],
+            }
+        },
+        path,
+        xlabel="epsilon (pixels in [0, 1])",
+        ylabel="top-1 test error (%)",
+        title=f"scikit-learn 8x8 digits, MLP {hidden} "
+        f"({plots.mean_of_seeds(args.seeds)})",
+        x=args.curve_epsilons,
+        marker="o",
+    )
 
 
 def main(argv=None):
@@ -166,35 +211,17 @@ def main(argv=None):
         mixup), `"errors"` mapping each model to its per-seed rows of
         errors, and `"curves"` its per-seed white-box FGSM error curves.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0], epochs=30, seeds=3, alpha=0.2, batch_size=64
-    )
-    parser.add_argument(
-        "--epsilon", type=float, default=0.1, help="the attack's L-inf bound"
-    )
-    parser.add_argument(
-        "--steps", type=int, default=10, help="I-FGSM iterations"
-    )
-    parser.add_argument(
-        "--curve-epsilons",
-        type=float,
-        nargs="+",
-        default=[0.0, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3],
-        help="epsilons of the figure's white-box FGSM curve",
-    )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[512, 512],
-        help="hidden layer widths",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.steps = 1, 1, 2
         args.hidden, args.curve_epsilons = [32, 32], [0.0, 0.1]
-    x, y, num_classes = common.load_tabular("digits")
-    x_train, y_train, x_test, y_test = common.split(x / 16.0, y, seed=0)
+    path = command_line.figure_path(args, "adversarial.png")
+    if args.replot:
+        plots.replot_curves(path)
+        print(f"saved {path}")
+        return {"figures": [path]}
+    x, y, num_classes = tabular.load_tabular("digits")
+    x_train, y_train, x_test, y_test = tabular.split(x / 16.0, y, seed=0)
     data = (x_train, y_train, x_test, y_test, num_classes)
     errors = {"ERM": [], "mixup": []}
     curves = {"ERM": [], "mixup": []}
@@ -207,29 +234,29 @@ def main(argv=None):
     for name, runs in errors.items():
         label = name if name == "ERM" else f"mixup (α={args.alpha:g})"
         columns = np.asarray(runs).T
-        rows.append([label, *(common.format_mean_std(c) for c in columns)])
-    common.print_table(
+        rows.append([label, *(tables.format_mean_std(c) for c in columns)])
+    tables.print_table(
         HEADERS,
         rows,
         f"digits, MLP {args.hidden}, {args.epochs} epochs: top-1 error (%), "
         f"epsilon {args.epsilon:g}, I-FGSM {args.steps} steps, mean ± std "
         f"over {args.seeds} seeds",
     )
-    common.print_table(
+    tables.print_table(
         HEADERS,
         [[name, "-", *values] for name, values in PAPER.items()],
         "The paper (ImageNet, ResNet-101, epsilon 4 of 255)",
         digits=1,
     )
-    path = common.figure_path(args, "adversarial.png")
     if path:
-        plot_curves(curves, args.curve_epsilons, args.alpha, path)
+        plot_curves(curves, path, args)
         print(f"saved {path}")
     return {
         "headers": list(HEADERS),
         "rows": rows,
         "errors": errors,
         "curves": curves,
+        "figures": [path] if path else [],
     }
 
 

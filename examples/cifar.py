@@ -16,12 +16,36 @@ float16; `--quick` is a toy run for the tests.
 Run: `python examples/cifar.py --dataset cifar10 --model preact_resnet18`.
 """
 
-import common
-import keras
-import numpy as np
-import tensorflow as tf
+import command_line
 
-import keras_mixup
+#: The data sets `--dataset` takes.
+DATASET_NAMES = ("cifar10", "cifar100")
+
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0], epochs=200, seeds=1, alpha=1.0, batch_size=128
+    )
+    parser.add_argument(
+        "--dataset", default="cifar10", choices=DATASET_NAMES, help="TFDS name"
+    )
+    command_line.add_image_flags(
+        parser, model="preact_resnet18", learning_rate=0.1, weight_decay=1e-4
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import images  # noqa: E402
+import plots  # noqa: E402
+import tables  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import training  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 #: Per-channel mean and standard deviation of the CIFAR training images.
 MEAN = {
@@ -55,10 +79,10 @@ def datasets(args, method, seed):
     Returns:
         `(train, test, steps_per_epoch, num_classes)`.
     """
-    train, num_train, num_classes = common.load_tfds(
+    train, num_train, num_classes = images.load_tfds(
         args.dataset, "train", data_dir=args.data_dir, shuffle_files=True
     )
-    test, num_test, _ = common.load_tfds(
+    test, num_test, _ = images.load_tfds(
         args.dataset, "test", data_dir=args.data_dir
     )
     if args.quick:
@@ -67,10 +91,10 @@ def datasets(args, method, seed):
     mean, std = MEAN[args.dataset], STD[args.dataset]
 
     def augment(image, label):
-        return common.normalize(common.pad_crop_flip(image), mean, std), label
+        return images.normalize(images.pad_crop_flip(image), mean, std), label
 
     def prepare(image, label):
-        return common.normalize(image, mean, std), label
+        return images.normalize(image, mean, std), label
 
     mixup = None
     if method == "mixup":
@@ -80,7 +104,7 @@ def datasets(args, method, seed):
     auto = tf.data.AUTOTUNE
     train = train.cache().shuffle(min(num_train, 50_000), seed=seed).repeat()
     train = train.map(augment, num_parallel_calls=auto)
-    train = common.batch_and_mix(
+    train = training.batch_and_mix(
         train,
         batch_size=args.global_batch_size,
         num_classes=num_classes,
@@ -88,7 +112,7 @@ def datasets(args, method, seed):
         drop_remainder=True,
     )
     test = test.map(prepare, num_parallel_calls=auto).cache()
-    test = common.batch_and_mix(
+    test = training.batch_and_mix(
         test, batch_size=args.global_batch_size, num_classes=num_classes
     )
     steps = max(1, num_train // args.global_batch_size)
@@ -97,18 +121,18 @@ def datasets(args, method, seed):
 
 def run(method, seed, strategy, args):
     """Trains one network; returns its per-epoch test errors."""
-    common.setup(seed)
+    training.setup(seed)
     train, test, steps, num_classes = datasets(args, method, seed)
     # The paper's epochs of the rate drops, as fractions of 200: 100 and
     # 150, and 60, 120 and 180 for WideResNet-28-10.
     fractions = DECAY_FRACTIONS.get(args.model, (0.5, 0.75))
     boundaries = [round(args.epochs * f) for f in fractions]
-    schedule = common.WarmupStepDecay(args.learning_rate, steps, boundaries)
+    schedule = images.WarmupStepDecay(args.learning_rate, steps, boundaries)
     checkpoint_dir = None
     if args.checkpoint_dir:
         checkpoint_dir = f"{args.checkpoint_dir}/{method}-{seed}"
-    return common.fit_image_classifier(
-        lambda: common.build_image_model(
+    return images.fit_image_classifier(
+        lambda: images.build_image_model(
             args.model,
             (32, 32, 3),
             num_classes,
@@ -129,18 +153,16 @@ def run(method, seed, strategy, args):
 
 def plot_curves(curves, args, path):
     """Test error by epoch, ERM against mixup (Figure 3b)."""
-    plt = common.pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, runs in curves.items():
-        label = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
-        ax.plot(np.arange(1, args.epochs + 1), np.mean(runs, 0), label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("test error (%)")
-    ax.set_title(f"{args.dataset}, {args.model}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    labelled = {
+        images.method_name(m, args.alpha): runs for m, runs in curves.items()
+    }
+    plots.plot_curves(
+        {f"{args.dataset}, {args.model}": labelled},
+        path,
+        xlabel="epoch",
+        ylabel="test error (%)",
+        title=plots.mean_of_seeds(args.seeds),
+    )
 
 
 def main(argv=None):
@@ -151,24 +173,12 @@ def main(argv=None):
         method) and `"curves"`, mapping each method to its per-seed test
         error curves.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0], epochs=200, seeds=1, alpha=1.0, batch_size=128
-    )
-    parser.add_argument(
-        "--dataset", default="cifar10", choices=sorted(MEAN), help="TFDS name"
-    )
-    common.add_image_flags(
-        parser, model="preact_resnet18", learning_rate=0.1, weight_decay=1e-4
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.batch_size = 1, 1, 16
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(
-        common.mixed_precision_policy(args.mixed_precision)
-    )
-    try:
-        strategy = common.distribution_strategy(args.distribute)
+    policy = images.mixed_precision_policy(args.mixed_precision)
+    with images.dtype_policy(policy):
+        strategy = images.distribution_strategy(args.distribute)
         # `--batch-size` is per device, as in the paper's 1-GPU code.
         args.global_batch_size = args.batch_size * strategy.num_replicas_in_sync
         curves = {
@@ -178,37 +188,40 @@ def main(argv=None):
             ]
             for method in args.methods
         }
-    finally:
-        keras.config.set_dtype_policy(policy)
     rows = []
     for method, runs in curves.items():
-        name = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
+        name = images.method_name(method, args.alpha)
         rows.append(
             [
                 args.dataset,
                 args.model,
                 name,
-                common.format_mean_std([r[-1] for r in runs]),
-                common.format_mean_std([min(r) for r in runs]),
+                tables.format_mean_std([r[-1] for r in runs]),
+                tables.format_mean_std([min(r) for r in runs]),
             ]
         )
-    common.print_table(
+    tables.print_table(
         HEADERS,
         rows,
         f"{args.epochs} epochs, batch {args.global_batch_size}: test error "
         f"(%), mean ± std over {args.seeds} seeds",
     )
-    common.print_table(
+    tables.print_table(
         ("data set", "model", "ERM", "mixup"),
         [[d, m, *v] for (d, m), v in PAPER.items() if d == args.dataset],
         "The paper (Figure 3a)",
         digits=1,
     )
-    path = common.figure_path(args, f"{args.dataset}_{args.model}.png")
+    path = command_line.figure_path(args, f"{args.dataset}_{args.model}.png")
     if path:
         plot_curves(curves, args, path)
         print(f"saved {path}")
-    return {"headers": list(HEADERS), "rows": rows, "curves": curves}
+    return {
+        "headers": list(HEADERS),
+        "rows": rows,
+        "curves": curves,
+        "figures": [path] if path else [],
+    }
 
 
 if __name__ == "__main__":

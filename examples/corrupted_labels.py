@@ -18,34 +18,77 @@ and the final training error on the examples that kept their real label
 and on the corrupted ones (measured against the corrupted label: 0 means
 the noise was memorised).
 
-Run: `python examples/corrupted_labels.py [--epochs 40] [--seeds 2]`.
+Run: `python examples/corrupted_labels.py [--epochs 40] [--seeds 2]`;
+`--replot` redraws the figure from the curves a full run saved next to it
+(`corrupted_labels.json`).
 """
 
-import common
-import keras
-import numpy as np
-
-import keras_mixup
+import command_line
 
 LEVELS = (0.2, 0.5, 0.8)
+
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0],
+        epochs=40,
+        alpha=[8.0, 32.0],
+        batch_size=64,
+        figures=("corrupted_labels.png",),
+        replot=True,
+    )
+    parser.add_argument(
+        "--levels",
+        type=float,
+        nargs="+",
+        default=list(LEVELS),
+        help="fractions of corrupted training labels",
+    )
+    command_line.add_hidden(parser, [512, 512])
+    parser.add_argument(
+        "--learning-rate", type=float, default=1e-3, help="Adam learning rate"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import keras  # noqa: E402
+import plots  # noqa: E402
+import tables  # noqa: E402
+import tabular  # noqa: E402
+from training import setup  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 
 def methods_for(level, alphas):
     """The paper's methods at one corruption level.
 
     Returns:
-        A list of `(name, alpha or None, dropout rate)`; one mixup method
-        per alpha in `alphas`.
+        A list of `(name, kind, alpha or None, dropout rate)`; one mixup
+        method per alpha in `alphas`. `kind` names the method without the
+        parameters that change with the level (the figure's legend).
     """
     dropout = 0.7 if level <= 0.2 else 0.8
-    mixup_dropout = (4.0, 0.1) if level <= 0.2 else (8.0, 0.3)
+    alpha, rate = (4.0, 0.1) if level <= 0.2 else (8.0, 0.3)
     methods = [
-        ("ERM", None, 0.0),
-        (f"ERM + dropout (p={dropout})", None, dropout),
+        ("ERM", "ERM", None, 0.0),
+        (f"ERM + dropout (p={dropout})", "ERM + dropout", None, dropout),
     ]
-    methods += [(f"mixup (α={a:g})", a, 0.0) for a in alphas]
-    alpha, rate = mixup_dropout
-    methods.append((f"mixup + dropout (α={alpha:g}, p={rate})", alpha, rate))
+    methods += [
+        (f"mixup (α={a:g})", f"mixup (α={a:g})", a, 0.0) for a in alphas
+    ]
+    methods.append(
+        (
+            f"mixup + dropout (α={alpha:g}, p={rate})",
+            "mixup + dropout",
+            alpha,
+            rate,
+        )
+    )
     return methods
 
 
@@ -90,11 +133,11 @@ def run(level, alpha, dropout, seed, data, args):
     """Trains one network; returns its per-epoch test errors and the final
     training errors on the real and the corrupted labels."""
     x_train, y_train, x_test, y_test, num_classes = data
-    noisy, corrupted = common.corrupt_labels(
+    noisy, corrupted = tabular.corrupt_labels(
         y_train, level, num_classes, seed=seed
     )
-    common.setup(seed)
-    model = common.mlp(
+    setup(seed)
+    model = tabular.mlp(
         x_train.shape[1:], num_classes, hidden=args.hidden, dropout=dropout
     )
     mixup = None
@@ -104,7 +147,7 @@ def run(level, alpha, dropout, seed, data, args):
     optimizer = keras.optimizers.Adam(
         step_schedule(args.learning_rate, steps, args.epochs)
     )
-    history = common.fit_classifier(
+    history = tabular.fit_classifier(
         model,
         x_train,
         noisy,
@@ -117,73 +160,54 @@ def run(level, alpha, dropout, seed, data, args):
         eval_sets={"test": (x_test, y_test)},
         verbose=args.verbose,
     )
-    real = common.error_rate(model, x_train[~corrupted], y_train[~corrupted])
-    wrong = common.error_rate(model, x_train[corrupted], noisy[corrupted])
+    real = tabular.error_rate(model, x_train[~corrupted], y_train[~corrupted])
+    wrong = tabular.error_rate(model, x_train[corrupted], noisy[corrupted])
     return history["test"], real, wrong
 
 
-def plot_curves(curves, levels, path):
-    """Test error by epoch, one panel per corruption level."""
-    plt = common.pyplot()
-    fig, axes = plt.subplots(
-        1, len(levels), figsize=(5 * len(levels), 4), squeeze=False
+def plot_curves(curves, path, args):
+    """Test error by epoch, one panel per corruption level (mean of seeds).
+
+    `curves` maps `(level, method name)` to the per-seed error curves; the
+    legend names each method without the parameters the level changes,
+    which each panel's title gives instead.
+    """
+    panels = {}
+    for level in args.levels:
+        methods = methods_for(level, args.alpha)
+        kinds = {name: kind for name, kind, _, _ in methods}
+        (_, _, _, dropout), (*_, alpha, rate) = methods[1], methods[-1]
+        title = (
+            f"{level:.0%} corrupted labels\ndropout p={dropout:g}; "
+            f"mixup + dropout α={alpha:g}, p={rate:g}"
+        )
+        panels[title] = {
+            kind: curves[level, name] for name, kind in kinds.items()
+        }
+    plots.plot_curves(
+        panels,
+        path,
+        xlabel="epoch",
+        ylabel="test error (%)",
+        title="scikit-learn 8x8 digits, MLP "
+        f"{'-'.join(map(str, args.hidden))}, Adam: test error by epoch "
+        f"({plots.mean_of_seeds(args.seeds)})",
     )
-    for ax, level in zip(axes[0], levels, strict=True):
-        for (lvl, name), runs in curves.items():
-            if lvl == level:
-                ax.plot(np.mean(runs, axis=0), label=name)
-        ax.set_title(f"{level:.0%} corrupted labels")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("test error (%)")
-    axes[0, 0].legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
 
 
-def main(argv=None):
-    """Runs the experiment and prints the table.
+def run_all(args):
+    """Trains every method at every level and seed.
 
     Returns:
-        A dict: `"headers"` and `"rows"` of the printed table (one row per
-        corruption level and method), `"results"` mapping `(level, method)`
-        to a dict of per-seed lists (`best`, `last`, `real`, `corrupted`)
-        and `"curves"` mapping it to the per-seed test error curves.
+        `(rows, results, curves)`: the table's rows, and dicts keyed by
+        `(level, method)` of per-seed results and test error curves.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0],
-        epochs=40,
-        seeds=1,
-        alpha=[8.0, 32.0],
-        batch_size=64,
-    )
-    parser.add_argument(
-        "--levels",
-        type=float,
-        nargs="+",
-        default=list(LEVELS),
-        help="fractions of corrupted training labels",
-    )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[512, 512],
-        help="hidden layer widths",
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=1e-3, help="Adam learning rate"
-    )
-    args = parser.parse_args(argv)
-    if args.quick:
-        args.epochs, args.seeds, args.levels = 2, 1, [0.5]
-        args.hidden, args.alpha = [32, 32], [8.0]
-    x, y, num_classes = common.load_tabular("digits")
-    x_train, y_train, x_test, y_test = common.split(x / 16.0, y, seed=0)
+    x, y, num_classes = tabular.load_tabular("digits")
+    x_train, y_train, x_test, y_test = tabular.split(x / 16.0, y, seed=0)
     data = (x_train, y_train, x_test, y_test, num_classes)
     results, curves, rows = {}, {}, []
     for level in args.levels:
-        for name, alpha, dropout in methods_for(level, args.alpha):
+        for name, _, alpha, dropout in methods_for(level, args.alpha):
             runs = [
                 run(level, alpha, dropout, seed, data, args)
                 for seed in range(args.seeds)
@@ -198,9 +222,32 @@ def main(argv=None):
             results[level, name] = result
             rows.append(
                 [f"{level:.0%}", name]
-                + [common.format_mean_std(result[k]) for k in result]
+                + [tables.format_mean_std(result[k]) for k in result]
             )
-    common.print_table(
+    return rows, results, curves
+
+
+def main(argv=None):
+    """Runs the experiment, prints the table and saves the figure.
+
+    Returns:
+        A dict: `"headers"` and `"rows"` of the printed table (one row per
+        corruption level and method), `"results"` mapping `(level, method)`
+        to a dict of per-seed lists (`best`, `last`, `real`, `corrupted`),
+        `"curves"` mapping it to the per-seed test error curves, and
+        `"figures"` listing the saved figures.
+    """
+    args = build_parser().parse_args(argv)
+    if args.quick:
+        args.epochs, args.seeds, args.levels = 2, 1, [0.5]
+        args.hidden, args.alpha = [32, 32], [8.0]
+    path = command_line.figure_path(args, "corrupted_labels.png")
+    if args.replot:
+        plots.replot_curves(path)
+        print(f"saved {path}")
+        return {"figures": [path]}
+    rows, results, curves = run_all(args)
+    tables.print_table(
         HEADERS,
         rows,
         f"digits, {args.epochs} epochs, MLP {args.hidden}, batch "
@@ -211,18 +258,18 @@ def main(argv=None):
         for (level, method), values in PAPER.items()
         if level in args.levels
     ]
-    common.print_table(
+    tables.print_table(
         HEADERS, paper_rows, "The paper (PreAct ResNet-18 on CIFAR-10)"
     )
-    path = common.figure_path(args, "corrupted_labels.png")
     if path:
-        plot_curves(curves, args.levels, path)
+        plot_curves(curves, path, args)
         print(f"saved {path}")
     return {
         "headers": list(HEADERS),
         "rows": rows,
         "results": results,
         "curves": curves,
+        "figures": [path] if path else [],
     }
 
 

@@ -19,12 +19,39 @@ Run: `python examples/imagenet.py --model resnet50 --alpha 0.2
 --distribute --mixed-precision --batch-size 64`.
 """
 
-import common
-import keras
-import numpy as np
-import tensorflow as tf
+import command_line
 
-import keras_mixup
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0], epochs=90, seeds=1, alpha=0.2, batch_size=256
+    )
+    command_line.add_image_flags(
+        parser, model="resnet50", learning_rate=0.1, weight_decay=1e-4
+    )
+    parser.add_argument(
+        "--image-size", type=int, default=224, help="training crop size"
+    )
+    parser.add_argument(
+        "--shuffle-buffer",
+        type=int,
+        default=10_000,
+        help="examples in the shuffle buffer",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import images  # noqa: E402
+import plots  # noqa: E402
+import tables  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import training  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 #: Per-channel mean and standard deviation of ImageNet images in [0, 1].
 MEAN = (0.485, 0.456, 0.406)
@@ -60,14 +87,14 @@ def datasets(args, method, seed):
         `(train, validation, steps_per_epoch, num_classes)`.
     """
     # Images stay encoded until after the shuffle buffer.
-    train, num_train, num_classes = common.load_tfds(
+    train, num_train, num_classes = images.load_tfds(
         "imagenet2012",
         "train",
         data_dir=args.data_dir,
         shuffle_files=True,
         decode=False,
     )
-    validation, _, _ = common.load_tfds(
+    validation, _, _ = images.load_tfds(
         "imagenet2012", "validation", data_dir=args.data_dir, decode=False
     )
     if args.quick:
@@ -76,12 +103,12 @@ def datasets(args, method, seed):
     size = args.image_size
 
     def augment(image, label):
-        image = common.random_resized_crop(common.decode_image(image), size)
-        return common.normalize(image, MEAN, STD), label
+        image = images.random_resized_crop(images.decode_image(image), size)
+        return images.normalize(image, MEAN, STD), label
 
     def prepare(image, label):
-        image = common.center_crop(common.decode_image(image), size)
-        return common.normalize(image, MEAN, STD), label
+        image = images.center_crop(images.decode_image(image), size)
+        return images.normalize(image, MEAN, STD), label
 
     mixup = None
     if method == "mixup":
@@ -91,7 +118,7 @@ def datasets(args, method, seed):
     auto = tf.data.AUTOTUNE
     train = train.shuffle(args.shuffle_buffer, seed=seed).repeat()
     train = train.map(augment, num_parallel_calls=auto)
-    train = common.batch_and_mix(
+    train = training.batch_and_mix(
         train,
         batch_size=args.global_batch_size,
         num_classes=num_classes,
@@ -99,7 +126,7 @@ def datasets(args, method, seed):
         drop_remainder=True,
     )
     validation = validation.map(prepare, num_parallel_calls=auto)
-    validation = common.batch_and_mix(
+    validation = training.batch_and_mix(
         validation, batch_size=args.global_batch_size, num_classes=num_classes
     )
     steps = max(1, num_train // args.global_batch_size)
@@ -108,7 +135,7 @@ def datasets(args, method, seed):
 
 def run(method, seed, strategy, args):
     """Trains one network; returns its per-epoch validation errors."""
-    common.setup(seed)
+    training.setup(seed)
     train, validation, steps, num_classes = datasets(args, method, seed)
     if args.epochs >= 200:
         boundaries = [60, 120, 180]
@@ -116,7 +143,7 @@ def run(method, seed, strategy, args):
         boundaries = [round(args.epochs * f) for f in (1 / 3, 2 / 3, 8 / 9)]
     # Goyal et al.: 0.1 per 256 images, linear warm-up over 5 epochs.
     learning_rate = args.learning_rate * args.global_batch_size / 256
-    schedule = common.WarmupStepDecay(
+    schedule = images.WarmupStepDecay(
         learning_rate,
         steps,
         boundaries,
@@ -125,8 +152,8 @@ def run(method, seed, strategy, args):
     checkpoint_dir = None
     if args.checkpoint_dir:
         checkpoint_dir = f"{args.checkpoint_dir}/{method}-{seed}"
-    return common.fit_image_classifier(
-        lambda: common.build_image_model(
+    return images.fit_image_classifier(
+        lambda: images.build_image_model(
             args.model,
             (args.image_size, args.image_size, 3),
             num_classes,
@@ -148,19 +175,17 @@ def run(method, seed, strategy, args):
 
 def plot_curves(curves, args, path):
     """Top-1 validation error by epoch, ERM against mixup."""
-    plt = common.pyplot()
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for method, runs in curves.items():
-        label = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
-        errors = np.mean([r["top1"] for r in runs], axis=0)
-        ax.plot(np.arange(1, args.epochs + 1), errors, label=label)
-    ax.set_xlabel("epoch")
-    ax.set_ylabel("top-1 validation error (%)")
-    ax.set_title(f"ImageNet-2012, {args.model}")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    top1 = {
+        images.method_name(m, args.alpha): [r["top1"] for r in runs]
+        for m, runs in curves.items()
+    }
+    plots.plot_curves(
+        {f"ImageNet-2012, {args.model}": top1},
+        path,
+        xlabel="epoch",
+        ylabel="top-1 validation error (%)",
+        title=plots.mean_of_seeds(args.seeds),
+    )
 
 
 def main(argv=None):
@@ -171,33 +196,15 @@ def main(argv=None):
         method) and `"curves"`, mapping each method to its per-seed dicts
         of per-epoch `"top1"` and `"top5"` errors.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0], epochs=90, seeds=1, alpha=0.2, batch_size=256
-    )
-    common.add_image_flags(
-        parser, model="resnet50", learning_rate=0.1, weight_decay=1e-4
-    )
-    parser.add_argument(
-        "--image-size", type=int, default=224, help="training crop size"
-    )
-    parser.add_argument(
-        "--shuffle-buffer",
-        type=int,
-        default=10_000,
-        help="examples in the shuffle buffer",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.batch_size = 1, 1, 16
         args.image_size, args.shuffle_buffer = 32, 64
         if args.model == "resnet50":
             args.model = "preact_resnet18"  # shrunk by `quick`
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(
-        common.mixed_precision_policy(args.mixed_precision)
-    )
-    try:
-        strategy = common.distribution_strategy(args.distribute)
+    policy = images.mixed_precision_policy(args.mixed_precision)
+    with images.dtype_policy(policy):
+        strategy = images.distribution_strategy(args.distribute)
         # `--batch-size` is per device.
         args.global_batch_size = args.batch_size * strategy.num_replicas_in_sync
         curves = {
@@ -206,21 +213,19 @@ def main(argv=None):
             ]
             for method in args.methods
         }
-    finally:
-        keras.config.set_dtype_policy(policy)
     rows = []
     for method, runs in curves.items():
-        name = "ERM" if method == "erm" else f"mixup (α={args.alpha:g})"
+        name = images.method_name(method, args.alpha)
         rows.append(
             [
                 args.model,
                 name,
                 args.epochs,
-                common.format_mean_std([r["top1"][-1] for r in runs]),
-                common.format_mean_std([r["top5"][-1] for r in runs]),
+                tables.format_mean_std([r["top1"][-1] for r in runs]),
+                tables.format_mean_std([r["top5"][-1] for r in runs]),
             ]
         )
-    common.print_table(
+    tables.print_table(
         HEADERS,
         rows,
         f"ImageNet-2012, {args.image_size}x{args.image_size}, batch "
@@ -230,12 +235,17 @@ def main(argv=None):
         [model, method, epochs, top1, "-" if top5 is None else top5]
         for (model, method, epochs), (top1, top5) in PAPER.items()
     ]
-    common.print_table(HEADERS, paper_rows, "The paper (Table 1)", digits=1)
-    path = common.figure_path(args, f"imagenet_{args.model}.png")
+    tables.print_table(HEADERS, paper_rows, "The paper (Table 1)", digits=1)
+    path = command_line.figure_path(args, f"imagenet_{args.model}.png")
     if path:
         plot_curves(curves, args, path)
         print(f"saved {path}")
-    return {"headers": list(HEADERS), "rows": rows, "curves": curves}
+    return {
+        "headers": list(HEADERS),
+        "rows": rows,
+        "curves": curves,
+        "figures": [path] if path else [],
+    }
 
 
 if __name__ == "__main__":

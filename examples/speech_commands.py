@@ -21,11 +21,56 @@ alpha 0.1 and 0.2.
 Run: `python examples/speech_commands.py --model lenet` (or `vgg11`).
 """
 
-import common
-import keras
-import tensorflow as tf
+import command_line
 
-import keras_mixup
+#: The networks `--model` takes (built by `MODELS`).
+MODEL_NAMES = ("lenet", "vgg11")
+
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0],
+        epochs=30,
+        seeds=1,
+        alpha=[0.1, 0.2],
+        batch_size=100,
+    )
+    parser.add_argument(
+        "--model", default="lenet", choices=MODEL_NAMES, help="network"
+    )
+    parser.add_argument(
+        "--width", type=float, default=1.0, help="channel width multiplier"
+    )
+    parser.add_argument(
+        "--learning-rate", type=float, default=3e-3, help="Adam learning rate"
+    )
+    parser.add_argument(
+        "--start-epoch",
+        type=int,
+        default=5,
+        help="the first epoch (from 0) that mixes",
+    )
+    parser.add_argument("--data-dir", default=None, help="TFDS data directory")
+    parser.add_argument(
+        "--max-examples",
+        type=int,
+        default=0,
+        help="train on at most this many examples (0: all)",
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import images  # noqa: E402
+import keras  # noqa: E402
+import tables  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import training  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 SAMPLE_RATE = 16_000
 FRAME_LENGTH = 400  # 25 ms
@@ -95,13 +140,13 @@ def datasets(args, alpha, seed, *, train=None, test=None, num_classes=None):
         for ERM), for a `MixupSchedule`.
     """
     if train is None:
-        train, num_train, num_classes = common.load_tfds(
+        train, num_train, num_classes = images.load_tfds(
             "speech_commands",
             "train",
             data_dir=args.data_dir,
             shuffle_files=True,
         )
-        test, _, _ = common.load_tfds(
+        test, _, _ = images.load_tfds(
             "speech_commands", "test", data_dir=args.data_dir
         )
     if args.max_examples:
@@ -117,14 +162,14 @@ def datasets(args, alpha, seed, *, train=None, test=None, num_classes=None):
     mixup = None
     if alpha is not None:
         mixup = keras_mixup.Mixup(alpha, num_classes=num_classes, seed=seed)
-    train = common.batch_and_mix(
+    train = training.batch_and_mix(
         train,
         batch_size=args.batch_size,
         num_classes=num_classes,
         mixup=mixup,
     )
     test = test.map(features, num_parallel_calls=auto).cache()
-    test = common.batch_and_mix(
+    test = training.batch_and_mix(
         test, batch_size=args.batch_size, num_classes=num_classes
     )
     return train, test, mixup
@@ -198,7 +243,7 @@ def run(alpha, seed, args, data=None):
         `(errors, mixing)`: the per-epoch test errors (percent) and, per
         epoch, whether mixup was on (`[]` for ERM).
     """
-    common.setup(seed)
+    training.setup(seed)
     train, test, mixup = datasets(args, alpha, seed, **(data or {}))
     num_classes = train.element_spec[1].shape[-1]
     model = MODELS[args.model](
@@ -209,7 +254,7 @@ def run(alpha, seed, args, data=None):
     schedule = keras.optimizers.schedules.PiecewiseConstantDecay(
         boundaries, [args.learning_rate * f for f in (1.0, 0.1, 0.01)]
     )
-    common.compile_classifier(
+    training.compile_classifier(
         model,
         keras.optimizers.Adam(schedule),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
@@ -247,36 +292,7 @@ def main(argv=None, data=None):
         (method -> per-seed lists of per-epoch test errors) and
         `"mixing"` (method -> per-seed lists of per-epoch on/off flags).
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0],
-        epochs=30,
-        seeds=1,
-        alpha=[0.1, 0.2],
-        batch_size=100,
-    )
-    parser.add_argument(
-        "--model", default="lenet", choices=sorted(MODELS), help="network"
-    )
-    parser.add_argument(
-        "--width", type=float, default=1.0, help="channel width multiplier"
-    )
-    parser.add_argument(
-        "--learning-rate", type=float, default=3e-3, help="Adam learning rate"
-    )
-    parser.add_argument(
-        "--start-epoch",
-        type=int,
-        default=5,
-        help="the first epoch (from 0) that mixes",
-    )
-    parser.add_argument("--data-dir", default=None, help="TFDS data directory")
-    parser.add_argument(
-        "--max-examples",
-        type=int,
-        default=0,
-        help="train on at most this many examples (0: all)",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.quick:
         # Six epochs, so that the warm-up (epochs 0-4) and one mixed epoch
         # both happen.
@@ -294,11 +310,11 @@ def main(argv=None, data=None):
             [
                 args.model,
                 name,
-                common.format_mean_std([c[-1] for c in curves[name]]),
-                common.format_mean_std([min(c) for c in curves[name]]),
+                tables.format_mean_std([c[-1] for c in curves[name]]),
+                tables.format_mean_std([min(c) for c in curves[name]]),
             ]
         )
-    common.print_table(
+    tables.print_table(
         list(HEADERS),
         rows,
         f"speech commands, {args.model}: test error (%), mean ± std over "

@@ -13,9 +13,33 @@ Mixing is `keras_mixup.Mixup` mapped over the batched training set.
 Run: `python examples/uci_tabular.py [--epochs 10] [--seeds 10]`.
 """
 
-import common
+import command_line
 
-import keras_mixup
+
+def build_parser():
+    """The example's options (see `command_line.make_parser`)."""
+    parser = command_line.make_parser(
+        __doc__.splitlines()[0], epochs=10, seeds=5, alpha=[1.0], batch_size=16
+    )
+    parser.add_argument(
+        "--datasets",
+        nargs="+",
+        default=list(command_line.TABULAR),
+        choices=command_line.TABULAR,
+        help="scikit-learn data sets",
+    )
+    command_line.add_hidden(parser, [128, 128])
+    return parser
+
+
+if __name__ == "__main__":
+    build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import tables  # noqa: E402
+import tabular  # noqa: E402
+from training import setup  # noqa: E402
+
+import keras_mixup  # noqa: E402
 
 #: Table 4 of the paper (test error, percent), for the data sets here.
 PAPER = {"iris": (21.3, 17.3)}
@@ -26,16 +50,16 @@ def run(dataset, alpha, seed, args):
 
     `alpha=None` trains with ERM.
     """
-    x, y, num_classes = common.load_tabular(dataset)
-    x_train, y_train, x_test, y_test = common.split(
+    x, y, num_classes = tabular.load_tabular(dataset)
+    x_train, y_train, x_test, y_test = tabular.split(
         x, y, test_fraction=0.2, seed=seed, standardize=True
     )
-    common.setup(seed)
-    model = common.mlp(x_train.shape[1:], num_classes, hidden=args.hidden)
+    setup(seed)
+    model = tabular.mlp(x_train.shape[1:], num_classes, hidden=args.hidden)
     mixup = None
     if alpha is not None:
         mixup = keras_mixup.Mixup(alpha, num_classes=num_classes, seed=seed)
-    common.fit_classifier(
+    tabular.fit_classifier(
         model,
         x_train,
         y_train,
@@ -46,7 +70,7 @@ def run(dataset, alpha, seed, args):
         seed=seed,
         verbose=args.verbose,
     )
-    return common.error_rate(model, x_test, y_test)
+    return tabular.error_rate(model, x_test, y_test)
 
 
 def main(argv=None):
@@ -57,24 +81,7 @@ def main(argv=None):
         data set) and `"errors"`, mapping `(dataset, method)` to the list
         of test errors, one per seed.
     """
-    parser = common.make_parser(
-        __doc__.splitlines()[0], epochs=10, seeds=5, alpha=[1.0], batch_size=16
-    )
-    parser.add_argument(
-        "--datasets",
-        nargs="+",
-        default=list(common.TABULAR),
-        choices=common.TABULAR,
-        help="scikit-learn data sets",
-    )
-    parser.add_argument(
-        "--hidden",
-        type=int,
-        nargs="+",
-        default=[128, 128],
-        help="hidden layer widths",
-    )
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.seeds = 1, 1
         args.datasets = ["iris", "wine"]
@@ -91,11 +98,11 @@ def main(argv=None):
     rows = []
     for dataset in args.datasets:
         row = [dataset]
-        row += [common.format_mean_std(errors[dataset, n]) for n, _ in methods]
+        row += [tables.format_mean_std(errors[dataset, n]) for n, _ in methods]
         paper = PAPER.get(dataset)
         row.append(f"{paper[0]} / {paper[1]}" if paper else "-")
         rows.append(row)
-    common.print_table(
+    tables.print_table(
         headers,
         rows,
         f"Test error (%), mean ± std over {args.seeds} seeds; "

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from example_runs import quick_run
 
 import keras_mixup
 
@@ -20,7 +21,6 @@ EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
 
 import ablation  # noqa: E402
-import common  # noqa: E402
 import speech_commands  # noqa: E402
 
 
@@ -34,7 +34,8 @@ def assert_error_cells(cells):
 
 @pytest.mark.slow
 def test_ablation_quick(capsys):
-    result = ablation.main(["--quick"])
+    with quick_run():
+        result = ablation.main(["--quick"])
     assert result["headers"] == [
         "method",
         "specification",
@@ -61,9 +62,7 @@ def test_ablation_quick(capsys):
 
 
 def test_ablation_methods_with_two_weight_decays_by_default():
-    args = common.make_parser(
-        "x", epochs=1, seeds=1, alpha=1.0, batch_size=8
-    ).parse_args([])
+    args = ablation.build_parser().parse_args([])
     args.pairings, args.hidden = ablation.PAIRINGS, [8, 8, 8]
     args.epsilons, args.sigmas = [0.05, 0.1, 0.2], [0.05, 0.1, 0.2]
     rows = ablation.methods(args)
@@ -77,7 +76,7 @@ def test_ablation_methods_with_two_weight_decays_by_default():
 def test_speech_commands_quick_on_mock_data(capsys):
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=64):
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = speech_commands.main(["--quick"])
     assert [row[1] for row in result["rows"]] == ["ERM", "mixup α=0.2"]
     for row in result["rows"]:
@@ -128,10 +127,9 @@ def synthetic_speech(count, num_classes=3, seed=0):
 
 
 def test_speech_pipeline_is_unmixed_before_start_epoch_and_mixed_after():
-    args = common.make_parser(
-        "x", epochs=1, seeds=1, alpha=[1.0], batch_size=16
-    ).parse_args([])
-    args.data_dir, args.max_examples = None, 0
+    args = speech_commands.build_parser().parse_args(
+        ["--alpha", "1.0", "--batch-size", "16"]
+    )
     data = {
         "train": synthetic_speech(32),
         "test": synthetic_speech(8, seed=1),

@@ -1,19 +1,26 @@
-"""The examples: every script end to end in `--quick` mode, and the shared
-helpers of `examples/common.py` on hand-built inputs.
+"""The examples: every script end to end in `--quick` mode, their command
+line, and the shared helpers of `examples/` on hand-built inputs.
 
 The TFDS examples (CIFAR, ImageNet) run on `tfds.testing.mock_data`, which
 works offline: its default policy builds random examples from the
-dataset's code when no metadata files are shipped.
+dataset's code when no metadata files are shipped. Every quick run checks
+that `examples/figures/` (the README's figures) is left unchanged.
 """
 
+import importlib
 import math
 import os
+import subprocess
 import sys
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from example_runs import (
+    check_and_remove_quick_figures,
+    quick_run,
+)
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
@@ -21,10 +28,29 @@ sys.path.insert(0, EXAMPLES)
 import adversarial  # noqa: E402
 import beta_distribution  # noqa: E402
 import cifar  # noqa: E402
-import common  # noqa: E402
+import command_line  # noqa: E402
 import corrupted_labels  # noqa: E402
 import imagenet  # noqa: E402
+import images  # noqa: E402
+import plots  # noqa: E402
+import tables  # noqa: E402
+import tabular  # noqa: E402
+import training  # noqa: E402
 import uci_tabular  # noqa: E402
+
+#: Every example script.
+SCRIPTS = (
+    "ablation",
+    "adversarial",
+    "beta_distribution",
+    "cifar",
+    "corrupted_labels",
+    "gan_toy",
+    "imagenet",
+    "quickstart",
+    "speech_commands",
+    "uci_tabular",
+)
 
 
 def numbers(cell):
@@ -46,8 +72,10 @@ def assert_error_cells(cells):
 
 
 @pytest.mark.slow
-def test_beta_distribution_quick(tmp_path, capsys):
-    rows = beta_distribution.main(["--quick", "--figures", str(tmp_path)])
+def test_beta_distribution_quick(capsys):
+    with quick_run():
+        result = beta_distribution.main(["--quick"])
+    rows = result["rows"]
     assert [row[0] for row in rows] == ["0.1", "0.2", "0.4", "1", "8", "32"]
     for row in rows:
         values = row[1:]
@@ -55,14 +83,16 @@ def test_beta_distribution_quick(tmp_path, capsys):
         std_exact, std_drawn = values[0], values[1]
         assert abs(std_drawn - std_exact) < 0.03  # 2000 draws
         assert 0.0 <= values[-1] < 0.1  # KS distance
-    assert (tmp_path / "beta_densities.png").stat().st_size > 0
-    assert (tmp_path / "mixed_digits.png").stat().st_size > 0
+    check_and_remove_quick_figures(
+        result["figures"], ["beta_densities.png", "mixed_digits.png"]
+    )
     assert "| alpha" in capsys.readouterr().out
 
 
 @pytest.mark.slow
-def test_uci_tabular_quick(tmp_path, capsys):
-    result = uci_tabular.main(["--quick", "--figures", str(tmp_path)])
+def test_uci_tabular_quick(capsys):
+    with quick_run():
+        result = uci_tabular.main(["--quick"])
     assert result["headers"][:3] == ["data set", "ERM", "mixup α=1"]
     assert [row[0] for row in result["rows"]] == ["iris", "wine"]
     for row in result["rows"]:
@@ -78,8 +108,9 @@ def test_uci_tabular_quick(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_corrupted_labels_quick(tmp_path):
-    result = corrupted_labels.main(["--quick", "--figures", str(tmp_path)])
+def test_corrupted_labels_quick():
+    with quick_run():
+        result = corrupted_labels.main(["--quick"])
     assert [row[1] for row in result["rows"]] == [
         "ERM",
         "ERM + dropout (p=0.8)",
@@ -93,40 +124,52 @@ def test_corrupted_labels_quick(tmp_path):
         assert values["best"][0] <= values["last"][0]
     for curves in result["curves"].values():
         assert len(curves[0]) == 2  # one test error per epoch
-    assert (tmp_path / "corrupted_labels.png").stat().st_size > 0
+    saved = plots.load_results(result["figures"][0])
+    assert list(
+        saved["panels"][
+            "50% corrupted labels\ndropout p=0.8; mixup + dropout α=8, p=0.3"
+        ]
+    ) == [
+        "ERM",
+        "ERM + dropout",
+        "mixup (α=8)",
+        "mixup + dropout",
+    ]
+    check_and_remove_quick_figures(result["figures"], ["corrupted_labels.png"])
 
 
 @pytest.mark.slow
-def test_adversarial_quick(tmp_path):
-    result = adversarial.main(["--quick", "--figures", str(tmp_path)])
+def test_adversarial_quick():
+    with quick_run():
+        result = adversarial.main(["--quick"])
     assert [row[0] for row in result["rows"]] == ["ERM", "mixup (α=0.2)"]
     for row in result["rows"]:
         assert len(row) == 6
         assert_error_cells(row[1:])
     assert len(result["curves"]["ERM"][0]) == 2  # two curve epsilons
-    assert (tmp_path / "adversarial.png").stat().st_size > 0
+    check_and_remove_quick_figures(result["figures"], ["adversarial.png"])
 
 
 @pytest.mark.slow
-def test_cifar_quick_on_mock_data_distributed(tmp_path):
+def test_cifar_quick_on_mock_data_distributed():
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=64):
-        result = cifar.main(
-            ["--quick", "--distribute", "--figures", str(tmp_path)]
-        )
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
+        result = cifar.main(["--quick", "--distribute"])
     assert [row[2] for row in result["rows"]] == ["ERM", "mixup (α=1)"]
     for row in result["rows"]:
         assert row[:2] == ["cifar10", "preact_resnet18"]
         assert_error_cells(row[3:])
-    assert (tmp_path / "cifar10_preact_resnet18.png").stat().st_size > 0
+    check_and_remove_quick_figures(
+        result["figures"], ["cifar10_preact_resnet18.png"]
+    )
 
 
 @pytest.mark.slow
 def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
     import tensorflow_datasets as tfds
 
-    with tfds.testing.mock_data(num_examples=64):
+    with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = imagenet.main(
             ["--quick", "--mixed-precision", "--figures", str(tmp_path)]
         )
@@ -138,6 +181,95 @@ def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
     for runs in result["curves"].values():
         assert set(runs[0]) == {"top1", "top5", "loss"}
         assert runs[0]["top5"][0] <= runs[0]["top1"][0]
+    # `--figures DIR` is honoured in quick runs too.
+    assert result["figures"] == [str(tmp_path / "imagenet_preact_resnet18.png")]
+    assert (tmp_path / "imagenet_preact_resnet18.png").stat().st_size > 0
+
+
+# ---------------------------------------------------------------------------
+# The command line
+# ---------------------------------------------------------------------------
+
+#: Runs an example with `--help` and reports whether TensorFlow, Keras or
+#: keras_mixup was imported by then.
+HELP_PROBE = """
+import runpy, sys
+sys.argv = [sys.argv[1], "--help"]
+try:
+    runpy.run_path(sys.argv[0], run_name="__main__")
+except SystemExit as exit:
+    code = exit.code
+heavy = [m for m in ("tensorflow", "keras", "keras_mixup") if m in sys.modules]
+print("EXIT", code, "HEAVY", heavy)
+"""
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_help_answers_before_tensorflow_is_imported(script):
+    path = os.path.join(EXAMPLES, f"{script}.py")
+    done = subprocess.run(
+        [sys.executable, "-c", HELP_PROBE, path],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=EXAMPLES,
+    )
+    out = done.stdout
+    assert out.rstrip().endswith("EXIT 0 HEAVY []"), out + done.stderr
+    for flag in ("--seeds", "--alpha", "--quick", "--figures DIR"):
+        assert flag in out, flag
+    assert any(f"--{unit}" in out for unit in command_line.LENGTH_HELP)
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_every_option_has_help_text(script):
+    parser = importlib.import_module(script).build_parser()
+    for action in parser._actions:
+        assert action.help and action.help.strip(), action.option_strings
+
+
+def test_make_parser_takes_exactly_one_length():
+    parser = command_line.make_parser(
+        "x", iterations=[1, 5], alpha=0.2, batch_size=4
+    )
+    args = parser.parse_args(["--iterations", "3", "7", "--seeds", "2"])
+    assert args.iterations == [3, 7] and args.seeds == 2
+    assert not hasattr(args, "epochs")
+    with pytest.raises(ValueError, match="exactly one of"):
+        command_line.make_parser("x", alpha=0.2, batch_size=4)
+    with pytest.raises(ValueError, match="exactly one of"):
+        command_line.make_parser(
+            "x", epochs=2, draws=10, alpha=0.2, batch_size=4
+        )
+
+
+def test_figures_go_to_a_temporary_directory_in_quick_runs(tmp_path):
+    from argparse import Namespace
+
+    quick = Namespace(figures=None, quick=True)
+    path = command_line.figure_path(quick, "a.png")
+    assert os.path.dirname(path) == quick.figures
+    assert os.path.isdir(quick.figures)
+    assert os.path.dirname(path) != command_line.FIGURES_DIR
+    # The same directory for every figure of the run.
+    assert command_line.figure_path(quick, "b.png") == os.path.join(
+        quick.figures, "b.png"
+    )
+    os.rmdir(quick.figures)
+    full = Namespace(figures=None, quick=False)
+    assert command_line.figure_path(full, "a.png") == os.path.join(
+        command_line.FIGURES_DIR, "a.png"
+    )
+    none = Namespace(figures="", quick=False)
+    assert command_line.figure_path(none, "a.png") is None
+    chosen = Namespace(figures=str(tmp_path / "figs"), quick=True)
+    path = command_line.figure_path(chosen, "a.png")
+    assert path == str(tmp_path / "figs" / "a.png")
+    assert (tmp_path / "figs").is_dir()
+
+
+def test_image_model_names_on_the_command_line_are_the_built_ones():
+    assert sorted(command_line.IMAGE_MODEL_NAMES) == sorted(images.IMAGE_MODELS)
 
 
 # ---------------------------------------------------------------------------
@@ -147,7 +279,7 @@ def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
 
 def test_corrupt_labels_replaces_the_fraction_asked():
     y = np.arange(1000) % 10
-    noisy, corrupted = common.corrupt_labels(y, 0.5, 10, seed=0)
+    noisy, corrupted = tabular.corrupt_labels(y, 0.5, 10, seed=0)
     assert corrupted.sum() == 500
     np.testing.assert_array_equal(noisy[~corrupted], y[~corrupted])
     # Replacements are uniform over all 10 classes: about 1 in 10 keeps
@@ -159,9 +291,10 @@ def test_corrupt_labels_replaces_the_fraction_asked():
 
 def test_encode_labels_one_hot_and_smoothing():
     x = tf.zeros([2, 3])
-    _, y = common.encode_labels(4)(x, tf.constant([1, 3]))
+    _, y = training.encode_labels(4)(x, tf.constant([1, 3]))
     np.testing.assert_array_equal(y, [[0, 1, 0, 0], [0, 0, 0, 1]])
-    _, y = common.encode_labels(4, label_smoothing=0.2)(x, tf.constant([0, 0]))
+    encode = training.encode_labels(4, label_smoothing=0.2)
+    _, y = encode(x, tf.constant([0, 0]))
     np.testing.assert_allclose(y[0], [0.85, 0.05, 0.05, 0.05], atol=1e-6)
 
 
@@ -170,63 +303,112 @@ def test_train_dataset_mixes_with_keras_mixup():
 
     x = np.eye(8, dtype="float32")
     y = np.arange(8) % 2
-    ds = common.train_dataset(
+    ds = tabular.train_dataset(
         x,
         y,
         batch_size=8,
         num_classes=2,
         mixup=keras_mixup.Mixup(1.0, num_classes=2, seed=0),
     )
-    images, labels = next(iter(ds))
+    inputs, labels = next(iter(ds))
     assert labels.shape == (8, 2)
     np.testing.assert_allclose(tf.reduce_sum(labels, -1), 1.0, atol=1e-6)
-    # Mixed rows: each image is a convex combination of two one-hot rows.
-    np.testing.assert_allclose(tf.reduce_sum(images, -1), 1.0, atol=1e-6)
-    assert np.sum(np.max(images, -1) < 1.0) > 0
+    # Mixed rows: each input is a convex combination of two one-hot rows.
+    np.testing.assert_allclose(tf.reduce_sum(inputs, -1), 1.0, atol=1e-6)
+    assert np.sum(np.max(inputs, -1) < 1.0) > 0
 
 
 def test_format_table_and_mean_std():
-    text = common.format_table(["a", "bb"], [["x", 1.5], ["yy", float("nan")]])
+    text = tables.format_table(["a", "bb"], [["x", 1.5], ["yy", float("nan")]])
     assert text.splitlines() == [
         "| a  | bb   |",
         "| -- | ---- |",
         "| x  | 1.50 |",
         "| yy | nan  |",
     ]
-    assert common.format_mean_std([1.0, 3.0]) == "2.0 ± 1.0"
-    assert common.format_mean_std([2.0]) == "2.0"
-    assert common.median_of_last([9, 1, 2, 3], 3) == 2.0
+    assert tables.format_table(["a"], [], title="T").splitlines() == [
+        "T",
+        "",
+        "| a |",
+        "| - |",
+    ]
+    assert tables.format_mean_std([1.0, 3.0]) == "2.0 ± 1.0"
+    assert tables.format_mean_std([2.0]) == "2.0"
+    assert tables.median_of_last([9, 1, 2, 3], 3) == 2.0
+
+
+def test_plot_curves_saves_what_replot_curves_redraws(tmp_path):
+    path = str(tmp_path / "curves.png")
+    panels = {"a": {"ERM": [[3.0, 2.0], [5.0, 4.0]]}, "b": {"ERM": [[1, 1]]}}
+    plots.plot_curves(panels, path, xlabel="epoch", ylabel="error", x=[1, 2])
+    saved = plots.load_results(path)
+    assert saved["panels"] == panels and saved["x"] == [1, 2]
+    os.remove(path)
+    plots.replot_curves(path)
+    assert os.path.getsize(path) > 0
 
 
 def test_warmup_step_decay():
-    schedule = common.WarmupStepDecay(0.4, 10, [2, 4], warmup_epochs=1)
+    schedule = images.WarmupStepDecay(0.4, 10, [2, 4], warmup_epochs=1)
     rates = [float(schedule(step)) for step in (0, 5, 10, 19, 20, 40, 99)]
     np.testing.assert_allclose(
         rates, [0.4e-3, 0.2004, 0.4, 0.4, 0.04, 0.004, 0.004], rtol=1e-4
     )
-    assert common.WarmupStepDecay(**schedule.get_config()).boundaries == [2, 4]
+    assert images.WarmupStepDecay(**schedule.get_config()).boundaries == [2, 4]
+
+
+def test_dtype_policy_is_set_in_the_block_and_restored_after_an_error():
+    keras.config.set_dtype_policy("float32")
+    with pytest.raises(RuntimeError, match="inside"):
+        with images.dtype_policy("mixed_bfloat16"):
+            assert keras.config.dtype_policy().name == "mixed_bfloat16"
+            raise RuntimeError("inside")
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_center_crop_resizes_the_shorter_side_then_takes_the_centre():
+    # 2x2 blocks of constant value 10 * row + column: halving the size
+    # (bilinear) gives back exactly the block values.
+    blocks = 10 * np.arange(4)[:, None] + np.arange(6)[None, :]
+    image = np.kron(blocks, np.ones((2, 2)))[..., None].repeat(3, -1)
+    image = tf.constant(image, tf.uint8)  # [8, 12, 3]
+    # Shorter side 8 -> 2 * 2 = 4: the image becomes the 4x6 blocks, and
+    # the central 2x2 of those is rows 1-2, columns 2-3.
+    crop = images.center_crop(image, 2, resize_ratio=2.0)
+    assert crop.shape == (2, 2, 3) and crop.dtype == tf.uint8
+    np.testing.assert_array_equal(crop[..., 0], [[12, 13], [22, 23]])
+    np.testing.assert_array_equal(crop[..., 2], crop[..., 0])
+    # Shorter side 8 = 4 * 2: no resize, the central 4x4 of the image
+    # (rows 2-5, columns 4-7).
+    crop = images.center_crop(image, 4, resize_ratio=2.0)
+    np.testing.assert_array_equal(crop[..., 1], image[2:6, 4:8, 1])
+    np.testing.assert_array_equal(
+        crop[..., 1],
+        [
+            [12, 12, 13, 13],
+            [12, 12, 13, 13],
+            [22, 22, 23, 23],
+            [22, 22, 23, 23],
+        ],
+    )
 
 
 def test_image_augmentations_keep_shapes_and_range():
     tf.random.set_seed(0)
     image = tf.cast(tf.random.uniform([40, 60, 3], 0, 256, tf.int32), tf.uint8)
-    crop = common.random_resized_crop(image, 24)
+    crop = images.random_resized_crop(image, 24)
     assert crop.shape == (24, 24, 3) and crop.dtype == tf.uint8
-    center = common.center_crop(image, 24)
-    assert center.shape == (24, 24, 3)
-    # The central crop of the resized image: no flip, no randomness.
-    np.testing.assert_array_equal(center, common.center_crop(image, 24))
     small = image[:32, :32]
-    padded = common.pad_crop_flip(small)
+    padded = images.pad_crop_flip(small)
     assert padded.shape == (32, 32, 3)
-    normalized = common.normalize(small, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
+    normalized = images.normalize(small, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5))
     assert normalized.dtype == tf.float32
     assert -1.0 <= float(tf.reduce_min(normalized))
     assert float(tf.reduce_max(normalized)) <= 1.0
 
 
 def test_add_weight_decay_penalises_kernels_only():
-    model = common.mlp((3,), 2, hidden=(4,), weight_decay=0.2)
+    model = tabular.mlp((3,), 2, hidden=(4,), weight_decay=0.2)
     kernels = [w for w in model.trainable_weights if w.path.endswith("kernel")]
     expected = sum(0.1 * float(tf.reduce_sum(k**2)) for k in kernels)
     assert len(model.losses) == 2
@@ -235,17 +417,17 @@ def test_add_weight_decay_penalises_kernels_only():
 
 def test_image_models_output_logits_of_the_right_shape():
     x = np.zeros((2, 32, 32, 3), "float32")
-    for name in common.IMAGE_MODELS:
+    for name in images.IMAGE_MODELS:
         if name == "resnet50":
             continue  # 24M weights: too slow to build here
-        model = common.build_image_model(name, (32, 32, 3), 7, quick=True)
+        model = images.build_image_model(name, (32, 32, 3), 7, quick=True)
         assert model(x).shape == (2, 7)
     with pytest.raises(ValueError, match="`--model` must be one of"):
-        common.build_image_model("vgg", (32, 32, 3), 7)
+        images.build_image_model("vgg", (32, 32, 3), 7)
 
 
 def test_fgsm_stays_in_the_epsilon_ball_and_the_pixel_range():
-    model = common.mlp((6,), 3, hidden=(8,))
+    model = tabular.mlp((6,), 3, hidden=(8,))
     x = np.random.default_rng(0).uniform(0, 1, (5, 6)).astype("float32")
     y = np.array([0, 1, 2, 0, 1])
     for steps in (1, 4):
@@ -258,21 +440,3 @@ def test_fgsm_stays_in_the_epsilon_ball_and_the_pixel_range():
     step = adversarial.attack(model, x, y, 3, epsilon=0.1) - x
     inside = (x > 0.1) & (x < 0.9)
     np.testing.assert_allclose(np.abs(step[inside]), 0.1, atol=1e-6)
-
-
-def test_figure_path_quick_runs_save_no_figure_by_default(tmp_path):
-    from argparse import Namespace
-
-    assert (
-        common.figure_path(Namespace(figures=None, quick=True), "a.png") is None
-    )
-    assert (
-        common.figure_path(Namespace(figures="", quick=False), "a.png") is None
-    )
-    default = common.figure_path(Namespace(figures=None, quick=False), "a.png")
-    assert default == os.path.join(common.FIGURES_DIR, "a.png")
-    chosen = tmp_path / "figs"
-    path = common.figure_path(
-        Namespace(figures=str(chosen), quick=True), "a.png"
-    )
-    assert path == str(chosen / "a.png") and chosen.is_dir()

@@ -1,0 +1,248 @@
+"""The examples' command line: one parser convention, and where figures go.
+
+Every example builds its parser with `make_parser`, which gives the options
+they all share:
+
+- `--seeds N`: runs per configuration, with seeds 0, 1, ..., N - 1;
+- the length of a run, named for its unit: `--epochs`, or `--iterations`
+  (the GAN example) or `--draws` (the Beta distribution example);
+- `--alpha`: the mixup Beta(alpha, alpha) concentration(s);
+- `--batch-size` and `--verbose` (Keras `fit` verbosity);
+- `--quick`: a tiny configuration that runs in seconds (the tests run it);
+- `--figures DIR`: where the PNG figures go; full runs default to
+  `examples/figures`, `--quick` runs to a new temporary directory, so a
+  quick run never overwrites the figures the README shows.
+
+This module imports neither TensorFlow nor Keras: an example parses its
+arguments before it loads them, so `--help` answers at once. Importing it
+selects the TensorFlow backend and quietens TensorFlow's C++ logs (unless
+`KERAS_BACKEND` or `TF_CPP_MIN_LOG_LEVEL` is set).
+"""
+
+import argparse
+import os
+import tempfile
+
+# Set before any example loads TensorFlow (they import this module first).
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__all__ = [
+    "FIGURES_DIR",
+    "IMAGE_MODEL_NAMES",
+    "LENGTH_HELP",
+    "TABULAR",
+    "add_hidden",
+    "add_image_flags",
+    "figure_path",
+    "figures_dir",
+    "make_parser",
+]
+
+#: Where full runs save their figures unless `--figures` says otherwise.
+FIGURES_DIR = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "figures"
+)
+
+#: The networks `--model` takes in the CIFAR and ImageNet examples (built
+#: by `images.IMAGE_MODELS`).
+IMAGE_MODEL_NAMES = ("preact_resnet18", "resnet50", "wide_resnet28_10")
+
+#: The data sets scikit-learn ships that the examples use (loaded by
+#: `tabular.load_tabular`).
+TABULAR = ("iris", "wine", "breast_cancer", "digits")
+
+#: The help text of each unit of a run's length.
+LENGTH_HELP = {
+    "epochs": "training epochs",
+    "iterations": "training iterations at which the generated samples are "
+    "shown; the last one is the run's length, measured in the table",
+    "draws": "lam draws per alpha and seed",
+}
+
+
+def make_parser(
+    description,
+    *,
+    alpha,
+    batch_size,
+    epochs=None,
+    iterations=None,
+    draws=None,
+    seeds=1,
+    figures=(),
+    replot=False,
+):
+    """An argument parser with the options every example shares.
+
+    Exactly one of `epochs`, `iterations` and `draws` is given: the length
+    of a run in its unit, which names the option.
+
+    Args:
+        description: the example's one-line description.
+        alpha: the default mixup alpha: a float, or a list (then `--alpha`
+            takes one or more values).
+        batch_size: the default batch size.
+        epochs: the default `--epochs`. Defaults to `None`.
+        iterations: the default `--iterations` (a list: the option takes
+            one or more values). Defaults to `None`.
+        draws: the default `--draws`. Defaults to `None`.
+        seeds: the default `--seeds`. Defaults to `1`.
+        figures: the names of the PNG files the example saves, for the
+            help text. Defaults to `()` (it saves none).
+        replot: add `--replot`, which redraws the figures from the raw
+            results a full run saved next to them, without training.
+            Defaults to `False`.
+
+    Returns:
+        An `argparse.ArgumentParser`; add the example's own options to it.
+
+    Raises:
+        ValueError: if not exactly one of `epochs`, `iterations` and
+            `draws` is given.
+    """
+    lengths = {"epochs": epochs, "iterations": iterations, "draws": draws}
+    given = {unit: value for unit, value in lengths.items() if value}
+    if len(given) != 1:
+        raise ValueError(
+            "Pass exactly one of `epochs`, `iterations` and `draws`; "
+            f"received {lengths}."
+        )
+    parser = argparse.ArgumentParser(description=description)
+    ((unit, length),) = given.items()
+    _add_number(parser, f"--{unit}", int, length, LENGTH_HELP[unit])
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=seeds,
+        help="runs per configuration, with seeds 0, 1, ..., SEEDS - 1",
+    )
+    _add_number(
+        parser, "--alpha", float, alpha, "mixup Beta(alpha, alpha) alpha"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=batch_size, help="batch size"
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="a tiny configuration that runs in seconds (the tests run it)",
+    )
+    parser.add_argument(
+        "--figures", metavar="DIR", default=None, help=_figures_help(figures)
+    )
+    parser.add_argument(
+        "--verbose", type=int, default=0, help="Keras fit verbosity (0-2)"
+    )
+    if replot:
+        parser.add_argument(
+            "--replot",
+            action="store_true",
+            help="redraw the figures from the raw results saved next to "
+            "them (in --figures DIR) by a full run, without training",
+        )
+    return parser
+
+
+def _add_number(parser, flag, kind, default, text):
+    """Adds `flag`: one number, or one or more if `default` is a list."""
+    if isinstance(default, (list, tuple)):
+        parser.add_argument(
+            flag,
+            type=kind,
+            nargs="+",
+            default=list(default),
+            help=f"{text}; one or more values",
+        )
+    else:
+        parser.add_argument(flag, type=kind, default=default, help=text)
+
+
+def _figures_help(figures):
+    if not figures:
+        return "where figures go (this example saves none)"
+    return (
+        f"directory for the figures ({', '.join(figures)}); defaults to "
+        "examples/figures, or a new temporary directory with --quick; "
+        "'' saves none"
+    )
+
+
+def add_hidden(parser, default, text="hidden layer widths"):
+    """Adds `--hidden`: the widths of a network's hidden layers."""
+    parser.add_argument(
+        "--hidden", type=int, nargs="+", default=default, help=text
+    )
+
+
+def add_image_flags(parser, *, model, learning_rate, weight_decay):
+    """Adds the options the CIFAR and ImageNet examples share."""
+    parser.add_argument(
+        "--model",
+        default=model,
+        choices=IMAGE_MODEL_NAMES,
+        help="the network",
+    )
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=["erm", "mixup"],
+        choices=["erm", "mixup"],
+        help="train with ERM, with mixup, or both",
+    )
+    parser.add_argument("--data-dir", default=None, help="TFDS data directory")
+    parser.add_argument(
+        "--learning-rate",
+        type=float,
+        default=learning_rate,
+        help="peak SGD learning rate",
+    )
+    parser.add_argument(
+        "--weight-decay", type=float, default=weight_decay, help="L2 factor"
+    )
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help="mixed_float16 on GPU (mixed_bfloat16 elsewhere)",
+    )
+    parser.add_argument(
+        "--distribute",
+        action="store_true",
+        help="train on every local GPU with tf.distribute.MirroredStrategy",
+    )
+    parser.add_argument(
+        "--jit-compile",
+        action="store_true",
+        help="compile the training step with XLA",
+    )
+    parser.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        help="back up every epoch here and resume from it "
+        "(keras.callbacks.BackupAndRestore)",
+    )
+
+
+def figures_dir(args):
+    """The directory figures go to, or `None` if `--figures ''`.
+
+    Without `--figures`, full runs use `FIGURES_DIR` and `--quick` runs a
+    new temporary directory (created once per run and kept in
+    `args.figures`).
+    """
+    if args.figures is None:
+        args.figures = (
+            tempfile.mkdtemp(prefix="keras_mixup_figures_")
+            if args.quick
+            else FIGURES_DIR
+        )
+    if not args.figures:
+        return None
+    os.makedirs(args.figures, exist_ok=True)
+    return args.figures
+
+
+def figure_path(args, name):
+    """The path of figure `name` in `figures_dir(args)`, or `None`."""
+    directory = figures_dir(args)
+    return os.path.join(directory, name) if directory else None
