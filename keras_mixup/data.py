@@ -8,6 +8,9 @@ from keras_mixup import elements, engine, pairing
 
 __all__ = ["Mixup", "mix_with"]
 
+#: The options a Mixup takes: all of them.
+ALL_OPTIONS = tuple(engine.OPTIONS)
+
 #: The default of `Mixup.__call__`'s `y`: the element was one argument.
 _ONLY_X = object()
 
@@ -80,7 +83,7 @@ class Mixup(engine.HoldsEngine):
     """
 
     def __init__(self, alpha=0.2, **options):
-        self.engine = engine.MixingEngine(owner="Mixup", alpha=alpha, **options)
+        self.hold_engine("Mixup", ALL_OPTIONS, {"alpha": alpha}, options)
 
     def for_input_context(self, input_context):
         """Returns a copy that draws its own stream for one input pipeline.

@@ -514,6 +514,16 @@ class HoldsEngine:
     read-only attribute, `alpha` as the alpha the next batch is drawn with,
     and `mixing_state`, what a `keras_mixup.MixupSchedule` changes."""
 
+    def hold_engine(self, owner, accepted, named, kwargs):
+        """Builds `self.engine` from the options the entry point takes by
+        name (`named`) and those in `kwargs`, and initialises the next base
+        class (a Keras layer or model) with the rest of `kwargs`."""
+        mixing = MixingEngine.taking(owner, accepted, named, kwargs)
+        if not isinstance(self, keras.layers.Layer):
+            _check_names(owner, kwargs, accepted)  # no base takes the rest
+        super().__init__(**kwargs)
+        self.engine = mixing
+
     @property
     def alpha(self):
         """The alpha the next batch is drawn with (a `MixupSchedule` may

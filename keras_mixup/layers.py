@@ -140,11 +140,7 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
 
     def __init__(self, alpha=0.2, seed=None, prob=1.0, **kwargs):
         named = {"alpha": alpha, "seed": seed, "prob": prob}
-        mixing = engine.MixingEngine.taking(
-            "MixupLayer", LAYER_OPTIONS, named, kwargs
-        )
-        super().__init__(**kwargs)
-        self.engine = mixing
+        self.hold_engine("MixupLayer", LAYER_OPTIONS, named, kwargs)
         #: Set by a `MixupModel` around its steps and calls; `None`: the
         #: layer mixes on its own.
         self.mix_step = None

@@ -261,11 +261,7 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             )
         points = resolve_mix_points(model, mix_at)
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
-        mixing = engine.MixingEngine.taking(
-            "MixupModel", MODEL_OPTIONS, named, kwargs
-        )
-        super().__init__(**kwargs)
-        self.engine = mixing
+        self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
