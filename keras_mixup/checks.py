@@ -14,6 +14,9 @@ import tensorflow as tf
 __all__ = [
     "batch_size",
     "check_alpha",
+    "check_axes",
+    "check_box_format",
+    "check_cutmix_use",
     "check_batch",
     "check_bool",
     "check_choice",
@@ -21,6 +24,8 @@ __all__ = [
     "check_int",
     "check_label_smoothing",
     "check_lambda_dtype",
+    "check_minmax",
+    "check_optional_alpha",
     "check_num_classes",
     "check_optional_callable",
     "check_prob",
@@ -148,16 +153,18 @@ def check_fused(fused):
     return fused
 
 
-def check_prob(prob, name="prob"):
+def check_prob(
+    prob, name="prob", meaning="(the probability that a batch is mixed)"
+):
     """Validates a probability given as a Python number in [0, 1].
 
     Returns:
         `prob` as a Python float.
 
     Raises:
-        ValueError: if `prob` is not a number in [0, 1].
+        ValueError: if `prob` is not a number in [0, 1]; the message says
+            what the probability is (`meaning`).
     """
-    meaning = "(the probability that a batch is mixed)"
     if isinstance(prob, bool) or not isinstance(prob, numbers.Real):
         raise ValueError(
             f"`{name}` must be a number in [0, 1] {meaning}; received "
@@ -399,3 +406,100 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
     if sample_weight is not None:
         sample_weight = check_structure(sample_weight, f"{prefix}sample_weight")
     return x, y, sample_weight, batch_size(x, y, sample_weight)
+
+
+# --- CutMix -----------------------------------------------------------------
+
+
+def check_optional_alpha(alpha, name):
+    """Validates `None` or a Beta concentration (see `check_alpha`)."""
+    return None if alpha is None else check_alpha(alpha, name)
+
+
+def check_minmax(minmax, name="minmax"):
+    """Validates CutMix's `minmax`: `None` or `(lo, hi)`, 0 < lo <= hi <= 1.
+
+    Returns:
+        `None`, or `(lo, hi)` as a tuple of Python floats.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if minmax is None:
+        return None
+    accepted = (
+        "None or a pair (lo, hi) with 0 < lo <= hi <= 1 (the range of the "
+        "box's side fractions)"
+    )
+    if (
+        not isinstance(minmax, (list, tuple))
+        or len(minmax) != 2
+        or not all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool)
+            for v in minmax
+        )
+        or not 0 < minmax[0] <= minmax[1] <= 1
+    ):
+        raise ValueError(f"`{name}` must be {accepted}; received {minmax!r}.")
+    return (float(minmax[0]), float(minmax[1]))
+
+
+def check_axes(axes):
+    """Validates CutMix's `axes`: `None`, or 1 to 3 distinct ints, none of
+    them the batch axis (0).
+
+    Returns:
+        `None`, or the axes as a tuple of ints.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if axes is None:
+        return None
+    if is_int(axes):
+        axes = (axes,)
+    if (
+        not isinstance(axes, (list, tuple))
+        or not 1 <= len(axes) <= 3
+        or not all(is_int(a) and a != 0 for a in axes)
+        or len(set(axes)) != len(axes)
+    ):
+        raise ValueError(
+            "`axes` must be None or 1 to 3 distinct ints, the axes of the "
+            "batched inputs to cut (such as (1, 2) for [B, H, W]; never 0, "
+            f"the batch axis); received {axes!r}."
+        )
+    return tuple(int(a) for a in axes)
+
+
+def check_box_format(value, formats):
+    """Validates `bounding_box_format`: `None` or one of `formats`.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if value is None:
+        return None
+    return check_choice(value, "bounding_box_format", formats)
+
+
+def check_cutmix_use(options, owner):
+    """Refuses CutMix where it cannot apply: without labels.
+
+    Raises:
+        ValueError: for `mix_labels=False` with CutMix.
+    """
+    if not options["mix_labels"]:
+        raise ValueError(
+            f"{owner}: CutMix needs the labels (`mix_labels=True`). "
+            + CUTMIX_NEEDS_LABELS
+        )
+
+
+#: Why CutMix is never inputs-only, for error messages.
+CUTMIX_NEEDS_LABELS = (
+    "The inputs-only form (lam ~ Beta(alpha + 1, alpha), labels kept) is "
+    "mixup in expectation because a blend is symmetric under swapping the "
+    "two examples; a CutMix box's complement is not a box, so CutMix has "
+    "no inputs-only form and must weigh the labels by the pixels kept."
+)

@@ -1,12 +1,12 @@
-"""`Mixup`, the `tf.data` map function, and `mix_with`, mixing a dataset
-with batches of another."""
+"""`Mixup` and `CutMix`, the `tf.data` map functions, and `mix_with`,
+mixing a dataset with batches of another."""
 
 import keras
 import tensorflow as tf
 
-from keras_mixup import elements, engine, pairing
+from keras_mixup import checks, elements, engine, pairing
 
-__all__ = ["Mixup", "mix_with"]
+__all__ = ["CutMix", "Mixup", "mix_with"]
 
 #: The options a Mixup takes: all of them.
 ALL_OPTIONS = tuple(engine.OPTIONS)
@@ -191,9 +191,12 @@ class Mixup(engine.HoldsEngine):
                 f"{elements.FORMS}; received a single element "
                 f"{elements.describe(element)}."
             )
-        key, x, y = elements.from_dict(element, type(self).__name__)
-        x, y, _ = self.mix(x, y)
-        return {key: x, elements.LABELS_KEY: y}
+        return elements.mix_dict(
+            self.engine,
+            element,
+            type(self).__name__,
+            inputs_only=not self.engine.options["mix_labels"],
+        )
 
     def get_config(self):
         """The constructor arguments.
@@ -214,6 +217,139 @@ class Mixup(engine.HoldsEngine):
 
 Mixup.__doc__ = Mixup.__doc__.replace(
     "{options}", engine.document_options(list(engine.OPTIONS)[1:])
+)
+
+
+#: The options a CutMix takes (`cutmix_minmax` under the name `minmax`).
+CUTMIX_OPTIONS = (
+    "alpha",
+    "num_classes",
+    "label_smoothing",
+    "mode",
+    "cutmix_minmax",
+    "correct_lam",
+    "prob",
+    "data_format",
+    "axes",
+    "bounding_box_format",
+    "min_box_visibility",
+    "seed",
+    "fused",
+)
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class CutMix(Mixup):
+    """Cuts and pastes boxes between images in a `tf.data` pipeline (CutMix,
+        Yun et al., ICCV 2019).
+
+        For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
+        Beta(alpha, alpha); a box of area fraction about 1 - lam (side
+        fractions sqrt(1 - lam)), its centre uniform over the image, clipped
+        at the border, is filled with the partner's pixels, and the labels
+        are blended with the weight of the pixels each example keeps. The
+        partners are a random permutation of the batch; any batch size
+        works (a batch of one comes back unchanged). The paste is one masked
+        select, fused with XLA in graphs. Element forms, seeds and
+        `for_input_context` are those of `keras_mixup.Mixup`; keras's dict
+        element may also hold `"segmentation_masks"` (pasted in the same
+        box, integer masks stay integer) and `"bounding_boxes"` (see the
+        README, "CutMix").
+
+        Images `[B, H, W, C]` (`[B, C, H, W]` with `data_format=
+        "channels_first"`) are cut in their two spatial axes, videos
+        `[B, T, H, W, C]` with the same box on every frame; other ranks need
+        `axes`. Inputs of rank < 3 in a nested structure are blended with
+        each example's label weight. Pasted images keep their dtype
+        (uint8 stays uint8). For mixup and CutMix together (the DeiT
+        recipe), use `keras_mixup.Mixup(..., cutmix_alpha=1.0,
+        switch_prob=0.5)`.
+
+        Args:
+            alpha: the Beta concentration of lam, a finite number > 0.
+                Defaults to `1.0` (uniform, as the paper).
+    {options}
+
+        Call arguments:
+            x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+            y: the labels; left out only for the dict element.
+            sample_weight: optional per-example weights, blended with the
+                label weights. Defaults to `None`.
+
+        Returns:
+            `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+            labels as floats.
+
+        Raises:
+            ValueError: at construction for an invalid option (alpha, minmax
+                outside (0, 1], ...); at trace time as `Mixup`, and for
+                inputs with no image (rank 4 or 5) or of rank 3 or above 5
+                without `axes`.
+
+        Example:
+
+        ```python
+        # Each image filled with its own index: a cut image holds two values.
+        x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+            (8, 32, 32, 3), "float32")
+        ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+        ds = ds.map(keras_mixup.CutMix(alpha=1.0, num_classes=8, seed=1))
+        images, labels = next(iter(ds))
+        own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+        np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+        ```
+    """
+
+    def __init__(self, alpha=1.0, *, minmax=None, **options):
+        named = {
+            "alpha": alpha,
+            "cutmix_minmax": checks.check_minmax(minmax, "minmax"),
+        }
+        if "cutmix_minmax" in options:
+            options["minmax"] = options.pop("cutmix_minmax")
+        self.hold_engine(
+            "CutMix", CUTMIX_OPTIONS, named, options, variant="cutmix"
+        )
+
+    @property
+    def minmax(self):
+        """The range of the box's side fractions, or `None`."""
+        return self.engine.options["cutmix_minmax"]
+
+    def get_config(self):
+        """The constructor arguments."""
+        config = self.engine.get_config()
+        config["minmax"] = config.pop("cutmix_minmax")
+        return config
+
+    def __repr__(self):
+        return (
+            "CutMix("
+            + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+            + ")"
+        )
+
+
+CutMix.__doc__ = CutMix.__doc__.replace(
+    "{options}",
+    engine.document_options(["num_classes", "label_smoothing", "mode"])
+    + "\n"
+    + "        minmax: `None`, or `(lo, hi)` with 0 < lo <= hi <= 1: the "
+    "box's side\n            fractions are drawn uniformly in that range, "
+    "the box inside\n            the image (timm's `cutmix_minmax`). "
+    "Defaults to `None`.\n"
+    + engine.document_options(
+        [
+            "correct_lam",
+            "prob",
+            "data_format",
+            "axes",
+            "bounding_box_format",
+            "min_box_visibility",
+            "seed",
+            "fused",
+        ]
+    ),
 )
 
 

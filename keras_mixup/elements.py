@@ -2,16 +2,38 @@
 element `{"images": x, "labels": y}` (the form `keras.layers.MixUp` takes).
 """
 
+import collections
+
 import tensorflow as tf
 
-__all__ = ["FORMS", "INPUT_KEYS", "LABELS_KEY", "from_dict", "is_dict_form"]
+from keras_mixup import boxes, checks, cutmix, labels
+
+__all__ = [
+    "FORMS",
+    "INPUT_KEYS",
+    "LABELS_KEY",
+    "MASKS_KEY",
+    "BOXES_KEY",
+    "Element",
+    "from_dict",
+    "is_dict_form",
+    "mix_dict",
+    "split_dict",
+]
 
 #: Keys accepted for the inputs of a dict element.
 INPUT_KEYS = ("images", "inputs")
 LABELS_KEY = "labels"
+MASKS_KEY = "segmentation_masks"
+BOXES_KEY = "bounding_boxes"
 
-#: Keras keys that keras_mixup does not mix yet.
-_NOT_YET = ("bounding_boxes", "segmentation_masks")
+#: Keras keys that only `Mixup`, `CutMix` and `MixupLayer` mix.
+_NOT_YET = (BOXES_KEY, MASKS_KEY)
+
+#: A dict element's parts; `labels`, `masks` and `boxes` may be `None`.
+Element = collections.namedtuple(
+    "Element", ["key", "inputs", "labels", "masks", "boxes"]
+)
 
 #: The accepted forms, for error messages.
 FORMS = (
@@ -43,12 +65,16 @@ def from_dict(element, owner):
     """
     keys = sorted(element, key=str)
     input_keys = [key for key in INPUT_KEYS if key in element]
+    # `None` labels: split_dict's element with masks or boxes instead.
     others = [k for k in keys if k not in (*INPUT_KEYS, LABELS_KEY)]
     if len(input_keys) != 1 or LABELS_KEY not in element or others:
         hint = ""
         boxes = [k for k in others if k in _NOT_YET]
         if boxes:
-            hint = f" {boxes} are not mixed yet: drop them before mixing."
+            hint = (
+                f" {boxes} are mixed by Mixup, CutMix and MixupLayer only: "
+                "drop them here."
+            )
         raise ValueError(
             f"A dict passed to {owner} must hold exactly one of "
             f"{INPUT_KEYS} and {LABELS_KEY!r}, and no other key; received "
@@ -56,6 +82,92 @@ def from_dict(element, owner):
         )
     key = input_keys[0]
     return key, element[key], element[LABELS_KEY]
+
+
+def split_dict(element, owner):
+    """Splits keras's dict element, segmentation masks and detection boxes
+    included: `{"images": x, "labels": y, "segmentation_masks": m,
+    "bounding_boxes": {"boxes": b, "labels": c}}` (labels may be left out
+    when masks or boxes are given).
+
+    Returns:
+        An `Element`.
+
+    Raises:
+        ValueError: for missing labels, two input keys, other keys, or a
+            `bounding_boxes` that is not a dict of `"boxes"` and
+            `"labels"`.
+    """
+    extras = {k: element[k] for k in _NOT_YET if k in element}
+    rest = {k: v for k, v in element.items() if k not in extras}
+    if extras and LABELS_KEY not in rest:
+        rest[LABELS_KEY] = None
+    key, inputs, y = from_dict(rest, owner)
+    found = extras.get(BOXES_KEY)
+    if found is not None and (
+        not isinstance(found, dict) or sorted(found) != ["boxes", "labels"]
+    ):
+        raise ValueError(
+            f"`{BOXES_KEY}` must be a dict with keys 'boxes' [B, N, 4] and "
+            f"'labels' [B, N]; received {describe(found)}."
+        )
+    return Element(key, inputs, y, extras.get(MASKS_KEY), found)
+
+
+def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
+    """Mixes keras's dict element with one draw (see `split_dict`).
+
+    Args:
+        engine: the `keras_mixup.engine.MixingEngine`.
+        element: the dict.
+        owner: the caller's name, for error messages.
+        inputs_only: mix the inputs (and masks) only, keeping the labels
+            (`Mixup(mix_labels=False)`). Defaults to `False`.
+        prepare: a function applied to each input leaf first (a layer's
+            cast to its compute dtype), or `None`.
+
+    Returns:
+        The dict with the same keys, mixed; `bounding_boxes` gets a
+        `"weights"` entry (see `keras_mixup.boxes`).
+    """
+    parts = split_dict(element, owner)
+    x = parts.inputs
+    if prepare is not None:
+        x = tf.nest.map_structure(prepare, x)
+    x, y, _, size = checks.check_batch(x, parts.labels)
+    options = engine.options
+    channel_axis = 1 if options["data_format"] == "channels_first" else -1
+    masks = parts.masks
+    if masks is not None:
+        masks = labels.encode_masks(
+            masks,
+            options["num_classes"],
+            one_hot=not engine.only_cuts,
+            channel_axis=channel_axis,
+        )
+        checks.batch_size(x, masks)
+    draw = engine.draw(size, x, y, inputs_only=inputs_only)
+    structure = x if masks is None else (x, masks)
+    structure, y, _ = engine.apply(
+        draw, structure, y, mix_labels=not inputs_only
+    )
+    x, masks = (structure, None) if masks is None else structure
+    mixed = {parts.key: x}
+    if parts.labels is not None:
+        mixed[LABELS_KEY] = y
+    if masks is not None:
+        mixed[MASKS_KEY] = masks
+    if parts.boxes is not None:
+        image, axes = None, None
+        if isinstance(draw, cutmix.CutDraw):
+            images, specs, _, _ = cutmix.split_inputs(
+                x, options["data_format"], options["axes"]
+            )
+            image, axes = images[0], specs[0][1]
+        mixed[BOXES_KEY] = boxes.mix_boxes(
+            parts.boxes, draw, image, axes, options
+        )
+    return mixed
 
 
 def describe(element):

@@ -17,7 +17,15 @@ import textwrap
 import keras
 import tensorflow as tf
 
-from keras_mixup import blending, checks, draws, knn_features, pairing
+from keras_mixup import (
+    blending,
+    boxes,
+    checks,
+    cutmix,
+    draws,
+    knn_features,
+    pairing,
+)
 from keras_mixup.labels import encode_labels
 from keras_mixup.state import MixingState, SeedSource, split_seed
 
@@ -36,6 +44,10 @@ MODES = ("elem", "batch")
 
 def _same(value):
     return value
+
+
+def _as_list(value):
+    return None if value is None else list(value)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +166,81 @@ OPTIONS = {
             '`False` runs plain TensorFlow ops, `"auto"` uses XLA in '
             "graphs where the platform has it.",
         ),
+        Option(
+            "cutmix_alpha",
+            None,
+            lambda value: checks.check_optional_alpha(value, "cutmix_alpha"),
+            "the Beta concentration of CutMix (Yun et al. 2019), or `None` "
+            "for mixup alone. When set, each batch (or example, in "
+            '`"elem"` mode) is CutMix with probability `switch_prob` and '
+            "mixup otherwise: a box of area about 1 - lam, lam ~ "
+            "Beta(cutmix_alpha, cutmix_alpha), of the partner's pixels is "
+            "pasted in, and the labels are weighed by the pixels kept.",
+        ),
+        Option(
+            "switch_prob",
+            0.5,
+            lambda value: checks.check_prob(
+                value, "switch_prob", "(the probability of CutMix over mixup)"
+            ),
+            "with `cutmix_alpha`, the probability that a mixed batch (or "
+            "example) is CutMix rather than mixup, in [0, 1].",
+        ),
+        Option(
+            "cutmix_minmax",
+            None,
+            lambda value: checks.check_minmax(value, "cutmix_minmax"),
+            "`None`, or `(lo, hi)` with 0 < lo <= hi <= 1: CutMix draws the "
+            "box's side fractions uniformly in that range, the box inside "
+            "the image (timm's `cutmix_minmax`), instead of from lam.",
+            to_config=_as_list,
+        ),
+        Option(
+            "correct_lam",
+            True,
+            lambda value: checks.check_bool(value, "correct_lam"),
+            "`True` weighs a cut example's labels by the exact fraction of "
+            "pixels it keeps (after the box is clipped at the border); "
+            "`False` by the drawn lam.",
+        ),
+        Option(
+            "data_format",
+            None,
+            _choice("data_format", (None, "channels_last", "channels_first")),
+            "where CutMix finds the two spatial axes of images "
+            "`[B, H, W, C]` and videos `[B, T, H, W, C]` (the same box on "
+            "every frame); `None` means `keras.config.image_data_format()`.",
+        ),
+        Option(
+            "axes",
+            None,
+            checks.check_axes,
+            "the axes CutMix cuts (1 to 3 ints, such as `(1, 2)` for "
+            "`[B, H, W]`), for inputs that are not images or videos; inputs "
+            "of rank < 3 that they do not fit are blended with the label "
+            "weight. `None`: the spatial axes of `data_format`.",
+            to_config=_as_list,
+        ),
+        Option(
+            "bounding_box_format",
+            None,
+            lambda value: checks.check_box_format(value, boxes.FORMATS),
+            'the format of keras\'s `bounding_boxes` (`"xyxy"`, '
+            '`"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` or their '
+            '`"rel_"` forms, relative to the image size); needed when the '
+            "elements hold boxes.",
+        ),
+        Option(
+            "min_box_visibility",
+            0.1,
+            lambda value: checks.check_prob(
+                value,
+                "min_box_visibility",
+                "(the fraction of a box's area that must stay visible)",
+            ),
+            "with CutMix, a box keeping less than this fraction of its "
+            "area visible is dropped (padded with -1).",
+        ),
     )
 }
 
@@ -200,10 +287,20 @@ class MixingEngine:
             invalid value, or `label_smoothing` with `mix_labels=False`.
     """
 
-    def __init__(self, *, owner="Mixup", accepted=tuple(OPTIONS), **options):
+    def __init__(
+        self,
+        *,
+        owner="Mixup",
+        accepted=tuple(OPTIONS),
+        variant="mixup",
+        **options,
+    ):
         _check_names(owner, options, accepted)
         self.owner = owner
         self.accepted = tuple(accepted)
+        #: `"mixup"` (CutMix too with `cutmix_alpha`) or `"cutmix"` (every
+        #: mixed example is CutMix, lam ~ Beta(alpha, alpha)).
+        self.variant = variant
         self.options = {
             name: option.check(options.get(name, option.default))
             for name, option in OPTIONS.items()
@@ -215,12 +312,14 @@ class MixingEngine:
                 f"label_smoothing={options['label_smoothing']!r}. Smooth the "
                 "labels in the loss instead."
             )
+        if self.cuts:
+            checks.check_cutmix_use(self.options, owner)
         #: What `keras_mixup.MixupSchedule` changes: the switch and alpha.
         self.state = MixingState(self.options["alpha"], self.options["prob"])
         self.seed_source = SeedSource(self.options["seed"])
 
     @classmethod
-    def taking(cls, owner, accepted, named, kwargs):
+    def taking(cls, owner, accepted, named, kwargs, *, variant="mixup"):
         """The engine of an entry point: the options it takes by name
         (`named`, a dict), and those found in `kwargs`, which are removed
         from it (what is left belongs to the entry point's base class, such
@@ -230,7 +329,23 @@ class MixingEngine:
         )
         _check_names(owner, refused, accepted)
         options = {k: kwargs.pop(k) for k in accepted if k in kwargs}
-        return cls(owner=owner, accepted=accepted, **named, **options)
+        return cls(
+            owner=owner, accepted=accepted, variant=variant, **named, **options
+        )
+
+    @property
+    def cuts(self):
+        """Whether some batches or examples are CutMix."""
+        return (
+            self.variant == "cutmix" or self.options["cutmix_alpha"] is not None
+        )
+
+    @property
+    def only_cuts(self):
+        """Whether every mixed example is CutMix (the paste keeps dtypes)."""
+        return self.variant == "cutmix" or (
+            self.cuts and self.options["switch_prob"] == 1.0
+        )
 
     @property
     def alpha(self):
@@ -266,6 +381,7 @@ class MixingEngine:
         copy = MixingEngine(
             owner=self.owner,
             accepted=self.accepted,
+            variant=self.variant,
             **{name: self.options[name] for name in self.accepted},
         )
         copy.seed_source = SeedSource(
@@ -309,6 +425,8 @@ class MixingEngine:
             and the partner batch). A batch that is not mixed (switched
             off, or not drawn with probability `prob`) gets lam 1 and each
             example as its own partner, which the blend returns exactly.
+            With CutMix, a `keras_mixup.cutmix.CutDraw`, whose boxes are
+            drawn for the images of `x`.
         """
         if inputs_only is None:
             inputs_only = not self.options["mix_labels"]
@@ -329,9 +447,43 @@ class MixingEngine:
             knn_features=self.options["knn_features"],
         )
         mixed = self.state.decide(apply_seed)
-        lam = tf.where(mixed, lam, tf.ones_like(lam))
         itself = tf.range(tf.shape(partner_index)[0], dtype=tf.int32)
-        return lam, tf.where(mixed, partner_index, itself)
+        partner_index = tf.where(mixed, partner_index, itself)
+        if self.cuts:
+            return self._draw_cuts(lam, partner_index, mixed, x, apply_seed)
+        return tf.where(mixed, lam, tf.ones_like(lam)), partner_index
+
+    def _draw_cuts(self, lam, partner_index, mixed, x, seed):
+        """The CutMix part of a draw: which examples are cut, their boxes
+        (for the images of `x`) and label weights; see `draw`."""
+        options = self.options
+        switch_seed, lam_seed, box_seed = split_seed(
+            tf.random.experimental.stateless_fold_in(seed, 1), 3
+        )
+        if self.variant == "cutmix":
+            cut_lam, cut = lam, tf.ones_like(lam, tf.bool)
+        else:
+            cut_lam = draws.sample_lambda(
+                tf.shape(lam), options["cutmix_alpha"], lam_seed
+            )
+            cut = (
+                tf.random.stateless_uniform(tf.shape(lam), switch_seed)
+                < options["switch_prob"]
+            )
+        leaves, specs, _, _ = cutmix.split_inputs(
+            x, options["data_format"], options["axes"]
+        )
+        lows, highs, kept = cutmix.draw_boxes(
+            cutmix.spatial_sizes(leaves[0], specs[0][1]),
+            tf.reshape(cut_lam, [-1]),
+            box_seed,
+            minmax=options["cutmix_minmax"],
+        )
+        if options["correct_lam"] or options["cutmix_minmax"]:
+            cut_lam = tf.reshape(kept, tf.shape(lam))
+        lam = tf.where(mixed, tf.where(cut, cut_lam, lam), tf.ones_like(lam))
+        cut = tf.logical_and(cut, mixed)
+        return cutmix.CutDraw(lam, partner_index, cut, lows, highs)
 
     def blend(self, structure, lam, partner_index):
         """Blends a structure with the draw, as `fused` says."""
@@ -361,7 +513,7 @@ class MixingEngine:
             `(x, y, sample_weight)` mixed, `None` entries kept; labels as
             floats (encoded) when they are mixed.
         """
-        lam, partner_index = draw
+        lam, partner_index = draw[:2]
         if mix_labels is None:
             mix_labels = self.options["mix_labels"]
         if not mix_labels:
@@ -372,6 +524,8 @@ class MixingEngine:
             sample_weight = _float_weights(
                 checks.check_tensor(sample_weight, "sample_weight")
             )
+        if isinstance(draw, cutmix.CutDraw):
+            return self._apply_cuts(draw, x, y, sample_weight)
         # Inputs, labels and weights in one blend: one XLA launch per batch.
         parts = [part for part in (x, y, sample_weight) if part is not None]
         mixed = iter(self.blend(parts, lam, partner_index))
@@ -379,6 +533,27 @@ class MixingEngine:
             None if part is None else next(mixed)
             for part in (x, y, sample_weight)
         )
+
+    def _apply_cuts(self, draw, x, y, sample_weight):
+        """Pastes the images of `x`, blends the rest with the label
+        weight; see `apply`."""
+        images, specs, others, repack = cutmix.split_inputs(
+            x, self.options["data_format"], self.options["axes"]
+        )
+        pasted = cutmix.paste(
+            images,
+            draw,
+            specs,
+            blends=not self.only_cuts,
+            fused=self.options["fused"],
+        )
+        parts = [others, y, sample_weight]
+        present = [part for part in parts if part is not None]
+        mixed = iter(self.blend(present, draw.lam, draw.partner_index))
+        others, y, sample_weight = (
+            None if part is None else next(mixed) for part in parts
+        )
+        return repack(pasted, others), y, sample_weight
 
     def mix(self, x, y=None, sample_weight=None, *, inputs_only=None):
         """Checks, draws and mixes one batch with itself.
@@ -392,6 +567,11 @@ class MixingEngine:
         """
         if inputs_only is None:
             inputs_only = not self.options["mix_labels"]
+        if inputs_only and self.cuts:
+            raise ValueError(
+                f"{self.owner} cannot CutMix without labels. "
+                + checks.CUTMIX_NEEDS_LABELS
+            )
         x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
         draw = self.draw(size, x, y, inputs_only=inputs_only)
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)
@@ -413,9 +593,8 @@ class MixingEngine:
         if mix_labels and y is not None:
             _require_partner_labels(partner_y)
             _check_partner(y, partner_y, "y")
-        lam, index = self.draw(
-            size, x, y, partner_x=partner_x, partner_y=partner_y
-        )
+        draw = self.draw(size, x, y, partner_x=partner_x, partner_y=partner_y)
+        lam, index = draw[:2]
         index = tf.concat([index, tf.range(size, size + partner_size)], 0)
         if self.options["mode"] == "elem":
             lam = tf.concat([lam, tf.ones([partner_size], lam.dtype)], 0)
@@ -427,7 +606,13 @@ class MixingEngine:
         weights = _concat_weights(
             sample_weight, partner_weight, size, partner_size
         )
-        mixed = self.apply((lam, index), both, labels, weights)
+        if isinstance(draw, cutmix.CutDraw):
+            draw = cutmix.pad_draw(
+                draw._replace(partner_index=index), partner_size
+            )
+        else:
+            draw = (lam, index)
+        mixed = self.apply(draw, both, labels, weights)
         return tuple(
             None if part is None else _head(part, size) for part in mixed
         )
@@ -514,11 +699,13 @@ class HoldsEngine:
     read-only attribute, `alpha` as the alpha the next batch is drawn with,
     and `mixing_state`, what a `keras_mixup.MixupSchedule` changes."""
 
-    def hold_engine(self, owner, accepted, named, kwargs):
+    def hold_engine(self, owner, accepted, named, kwargs, *, variant="mixup"):
         """Builds `self.engine` from the options the entry point takes by
         name (`named`) and those in `kwargs`, and initialises the next base
         class (a Keras layer or model) with the rest of `kwargs`."""
-        mixing = MixingEngine.taking(owner, accepted, named, kwargs)
+        mixing = MixingEngine.taking(
+            owner, accepted, named, kwargs, variant=variant
+        )
         if not isinstance(self, keras.layers.Layer):
             _check_names(owner, kwargs, accepted)  # no base takes the rest
         super().__init__(**kwargs)

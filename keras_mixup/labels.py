@@ -158,3 +158,36 @@ def class_ids(labels, name="labels"):
         return tf.cast(labels, tf.int32)
     flat = tf.reshape(labels, [tf.shape(labels)[0], -1])
     return tf.argmax(flat, axis=1, output_type=tf.int32)
+
+
+def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
+    """Segmentation masks as mixing needs them.
+
+    Integer masks (class ids, with a channel axis of size 1) are one-hot
+    encoded along the channel axis when `one_hot` (a blend needs
+    probabilities), else kept (a CutMix paste keeps them integer); float
+    masks (one-hot or soft) are kept.
+
+    Raises:
+        ValueError: for integer masks to one-hot encode without
+            `num_classes`, or whose channel axis is not of size 1.
+    """
+    masks = checks.check_tensor(masks, "segmentation_masks")
+    if not one_hot or masks.dtype.is_floating:
+        return masks
+    if num_classes is None:
+        raise ValueError(
+            "Integer segmentation masks are one-hot encoded with "
+            "`num_classes` before mixup blends them; pass `num_classes`, or "
+            "one-hot masks as floats. Received masks of dtype "
+            f"{masks.dtype.name} and shape {masks.shape}."
+        )
+    if masks.shape[channel_axis] != 1:
+        raise ValueError(
+            "Integer segmentation masks must hold one class id per pixel "
+            f"(a channel axis of size 1); received shape {masks.shape}."
+        )
+    ids = tf.cast(tf.squeeze(masks, axis=channel_axis), tf.int32)
+    return tf.one_hot(
+        ids, num_classes, axis=channel_axis, dtype=keras.config.floatx()
+    )

@@ -164,12 +164,12 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         return mixed
 
     def _mix_dict(self, data, training):
-        key, inputs, labels = elements.from_dict(data, "MixupLayer")
+        elements.split_dict(data, "MixupLayer")
         if training is False:
             return dict(data)
-        inputs = tf.nest.map_structure(self._to_compute_dtype, inputs)
-        inputs, labels, _ = self.engine.mix(inputs, labels, inputs_only=False)
-        return {key: inputs, elements.LABELS_KEY: labels}
+        return elements.mix_dict(
+            self.engine, data, "MixupLayer", prepare=self._to_compute_dtype
+        )
 
     def _to_compute_dtype(self, tensor):
         """Casts a numeric tensor to the compute dtype (what Keras' autocast
