@@ -16,6 +16,7 @@ __all__ = [
     "check_alpha",
     "check_axes",
     "check_box_format",
+    "check_cutmix_at_input",
     "check_cutmix_use",
     "check_batch",
     "check_bool",
@@ -503,3 +504,17 @@ CUTMIX_NEEDS_LABELS = (
     "two examples; a CutMix box's complement is not a box, so CutMix has "
     "no inputs-only form and must weigh the labels by the pixels kept."
 )
+
+
+def check_cutmix_at_input(mix_at, cuts):
+    """Refuses CutMix at hidden layers: boxes are cut from images.
+
+    Raises:
+        ValueError: for CutMix with a `mix_at` other than `"input"`.
+    """
+    if cuts and mix_at != "input":
+        raise ValueError(
+            "CutMix pastes boxes of input images, so a MixupModel with "
+            "`cutmix_alpha` mixes at the input only: use "
+            f'mix_at="input"; received mix_at={mix_at!r}.'
+        )

@@ -288,6 +288,7 @@ def paste(leaves, draw, specs, *, blends, fused="auto"):
     """
     if not leaves:
         return []
+    leaves = [tf.convert_to_tensor(leaf) for leaf in leaves]
     float_dtype = keras.config.dtype_policy().compute_dtype
     run = _fused_paste_leaves if blending.use_fused(fused) else _paste_leaves
     return run(list(leaves), tuple(draw), tuple(specs), blends, float_dtype)

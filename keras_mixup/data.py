@@ -323,11 +323,8 @@ class CutMix(Mixup):
         return config
 
     def __repr__(self):
-        return (
-            "CutMix("
-            + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-            + ")"
-        )
+        described = self.engine.describe()
+        return f"CutMix({described.replace('cutmix_minmax=', 'minmax=')})"
 
 
 CutMix.__doc__ = CutMix.__doc__.replace(

@@ -262,6 +262,7 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         points = resolve_mix_points(model, mix_at)
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
+        checks.check_cutmix_at_input(mix_at, self.engine.cuts)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))

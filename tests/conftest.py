@@ -9,6 +9,8 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `nearest_sets`: every row's k nearest neighbours, by brute force;
 - `blobs`: a small, separable classification problem;
 - `Recorder`: an identity layer that keeps every batch it receives;
+- `index_images` and `decode_cuts`: images filled with their own index,
+  and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure.
 """
 
@@ -218,6 +220,68 @@ def decode_blends(mixed, x, others=None, *, paired=False, atol=1e-4):
     lam = lam[rows, partner]
     assert np.all((lam >= -atol) & (lam <= 1 + atol)), lam
     return np.clip(lam, 0, 1), partner
+
+
+# --- CutMix ------------------------------------------------------------------
+
+
+def index_images(batch, height=16, width=16, channels=1, dtype="float32"):
+    """`[batch, height, width, channels]` images, image `i` filled with `i`."""
+    shape = (batch, height, width, channels)
+    return (np.arange(batch).reshape(-1, 1, 1, 1) * np.ones(shape)).astype(
+        dtype
+    )
+
+
+def decode_cuts(images, axes=(1, 2), own=None):
+    """Reads a CutMix back from index images (image `i` filled with `i`).
+
+    Checks that every image holds its own index outside one axis-aligned
+    box (along `axes`) and one other index, the same in every channel,
+    inside it.
+
+    `own` gives each image's index (by default its position).
+
+    Returns:
+        `(kept, partner, boxes)`: the fraction of each image's pixels that
+        keep its index, the index seen in the box (the image's own when
+        nothing was pasted), and each box as `(lows, highs)` along `axes`
+        (`None` when nothing was pasted).
+    """
+    images = np.asarray(images, np.float64)
+    kept, partners, boxes = [], [], []
+    own = np.arange(len(images)) if own is None else np.asarray(own)
+    for i, image in zip(own, images, strict=True):
+        values = np.unique(image)
+        assert np.array_equal(values, np.round(values)), values
+        assert len(values) <= 2, f"image {i} holds {values}"
+        other = image != i
+        kept.append(1.0 - other.mean())
+        if not other.any():
+            partners.append(i)
+            boxes.append(None)
+            continue
+        partners.append(int(image[other].flat[0]))
+        spans = [
+            np.flatnonzero(
+                other.any(
+                    axis=tuple(
+                        a - 1 for a in range(1, images.ndim) if a != axis
+                    )
+                )
+            )
+            for axis in axes
+        ]
+        lows = [int(s[0]) for s in spans]
+        highs = [int(s[-1]) + 1 for s in spans]
+        box = np.zeros(image.shape, bool)
+        index = [slice(None)] * image.ndim
+        for axis, low, high in zip(axes, lows, highs, strict=True):
+            index[axis - 1] = slice(low, high)
+        box[tuple(index)] = True
+        np.testing.assert_array_equal(other, box, f"image {i}: not a box")
+        boxes.append((lows, highs))
+    return np.array(kept), np.array(partners), boxes
 
 
 # --- subprocesses -----------------------------------------------------------
