@@ -178,7 +178,7 @@ def mix_boxes(bounding_boxes, draw, image, axes, options):
     size = tf.shape(partner_index)[0]
     partner = tf.gather(own, partner_index)
     partner_labels = tf.gather(own_labels, partner_index)
-    lam = tf.reshape(lam, [-1, 1]) * tf.ones([size, 1])
+    lam = tf.reshape(lam, [-1, 1]) * tf.ones(tf.shape(own_labels))
     own_weight, partner_weight = lam, 1.0 - lam
     moved = (partner_index != tf.range(size))[:, None]
     if isinstance(draw, cutmix.CutDraw):

@@ -211,6 +211,14 @@ def test_config_round_trip_and_keras_serialization():
         "prob": 1.0,
         "seed": 2,
         "fused": "auto",
+        "cutmix_alpha": None,
+        "switch_prob": 0.5,
+        "cutmix_minmax": None,
+        "correct_lam": True,
+        "data_format": None,
+        "axes": None,
+        "bounding_box_format": None,
+        "min_box_visibility": 0.1,
     }
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(mixup)

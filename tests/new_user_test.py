@@ -116,7 +116,7 @@ def test_mix_with_keeps_the_dict_form():
         ({"x": X, "y": IDS}, r"must hold exactly one of \('images', 'inputs'"),
         (
             {"images": X, "labels": IDS, "bounding_boxes": IDS},
-            r"\['bounding_boxes'\] are not mixed yet",
+            r"`bounding_boxes` must be a dict with keys 'boxes'",
         ),
         ({"images": X}, r"received keys \['images'\]"),
     ],
