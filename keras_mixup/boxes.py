@@ -129,9 +129,9 @@ def _regions(draw, axes):
     return region[:, None, :]
 
 
-def _cut_boxes(own, partner, draw, image, axes, options):
-    """Own and partner boxes after a CutMix paste (absolute xyxy), and
-    the fraction of each that stays visible."""
+def _cut_boxes(own, partner, draw, moved, image, axes, options):
+    """Own and partner boxes after a CutMix paste, the fraction of each
+    that stays visible, and which examples were cut (by another)."""
     box_format = options["bounding_box_format"]
     if box_format is None:
         raise ValueError(
@@ -146,7 +146,8 @@ def _cut_boxes(own, partner, draw, image, axes, options):
     region = _regions(draw, axes)
     own_cut, own_visible = _visible_part(own_xyxy, region)
     partner_cut, partner_visible = _clipped(partner_xyxy, region)
-    cut = tf.broadcast_to(tf.reshape(draw.cut, [-1, 1]), tf.shape(own_visible))
+    cut = tf.logical_and(tf.reshape(draw.cut, [-1, 1]), moved)
+    cut = tf.broadcast_to(cut, tf.shape(own_visible))
     own_new = from_xyxy(own_cut, box_format, height, width)
     partner_new = from_xyxy(partner_cut, box_format, height, width)
     return (
@@ -179,14 +180,16 @@ def mix_boxes(bounding_boxes, draw, image, axes, options):
     partner = tf.gather(own, partner_index)
     partner_labels = tf.gather(own_labels, partner_index)
     lam = tf.reshape(lam, [-1, 1]) * tf.ones(tf.shape(own_labels))
-    own_weight, partner_weight = lam, 1.0 - lam
     moved = (partner_index != tf.range(size))[:, None]
+    own_weight = tf.where(moved, lam, 1.0)
+    partner_weight = 1.0 - lam
     if isinstance(draw, cutmix.CutDraw):
         float_own = tf.cast(own, tf.float32)
         own_new, partner_new, own_seen, partner_seen, cut = _cut_boxes(
             float_own,
             tf.cast(partner, tf.float32),
             draw,
+            moved,
             image,
             axes,
             options,

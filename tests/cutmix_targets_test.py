@@ -138,10 +138,9 @@ def test_cutmix_box_geometry_on_a_hand_built_draw():
 
 
 def _random_boxes(rng, batch, count, size):
-    corners = np.sort(rng.integers(0, size + 1, (batch, count, 2, 2)), axis=2)
-    xyxy = corners.transpose(0, 1, 3, 2).reshape(batch, count, 4)
-    xyxy[..., 2:] = np.maximum(xyxy[..., 2:], xyxy[..., :2] + 1)
-    return np.minimum(xyxy, size).astype("float32")
+    lows = rng.integers(0, size - 1, (batch, count, 2))
+    highs = rng.integers(lows + 1, size + 1)
+    return np.concatenate([lows, highs], axis=-1).astype("float32")
 
 
 def _visible(image, own, box):
