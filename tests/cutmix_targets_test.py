@@ -104,7 +104,7 @@ BOX_LABELS = np.array([[1, 2, 3, -1], [4, 5, -1, -1]])
 def test_cutmix_box_geometry_on_a_hand_built_draw():
     # Example 0 gets example 1's pixels in rows 0-7 (all columns).
     draw = cutmix.CutDraw(
-        lam=tf.constant([0.5, 1.0]),
+        lam=tf.constant([0.5, 0.6]),  # row 1: its own partner
         partner_index=tf.constant([1, 1]),
         cut=tf.constant([True, False]),
         lows=tf.constant([[0, 0], [0, 0]]),
