@@ -17,7 +17,10 @@ case (its baseline). Sections:
   `keras.layers.MixUp`, and `keras_mixup.Mixup` with the fused (XLA) and the
   fallback blend, on float32 and uint8 batches (labels: integer ids, one-hot
   encoded by every case), and the fused blend alone with lam and partners
-  fixed ("blend only"): the floor of `Mixup` on the machine. By default the
+  fixed ("blend only"): the floor of `Mixup` on the machine; then
+  `keras.layers.CutMix`, `keras_mixup.CutMix` (fused and fallback paste)
+  and the DeiT switch `Mixup(alpha=0.8, cutmix_alpha=1.0, switch_prob=0.5)`
+  on the same batches. By default the
   map is sequential with tf.data's optimizations off, which measures each
   map function's cost per batch;
   `--parallel` times the usual AUTOTUNE pipeline (see `_pipeline_case`).
@@ -210,6 +213,58 @@ def _keras_mixup_fn():
     return fn
 
 
+def _keras_cutmix_fn():
+    layer = keras.layers.CutMix(factor=1.0)
+
+    def fn(x, y):
+        out = layer({"images": x, "labels": tf.one_hot(y, NUM_CLASSES)})
+        return out["images"], out["labels"]
+
+    return fn
+
+
+def _cutmix_cases(x, y, batches, parallel):
+    """`keras.layers.CutMix` (alpha 1), `keras_mixup.CutMix` fused and
+    not, and the DeiT switch (`Mixup(alpha=0.8, cutmix_alpha=1.0,
+    switch_prob=0.5)`), per example."""
+    cases = [
+        _pipeline_case(
+            "keras.layers.CutMix", _keras_cutmix_fn(), x, y, batches, parallel
+        )
+    ]
+    for label, fused in (("fused XLA", True), ("fallback", False)):
+        if fused and not blending.xla_available():
+            cases.append(Case(f"CutMix {label}", skip="no XLA"))
+            continue
+        cutmix = keras_mixup.CutMix(num_classes=NUM_CLASSES, fused=fused)
+        cases.append(
+            _pipeline_case(f"CutMix {label}", cutmix, x, y, batches, parallel)
+        )
+    switch = keras_mixup.Mixup(
+        alpha=0.8, num_classes=NUM_CLASSES, cutmix_alpha=1.0, switch_prob=0.5
+    )
+    cases.append(
+        _pipeline_case("Mixup+CutMix switch", switch, x, y, batches, parallel)
+    )
+    return cases
+
+
+def _mixup_cases(x, y, batches, parallel):
+    """`keras_mixup.Mixup` with the fused (XLA) and the fallback blend."""
+    cases = []
+    for label, fused in (("fused XLA", True), ("fallback", False)):
+        if fused and not blending.xla_available():
+            cases.append(Case(f"Mixup {label}", skip="no XLA"))
+            continue
+        mixup = keras_mixup.Mixup(
+            alpha=0.2, num_classes=NUM_CLASSES, fused=fused
+        )
+        cases.append(
+            _pipeline_case(f"Mixup {label}", mixup, x, y, batches, parallel)
+        )
+    return cases
+
+
 def _blend_only_fn(batch, rng):
     """The floor of `Mixup`: the fused blend alone, with lam and partners
     drawn once outside the pipeline (no seed, Beta draw or permutation per
@@ -251,18 +306,7 @@ def data_section(args):
                 args.parallel,
             ),
         ]
-        for label, fused in (("fused XLA", True), ("fallback", False)):
-            if fused and not blending.xla_available():
-                cases.append(Case(f"Mixup {label}", skip="no XLA"))
-                continue
-            mixup = keras_mixup.Mixup(
-                alpha=0.2, num_classes=NUM_CLASSES, fused=fused
-            )
-            cases.append(
-                _pipeline_case(
-                    f"Mixup {label}", mixup, x, y, batches, args.parallel
-                )
-            )
+        cases += _mixup_cases(x, y, batches, args.parallel)
         if blending.xla_available():
             cases.append(
                 _pipeline_case(
@@ -274,6 +318,7 @@ def data_section(args):
                     args.parallel,
                 )
             )
+        cases += _cutmix_cases(x, y, batches, args.parallel)
         name = f"{dtype} {'x'.join(map(str, shape))}"
         workloads.append(Workload("data", name, cases))
     return workloads

@@ -99,7 +99,11 @@ def datasets(args, method, seed):
     mixup = None
     if method == "mixup":
         mixup = keras_mixup.Mixup(
-            args.alpha, num_classes=num_classes, seed=seed
+            args.alpha,
+            num_classes=num_classes,
+            cutmix_alpha=args.cutmix_alpha,
+            switch_prob=args.switch_prob,
+            seed=seed,
         )
     auto = tf.data.AUTOTUNE
     train = train.cache().shuffle(min(num_train, 50_000), seed=seed).repeat()
@@ -154,7 +158,10 @@ def run(method, seed, strategy, args):
 def plot_curves(curves, args, path):
     """Test error by epoch, ERM against mixup (Figure 3b)."""
     labelled = {
-        images.method_name(m, args.alpha): runs for m, runs in curves.items()
+        images.method_name(
+            m, args.alpha, args.cutmix_alpha, args.switch_prob
+        ): runs
+        for m, runs in curves.items()
     }
     plots.plot_curves(
         {f"{args.dataset}, {args.model}": labelled},
@@ -190,7 +197,9 @@ def main(argv=None):
         }
     rows = []
     for method, runs in curves.items():
-        name = images.method_name(method, args.alpha)
+        name = images.method_name(
+            method, args.alpha, args.cutmix_alpha, args.switch_prob
+        )
         rows.append(
             [
                 args.dataset,

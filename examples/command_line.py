@@ -201,6 +201,19 @@ def add_image_flags(parser, *, model, learning_rate, weight_decay):
         "--weight-decay", type=float, default=weight_decay, help="L2 factor"
     )
     parser.add_argument(
+        "--cutmix-alpha",
+        type=float,
+        default=None,
+        help="with --methods mixup: also CutMix, Beta(a, a) (the DeiT "
+        "recipe: --alpha 0.8 --cutmix-alpha 1.0 --switch-prob 0.5)",
+    )
+    parser.add_argument(
+        "--switch-prob",
+        type=float,
+        default=0.5,
+        help="with --cutmix-alpha: the probability of CutMix over mixup",
+    )
+    parser.add_argument(
         "--mixed-precision",
         action="store_true",
         help="mixed_float16 on GPU (mixed_bfloat16 elsewhere)",

@@ -113,7 +113,11 @@ def datasets(args, method, seed):
     mixup = None
     if method == "mixup":
         mixup = keras_mixup.Mixup(
-            args.alpha, num_classes=num_classes, seed=seed
+            args.alpha,
+            num_classes=num_classes,
+            cutmix_alpha=args.cutmix_alpha,
+            switch_prob=args.switch_prob,
+            seed=seed,
         )
     auto = tf.data.AUTOTUNE
     train = train.shuffle(args.shuffle_buffer, seed=seed).repeat()
@@ -176,7 +180,9 @@ def run(method, seed, strategy, args):
 def plot_curves(curves, args, path):
     """Top-1 validation error by epoch, ERM against mixup."""
     top1 = {
-        images.method_name(m, args.alpha): [r["top1"] for r in runs]
+        images.method_name(
+            m, args.alpha, args.cutmix_alpha, args.switch_prob
+        ): [r["top1"] for r in runs]
         for m, runs in curves.items()
     }
     plots.plot_curves(
@@ -215,7 +221,9 @@ def main(argv=None):
         }
     rows = []
     for method, runs in curves.items():
-        name = images.method_name(method, args.alpha)
+        name = images.method_name(
+            method, args.alpha, args.cutmix_alpha, args.switch_prob
+        )
         rows.append(
             [
                 args.model,

@@ -396,9 +396,17 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
         }
 
 
-def method_name(method, alpha):
-    """The table and legend name of `--methods` entry "erm" or "mixup"."""
-    return "ERM" if method == "erm" else f"mixup (α={alpha:g})"
+def method_name(method, alpha, cutmix_alpha=None, switch_prob=0.5):
+    """The table and legend name of `--methods` entry "erm" or "mixup"
+    (with `cutmix_alpha`, the mixup/CutMix switch)."""
+    if method == "erm":
+        return "ERM"
+    if cutmix_alpha is None:
+        return f"mixup (α={alpha:g})"
+    return (
+        f"mixup (α={alpha:g}) / CutMix (α={cutmix_alpha:g}), "
+        f"switch {switch_prob:g}"
+    )
 
 
 def fit_image_classifier(

@@ -30,13 +30,17 @@ def test_quick_run_prints_the_table(throughput, capsys):
         "Mixup fused XLA",
         "Mixup fallback",
         "blend only (XLA)",
+        "keras.layers.CutMix",
+        "CutMix fused XLA",
+        "CutMix fallback",
+        "Mixup+CutMix switch",
         "float32 16x8x8x3",
         "uint8 16x8x8x3",
         "random",
     ):
         assert text in out
     data = [row for row in rows if row.section == "data"]
-    assert len(data) == 10  # 5 cases x 2 dtypes
+    assert len(data) == 18  # 9 cases x 2 dtypes
     for row in data:
         assert row.rate > 0 and row.note == "", row
     assert {row.ratio for row in data if row.case == "copy x*s"} == {1.0}

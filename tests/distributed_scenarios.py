@@ -339,6 +339,31 @@ def mirrored_in_model(strategy):
     return result
 
 
+def mirrored_cutmix(strategy):
+    """`CutMix` and the switch inside `strategy.run` (as a train step
+    mixes), on 8 index images (image i filled with i)."""
+    import keras_mixup
+
+    images = np.arange(8, dtype="float32").reshape(-1, 1, 1, 1) * np.ones(
+        (8, 8, 8, 1), "float32"
+    )
+    with strategy.scope():
+        cut = keras_mixup.CutMix(num_classes=8, seed=SEED)
+        switch = keras_mixup.Mixup(
+            alpha=1.0, num_classes=8, cutmix_alpha=1.0, seed=SEED
+        )
+
+    def on_every_replica(mixer):
+        @tf.function
+        def run():
+            return strategy.run(lambda: mixer.mix(images, tf.range(8))[:2])
+
+        x, y = run()
+        return local(strategy, x), local(strategy, y)
+
+    return {"cutmix": on_every_replica(cut), "switch": on_every_replica(switch)}
+
+
 #: Scenario name -> function(strategy) -> dict of numpy results. Run in
 #: this order; "pipelines" stays last (it leaves the strategy in PER_REPLICA
 #: input mode).
@@ -347,6 +372,7 @@ MIRRORED = {
     "fit": mirrored_fit,
     "replica_draws": mirrored_replica_draws,
     "in_model": mirrored_in_model,
+    "cutmix": mirrored_cutmix,
     "pipelines": mirrored_pipelines,
 }
 

@@ -18,7 +18,7 @@ import distributed_scenarios as sc
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import decode_identity_rows, finish_processes
+from conftest import decode_cuts, decode_identity_rows, finish_processes
 
 import keras_mixup
 from keras_mixup import state
@@ -346,3 +346,16 @@ def test_mirrored_replicas_draw_their_own_lam_in_the_model(mirrored):
     first, second = draws["model_labels"]
     np.testing.assert_allclose(first.sum(1), 1.0, atol=1e-6)
     assert not np.allclose(first, second)
+
+
+def test_mirrored_replicas_cutmix_with_their_own_boxes(mirrored):
+    cut_x, cut_y = mirrored["cutmix"]["cutmix"]
+    for x, y in zip(cut_x, cut_y, strict=True):
+        kept, partner, _ = decode_cuts(x)
+        expected = np.zeros((8, 8))
+        expected[np.arange(8), partner] += 1 - kept
+        expected[np.arange(8), np.arange(8)] += kept
+        np.testing.assert_allclose(y, expected, atol=1e-6)
+    assert not np.array_equal(cut_x[0], cut_x[1]), "replicas share boxes"
+    switch_x, _ = mirrored["cutmix"]["switch"]
+    assert not np.array_equal(switch_x[0], switch_x[1])
