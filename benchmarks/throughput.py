@@ -203,18 +203,9 @@ def _copy(x, y):
     return tf.cast(x, tf.float32) * scale, tf.one_hot(y, NUM_CLASSES)
 
 
-def _keras_mixup_fn():
-    layer = keras.layers.MixUp(alpha=0.2)
-
-    def fn(x, y):
-        out = layer({"images": x, "labels": tf.one_hot(y, NUM_CLASSES)})
-        return out["images"], out["labels"]
-
-    return fn
-
-
-def _keras_cutmix_fn():
-    layer = keras.layers.CutMix(factor=1.0)
+def _keras_layer_fn(layer):
+    """A map function through a keras preprocessing layer taking keras's
+    dict element (`keras.layers.MixUp`, `keras.layers.CutMix`)."""
 
     def fn(x, y):
         out = layer({"images": x, "labels": tf.one_hot(y, NUM_CLASSES)})
@@ -229,7 +220,12 @@ def _cutmix_cases(x, y, batches, parallel):
     switch_prob=0.5)`), per example."""
     cases = [
         _pipeline_case(
-            "keras.layers.CutMix", _keras_cutmix_fn(), x, y, batches, parallel
+            "keras.layers.CutMix",
+            _keras_layer_fn(keras.layers.CutMix(factor=1.0)),
+            x,
+            y,
+            batches,
+            parallel,
         )
     ]
     for label, fused in (("fused XLA", True), ("fallback", False)):
@@ -299,7 +295,7 @@ def data_section(args):
             _pipeline_case("copy x*s", _copy, x, y, batches, args.parallel),
             _pipeline_case(
                 "keras.layers.MixUp",
-                _keras_mixup_fn(),
+                _keras_layer_fn(keras.layers.MixUp(alpha=0.2)),
                 x,
                 y,
                 batches,

@@ -336,16 +336,7 @@ CutMix.__doc__ = CutMix.__doc__.replace(
     "the box inside\n            the image (timm's `cutmix_minmax`). "
     "Defaults to `None`.\n"
     + engine.document_options(
-        [
-            "correct_lam",
-            "prob",
-            "data_format",
-            "axes",
-            "bounding_box_format",
-            "min_box_visibility",
-            "seed",
-            "fused",
-        ]
+        CUTMIX_OPTIONS[CUTMIX_OPTIONS.index("correct_lam") :]
     ),
 )
 

@@ -30,6 +30,7 @@ import beta_distribution  # noqa: E402
 import cifar  # noqa: E402
 import command_line  # noqa: E402
 import corrupted_labels  # noqa: E402
+import cutmix_digits  # noqa: E402
 import imagenet  # noqa: E402
 import images  # noqa: E402
 import plots  # noqa: E402
@@ -45,6 +46,7 @@ SCRIPTS = (
     "beta_distribution",
     "cifar",
     "corrupted_labels",
+    "cutmix_digits",
     "gan_toy",
     "imagenet",
     "quickstart",
@@ -87,6 +89,22 @@ def test_beta_distribution_quick(capsys):
         result["figures"], ["beta_densities.png", "mixed_digits.png"]
     )
     assert "| alpha" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_cutmix_digits_quick(capsys):
+    with quick_run():
+        result = cutmix_digits.main(["--quick"])
+    assert [row[0] for row in result["rows"]] == [
+        "ERM",
+        "mixup (α=0.8)",
+        "CutMix (α=1)",
+        "switch (p=0.5)",
+    ]
+    for row in result["rows"]:
+        assert_error_cells(row[1:])
+    check_and_remove_quick_figures(result["figures"], ["cutmix_digits.png"])
+    assert "| CutMix (α=1)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -171,11 +189,21 @@ def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
 
     with quick_run(), tfds.testing.mock_data(num_examples=64):
         result = imagenet.main(
-            ["--quick", "--mixed-precision", "--figures", str(tmp_path)]
+            [
+                "--quick",
+                "--mixed-precision",
+                "--cutmix-alpha",
+                "1.0",
+                "--figures",
+                str(tmp_path),
+            ]
         )
     # The dtype policy is restored after the run.
     assert keras.config.dtype_policy().name == "float32"
-    assert [row[1] for row in result["rows"]] == ["ERM", "mixup (α=0.2)"]
+    assert [row[1] for row in result["rows"]] == [
+        "ERM",
+        "mixup (α=0.2) / CutMix (α=1), switch 0.5",
+    ]
     for row in result["rows"]:
         assert_error_cells(row[3:])
     for runs in result["curves"].values():
