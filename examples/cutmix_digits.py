@@ -116,23 +116,35 @@ def run_seed(seed, data, args):
 
 
 def plot_cutmixed(x, y, num_classes, path, args):
-    """Eight CutMix'd digits, each titled with its label weights."""
+    """Eight CutMix'd digits, their pasted boxes outlined, each titled
+    with its label weights (the draw is made apart from the paste, so its
+    boxes can be drawn)."""
     plt = plots.pyplot()
-    cutmix = keras_mixup.CutMix(
+    engine = keras_mixup.CutMix(
         args.cutmix_alpha, num_classes=num_classes, seed=3
-    )
-    images, labels = cutmix(x[:8], y[:8])
-    fig, axes = plt.subplots(1, 8, figsize=(12, 2.2))
-    pairs = zip(axes, images.numpy(), labels.numpy(), strict=True)
-    for ax, image, label in pairs:
+    ).engine
+    x, y = x[:8], y[:8]
+    draw = engine.draw(8, x, y)
+    images, labels, _ = engine.apply(draw, x, y)
+    fig, axes = plt.subplots(1, 8, figsize=(12, 2.6))
+    boxes = zip(draw.lows.numpy(), draw.highs.numpy(), strict=True)
+    panels = zip(axes, images.numpy(), labels.numpy(), boxes, strict=True)
+    for ax, image, label, (low, high) in panels:
         ax.imshow(image[..., 0], cmap="gray_r", vmin=0, vmax=1)
+        (y0, x0), (y1, x1) = low - 0.5, high - 0.5
+        ax.add_patch(
+            plt.Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, ec="red")
+        )
         top = np.argsort(label)[::-1][:2]
         ax.set_title(
             "\n".join(f"{c}: {label[c]:.2f}" for c in top if label[c] > 0)
         )
         ax.axis("off")
-    fig.suptitle("CutMix (α=1) on 8x8 digits: label weights = pixels kept")
-    fig.tight_layout()
+    fig.suptitle(
+        "CutMix (α=1) on 8x8 digits: the partner's pixels in the red box; "
+        "label weights = pixels kept"
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
     plots.save_figure(fig, path)
 
 

@@ -115,7 +115,7 @@ def split_inputs(structure, data_format=None, axes=None):
         ValueError: as `cut_axes`; if no leaf is cut; if the cut leaves
             differ in their sizes along the cut axes.
     """
-    leaves = tf.nest.flatten(structure)
+    leaves = [tf.convert_to_tensor(leaf) for leaf in tf.nest.flatten(structure)]
     specs = [
         cut_axes(leaf.shape.rank, data_format, axes, f"x[{i}]")
         for i, leaf in enumerate(leaves)
