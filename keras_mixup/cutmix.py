@@ -222,12 +222,35 @@ def pad_draw(draw, rows):
     )
 
 
-def _inside(leaf, lows, highs, rank, axes):
-    """Bool, broadcastable to `leaf`: whether a position is in its box."""
+def _merge_trailing(leaf, rank, axes):
+    """`leaf` with the axes after its last cut axis merged into that axis
+    (`[B, H, W, C]` as `[B, H, W * C]`): the box mask then needs no
+    broadcast over channels, which XLA runs about a third faster here.
+
+    Returns:
+        `(merged, rank, trailing)`: the merged tensor, its rank, and the
+        number of values each position of the last cut axis now spans.
+    """
+    last = max(axes)
+    if last == rank - 1:
+        return leaf, rank, 1
+    shape = tf.shape(leaf)
+    trailing = tf.reduce_prod(shape[last + 1 :])
+    merged = tf.reshape(
+        leaf, tf.concat([shape[:last], [shape[last] * trailing]], axis=0)
+    )
+    return merged, last + 1, trailing
+
+
+def _inside(leaf, lows, highs, rank, axes, trailing):
+    """Bool, broadcastable to `leaf` (merged by `_merge_trailing`):
+    whether a position is in its example's box."""
     shape = tf.shape(leaf)
     inside = None
     for j, axis in enumerate(axes):
         positions = tf.range(shape[axis])[None]
+        if axis == max(axes):
+            positions = positions // trailing
         along = tf.logical_and(
             positions >= lows[:, j : j + 1], positions < highs[:, j : j + 1]
         )
@@ -249,17 +272,18 @@ def _paste_leaves(leaves, draw, specs, blends, float_dtype):
     see `paste`."""
     lam, partner_index, cut, lows, highs = draw
     pasted = []
-    for leaf, (rank, axes) in zip(leaves, specs, strict=True):
+    for original, (rank, axes) in zip(leaves, specs, strict=True):
+        leaf, rank, trailing = _merge_trailing(original, rank, axes)
         if blends and not leaf.dtype.is_floating:
             leaf = tf.cast(leaf, float_dtype)
         partner = tf.gather(leaf, partner_index)
-        inside = _inside(leaf, lows, highs, rank, axes)
+        inside = _inside(leaf, lows, highs, rank, axes, trailing)
         cut_here = tf.logical_and(inside, _per_example(cut, rank))
         result = tf.where(cut_here, partner, leaf)
         if blends:
             mixed = blending.blend_pair(leaf, partner, lam)
             result = tf.where(_per_example(cut, rank), result, mixed)
-        pasted.append(result)
+        pasted.append(tf.reshape(result, tf.shape(original)))
     return pasted
 
 

@@ -37,7 +37,10 @@ class Mixup(engine.HoldsEngine):
             x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
                 dict of them (integer inputs such as uint8 images are blended
                 in the Keras compute dtype; float ones keep their dtype); or
-                keras's dict element `{"images": x, "labels": y}` alone.
+                keras's dict element `{"images": x, "labels": y}` alone,
+                which may also hold `"segmentation_masks"` (blended one-hot,
+                pasted by CutMix) and `"bounding_boxes"` (see the README,
+                "CutMix and the mixup/CutMix switch").
             y: the labels; left out only for the dict element.
             sample_weight: optional per-example weights, blended with the same
                 lam and partners. Defaults to `None`.

@@ -204,6 +204,8 @@ def test_element_forms_weights_and_nested_inputs_share_the_label_weight():
         ((6, 4, 10, 12, 2), {}, (2, 3)),  # video: one box for every frame
         ((6, 10, 12), {"axes": (1, 2)}, (1, 2)),
         ((6, 40), {"axes": (1,)}, (1,)),
+        ((6, 10, 12, 2), {"axes": (2, 1)}, (1, 2)),  # any order
+        ((6, 4, 10, 12, 2), {"axes": (1, 2, 3)}, (1, 2, 3)),  # space-time
     ],
 )
 def test_data_formats_videos_and_axes(shape, options, axes):
