@@ -260,3 +260,52 @@ def test_every_module_has_all_and_the_readme_names_are_top_level():
             assert "__all__ = [" in path.read_text(), path.name
     for name in ("MeanPool", "CountSketch", "Mixup", "mix_with"):
         assert name in keras_mixup.__all__
+
+
+# --- the options behave the same in the model --------------------------------
+
+
+def test_mixup_model_smooths_labels_and_draws_one_lam_per_batch():
+    eye = tf.eye(8)
+    ids = tf.range(8)
+    model = keras_mixup.MixupModel(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(8)]),
+        num_classes=8,
+        label_smoothing=0.2,
+        prob=0.0,
+    )
+    _, labels, _, _ = model.mix(eye, ids)
+    np.testing.assert_allclose(labels, 0.8 * np.eye(8) + 0.2 / 8, rtol=1e-6)
+    model = keras_mixup.MixupModel(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(8)]),
+        alpha=1.0,
+        num_classes=8,
+        mode="batch",
+        seed=3,
+    )
+    for _ in range(3):
+        x, labels, _, _ = model.mix(eye, ids)
+        np.testing.assert_array_equal(x, labels)
+        lam = np.diag(labels.numpy())
+        moved = lam < 1
+        assert moved.any() and np.ptp(lam[moved]) < 1e-6
+
+
+def test_mixup_layer_takes_pairing_mode_and_num_classes():
+    x = np.eye(8, dtype="float32")
+    layer = keras_mixup.MixupLayer(alpha=1.0, mode="batch", seed=1)
+    mixed = layer(x, training=True).numpy()
+    lam = np.diag(mixed)
+    assert np.ptp(lam[lam < 1]) < 1e-6
+    layer = keras_mixup.MixupLayer(pairing="same_class")
+    with pytest.raises(ValueError, match="`pairing='same_class'` needs labels"):
+        layer(x, training=True)
+    layer = keras_mixup.MixupLayer(alpha=1.0, num_classes=8, seed=2)
+    out = layer({"images": x, "labels": np.arange(8)})
+    np.testing.assert_allclose(out["labels"], out["images"], rtol=1e-6)
+    # Nearest neighbours on the inputs: rows 2k and 2k + 1 are close.
+    pairs = np.repeat(np.eye(4, dtype="float32"), 2, axis=0) * 10
+    pairs += np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
+    layer = keras_mixup.MixupLayer(alpha=1.0, pairing="knn", knn_k=1, seed=4)
+    lam, partner = layer.engine.draw(8, tf.constant(pairs), inputs_only=True)
+    np.testing.assert_array_equal(partner, np.arange(8) ^ 1)
