@@ -19,67 +19,67 @@ _ONLY_X = object()
 class Mixup(engine.HoldsEngine):
     """Mixes batches in a `tf.data` pipeline (mixup, Zhang et al. 2018).
 
-        Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
-        lam * y + (1 - lam) * y[p])`, with `p` the partners (a random
-        permutation of the batch by default) and lam ~ Beta(alpha, alpha),
-        drawn fresh for every batch inside the graph with stateless TensorFlow
-        Probability sampling. It is pure TensorFlow, so it works in
-        `Dataset.map` whatever `KERAS_BACKEND` is set, and can be called
-        eagerly on tensors too. Map it after `batch`.
+    Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
+    lam * y + (1 - lam) * y[p])`, with `p` the partners (a random
+    permutation of the batch by default) and lam ~ Beta(alpha, alpha),
+    drawn fresh for every batch inside the graph with stateless TensorFlow
+    Probability sampling. It is pure TensorFlow, so it works in
+    `Dataset.map` whatever `KERAS_BACKEND` is set, and can be called
+    eagerly on tensors too. Map it after `batch`.
 
-        Args:
-            alpha: the Beta concentration, a finite number > 0. Small values
-                (0.1 to 0.4) mix gently; 1 gives a uniform lam. Defaults to
-                `0.2`.
-    {options}
+    Args:
+        alpha: the Beta concentration, a finite number > 0. Small values
+            (0.1 to 0.4) mix gently; 1 gives a uniform lam. Defaults to
+            `0.2`.
+        {options}
 
-        Call arguments:
-            x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
-                dict of them (integer inputs such as uint8 images are blended
-                in the Keras compute dtype; float ones keep their dtype); or
-                keras's dict element `{"images": x, "labels": y}` alone.
-            y: the labels; left out only for the dict element.
-            sample_weight: optional per-example weights, blended with the same
-                lam and partners. Defaults to `None`.
+    Call arguments:
+        x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
+            dict of them (integer inputs such as uint8 images are blended
+            in the Keras compute dtype; float ones keep their dtype); or
+            keras's dict element `{"images": x, "labels": y}` alone.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional per-example weights, blended with the same
+            lam and partners. Defaults to `None`.
 
-        Returns:
-            `(x, y)`, `(x, y, sample_weight)` when weights are given, or the
-            dict element with the same keys, mixed. Labels come back as floats
-            (as given with `mix_labels=False`). A batch of one example comes
-            back unchanged (labels encoded); an empty batch comes back empty.
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` when weights are given, or the
+        dict element with the same keys, mixed. Labels come back as floats
+        (as given with `mix_labels=False`). A batch of one example comes
+        back unchanged (labels encoded); an empty batch comes back empty.
 
-        Raises:
-            ValueError: at construction for an invalid or unknown option (also
-                `label_smoothing` with `mix_labels=False`); at trace time for
-                an element of another form, integer labels without
-                `num_classes`, float labels that do not match `num_classes`,
-                string, ragged or rank-0 inputs, differing static batch sizes,
-                or a same-class pairing without labels.
-            tf.errors.InvalidArgumentError: at run time for class ids outside
-                `[0, num_classes)` (the message names one) or differing dynamic
-                batch sizes; under XLA these checks are compiled out.
+    Raises:
+        ValueError: at construction for an invalid or unknown option (also
+            `label_smoothing` with `mix_labels=False`); at trace time for
+            an element of another form, integer labels without
+            `num_classes`, float labels that do not match `num_classes`,
+            string, ragged or rank-0 inputs, differing static batch sizes,
+            or a same-class pairing without labels.
+        tf.errors.InvalidArgumentError: at run time for class ids outside
+            `[0, num_classes)` (the message names one) or differing dynamic
+            batch sizes; under XLA these checks are compiled out.
 
-        Example:
+    Example:
 
-        ```python
-        x = np.random.rand(32, 8, 8, 3).astype("float32")
-        y = np.random.randint(0, 10, size=32)
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-        ds = ds.map(keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1))
-        images, labels = next(iter(ds))
-        assert images.shape == (8, 8, 8, 3) and labels.shape == (8, 10)
-        ```
+    ```python
+    x = np.random.rand(32, 8, 8, 3).astype("float32")
+    y = np.random.randint(0, 10, size=32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    ds = ds.map(keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1))
+    images, labels = next(iter(ds))
+    assert images.shape == (8, 8, 8, 3) and labels.shape == (8, 10)
+    ```
 
-        Same-class partners, inputs only (labels come back as given):
+    Same-class partners, inputs only (labels come back as given):
 
-        ```python
-        mixup = keras_mixup.Mixup(alpha=0.2, pairing="same_class",
-                                  mix_labels=False, seed=1)
-        x = np.random.rand(6, 4).astype("float32")
-        y = np.array([0, 0, 1, 1, 2, 2])
-        mixed_x, same_y = mixup(x, y)
-        np.testing.assert_array_equal(same_y, y)
-        ```
+    ```python
+    mixup = keras_mixup.Mixup(alpha=0.2, pairing="same_class",
+                              mix_labels=False, seed=1)
+    x = np.random.rand(6, 4).astype("float32")
+    y = np.array([0, 0, 1, 1, 2, 2])
+    mixed_x, same_y = mixup(x, y)
+    np.testing.assert_array_equal(same_y, y)
+    ```
     """
 
     def __init__(self, alpha=0.2, **options):
@@ -212,9 +212,7 @@ class Mixup(engine.HoldsEngine):
         return f"{type(self).__name__}({self.engine.describe()})"
 
 
-Mixup.__doc__ = Mixup.__doc__.replace(
-    "{options}", engine.document_options(list(engine.OPTIONS)[1:])
-)
+Mixup.__doc__ = engine.document_options(Mixup.__doc__, list(engine.OPTIONS)[1:])
 
 
 def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):

@@ -12,6 +12,7 @@ blend. A new option is one more `Option` here.
 """
 
 import dataclasses
+import re
 import textwrap
 
 import keras
@@ -158,21 +159,24 @@ OPTIONS = {
 }
 
 
-def document_options(names, indent=8):
-    """The `Args:` entries of the named options, for a docstring."""
-    lines = []
-    for name in names:
-        option = OPTIONS[name]
-        text = f"{name}: {option.doc} Defaults to `{option.default!r}`."
-        lines.append(
+def document_options(doc, names):
+    """`doc` with its `{options}` line replaced by the `Args:` entries of
+    the named options, indented as that line is."""
+
+    def entries(match):
+        indent = match.group(1)
+        return "\n".join(
             textwrap.fill(
-                text,
+                f"{name}: {OPTIONS[name].doc} Defaults to "
+                f"`{OPTIONS[name].default!r}`.",
                 width=80,
-                initial_indent=" " * indent,
-                subsequent_indent=" " * (indent + 4),
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
             )
+            for name in names
         )
-    return "\n".join(lines)
+
+    return re.sub(r"^( *)\{options\}$", entries, doc, flags=re.M)
 
 
 def _check_names(owner, given, accepted):

@@ -163,85 +163,85 @@ class _MixPoints:
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class MixupModel(engine.HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup or Manifold
-        Mixup).
+    Mixup).
 
-        `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
-        work as for the wrapped model; only the training step mixes.
+    `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
+    work as for the wrapped model; only the training step mixes.
 
-        - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
-          inputs, the labels and the sample weights with lam ~ Beta(alpha,
-          alpha), one lam per example, and a random partner from the batch.
-          Labels are mixed, so any loss is right, mean squared error included.
-        - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
-          step picks one mix point uniformly among the input and every
-          `keras_mixup.MixupLayer` inside the wrapped model (nested models
-          included), mixes the representation there with the step's lam and
-          partners, and mixes the labels and sample weights with the same lam
-          and partners; the other MixupLayers pass through for that step.
-        - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
-          the input if `"input"` is listed).
+    - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
+      inputs, the labels and the sample weights with lam ~ Beta(alpha,
+      alpha), one lam per example, and a random partner from the batch.
+      Labels are mixed, so any loss is right, mean squared error included.
+    - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
+      step picks one mix point uniformly among the input and every
+      `keras_mixup.MixupLayer` inside the wrapped model (nested models
+      included), mixes the representation there with the step's lam and
+      partners, and mixes the labels and sample weights with the same lam
+      and partners; the other MixupLayers pass through for that step.
+    - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
+      the input if `"input"` is listed).
 
-        With any `mix_at`, MixupLayers the step does not pick pass through:
-        the batch is mixed once per step. Integer labels are one-hot encoded
-        with `num_classes` in every step, evaluation included, so compile
-        with a categorical loss (such as `"categorical_crossentropy"`); float
-        labels (one-hot, soft, regression targets) are mixed as they are.
-        `evaluate` and `predict` never mix. lam is drawn in float32 and only
-        the blend is cast, so mixed precision policies and
-        `jit_compile=True` work, and one trace serves every step.
+    With any `mix_at`, MixupLayers the step does not pick pass through:
+    the batch is mixed once per step. Integer labels are one-hot encoded
+    with `num_classes` in every step, evaluation included, so compile
+    with a categorical loss (such as `"categorical_crossentropy"`); float
+    labels (one-hot, soft, regression targets) are mixed as they are.
+    `evaluate` and `predict` never mix. lam is drawn in float32 and only
+    the blend is cast, so mixed precision policies and
+    `jit_compile=True` work, and one trace serves every step.
 
-        Args:
-            model: the `keras.Model` to train (Sequential, functional or
-                subclassed; any inputs structure).
-            alpha: the Beta concentration, a finite number > 0. Defaults to
-                `0.2`.
-            num_classes: the number of classes, to one-hot encode integer
-                labels. Defaults to `None`.
-            mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
-                (optionally with `"input"`). Defaults to `"input"`.
-            seed: an int for a reproducible stream of lam, partners and mix
-                points, or `None`. Defaults to `None`.
-    {options}
-            **kwargs: base model arguments (`name`, ...).
+    Args:
+        model: the `keras.Model` to train (Sequential, functional or
+            subclassed; any inputs structure).
+        alpha: the Beta concentration, a finite number > 0. Defaults to
+            `0.2`.
+        num_classes: the number of classes, to one-hot encode integer
+            labels. Defaults to `None`.
+        mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
+            (optionally with `"input"`). Defaults to `"input"`.
+        seed: an int for a reproducible stream of lam, partners and mix
+            points, or `None`. Defaults to `None`.
+        {options}
+        **kwargs: base model arguments (`name`, ...).
 
-        Call arguments:
-            inputs: the wrapped model's inputs.
-            training: passed to the wrapped model. Defaults to `None`.
+    Call arguments:
+        inputs: the wrapped model's inputs.
+        training: passed to the wrapped model. Defaults to `None`.
 
-        Returns:
-            The wrapped model's outputs. Calling the model never mixes, even
-            with `training=True`: only the training step does.
+    Returns:
+        The wrapped model's outputs. Calling the model never mixes, even
+        with `training=True`: only the training step does.
 
-        Raises:
-            ValueError: at construction if `model` is not a Keras model, for an
-                invalid or unknown option, and for a
-                `mix_at` that is unknown, names a missing layer or a layer that
-                is not a MixupLayer, or is `"latent"` for a model without
-                MixupLayers; at `compile` for a sparse loss (labels are mixed,
-                so they are one-hot: use a categorical loss); at the first
-                training step for integer labels without `num_classes`, float
-                labels that do not match `num_classes`, or a chosen MixupLayer
-                the forward pass never calls.
+    Raises:
+        ValueError: at construction if `model` is not a Keras model, for an
+            invalid or unknown option, and for a
+            `mix_at` that is unknown, names a missing layer or a layer that
+            is not a MixupLayer, or is `"latent"` for a model without
+            MixupLayers; at `compile` for a sparse loss (labels are mixed,
+            so they are one-hot: use a categorical loss); at the first
+            training step for integer labels without `num_classes`, float
+            labels that do not match `num_classes`, or a chosen MixupLayer
+            the forward pass never calls.
 
-        Example:
+    Example:
 
-        ```python
-        backbone = keras.Sequential([
-            keras.Input((8,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras_mixup.MixupLayer(name="mix_hidden"),
-            keras.layers.Dense(3, activation="softmax"),
-        ])
-        model = keras_mixup.MixupModel(
-            backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
-        )
-        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-        x = np.random.rand(64, 8).astype("float32")
-        y = np.random.randint(0, 3, size=64)
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-        assert model.mix_points == ["input", "mix_hidden"]
-        assert model.predict(x, verbose=0).shape == (64, 3)
-        ```
+    ```python
+    backbone = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras_mixup.MixupLayer(name="mix_hidden"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model = keras_mixup.MixupModel(
+        backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
+    )
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.rand(64, 8).astype("float32")
+    y = np.random.randint(0, 3, size=64)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.mix_points == ["input", "mix_hidden"]
+    assert model.predict(x, verbose=0).shape == (64, 3)
+    ```
     """
 
     def __init__(
@@ -432,9 +432,7 @@ def _as_float(structure):
     )
 
 
-MixupModel.__doc__ = MixupModel.__doc__.replace(
-    "{options}",
-    engine.document_options(
-        [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")]
-    ),
+MixupModel.__doc__ = engine.document_options(
+    MixupModel.__doc__,
+    [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")],
 )
