@@ -251,7 +251,7 @@ def test_no_thread_local_state_or_id_keyed_registry():
 
 
 def test_each_private_api_is_called_from_one_wrapper():
-    private = ("_flatten_layers", "implementation_selection")
+    private = ("_flatten_layers", "implementation_selection", "_compile_loss")
     for name, source in _package_sources().items():
         for api in private:
             if name == "compat.py":
@@ -269,6 +269,10 @@ def test_the_private_api_wrappers_work_on_this_install():
     assert compat.is_xla() is False
     inside = tf.function(lambda: tf.constant(compat.is_xla()), jit_compile=True)
     assert bool(inside()) is True
+    outer.compile(loss="mse", run_eagerly=True)
+    outer.fit(np.zeros((2, 3)), np.ones((2, 2)), verbose=0)  # builds the loss
+    loss = compat.compiled_loss(outer, np.ones((1, 2)), np.zeros((1, 2)))
+    np.testing.assert_allclose(loss, 1.0)
 
 
 def test_every_module_has_all_and_the_readme_names_are_top_level():
