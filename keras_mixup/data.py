@@ -8,8 +8,8 @@ from keras_mixup import elements, engine, pairing
 
 __all__ = ["Mixup", "mix_with"]
 
-#: The options a Mixup takes: all of them.
-ALL_OPTIONS = tuple(engine.OPTIONS)
+#: The options a Mixup takes: all but those of a training step.
+ALL_OPTIONS = tuple(n for n in engine.OPTIONS if n not in engine.MODEL_ONLY)
 
 #: The default of `Mixup.__call__`'s `y`: the element was one argument.
 _ONLY_X = object()
@@ -212,7 +212,7 @@ class Mixup(engine.HoldsEngine):
         return f"{type(self).__name__}({self.engine.describe()})"
 
 
-Mixup.__doc__ = engine.document_options(Mixup.__doc__, list(engine.OPTIONS)[1:])
+Mixup.__doc__ = engine.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
 
 
 def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
@@ -231,9 +231,9 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
     differ: with the default random pairing the partner batch is shuffled,
     then cycled when it is smaller than the batch and trimmed when it is
     larger. Other pairings draw partners from the partner batch (the
-    same-class ones need a labelled partner dataset). When both datasets
-    carry labels, `mix_labels=True` gives ordinary mixup across the two
-    (lam ~ Beta(alpha, alpha), labels blended).
+    same-class ones and `"label_kernel"` need a labelled partner dataset).
+    When both datasets carry labels, `mix_labels=True` gives ordinary mixup
+    across the two (lam ~ Beta(alpha, alpha), labels blended).
 
     Args:
         dataset: a batched `tf.data.Dataset` of `(x, y)`,
@@ -249,7 +249,8 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
             `None`. Defaults to `None`.
         **mixup_options: the other options of `Mixup`: `mix_labels`
             (defaults here to `False`), `num_classes`, `label_smoothing`,
-            `mode`, `pairing`, `knn_k`, `knn_features`, `prob`, `fused`.
+            `mode`, `pairing`, `knn_k`, `knn_features`, `prob`, `fused`,
+            `label_bandwidth`.
 
     Returns:
         A `tf.data.Dataset` of mixed `(x, y)` or `(x, y, sample_weight)`

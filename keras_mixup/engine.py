@@ -23,6 +23,7 @@ from keras_mixup.labels import encode_labels
 from keras_mixup.state import MixingState, SeedSource, split_seed
 
 __all__ = [
+    "MODEL_ONLY",
     "MODES",
     "OPTIONS",
     "HoldsEngine",
@@ -97,8 +98,11 @@ OPTIONS = {
             'the paper\'s choice), `"same_class"` (a partner of the same '
             "class; an example alone in its class comes back unmixed), "
             '`"knn"` (a partner drawn uniformly among the `knn_k` nearest '
-            'neighbours in the batch) or `"same_class_knn"` (among the '
-            "nearest of the same class).",
+            'neighbours in the batch), `"same_class_knn"` (among the '
+            'nearest of the same class) or `"label_kernel"` (C-Mixup, for '
+            "regression: a partner with a similar label, drawn with a "
+            "Gaussian kernel of width `label_bandwidth` on the label "
+            "distance; float labels only).",
         ),
         Option(
             "knn_k",
@@ -155,8 +159,36 @@ OPTIONS = {
             '`False` runs plain TensorFlow ops, `"auto"` uses XLA in '
             "graphs where the platform has it.",
         ),
+        Option(
+            "label_bandwidth",
+            1.0,
+            lambda value: checks.check_number(
+                value, "label_bandwidth", pairing.LABEL_BANDWIDTH_MEANING
+            ),
+            'for `pairing="label_kernel"` (C-Mixup), sigma, the width of '
+            "the Gaussian kernel on the label distance, a finite number > 0 "
+            "in the units of the labels: small values mix examples with "
+            "close labels only, large ones approach random pairing.",
+        ),
+        Option(
+            "clean_loss_weight",
+            0.0,
+            lambda value: checks.check_number(
+                value,
+                "clean_loss_weight",
+                " (the weight of the loss on the unmixed batch)",
+                inclusive=True,
+            ),
+            "RegMixup (`MixupModel` only): when > 0, each training step "
+            "also computes the loss on the unmixed batch and adds it with "
+            "this weight to the mixed loss (RegMixup: 1, with alpha 10 to "
+            "20).",
+        ),
     )
 }
+
+#: The options only `MixupModel` takes: they change its training step.
+MODEL_ONLY = ("clean_loss_weight",)
 
 
 def document_options(doc, names):
@@ -331,6 +363,7 @@ class MixingEngine:
             partner_labels=partner_y,
             knn_k=self.options["knn_k"],
             knn_features=self.options["knn_features"],
+            label_bandwidth=self.options["label_bandwidth"],
         )
         mixed = self.state.decide(apply_seed)
         lam = tf.where(mixed, lam, tf.ones_like(lam))

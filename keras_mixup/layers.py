@@ -17,7 +17,11 @@ __all__ = ["MixStep", "MixupLayer"]
 
 #: The options a MixupLayer takes: all but `mix_labels` (the form of the
 #: call decides: inputs only for a tensor, labels too for a dict).
-LAYER_OPTIONS = tuple(name for name in engine.OPTIONS if name != "mix_labels")
+LAYER_OPTIONS = tuple(
+    name
+    for name in engine.OPTIONS
+    if name != "mix_labels" and name not in engine.MODEL_ONLY
+)
 
 
 class MixStep:

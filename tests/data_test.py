@@ -211,6 +211,7 @@ def test_config_round_trip_and_keras_serialization():
         "prob": 1.0,
         "seed": 2,
         "fused": "auto",
+        "label_bandwidth": 1.0,
     }
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(mixup)

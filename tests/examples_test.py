@@ -43,11 +43,13 @@ SCRIPTS = (
     "ablation",
     "adversarial",
     "beta_distribution",
+    "calibration",
     "cifar",
     "corrupted_labels",
     "gan_toy",
     "imagenet",
     "quickstart",
+    "regression",
     "speech_commands",
     "uci_tabular",
 )
