@@ -269,6 +269,17 @@ def test_the_private_api_wrappers_work_on_this_install():
     assert compat.is_xla() is False
     inside = tf.function(lambda: tf.constant(compat.is_xla()), jit_compile=True)
     assert bool(inside()) is True
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                2, kernel_regularizer=keras.regularizers.L2(10.0)
+            ),
+        ]
+    )
+    model.compile("sgd", "mse")
+    y, y_pred = tf.zeros([4, 2]), tf.ones([4, 2])
+    assert float(compat.compiled_loss(model, y, y_pred)) == 1.0
     outer.compile(loss="mse", run_eagerly=True)
     outer.fit(np.zeros((2, 3)), np.ones((2, 2)), verbose=0)  # builds the loss
     loss = compat.compiled_loss(outer, np.ones((1, 2)), np.zeros((1, 2)))
