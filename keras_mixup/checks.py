@@ -28,6 +28,7 @@ __all__ = [
     "check_minmax",
     "check_optional_alpha",
     "check_num_classes",
+    "check_number",
     "check_optional_callable",
     "check_prob",
     "check_seed",
@@ -49,6 +50,40 @@ def is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
+def check_number(value, name, meaning="", *, minimum=0.0, inclusive=False):
+    """Validates a finite Python number above a bound.
+
+    Args:
+        value: the value to check.
+        name: the argument name used in the error message.
+        meaning: what the number means or a hint, appended to the bound in
+            the message (e.g. `" (the label kernel's width)"`). Defaults to
+            `""`.
+        minimum: the bound. Defaults to `0.0`.
+        inclusive: accept `minimum` itself. Defaults to `False`.
+
+    Returns:
+        `value` as a Python float.
+
+    Raises:
+        ValueError: for a bool, a non-number, a NaN or an infinity, or a
+            value below the bound (or equal to it, unless `inclusive`).
+    """
+    bound = f"{'>=' if inclusive else '>'} {minimum:g}{meaning}"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(
+            f"`{name}` must be a finite number {bound}; received "
+            f"{value!r} of type {type(value).__name__}."
+        )
+    number = float(value)
+    below = number < minimum if inclusive else number <= minimum
+    if not math.isfinite(number) or below:
+        raise ValueError(
+            f"`{name}` must be a finite number {bound}; received {number!r}."
+        )
+    return number
+
+
 def check_alpha(alpha, name="alpha"):
     """Validates a Beta concentration given as a Python number.
 
@@ -63,18 +98,7 @@ def check_alpha(alpha, name="alpha"):
     Raises:
         ValueError: if `alpha` is not a finite Python number greater than 0.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
-        raise ValueError(
-            f"`{name}` must be a finite number > 0 ({_ALPHA_HINT}); received "
-            f"{alpha!r} of type {type(alpha).__name__}."
-        )
-    value = float(alpha)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(
-            f"`{name}` must be a finite number > 0 ({_ALPHA_HINT}); received "
-            f"{value!r}."
-        )
-    return value
+    return check_number(alpha, name, f" ({_ALPHA_HINT})")
 
 
 def check_int(value, name, minimum, meaning=""):

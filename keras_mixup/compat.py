@@ -7,7 +7,7 @@ No public API gives these; each wrapper fails loudly (an `ImportError` or
 suite instead of silently changing behaviour.
 """
 
-__all__ = ["is_xla", "sublayers"]
+__all__ = ["compiled_loss", "is_xla", "sublayers"]
 
 
 def is_xla():
@@ -32,3 +32,19 @@ def sublayers(layer):
     an object holds (in attributes, lists and dicts).
     """
     return list(layer._flatten_layers(include_self=False, recursive=False))
+
+
+def compiled_loss(model, y, y_pred, sample_weight=None):
+    """The loss `model.compile` was given, on `(y, y_pred)`, without the
+    model's own losses (weight regularisers, `add_loss`).
+
+    `keras.Model.compute_loss` adds those to the compiled loss and no
+    public API gives the compiled loss alone; Keras keeps it, built, in
+    `_compile_loss`.
+    """
+    loss = model._compile_loss
+    if loss is None:
+        raise ValueError(
+            "The model has no compiled loss: pass `loss=` to `compile`."
+        )
+    return loss(y, y_pred, sample_weight)

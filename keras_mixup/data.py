@@ -8,8 +8,8 @@ from keras_mixup import checks, elements, engine, pairing
 
 __all__ = ["CutMix", "Mixup", "mix_with"]
 
-#: The options a Mixup takes: all of them.
-ALL_OPTIONS = tuple(engine.OPTIONS)
+#: The options a Mixup takes: all but those of a training step.
+ALL_OPTIONS = tuple(n for n in engine.OPTIONS if n not in engine.MODEL_ONLY)
 
 #: The default of `Mixup.__call__`'s `y`: the element was one argument.
 _ONLY_X = object()
@@ -19,70 +19,70 @@ _ONLY_X = object()
 class Mixup(engine.HoldsEngine):
     """Mixes batches in a `tf.data` pipeline (mixup, Zhang et al. 2018).
 
-        Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
-        lam * y + (1 - lam) * y[p])`, with `p` the partners (a random
-        permutation of the batch by default) and lam ~ Beta(alpha, alpha),
-        drawn fresh for every batch inside the graph with stateless TensorFlow
-        Probability sampling. It is pure TensorFlow, so it works in
-        `Dataset.map` whatever `KERAS_BACKEND` is set, and can be called
-        eagerly on tensors too. Map it after `batch`.
+    Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
+    lam * y + (1 - lam) * y[p])`, with `p` the partners (a random
+    permutation of the batch by default) and lam ~ Beta(alpha, alpha),
+    drawn fresh for every batch inside the graph with stateless TensorFlow
+    Probability sampling. It is pure TensorFlow, so it works in
+    `Dataset.map` whatever `KERAS_BACKEND` is set, and can be called
+    eagerly on tensors too. Map it after `batch`.
 
-        Args:
-            alpha: the Beta concentration, a finite number > 0. Small values
-                (0.1 to 0.4) mix gently; 1 gives a uniform lam. Defaults to
-                `0.2`.
-    {options}
+    Args:
+        alpha: the Beta concentration, a finite number > 0. Small values
+            (0.1 to 0.4) mix gently; 1 gives a uniform lam. Defaults to
+            `0.2`.
+        {options}
 
-        Call arguments:
-            x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
-                dict of them (integer inputs such as uint8 images are blended
-                in the Keras compute dtype; float ones keep their dtype); or
-                keras's dict element `{"images": x, "labels": y}` alone,
-                which may also hold `"segmentation_masks"` (blended one-hot,
-                pasted by CutMix) and `"bounding_boxes"` (see the README,
-                "CutMix and the mixup/CutMix switch").
-            y: the labels; left out only for the dict element.
-            sample_weight: optional per-example weights, blended with the same
-                lam and partners. Defaults to `None`.
+    Call arguments:
+        x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
+            dict of them (integer inputs such as uint8 images are blended
+            in the Keras compute dtype; float ones keep their dtype); or
+            keras's dict element `{"images": x, "labels": y}` alone,
+            which may also hold `"segmentation_masks"` (blended one-hot,
+            pasted by CutMix) and `"bounding_boxes"` (see the README,
+            "CutMix and the mixup/CutMix switch").
+        y: the labels; left out only for the dict element.
+        sample_weight: optional per-example weights, blended with the same
+            lam and partners. Defaults to `None`.
 
-        Returns:
-            `(x, y)`, `(x, y, sample_weight)` when weights are given, or the
-            dict element with the same keys, mixed. Labels come back as floats
-            (as given with `mix_labels=False`). A batch of one example comes
-            back unchanged (labels encoded); an empty batch comes back empty.
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` when weights are given, or the
+        dict element with the same keys, mixed. Labels come back as floats
+        (as given with `mix_labels=False`). A batch of one example comes
+        back unchanged (labels encoded); an empty batch comes back empty.
 
-        Raises:
-            ValueError: at construction for an invalid or unknown option (also
-                `label_smoothing` with `mix_labels=False`); at trace time for
-                an element of another form, integer labels without
-                `num_classes`, float labels that do not match `num_classes`,
-                string, ragged or rank-0 inputs, differing static batch sizes,
-                or a same-class pairing without labels.
-            tf.errors.InvalidArgumentError: at run time for class ids outside
-                `[0, num_classes)` (the message names one) or differing dynamic
-                batch sizes; under XLA these checks are compiled out.
+    Raises:
+        ValueError: at construction for an invalid or unknown option (also
+            `label_smoothing` with `mix_labels=False`); at trace time for
+            an element of another form, integer labels without
+            `num_classes`, float labels that do not match `num_classes`,
+            string, ragged or rank-0 inputs, differing static batch sizes,
+            or a same-class pairing without labels.
+        tf.errors.InvalidArgumentError: at run time for class ids outside
+            `[0, num_classes)` (the message names one) or differing dynamic
+            batch sizes; under XLA these checks are compiled out.
 
-        Example:
+    Example:
 
-        ```python
-        x = np.random.rand(32, 8, 8, 3).astype("float32")
-        y = np.random.randint(0, 10, size=32)
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
-        ds = ds.map(keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1))
-        images, labels = next(iter(ds))
-        assert images.shape == (8, 8, 8, 3) and labels.shape == (8, 10)
-        ```
+    ```python
+    x = np.random.rand(32, 8, 8, 3).astype("float32")
+    y = np.random.randint(0, 10, size=32)
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(8)
+    ds = ds.map(keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1))
+    images, labels = next(iter(ds))
+    assert images.shape == (8, 8, 8, 3) and labels.shape == (8, 10)
+    ```
 
-        Same-class partners, inputs only (labels come back as given):
+    Same-class partners, inputs only (labels come back as given):
 
-        ```python
-        mixup = keras_mixup.Mixup(alpha=0.2, pairing="same_class",
-                                  mix_labels=False, seed=1)
-        x = np.random.rand(6, 4).astype("float32")
-        y = np.array([0, 0, 1, 1, 2, 2])
-        mixed_x, same_y = mixup(x, y)
-        np.testing.assert_array_equal(same_y, y)
-        ```
+    ```python
+    mixup = keras_mixup.Mixup(alpha=0.2, pairing="same_class",
+                              mix_labels=False, seed=1)
+    x = np.random.rand(6, 4).astype("float32")
+    y = np.array([0, 0, 1, 1, 2, 2])
+    mixed_x, same_y = mixup(x, y)
+    np.testing.assert_array_equal(same_y, y)
+    ```
     """
 
     def __init__(self, alpha=0.2, **options):
@@ -218,9 +218,7 @@ class Mixup(engine.HoldsEngine):
         return f"{type(self).__name__}({self.engine.describe()})"
 
 
-Mixup.__doc__ = Mixup.__doc__.replace(
-    "{options}", engine.document_options(list(engine.OPTIONS)[1:])
-)
+Mixup.__doc__ = engine.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
 
 
 #: The options a CutMix takes (`cutmix_minmax` under the name `minmax`).
@@ -244,63 +242,66 @@ CUTMIX_OPTIONS = (
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class CutMix(Mixup):
     """Cuts and pastes boxes between images in a `tf.data` pipeline (CutMix,
-        Yun et al., ICCV 2019).
+    Yun et al., ICCV 2019).
 
-        For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
-        Beta(alpha, alpha); a box of area fraction about 1 - lam (side
-        fractions sqrt(1 - lam)), its centre uniform over the image, clipped
-        at the border, is filled with the partner's pixels, and the labels
-        are blended with the weight of the pixels each example keeps. The
-        partners are a random permutation of the batch; any batch size
-        works (a batch of one comes back unchanged). The paste is one masked
-        select, fused with XLA in graphs. Element forms, seeds and
-        `for_input_context` are those of `keras_mixup.Mixup`; keras's dict
-        element may also hold `"segmentation_masks"` (pasted in the same
-        box, integer masks stay integer) and `"bounding_boxes"` (see the
-        README, "CutMix").
+    For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
+    Beta(alpha, alpha); a box of area fraction about 1 - lam (side
+    fractions sqrt(1 - lam)), its centre uniform over the image, clipped
+    at the border, is filled with the partner's pixels, and the labels
+    are blended with the weight of the pixels each example keeps. The
+    partners are a random permutation of the batch; any batch size
+    works (a batch of one comes back unchanged). The paste is one masked
+    select, fused with XLA in graphs. Element forms, seeds and
+    `for_input_context` are those of `keras_mixup.Mixup`; keras's dict
+    element may also hold `"segmentation_masks"` (pasted in the same
+    box, integer masks stay integer) and `"bounding_boxes"` (see the
+    README, "CutMix and the mixup/CutMix switch").
 
-        Images `[B, H, W, C]` (`[B, C, H, W]` with `data_format=
-        "channels_first"`) are cut in their two spatial axes, videos
-        `[B, T, H, W, C]` with the same box on every frame; other ranks need
-        `axes`. Inputs of rank < 3 in a nested structure are blended with
-        each example's label weight. Pasted images keep their dtype
-        (uint8 stays uint8). For mixup and CutMix together (the DeiT
-        recipe), use `keras_mixup.Mixup(..., cutmix_alpha=1.0,
-        switch_prob=0.5)`.
+    Images `[B, H, W, C]` (`[B, C, H, W]` with `data_format=
+    "channels_first"`) are cut in their two spatial axes, videos
+    `[B, T, H, W, C]` with the same box on every frame; other ranks need
+    `axes`. Inputs of rank < 3 in a nested structure are blended with
+    each example's label weight. Pasted images keep their dtype
+    (uint8 stays uint8). For mixup and CutMix together (the DeiT
+    recipe), use `keras_mixup.Mixup(..., cutmix_alpha=1.0,
+    switch_prob=0.5)`.
 
-        Args:
-            alpha: the Beta concentration of lam, a finite number > 0.
-                Defaults to `1.0` (uniform, as the paper).
-    {options}
+    Args:
+        alpha: the Beta concentration of lam, a finite number > 0.
+            Defaults to `1.0` (uniform, as the paper).
+        minmax: `None`, or `(lo, hi)` with 0 < lo <= hi <= 1: the box's
+            side fractions are drawn uniformly in that range, the box
+            inside the image (timm's `cutmix_minmax`). Defaults to `None`.
+        {options}
 
-        Call arguments:
-            x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-            y: the labels; left out only for the dict element.
-            sample_weight: optional per-example weights, blended with the
-                label weights. Defaults to `None`.
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional per-example weights, blended with the
+            label weights. Defaults to `None`.
 
-        Returns:
-            `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-            labels as floats.
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels as floats.
 
-        Raises:
-            ValueError: at construction for an invalid option (alpha, minmax
-                outside (0, 1], ...); at trace time as `Mixup`, and for
-                inputs with no image (rank 4 or 5) or of rank 3 or above 5
-                without `axes`.
+    Raises:
+        ValueError: at construction for an invalid option (alpha, minmax
+            outside (0, 1], ...); at trace time as `Mixup`, and for
+            inputs with no image (rank 4 or 5) or of rank 3 or above 5
+            without `axes`.
 
-        Example:
+    Example:
 
-        ```python
-        # Each image filled with its own index: a cut image holds two values.
-        x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-            (8, 32, 32, 3), "float32")
-        ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-        ds = ds.map(keras_mixup.CutMix(alpha=1.0, num_classes=8, seed=1))
-        images, labels = next(iter(ds))
-        own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-        np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-        ```
+    ```python
+    # Each image filled with its own index: a cut image holds two values.
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.CutMix(alpha=1.0, num_classes=8, seed=1))
+    images, labels = next(iter(ds))
+    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+    ```
     """
 
     def __init__(self, alpha=1.0, *, minmax=None, **options):
@@ -330,17 +331,9 @@ class CutMix(Mixup):
         return f"CutMix({described.replace('cutmix_minmax=', 'minmax=')})"
 
 
-CutMix.__doc__ = CutMix.__doc__.replace(
-    "{options}",
-    engine.document_options(["num_classes", "label_smoothing", "mode"])
-    + "\n"
-    + "        minmax: `None`, or `(lo, hi)` with 0 < lo <= hi <= 1: the "
-    "box's side\n            fractions are drawn uniformly in that range, "
-    "the box inside\n            the image (timm's `cutmix_minmax`). "
-    "Defaults to `None`.\n"
-    + engine.document_options(
-        CUTMIX_OPTIONS[CUTMIX_OPTIONS.index("correct_lam") :]
-    ),
+CutMix.__doc__ = engine.document_options(
+    CutMix.__doc__,
+    [name for name in CUTMIX_OPTIONS if name not in ("alpha", "cutmix_minmax")],
 )
 
 
@@ -360,9 +353,9 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
     differ: with the default random pairing the partner batch is shuffled,
     then cycled when it is smaller than the batch and trimmed when it is
     larger. Other pairings draw partners from the partner batch (the
-    same-class ones need a labelled partner dataset). When both datasets
-    carry labels, `mix_labels=True` gives ordinary mixup across the two
-    (lam ~ Beta(alpha, alpha), labels blended).
+    same-class ones and `"label_kernel"` need a labelled partner dataset).
+    When both datasets carry labels, `mix_labels=True` gives ordinary mixup
+    across the two (lam ~ Beta(alpha, alpha), labels blended).
 
     Args:
         dataset: a batched `tf.data.Dataset` of `(x, y)`,
@@ -378,7 +371,9 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
             `None`. Defaults to `None`.
         **mixup_options: the other options of `Mixup`: `mix_labels`
             (defaults here to `False`), `num_classes`, `label_smoothing`,
-            `mode`, `pairing`, `knn_k`, `knn_features`, `prob`, `fused`.
+            `mode`, `pairing`, `knn_k`, `knn_features`, `prob`, `fused`,
+            `label_bandwidth`, and CutMix's (`cutmix_alpha` with
+            `mix_labels=True`).
 
     Returns:
         A `tf.data.Dataset` of mixed `(x, y)` or `(x, y, sample_weight)`

@@ -11,13 +11,14 @@ written out, which `tf.data` would otherwise not get (see
 `_beta_log_space`). Partners are drawn by `keras_mixup.pairing`.
 """
 
+import keras
 import tensorflow as tf
 import tensorflow_probability as tfp
 
 from keras_mixup import checks, compat
 from keras_mixup.state import as_seed
 
-__all__ = ["sample_lambda"]
+__all__ = ["sample_lambda", "sample_lambda_tf"]
 
 
 def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
@@ -27,42 +28,93 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     mixes inputs only and keeps the first example's label, equal to mixup
     in expectation for losses linear in the label (cross-entropy).
 
-    The draw is `tfp.distributions.Beta(...).sample(shape, seed=seed)`, a
-    stateless log-space sampler: correct for alpha from 0.01 to 64 and
-    beyond, with no NaN, no value outside [0, 1] and no pile-up at 0.5.
-    Outside XLA it is TFP's CPU implementation written out (see
-    `_beta_log_space`), so it runs at kernel speed in `Dataset.map` too;
-    under XLA it is TFP's rejection sampler. The two differ in their
-    random streams: a seed gives the same draw within one of them.
-    Exact 0.0 and 1.0 do occur for small alpha: that is float32 rounding of
-    values within 1e-7 of the ends, not a bug.
+    The draw is correct for alpha from 0.01 to 64 and beyond on every Keras
+    backend, with no NaN, no value outside [0, 1] and no pile-up at 0.5
+    (unlike `keras.random.beta` on TensorFlow, a float32 gamma ratio). On
+    TensorFlow it is TFP's stateless log-space sampler (see
+    `sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
+    sampler (`jax.random.beta`, which samples in log space, and
+    `torch.distributions.Beta`), which the per-backend tests check against
+    the exact Beta at alpha 0.01 to 64. Exact 0.0 and 1.0 do occur for small
+    alpha: that is float32 rounding of values within 1e-7 of the ends, not
+    a bug.
 
     Args:
         shape: the shape of the draw (an int, a list, or a 1-D int tensor).
         alpha: the Beta concentration, a Python number > 0, or a scalar
-            float `tf.Variable` or tensor (its value can then change without
-            retracing; an invalid value raises `InvalidArgumentError` at run
-            time).
-        seed: a stateless seed: an int, a pair of ints or an int tensor of
-            shape `[2]`. The same seed gives the same draw.
+            float variable or tensor of the backend (its value can then
+            change without retracing).
+        seed: an int, or on TensorFlow also a pair of ints or an int tensor
+            of shape `[2]` (a stateless seed), or on JAX and PyTorch a
+            `keras.random.SeedGenerator` (advanced by the draw). The same
+            int seed gives the same draw.
         inputs_only: draw from Beta(alpha + 1, alpha) instead. Defaults to
             `False`.
         dtype: `"float32"` or `"float64"`. Defaults to `"float32"`.
 
     Returns:
-        A tensor of the given shape and dtype with values in [0, 1].
+        A tensor of the backend, of the given shape and dtype, with values
+        in [0, 1].
 
     Raises:
         ValueError: if `alpha` is not a finite number > 0, `shape` has a
-            negative or non-integer dimension, or `dtype` is not float32 or
-            float64.
+            negative or non-integer dimension, `dtype` is not float32 or
+            float64, or `seed` is not one of the accepted forms.
 
     Example:
 
     ```python
     lam = keras_mixup.sample_lambda([4], alpha=0.2, seed=42)
-    assert lam.shape == (4,) and lam.dtype == tf.float32
+    assert tuple(lam.shape) == (4,)
+    lam = keras.ops.convert_to_numpy(lam)
+    assert lam.dtype == np.float32 and ((lam >= 0) & (lam <= 1)).all()
     ```
+    """
+    if keras.backend.backend() == "tensorflow":
+        return sample_lambda_tf(
+            shape, alpha, seed, inputs_only=inputs_only, dtype=dtype
+        )
+    dtype = checks.check_lambda_dtype(dtype).name
+    shape = checks.check_shape(shape)
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+        concentration = keras.ops.cast(alpha, dtype)
+    else:
+        concentration = checks.check_alpha(alpha)
+    lam = keras.random.beta(
+        shape,
+        concentration + 1 if inputs_only else concentration,
+        concentration,
+        dtype=dtype,
+        seed=_seed_generator(seed),
+    )
+    return keras.ops.clip(lam, 0.0, 1.0)
+
+
+def _seed_generator(seed):
+    """A `keras.random.SeedGenerator` for `seed` (JAX and PyTorch)."""
+    if isinstance(seed, keras.random.SeedGenerator):
+        return seed
+    if isinstance(seed, (list, tuple)) and len(seed) == 2:
+        seed = checks.check_int(seed[0], "seed[0]", 0) * 1_000_003 + (
+            checks.check_int(seed[1], "seed[1]", 0)
+        )
+    seed = checks.check_int(seed, "seed", 0, " or a SeedGenerator")
+    return keras.random.SeedGenerator(seed % 2**31)
+
+
+def sample_lambda_tf(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
+    """`sample_lambda` in TensorFlow, whatever the Keras backend: the draw
+    of `tf.data` pipelines and of the TensorFlow backend.
+
+    The draw is `tfp.distributions.Beta(...).sample(shape, seed=seed)`, a
+    stateless log-space sampler. Outside XLA it is TFP's CPU implementation
+    written out (see `_beta_log_space`), so it runs at kernel speed in
+    `Dataset.map` too; under XLA it is TFP's rejection sampler. The two
+    differ in their random streams: a seed gives the same draw within one
+    of them. Arguments as for `sample_lambda`, with `seed` a stateless seed
+    (an int, a pair of ints or an int tensor of shape `[2]`) and `alpha`
+    possibly a `tf.Variable` (an invalid value raises
+    `InvalidArgumentError` at run time).
     """
     dtype = checks.check_lambda_dtype(dtype)
     shape = checks.check_shape(shape)

@@ -12,6 +12,7 @@ blend. A new option is one more `Option` here.
 """
 
 import dataclasses
+import re
 import textwrap
 
 import keras
@@ -30,6 +31,7 @@ from keras_mixup.labels import encode_labels
 from keras_mixup.state import MixingState, SeedSource, split_seed
 
 __all__ = [
+    "MODEL_ONLY",
     "MODES",
     "OPTIONS",
     "HoldsEngine",
@@ -108,8 +110,11 @@ OPTIONS = {
             'the paper\'s choice), `"same_class"` (a partner of the same '
             "class; an example alone in its class comes back unmixed), "
             '`"knn"` (a partner drawn uniformly among the `knn_k` nearest '
-            'neighbours in the batch) or `"same_class_knn"` (among the '
-            "nearest of the same class).",
+            'neighbours in the batch), `"same_class_knn"` (among the '
+            'nearest of the same class) or `"label_kernel"` (C-Mixup, for '
+            "regression: a partner with a similar label, drawn with a "
+            "Gaussian kernel of width `label_bandwidth` on the label "
+            "distance; float labels only).",
         ),
         Option(
             "knn_k",
@@ -165,6 +170,31 @@ OPTIONS = {
             "`True` compiles the blend with XLA (one pass over the batch), "
             '`False` runs plain TensorFlow ops, `"auto"` uses XLA in '
             "graphs where the platform has it.",
+        ),
+        Option(
+            "label_bandwidth",
+            1.0,
+            lambda value: checks.check_number(
+                value, "label_bandwidth", pairing.LABEL_BANDWIDTH_MEANING
+            ),
+            'for `pairing="label_kernel"` (C-Mixup), sigma, the width of '
+            "the Gaussian kernel on the label distance, a finite number > 0 "
+            "in the units of the labels: small values mix examples with "
+            "close labels only, large ones approach random pairing.",
+        ),
+        Option(
+            "clean_loss_weight",
+            0.0,
+            lambda value: checks.check_number(
+                value,
+                "clean_loss_weight",
+                " (the weight of the loss on the unmixed batch)",
+                inclusive=True,
+            ),
+            "RegMixup (`MixupModel` only): when > 0, each training step "
+            "also computes the loss on the unmixed batch and adds it with "
+            "this weight to the mixed loss (RegMixup: 1, with alpha 10 to "
+            "20).",
         ),
         Option(
             "cutmix_alpha",
@@ -244,22 +274,28 @@ OPTIONS = {
     )
 }
 
+#: The options only `MixupModel` takes: they change its training step.
+MODEL_ONLY = ("clean_loss_weight",)
 
-def document_options(names, indent=8):
-    """The `Args:` entries of the named options, for a docstring."""
-    lines = []
-    for name in names:
-        option = OPTIONS[name]
-        text = f"{name}: {option.doc} Defaults to `{option.default!r}`."
-        lines.append(
+
+def document_options(doc, names):
+    """`doc` with its `{options}` line replaced by the `Args:` entries of
+    the named options, indented as that line is."""
+
+    def entries(match):
+        indent = match.group(1)
+        return "\n".join(
             textwrap.fill(
-                text,
+                f"{name}: {OPTIONS[name].doc} Defaults to "
+                f"`{OPTIONS[name].default!r}`.",
                 width=80,
-                initial_indent=" " * indent,
-                subsequent_indent=" " * (indent + 4),
+                initial_indent=indent,
+                subsequent_indent=indent + "    ",
             )
+            for name in names
         )
-    return "\n".join(lines)
+
+    return re.sub(r"^( *)\{options\}$", entries, doc, flags=re.M)
 
 
 def _check_names(owner, given, accepted):
@@ -392,7 +428,7 @@ class MixingEngine:
     def draw_lambda(self, shape, seed, *, inputs_only=False):
         """lam with the current alpha: Beta(alpha, alpha), or
         Beta(alpha + 1, alpha) with `inputs_only`."""
-        return draws.sample_lambda(
+        return draws.sample_lambda_tf(
             shape, self.state.alpha, seed, inputs_only=inputs_only
         )
 
@@ -445,6 +481,7 @@ class MixingEngine:
             partner_labels=partner_y,
             knn_k=self.options["knn_k"],
             knn_features=self.options["knn_features"],
+            label_bandwidth=self.options["label_bandwidth"],
         )
         mixed = self.state.decide(apply_seed)
         itself = tf.range(tf.shape(partner_index)[0], dtype=tf.int32)
@@ -463,7 +500,7 @@ class MixingEngine:
         if self.variant == "cutmix":
             cut_lam, cut = lam, tf.ones_like(lam, tf.bool)
         else:
-            cut_lam = draws.sample_lambda(
+            cut_lam = draws.sample_lambda_tf(
                 tf.shape(lam), options["cutmix_alpha"], lam_seed
             )
             cut = (

@@ -17,7 +17,11 @@ __all__ = ["MixStep", "MixupLayer"]
 
 #: The options a MixupLayer takes: all but `mix_labels` (the form of the
 #: call decides: inputs only for a tensor, labels too for a dict).
-LAYER_OPTIONS = tuple(name for name in engine.OPTIONS if name != "mix_labels")
+LAYER_OPTIONS = tuple(
+    name
+    for name in engine.OPTIONS
+    if name != "mix_labels" and name not in engine.MODEL_ONLY
+)
 
 
 class MixStep:
@@ -63,79 +67,79 @@ MixStep.PASS = MixStep()
 class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
     """Mixes the batch inside a model while it trains (inputs-only mixup).
 
-        Put it at the input, or after any hidden layer, of any model trained
-        with plain `model.compile` / `model.fit`. While training, each example
-        `x_i` of the batch becomes `lam_i * x_i + (1 - lam_i) * x_j`, with `j`
-        a partner from the same batch and lam_i ~ Beta(alpha + 1, alpha); the
-        labels are left untouched. For a loss linear in the label
-        (cross-entropy, binary cross-entropy) this is mixup in expectation
-        (the derivation is in the README, "Inputs-only mixing"); for losses
-        that are not (mean squared error) mix the labels too, with
-        `keras_mixup.Mixup` or `keras_mixup.MixupModel`. At inference
-        (`predict`, `evaluate`, or `training` false or unset) the layer is the
-        identity.
+    Put it at the input, or after any hidden layer, of any model trained
+    with plain `model.compile` / `model.fit`. While training, each example
+    `x_i` of the batch becomes `lam_i * x_i + (1 - lam_i) * x_j`, with `j`
+    a partner from the same batch and lam_i ~ Beta(alpha + 1, alpha); the
+    labels are left untouched. For a loss linear in the label
+    (cross-entropy, binary cross-entropy) this is mixup in expectation
+    (the derivation is in the README, "Inputs-only mixing"); for losses
+    that are not (mean squared error) mix the labels too, with
+    `keras_mixup.Mixup` or `keras_mixup.MixupModel`. At inference
+    (`predict`, `evaluate`, or `training` false or unset) the layer is the
+    identity.
 
-        Called on a dict `{"images": x, "labels": y}` (`"inputs"` is accepted
-        for `"images"`), the layer mixes inputs and labels with lam ~
-        Beta(alpha, alpha), like `keras.layers.MixUp`; as for that layer,
-        `training` defaults to true in this form, so it can be mapped over a
-        batched `tf.data.Dataset`. Integer labels need `num_classes`.
+    Called on a dict `{"images": x, "labels": y}` (`"inputs"` is accepted
+    for `"images"`), the layer mixes inputs and labels with lam ~
+    Beta(alpha, alpha), like `keras.layers.MixUp`; as for that layer,
+    `training` defaults to true in this form, so it can be mapped over a
+    batched `tf.data.Dataset`. Integer labels need `num_classes`.
 
-        Inside a `keras_mixup.MixupModel`, the model decides (through the
-        layer's `mix_step`): with `mix_at="latent"` the layer is a candidate
-        mix point and mixes only when the step picks it; otherwise it passes
-        through.
+    Inside a `keras_mixup.MixupModel`, the model decides (through the
+    layer's `mix_step`): with `mix_at="latent"` the layer is a candidate
+    mix point and mixes only when the step picks it; otherwise it passes
+    through.
 
-        Args:
-            alpha: the Beta concentration, a finite number > 0. Defaults to
-                `0.2`.
-            seed: an int for a reproducible stream of draws, or `None`.
-                Defaults to `None`.
-            prob: the probability that a training batch is mixed at all, in
-                [0, 1]; an unmixed batch passes through unchanged. Defaults to
-                `1.0`.
-    {options}
-            **kwargs: base layer arguments (`name`, `dtype`, ...).
+    Args:
+        alpha: the Beta concentration, a finite number > 0. Defaults to
+            `0.2`.
+        seed: an int for a reproducible stream of draws, or `None`.
+            Defaults to `None`.
+        prob: the probability that a training batch is mixed at all, in
+            [0, 1]; an unmixed batch passes through unchanged. Defaults to
+            `1.0`.
+        {options}
+        **kwargs: base layer arguments (`name`, `dtype`, ...).
 
-        Call arguments:
-            inputs: a batch-first tensor (or a tuple or list of them) of rank
-                >= 1, cast to the layer's compute dtype; or a dict with
-                `"images"` (or `"inputs"`) and `"labels"` (labels keep their
-                dtype: float32 labels stay float32 under a mixed policy).
-            training: whether the model is training. Defaults to `None`
-                (inference for a tensor, training for a dict).
+    Call arguments:
+        inputs: a batch-first tensor (or a tuple or list of them) of rank
+            >= 1, cast to the layer's compute dtype; or a dict with
+            `"images"` (or `"inputs"`) and `"labels"` (labels keep their
+            dtype: float32 labels stay float32 under a mixed policy).
+        training: whether the model is training. Defaults to `None`
+            (inference for a tensor, training for a dict).
 
-        Returns:
-            The inputs, mixed while training; a dict with the same keys for the
-            dict form.
+    Returns:
+        The inputs, mixed while training; a dict with the same keys for the
+        dict form.
 
-        Raises:
-            ValueError: at construction for an invalid or unknown option; at
-                call time for a dict without `"labels"` or with other keys,
-                integer labels without `num_classes`, and string, ragged or
-                scalar inputs.
+    Raises:
+        ValueError: at construction for an invalid or unknown option; at
+            call time for a dict without `"labels"` or with other keys,
+            integer labels without `num_classes`, and string, ragged or
+            scalar inputs.
 
-        Example:
+    Example:
 
-        ```python
-        model = keras.Sequential([
-            keras.Input((8,)),
-            keras_mixup.MixupLayer(alpha=0.2, seed=1),
-            keras.layers.Dense(16, activation="relu"),
-            keras_mixup.MixupLayer(alpha=0.2, seed=2),
-            keras.layers.Dense(3, activation="softmax"),
-        ])
-        model.compile("adam", "sparse_categorical_crossentropy")
-        x = np.random.rand(64, 8).astype("float32")
-        y = np.random.randint(0, 3, size=64)
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    ```python
+    model = keras.Sequential([
+        keras.Input((8,)),
+        keras_mixup.MixupLayer(alpha=0.2, seed=1),
+        keras.layers.Dense(16, activation="relu"),
+        keras_mixup.MixupLayer(alpha=0.2, seed=2),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    x = np.random.rand(64, 8).astype("float32")
+    y = np.random.randint(0, 3, size=64)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
 
-        layer = keras_mixup.MixupLayer(alpha=0.2, seed=0)
-        assert np.array_equal(layer(x), x)  # identity at inference
-        assert not np.array_equal(layer(x, training=True), x)
-        mixed = layer({"images": x, "labels": np.eye(3)[y]})
-        assert mixed["labels"].shape == (64, 3)
-        ```
+    layer = keras_mixup.MixupLayer(alpha=0.2, seed=0)
+    assert np.array_equal(layer(x), x)  # identity at inference
+    assert not np.array_equal(layer(x, training=True), x)
+    mixed = layer({"images": x, "labels": np.eye(3)[y]})
+    assert mixed["labels"].shape == (64, 3)
+    ```
     """
 
     def __init__(self, alpha=0.2, seed=None, prob=1.0, **kwargs):
@@ -192,9 +196,7 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         return cls(**engine.MixingEngine.options_from_config(config))
 
 
-MixupLayer.__doc__ = MixupLayer.__doc__.replace(
-    "{options}",
-    engine.document_options(
-        [n for n in LAYER_OPTIONS if n not in ("alpha", "seed", "prob")]
-    ),
+MixupLayer.__doc__ = engine.document_options(
+    MixupLayer.__doc__,
+    [n for n in LAYER_OPTIONS if n not in ("alpha", "seed", "prob")],
 )

@@ -163,85 +163,91 @@ class _MixPoints:
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class MixupModel(engine.HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup or Manifold
-        Mixup).
+    Mixup).
 
-        `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
-        work as for the wrapped model; only the training step mixes.
+    `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
+    work as for the wrapped model; only the training step mixes.
 
-        - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
-          inputs, the labels and the sample weights with lam ~ Beta(alpha,
-          alpha), one lam per example, and a random partner from the batch.
-          Labels are mixed, so any loss is right, mean squared error included.
-        - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
-          step picks one mix point uniformly among the input and every
-          `keras_mixup.MixupLayer` inside the wrapped model (nested models
-          included), mixes the representation there with the step's lam and
-          partners, and mixes the labels and sample weights with the same lam
-          and partners; the other MixupLayers pass through for that step.
-        - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
-          the input if `"input"` is listed).
+    - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
+      inputs, the labels and the sample weights with lam ~ Beta(alpha,
+      alpha), one lam per example, and a random partner from the batch.
+      Labels are mixed, so any loss is right, mean squared error included.
+    - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
+      step picks one mix point uniformly among the input and every
+      `keras_mixup.MixupLayer` inside the wrapped model (nested models
+      included), mixes the representation there with the step's lam and
+      partners, and mixes the labels and sample weights with the same lam
+      and partners; the other MixupLayers pass through for that step.
+    - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
+      the input if `"input"` is listed).
 
-        With any `mix_at`, MixupLayers the step does not pick pass through:
-        the batch is mixed once per step. Integer labels are one-hot encoded
-        with `num_classes` in every step, evaluation included, so compile
-        with a categorical loss (such as `"categorical_crossentropy"`); float
-        labels (one-hot, soft, regression targets) are mixed as they are.
-        `evaluate` and `predict` never mix. lam is drawn in float32 and only
-        the blend is cast, so mixed precision policies and
-        `jit_compile=True` work, and one trace serves every step.
+    With `clean_loss_weight=w > 0` (RegMixup, Pinto et al., NeurIPS
+    2022), each step also computes the compiled loss on the unmixed batch
+    and trains on `mixed loss + w * clean loss` (RegMixup: w = 1 with a
+    large alpha, 10 to 20); the logs report `loss` (the total),
+    `mixed_loss` and `clean_loss`.
 
-        Args:
-            model: the `keras.Model` to train (Sequential, functional or
-                subclassed; any inputs structure).
-            alpha: the Beta concentration, a finite number > 0. Defaults to
-                `0.2`.
-            num_classes: the number of classes, to one-hot encode integer
-                labels. Defaults to `None`.
-            mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
-                (optionally with `"input"`). Defaults to `"input"`.
-            seed: an int for a reproducible stream of lam, partners and mix
-                points, or `None`. Defaults to `None`.
-    {options}
-            **kwargs: base model arguments (`name`, ...).
+    With any `mix_at`, MixupLayers the step does not pick pass through:
+    the batch is mixed once per step. Integer labels are one-hot encoded
+    with `num_classes` in every step, evaluation included, so compile
+    with a categorical loss (such as `"categorical_crossentropy"`); float
+    labels (one-hot, soft, regression targets) are mixed as they are.
+    `evaluate` and `predict` never mix. lam is drawn in float32 and only
+    the blend is cast, so mixed precision policies and
+    `jit_compile=True` work, and one trace serves every step.
 
-        Call arguments:
-            inputs: the wrapped model's inputs.
-            training: passed to the wrapped model. Defaults to `None`.
+    Args:
+        model: the `keras.Model` to train (Sequential, functional or
+            subclassed; any inputs structure).
+        alpha: the Beta concentration, a finite number > 0. Defaults to
+            `0.2`.
+        num_classes: the number of classes, to one-hot encode integer
+            labels. Defaults to `None`.
+        mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
+            (optionally with `"input"`). Defaults to `"input"`.
+        seed: an int for a reproducible stream of lam, partners and mix
+            points, or `None`. Defaults to `None`.
+        {options}
+        **kwargs: base model arguments (`name`, ...).
 
-        Returns:
-            The wrapped model's outputs. Calling the model never mixes, even
-            with `training=True`: only the training step does.
+    Call arguments:
+        inputs: the wrapped model's inputs.
+        training: passed to the wrapped model. Defaults to `None`.
 
-        Raises:
-            ValueError: at construction if `model` is not a Keras model, for an
-                invalid or unknown option, and for a
-                `mix_at` that is unknown, names a missing layer or a layer that
-                is not a MixupLayer, or is `"latent"` for a model without
-                MixupLayers; at `compile` for a sparse loss (labels are mixed,
-                so they are one-hot: use a categorical loss); at the first
-                training step for integer labels without `num_classes`, float
-                labels that do not match `num_classes`, or a chosen MixupLayer
-                the forward pass never calls.
+    Returns:
+        The wrapped model's outputs. Calling the model never mixes, even
+        with `training=True`: only the training step does.
 
-        Example:
+    Raises:
+        ValueError: at construction if `model` is not a Keras model, for an
+            invalid or unknown option, and for a
+            `mix_at` that is unknown, names a missing layer or a layer that
+            is not a MixupLayer, or is `"latent"` for a model without
+            MixupLayers; at `compile` for a sparse loss (labels are mixed,
+            so they are one-hot: use a categorical loss); at the first
+            training step for integer labels without `num_classes`, float
+            labels that do not match `num_classes`, or a chosen MixupLayer
+            the forward pass never calls.
 
-        ```python
-        backbone = keras.Sequential([
-            keras.Input((8,)),
-            keras.layers.Dense(16, activation="relu"),
-            keras_mixup.MixupLayer(name="mix_hidden"),
-            keras.layers.Dense(3, activation="softmax"),
-        ])
-        model = keras_mixup.MixupModel(
-            backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
-        )
-        model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-        x = np.random.rand(64, 8).astype("float32")
-        y = np.random.randint(0, 3, size=64)
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0)
-        assert model.mix_points == ["input", "mix_hidden"]
-        assert model.predict(x, verbose=0).shape == (64, 3)
-        ```
+    Example:
+
+    ```python
+    backbone = keras.Sequential([
+        keras.Input((8,)),
+        keras.layers.Dense(16, activation="relu"),
+        keras_mixup.MixupLayer(name="mix_hidden"),
+        keras.layers.Dense(3, activation="softmax"),
+    ])
+    model = keras_mixup.MixupModel(
+        backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
+    )
+    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    x = np.random.rand(64, 8).astype("float32")
+    y = np.random.randint(0, 3, size=64)
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    assert model.mix_points == ["input", "mix_hidden"]
+    assert model.predict(x, verbose=0).shape == (64, 3)
+    ```
     """
 
     def __init__(
@@ -266,6 +272,9 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
+        self._loss_parts = _LossParts(
+            self.engine.options["clean_loss_weight"] > 0
+        )
 
     @property
     def mix_points(self):
@@ -352,12 +361,18 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         return x, y, sample_weight, StepPlan(steps, draw, chosen)
 
     def train_step(self, data):
-        """Mixes the batch (see `mix`), then runs the usual training step."""
+        """Mixes the batch (see `mix`), then runs the usual training step;
+        with `clean_loss_weight` > 0, RegMixup's step (see
+        `regularised_step`)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        clean = (x, y, sample_weight)
         x, y, sample_weight, plan = self.mix(x, y, sample_weight)
         steps = plan.layer_steps
-        with self._instructing(steps):
-            logs = super().train_step((x, y, sample_weight))
+        if self.engine.options["clean_loss_weight"]:
+            logs = self.regularised_step(clean, (x, y, sample_weight), steps)
+        else:
+            with self._instructing(steps):
+                logs = super().train_step((x, y, sample_weight))
         missed = [
             layer.name
             for layer, step in zip(self._mix_points.layers, steps, strict=True)
@@ -371,6 +386,66 @@ class MixupModel(engine.HoldsEngine, keras.Model):
                 "them out of `mix_at`."
             )
         return logs
+
+    def regularised_step(self, clean, mixed, steps):
+        """RegMixup's training step: one gradient step on
+        `mixed loss + clean_loss_weight * clean loss`.
+
+        The mixed loss is the model's loss on the mixed batch (the compiled
+        loss plus the model's own losses, such as weight regularisers); the
+        clean loss is the compiled loss on the unmixed batch, labels
+        encoded as the mixed ones are (so regularisers count once).
+
+        Args:
+            clean: the unmixed batch `(x, y, sample_weight)`.
+            mixed: the mixed batch `(x, y, sample_weight)`, as `mix`
+                returns it.
+            steps: the step's `MixStep`s, one per MixupLayer.
+
+        Returns:
+            The logs: `loss` (the total), `mixed_loss`, `clean_loss`, and
+            the compiled metrics on the mixed batch.
+        """
+        x, y, sample_weight = mixed
+        weight = self.engine.options["clean_loss_weight"]
+        with tf.GradientTape() as tape:
+            clean_loss = self._clean_loss(*clean)
+            with self._instructing(steps):
+                y_pred = self(x, training=True)
+            mixed_loss = self._compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight
+            )
+            loss = mixed_loss + tf.cast(weight, mixed_loss.dtype) * clean_loss
+            scaled = self.optimizer.scale_loss(loss)
+        weights = self.trainable_weights
+        self.optimizer.apply_gradients(
+            zip(tape.gradient(scaled, weights), weights, strict=True)
+        )
+        size = tf.shape(tf.nest.flatten(x)[0])[0]
+        parts = {
+            "loss": loss,
+            "mixed_loss": mixed_loss,
+            "clean_loss": clean_loss,
+        }
+        for name, value in parts.items():
+            tracker = self._loss_parts.get(name, self._loss_tracker)
+            tracker.update_state(_unscaled(value), sample_weight=size)
+        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+        return {**logs, **self._loss_parts.results()}
+
+    def _clean_loss(self, x, y, sample_weight):
+        """The compiled loss on the unmixed batch."""
+        if y is not None:
+            y = self.engine.encode(y)
+        # Outside `_instructing(steps)`: the MixupLayers pass through.
+        y_pred = self(x, training=True)
+        return compat.compiled_loss(self, y, y_pred, sample_weight)
+
+    def reset_metrics(self):
+        """Resets the metrics, and RegMixup's `mixed_loss` and
+        `clean_loss`."""
+        super().reset_metrics()
+        self._loss_parts.reset()
 
     def _encode(self, y):
         """One-hot encodes integer labels, as the training step does."""
@@ -424,6 +499,34 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         return cls(**engine.MixingEngine.options_from_config(config))
 
 
+class _LossParts:
+    """RegMixup's two loss trackers, `mixed_loss` and `clean_loss`, held out
+    of Keras' tracking so that `evaluate` (which mixes nothing) does not
+    report them; `train_step` reports them and `reset_metrics` resets
+    them. Empty without RegMixup."""
+
+    def __init__(self, active):
+        names = ("mixed_loss", "clean_loss") if active else ()
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    def get(self, name, default):
+        return self.trackers.get(name, default)
+
+    def results(self):
+        return {name: t.result() for name, t in self.trackers.items()}
+
+    def reset(self):
+        for tracker in self.trackers.values():
+            tracker.reset_state()
+
+
+def _unscaled(loss):
+    """A loss as the user reads it: Keras' losses divide by the number of
+    replicas under `tf.distribute` (summed over replicas in the step)."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
+
+
 def _as_float(structure):
     """Integer tensors cast to the Keras compute dtype, so that a blended
     and an unblended branch agree on dtypes."""
@@ -433,9 +536,7 @@ def _as_float(structure):
     )
 
 
-MixupModel.__doc__ = MixupModel.__doc__.replace(
-    "{options}",
-    engine.document_options(
-        [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")]
-    ),
+MixupModel.__doc__ = engine.document_options(
+    MixupModel.__doc__,
+    [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")],
 )

@@ -28,6 +28,9 @@ and under XLA.
   (squared Euclidean distance on the flattened inputs or on
   `knn_features(inputs)`, the example itself excluded, `top_k`).
 - `"same_class_knn"`: the same, among the members of the same class.
+- `"label_kernel"` (C-Mixup): a partner drawn with probability
+  proportional to a Gaussian kernel on the label distance, for regression
+  (Gumbel-max sampling over a `[B, B]` log-kernel).
 
 Every strategy passes an empty batch through. The nearest-neighbour
 pairings compare `keras_mixup.knn_features.features(inputs)`; see that
@@ -37,6 +40,7 @@ module for cheap `knn_features`.
 import functools
 import inspect
 
+import numpy as np
 import tensorflow as tf
 
 from keras_mixup import checks
@@ -50,6 +54,7 @@ __all__ = [
     "CountSketch",
     "MeanPool",
     "knn_partner",
+    "label_kernel_partner",
     "partner_index",
     "random_partner",
     "same_class_knn_partner",
@@ -359,6 +364,118 @@ def knn_partner(
 #: The `"same_class_knn"` pairing: `knn_partner` among the same class.
 same_class_knn_partner = functools.partial(knn_partner, same_class=True)
 
+#: What `label_bandwidth` means, for error messages.
+LABEL_BANDWIDTH_MEANING = (
+    " (sigma, the width of the label kernel exp(-|y_i - y_j|^2 / "
+    "(2 sigma^2)), in the units of the labels)"
+)
+
+
+def _continuous_labels(labels, name):
+    """Labels flattened per example, `[B, D]` floats; class ids refused."""
+    for leaf in tf.nest.flatten(labels):
+        leaf = tf.convert_to_tensor(leaf)
+        if not leaf.dtype.is_floating:
+            raise ValueError(
+                "`pairing='label_kernel'` (C-Mixup) compares continuous "
+                f"labels, such as regression targets; received `{name}` of "
+                f"dtype {leaf.dtype.name} (class ids). Pass float targets, "
+                "or use `pairing='same_class'` for classes."
+            )
+    return features(labels)
+
+
+def _log_kernel(query, candidates, within, sigma):
+    """`[B, C]` logits -|q_i - c_j|^2 / (2 sigma^2) up to a constant per
+    row (each row's nearest at 0), -inf on the diagonal `within` a batch."""
+    scores = _scores(query, candidates, within=within)
+    if within:
+        minus_inf = tf.cast(-float("inf"), scores.dtype)
+        scores = tf.linalg.set_diag(
+            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
+        )
+    top = tf.reduce_max(scores, axis=1, keepdims=True)
+    top = tf.where(top > -float("inf"), top, tf.zeros_like(top))
+    # Clamped so that a tiny sigma gives -inf far away, never 0 * inf.
+    scale = min(1.0 / sigma**2, float(np.finfo(np.float32).max))
+    return (scores - top) * tf.cast(scale, scores.dtype)
+
+
+def _gumbel_max(logits, seed):
+    """One column per row, drawn with probability softmax(logits) (the
+    Gumbel-max trick), or -1 for a row that is all -inf or empty."""
+    tiny = np.finfo(logits.dtype.as_numpy_dtype).tiny
+    uniform = tf.random.stateless_uniform(
+        tf.shape(logits), seed=seed, minval=tiny, maxval=1.0, dtype=logits.dtype
+    )
+    scores = logits - tf.math.log(-tf.math.log(uniform))
+    # A last column below every score keeps the argmax defined when there
+    # are no candidates (an empty batch); it is never a possible pick.
+    scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=-float("inf"))
+    choice = tf.argmax(scores, axis=1, output_type=tf.int32)
+    found = tf.reduce_any(logits > -float("inf"), axis=1)
+    return tf.where(found, choice, -1)
+
+
+def label_kernel_partner(
+    batch_size,
+    seed,
+    *,
+    inputs=None,
+    labels=None,
+    partner_inputs=None,
+    partner_labels=None,
+    label_bandwidth=1.0,
+):
+    """A partner with a similar label (C-Mixup, Yao et al., NeurIPS 2022).
+
+    The partner of example i is drawn from the batch with probability
+    proportional to `exp(-|y_i - y_j|^2 / (2 sigma^2))`, `sigma` the
+    `label_bandwidth` and labels flattened per example (every leaf of a
+    nested structure, concatenated). The example itself is excluded, so a
+    batch of one comes back unmixed. With a partner batch, partners are
+    drawn from it by the same kernel. The draw is exact categorical
+    sampling in the graph (the Gumbel-max trick over the log-kernel).
+    As `sigma` grows the partners become uniform; as it shrinks, each
+    example is mixed with its nearest label.
+
+    Args:
+        batch_size: the number of examples, an int or a scalar int tensor.
+        seed: a stateless seed, an int tensor of shape `[2]`.
+        inputs: unused; accepted for the common strategy signature.
+        labels: the batch's labels, floats (regression targets, or soft or
+            one-hot rows). Required.
+        partner_inputs: the partner batch, or `None`. Defaults to `None`.
+        partner_labels: the partner batch's labels; required with
+            `partner_inputs`. Defaults to `None`.
+        label_bandwidth: sigma, a finite number > 0. Defaults to `1.0`.
+
+    Returns:
+        An int32 tensor of shape `[batch_size]`.
+
+    Raises:
+        ValueError: for missing labels, integer labels (class ids), an
+            invalid `label_bandwidth`, or labels of different sizes.
+    """
+    del inputs
+    sigma = checks.check_number(
+        label_bandwidth, "label_bandwidth", LABEL_BANDWIDTH_MEANING
+    )
+    _require(labels, "label_kernel", "labels (continuous targets)")
+    query = _continuous_labels(labels, "labels")
+    within = partner_inputs is None
+    candidates = query
+    if not within:
+        _require(partner_labels, "label_kernel", "labels on the partner batch")
+        candidates = _continuous_labels(partner_labels, "partner_labels")
+        if candidates.dtype != query.dtype:
+            query = tf.cast(query, tf.float64)
+            candidates = tf.cast(candidates, tf.float64)
+    choice = _gumbel_max(_log_kernel(query, candidates, within, sigma), seed)
+    offset = 0 if within else batch_size
+    itself = tf.range(batch_size, dtype=tf.int32)
+    return tf.where(choice >= 0, choice + offset, itself)
+
 
 #: Pairing strategies by name.
 PAIRINGS = {
@@ -366,13 +483,14 @@ PAIRINGS = {
     "same_class": same_class_partner,
     "knn": knn_partner,
     "same_class_knn": same_class_knn_partner,
+    "label_kernel": label_kernel_partner,
 }
 
 #: The accepted values of `pairing`.
 NAMES = sorted(PAIRINGS)
 
 #: The pairings that look at the labels.
-LABEL_PAIRINGS = ("same_class", "same_class_knn")
+LABEL_PAIRINGS = ("same_class", "same_class_knn", "label_kernel")
 
 
 _COMMON = ("inputs", "labels", "same_class")
@@ -408,14 +526,15 @@ def partner_index(
         **options: strategy-specific options: `partner_inputs` and
             `partner_labels` (a second batch to draw partners from; the
             index then points into the concatenation of the two batches),
-            `knn_k`, `knn_features`.
+            `knn_k`, `knn_features`, `label_bandwidth`.
 
     Returns:
         An int32 tensor of shape `[batch_size]`.
 
     Raises:
         ValueError: for an unknown pairing or option, or a strategy's own
-            errors (labels missing, invalid `knn_k`).
+            errors (labels missing, invalid `knn_k` or
+            `label_bandwidth`, class ids for `"label_kernel"`).
     """
     strategy = PAIRINGS[checks.check_choice(pairing, "pairing", NAMES)]
     known = set()

@@ -114,13 +114,17 @@ def mix_with(**kwargs):
 MATCH.update(
     {
         "prob": r"`prob` must be a number in \[0, 1\].*received ",
-        "pairing": r"`pairing` must be one of \['knn', 'random', "
-        r"'same_class', 'same_class_knn'\]; received ",
+        "pairing": r"`pairing` must be one of \['knn', 'label_kernel', "
+        r"'random', 'same_class', 'same_class_knn'\]; received ",
         "mix_at": r"`mix_at` must be 'input', 'latent' or a list of "
         r"MixupLayer names.*received ",
         "latent_dim": r"`latent_dim` must be an int >= 1.*received ",
         "start_epoch": r"`start_epoch` must be an int >= 0.*received ",
         "stop_epoch": r"`stop_epoch` must be None or an int > start_epoch",
+        "label_bandwidth": r"`label_bandwidth` must be a finite number > 0 "
+        r"\(sigma, the width of the label kernel.*received ",
+        "clean_loss_weight": r"`clean_loss_weight` must be a finite number "
+        r">= 0 \(the weight of the loss on the unmixed batch\); received ",
     }
 )
 
@@ -166,6 +170,19 @@ OTHER_APIS = {
         r"`mix_at` names 'nope', but the model has no layer of that name",
     ),
     "MixupModel-prob-negative": bad(mixup_model, "-0.1", prob=-0.1),
+    "MixupModel-label_bandwidth-0": bad(mixup_model, "0.0", label_bandwidth=0),
+    "MixupLayer-label_bandwidth-inf": bad(
+        keras_mixup.MixupLayer, "inf", label_bandwidth=INF
+    ),
+    "MixupModel-clean_loss_weight-negative": bad(
+        mixup_model, "-1.0", clean_loss_weight=-1
+    ),
+    "MixupModel-clean_loss_weight-nan": bad(
+        mixup_model, "nan", clean_loss_weight=NAN
+    ),
+    "MixupModel-clean_loss_weight-string": bad(
+        mixup_model, "'1' of type str", clean_loss_weight="1"
+    ),
     "MixupModel-prob-above-1": bad(mixup_model, "1.1", prob=1.1),
     "MixupModel-model-string": BadArgument(
         keras_mixup.MixupModel,
@@ -233,6 +250,9 @@ OTHER_APIS = {
     ),
     "mix_with-pairing-unknown": bad(mix_with, "'nearest'", pairing="nearest"),
     "mix_with-prob-2": bad(mix_with, "2", prob=2),
+    "mix_with-label_bandwidth-negative": bad(
+        mix_with, "-2.0", label_bandwidth=-2
+    ),
 }
 
 # MixupModel's mix points, mix_with's datasets, Mixup.mix's partner batch
@@ -561,8 +581,7 @@ BAD_ARGUMENTS = {
         ("nearest", 4, tf.constant([1, 2])),
         {},
         ValueError,
-        r"`pairing` must be one of \['knn', 'random', 'same_class', "
-        r"'same_class_knn'\]; received 'nearest'",
+        MATCH["pairing"] + "'nearest'",
     ),
     **OTHER_APIS,
     **MORE_ROWS,

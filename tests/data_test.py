@@ -211,6 +211,7 @@ def test_config_round_trip_and_keras_serialization():
         "prob": 1.0,
         "seed": 2,
         "fused": "auto",
+        "label_bandwidth": 1.0,
         "cutmix_alpha": None,
         "switch_prob": 0.5,
         "cutmix_minmax": None,

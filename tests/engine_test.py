@@ -49,6 +49,7 @@ NON_DEFAULTS = {
     "knn_features": keras_mixup.MeanPool(2),
     "prob": 0.5,
     "fused": False,
+    "label_bandwidth": 2.5,
 }
 
 
@@ -67,7 +68,8 @@ def test_every_entry_point_takes_shows_and_saves_the_options(entry):
     if entry == "Mixup":
         shown = repr(obj)
         for name in engine.OPTIONS:
-            assert f"{name}=" in shown, name
+            taken = name not in engine.MODEL_ONLY
+            assert (f"{name}=" in shown) == taken, name
         assert "fused=False" in shown
 
 
@@ -90,6 +92,17 @@ def test_every_entry_point_takes_shows_and_saves_the_options(entry):
 def test_every_entry_point_checks_the_options_alike(entry, options, match):
     with pytest.raises((ValueError, TypeError), match=match):
         ENTRY_POINTS[entry](**options)
+
+
+def test_clean_loss_weight_is_taken_by_mixup_model_only():
+    model = ENTRY_POINTS["MixupModel"](clean_loss_weight=1.0)
+    assert model.clean_loss_weight == 1.0
+    assert model.get_config()["clean_loss_weight"] == 1.0
+    for entry in ("Mixup", "MixupLayer"):
+        with pytest.raises(
+            ValueError, match=r"unknown option.*clean_loss_weight"
+        ):
+            ENTRY_POINTS[entry](clean_loss_weight=1.0)
 
 
 def test_mix_labels_is_refused_where_the_entry_point_decides_it():
@@ -217,11 +230,11 @@ def test_files_saved_by_version_0_1_load_and_predict_the_same():
     )
     config = json.loads((DATA / "v0_1_mixup.json").read_text())
     mixup = keras.saving.deserialize_keras_object(config)
-    loaded = mixup.get_config()
-    # Options added since then load at their defaults.
-    added = {k: v for k, v in loaded.items() if k not in config["config"]}
-    assert {k: loaded[k] for k in config["config"]} == config["config"]
-    assert added == {k: engine.OPTIONS[k].default for k in added}
+    now = mixup.get_config()
+    assert {name: now[name] for name in config["config"]} == config["config"]
+    # Options added since take their defaults.
+    for name in set(now) - set(config["config"]):
+        assert now[name] == engine.OPTIONS[name].default, name
 
 
 # --- structure: no hidden protocols, private APIs behind one wrapper --------
@@ -238,7 +251,7 @@ def test_no_thread_local_state_or_id_keyed_registry():
 
 
 def test_each_private_api_is_called_from_one_wrapper():
-    private = ("_flatten_layers", "implementation_selection")
+    private = ("_flatten_layers", "implementation_selection", "_compile_loss")
     for name, source in _package_sources().items():
         for api in private:
             if name == "compat.py":
@@ -256,6 +269,21 @@ def test_the_private_api_wrappers_work_on_this_install():
     assert compat.is_xla() is False
     inside = tf.function(lambda: tf.constant(compat.is_xla()), jit_compile=True)
     assert bool(inside()) is True
+    model = keras.Sequential(
+        [
+            keras.Input((3,)),
+            keras.layers.Dense(
+                2, kernel_regularizer=keras.regularizers.L2(10.0)
+            ),
+        ]
+    )
+    model.compile("sgd", "mse")
+    y, y_pred = tf.zeros([4, 2]), tf.ones([4, 2])
+    assert float(compat.compiled_loss(model, y, y_pred)) == 1.0
+    outer.compile(loss="mse", run_eagerly=True)
+    outer.fit(np.zeros((2, 3)), np.ones((2, 2)), verbose=0)  # builds the loss
+    loss = compat.compiled_loss(outer, np.ones((1, 2)), np.zeros((1, 2)))
+    np.testing.assert_allclose(loss, 1.0)
 
 
 def test_every_module_has_all_and_the_readme_names_are_top_level():
@@ -264,3 +292,52 @@ def test_every_module_has_all_and_the_readme_names_are_top_level():
             assert "__all__ = [" in path.read_text(), path.name
     for name in ("MeanPool", "CountSketch", "Mixup", "mix_with"):
         assert name in keras_mixup.__all__
+
+
+# --- the options behave the same in the model --------------------------------
+
+
+def test_mixup_model_smooths_labels_and_draws_one_lam_per_batch():
+    eye = tf.eye(8)
+    ids = tf.range(8)
+    model = keras_mixup.MixupModel(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(8)]),
+        num_classes=8,
+        label_smoothing=0.2,
+        prob=0.0,
+    )
+    _, labels, _, _ = model.mix(eye, ids)
+    np.testing.assert_allclose(labels, 0.8 * np.eye(8) + 0.2 / 8, rtol=1e-6)
+    model = keras_mixup.MixupModel(
+        keras.Sequential([keras.Input((8,)), keras.layers.Dense(8)]),
+        alpha=1.0,
+        num_classes=8,
+        mode="batch",
+        seed=3,
+    )
+    for _ in range(3):
+        x, labels, _, _ = model.mix(eye, ids)
+        np.testing.assert_array_equal(x, labels)
+        lam = np.diag(labels.numpy())
+        moved = lam < 1
+        assert moved.any() and np.ptp(lam[moved]) < 1e-6
+
+
+def test_mixup_layer_takes_pairing_mode_and_num_classes():
+    x = np.eye(8, dtype="float32")
+    layer = keras_mixup.MixupLayer(alpha=1.0, mode="batch", seed=1)
+    mixed = layer(x, training=True).numpy()
+    lam = np.diag(mixed)
+    assert np.ptp(lam[lam < 1]) < 1e-6
+    layer = keras_mixup.MixupLayer(pairing="same_class")
+    with pytest.raises(ValueError, match="`pairing='same_class'` needs labels"):
+        layer(x, training=True)
+    layer = keras_mixup.MixupLayer(alpha=1.0, num_classes=8, seed=2)
+    out = layer({"images": x, "labels": np.arange(8)})
+    np.testing.assert_allclose(out["labels"], out["images"], rtol=1e-6)
+    # Nearest neighbours on the inputs: rows 2k and 2k + 1 are close.
+    pairs = np.repeat(np.eye(4, dtype="float32"), 2, axis=0) * 10
+    pairs += np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
+    layer = keras_mixup.MixupLayer(alpha=1.0, pairing="knn", knn_k=1, seed=4)
+    lam, partner = layer.engine.draw(8, tf.constant(pairs), inputs_only=True)
+    np.testing.assert_array_equal(partner, np.arange(8) ^ 1)

@@ -434,8 +434,9 @@ def test_bad_sample_weight_shapes(weights, message):
 # --- another backend --------------------------------------------------------
 
 
-def test_jax_backend_computes_the_same_values(tmp_path):
-    pytest.importorskip("jax")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_other_backends_compute_the_same_values(tmp_path, backend):
+    pytest.importorskip(backend)
     logits, labels = random_logits(n=500, seed=4)
     np.save(tmp_path / "logits.npy", logits)
     np.save(tmp_path / "labels.npy", labels)
@@ -443,7 +444,7 @@ def test_jax_backend_computes_the_same_values(tmp_path):
         """
         import sys
         import numpy as np, keras, keras_mixup
-        assert keras.backend.backend() == "jax"
+        assert keras.backend.backend() == sys.argv[2]
         E = keras_mixup.metrics.ExpectedCalibrationError
         logits = np.load(sys.argv[1] + "/logits.npy")
         labels = np.load(sys.argv[1] + "/labels.npy")
@@ -459,7 +460,7 @@ def test_jax_backend_computes_the_same_values(tmp_path):
             optimizer="sgd",
             loss="sparse_categorical_crossentropy",
             metrics=[E(num_bins=10)],
-            jit_compile=True,
+            jit_compile=sys.argv[2] == "jax",
         )
         model.fit(logits, labels, batch_size=100, epochs=1, verbose=0)
         logs = model.evaluate(
@@ -471,9 +472,9 @@ def test_jax_backend_computes_the_same_values(tmp_path):
         print("direct", float(direct.result()))
         """
     )
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
+        [sys.executable, "-c", script, str(tmp_path), backend],
         env=env,
         capture_output=True,
         text=True,

@@ -216,13 +216,15 @@ def test_batch_of_one_pairs_with_itself(name):
         0,
         batch_size=1,
         inputs=np.ones((1, 3), "float32"),
-        labels=np.array([1]),
+        labels=np.array([1.0], "float32"),
     )
     np.testing.assert_array_equal(index, [0])
 
 
 def test_pairings_compile_with_xla_and_run_on_dynamic_batches():
-    labels = tf.constant([0, 1, 0, 1, 0, 1, 0, 1])
+    # Float 0/1 labels: classes for the same-class pairings (rounded),
+    # targets for the label kernel.
+    labels = tf.constant([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 1.0])
     inputs = tf.constant(POSITIONS[:, None])
     seed = tf.constant([1, 2])
 
@@ -241,13 +243,14 @@ def test_pairings_compile_with_xla_and_run_on_dynamic_batches():
     # distances + top_k (same_class_knn; knn is the same without the
     # mask, random the core's argsort). Compiling all four costs seconds.
     compiled = tf.function(
-        draw(["same_class", "same_class_knn"]), jit_compile=True
+        draw(["same_class", "same_class_knn", "label_kernel"]),
+        jit_compile=True,
     )
     dynamic = tf.function(
         draw(sorted(pairing.PAIRINGS)),
         input_signature=[
             tf.TensorSpec([None, 1]),
-            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([None], tf.float32),
             tf.TensorSpec([2], tf.int32),
         ],
     )
@@ -261,6 +264,8 @@ def test_pairings_compile_with_xla_and_run_on_dynamic_batches():
             assert np.all((index >= 0) & (index < 8))
             if name.startswith("same_class"):
                 np.testing.assert_array_equal(labels.numpy()[index], labels)
+            if name == "label_kernel":  # never itself
+                assert np.all(index != np.arange(8))
             if name == "knn":
                 allowed = nearest_sets(POSITIONS[:, None], 2)
                 assert all(j in allowed[i] for i, j in enumerate(index))
@@ -304,7 +309,7 @@ def test_partner_batch_indices_point_into_the_concatenation():
 @pytest.mark.parametrize("name", sorted(pairing.PAIRINGS))
 def test_seeds_reproduce_every_pairing(name):
     x = np.random.default_rng(2).normal(size=(2, 16, 3)).astype("float32")
-    y = np.arange(16) % 3
+    y = np.eye(3, dtype="float32")[np.arange(16) % 3]  # label_kernel: floats
 
     def run(seed):
         mixup = keras_mixup.Mixup(
@@ -365,6 +370,7 @@ def test_config_round_trip_with_pairing_options():
         "prob",
         "seed",
         "fused",
+        "label_bandwidth",
     }
     restored = keras_mixup.Mixup.from_config(config)
     assert restored.knn_features is first_feature
@@ -399,8 +405,8 @@ def test_unregistered_knn_features_are_not_serialised():
 def test_unknown_pairing(value, received):
     with pytest.raises(
         ValueError,
-        match=r"`pairing` must be one of \['knn', 'random', 'same_class', "
-        r"'same_class_knn'\]; received " + received,
+        match=r"`pairing` must be one of \['knn', 'label_kernel', 'random', "
+        r"'same_class', 'same_class_knn'\]; received " + received,
     ):
         keras_mixup.Mixup(pairing=value)
 

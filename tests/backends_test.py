@@ -1,0 +1,97 @@
+"""Every Keras backend: lam is drawn correctly on TensorFlow, JAX and PyTorch.
+
+Each backend runs `backend_scenarios.py` in its own process (Keras picks its
+backend once, at import), and the tests here check what it measured.
+"""
+
+import json
+import math
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+from scipy import stats
+
+SCENARIOS = pathlib.Path(__file__).with_name("backend_scenarios.py")
+BACKENDS = ("tensorflow", "jax", "torch")
+ALPHAS = (0.01, 0.2, 1.0, 8.0, 64.0)
+DRAWS = 100_000
+END = 1e-3
+TIMEOUT = 300
+
+
+def run_scenario(backend, name):
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    root = str(SCENARIOS.parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root, *filter(None, [env.get("PYTHONPATH")])]
+    )
+    done = subprocess.run(
+        [sys.executable, str(SCENARIOS), name],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def beta(request):
+    result = run_scenario(request.param, "beta")
+    assert result["backend"] == request.param
+    return result
+
+
+def _rows(beta):
+    for alpha in ALPHAS:
+        for inputs_only in (False, True):
+            a = alpha + 1 if inputs_only else alpha
+            yield alpha, a, beta[f"{alpha}/{inputs_only}"]
+
+
+def test_no_nan_no_value_outside_0_1_and_no_pile_up_at_one_half(beta):
+    for alpha, _, row in _rows(beta):
+        assert row["dtype"] == "float32", (alpha, row)
+        assert row["nan"] == 0 and 0 <= row["min"] and row["max"] <= 1
+        # A float32 gamma ratio puts 17.6% of draws at exactly 0.5 for
+        # alpha = 0.01; the exact Beta puts no mass there.
+        assert row["half"] <= 0.001, (alpha, row["half"])
+
+
+def test_moments_match_the_exact_beta(beta):
+    for alpha, a, row in _rows(beta):
+        exact = stats.beta(a, alpha)
+        mean_error = exact.std() / math.sqrt(DRAWS)
+        assert abs(row["mean"] - exact.mean()) < 5 * mean_error, (alpha, a)
+        mean = exact.mean()
+        fourth = exact.expect(lambda x: (x - mean) ** 4)  # noqa: B023
+        var_error = math.sqrt((fourth - exact.var() ** 2) / DRAWS)
+        assert abs(row["var"] - exact.var()) < 5 * var_error, (alpha, a)
+
+
+def test_mass_near_the_ends_matches_the_exact_beta(beta):
+    for alpha, a, row in _rows(beta):
+        exact = stats.beta(a, alpha)
+        p = exact.cdf(END) + exact.sf(1 - END)
+        spread = math.sqrt(DRAWS * p * (1 - p))
+        assert abs(row["ends"] - DRAWS * p) <= 5 * spread + 2, (alpha, a, p)
+
+
+def test_interior_follows_the_exact_beta(beta):
+    for alpha, a, row in _rows(beta):
+        assert row["ks"] > 1e-3, (alpha, a, row["ks"])
+
+
+def test_inputs_only_mean_is_that_of_beta_alpha_plus_one_alpha(beta):
+    for alpha in ALPHAS:
+        row = beta[f"{alpha}/True"]
+        expected = (alpha + 1) / (2 * alpha + 1)
+        assert row["mean"] == pytest.approx(expected, abs=0.005), alpha
+
+
+def test_seeds_are_reproducible(beta):
+    assert beta["same_seed_same_draw"] and beta["other_seed_other_draw"]
