@@ -225,6 +225,19 @@ def decode_blends(mixed, x, others=None, *, paired=False, atol=1e-4):
 # --- CutMix ------------------------------------------------------------------
 
 
+#: The options CutMix added to the engine, declared last in `OPTIONS`.
+CUTMIX_OPTION_NAMES = (
+    "cutmix_alpha",
+    "switch_prob",
+    "cutmix_minmax",
+    "correct_lam",
+    "data_format",
+    "axes",
+    "bounding_box_format",
+    "min_box_visibility",
+)
+
+
 def index_images(batch, height=16, width=16, channels=1, dtype="float32"):
     """`[batch, height, width, channels]` images, image `i` filled with `i`."""
     shape = (batch, height, width, channels)

@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import decode_identity_rows, nearest_sets
+from conftest import CUTMIX_OPTION_NAMES, decode_identity_rows, nearest_sets
 
 import keras_mixup
 from keras_mixup import pairing
@@ -371,6 +371,7 @@ def test_config_round_trip_with_pairing_options():
         "seed",
         "fused",
         "label_bandwidth",
+        *CUTMIX_OPTION_NAMES,
     }
     restored = keras_mixup.Mixup.from_config(config)
     assert restored.knn_features is first_feature
