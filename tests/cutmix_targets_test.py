@@ -278,3 +278,35 @@ def test_mixup_schedule_switches_cutmix_off_and_sets_its_alpha():
     schedule.on_epoch_begin(2)
     assert cut.alpha == 0.05
     assert uniform < 0.3 and spread() > 0.4, (uniform, spread())
+
+
+def test_keras_files_keep_the_cutmix_options(tmp_path):
+    backbone = keras.Sequential(
+        [
+            keras.Input((8, 8, 1)),
+            keras_mixup.MixupLayer(
+                cutmix_alpha=0.5, cutmix_minmax=(0.2, 0.5), name="mix"
+            ),
+            keras.layers.Flatten(),
+            keras.layers.Dense(3, activation="softmax"),
+        ]
+    )
+    model = keras_mixup.MixupModel(
+        backbone,
+        num_classes=3,
+        cutmix_alpha=1.0,
+        switch_prob=0.3,
+        correct_lam=False,
+        data_format="channels_last",
+        bounding_box_format="rel_xyxy",
+        min_box_visibility=0.2,
+    )
+    path = tmp_path / "model.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    options = {k: v for k, v in model.get_config().items() if k != "model"}
+    assert {k: loaded.get_config()[k] for k in options} == options
+    assert (loaded.switch_prob, loaded.correct_lam) == (0.3, False)
+    assert loaded.bounding_box_format == "rel_xyxy"
+    layer = loaded.model.get_layer("mix")
+    assert (layer.cutmix_alpha, layer.cutmix_minmax) == (0.5, (0.2, 0.5))
