@@ -335,6 +335,14 @@ def test_configs_round_trip():
             "a CutMix box's complement is not a box",
         ),
         (
+            lambda: keras_mixup.mix_with(
+                tf.data.Dataset.from_tensors((index_images(2), [0, 1])),
+                tf.data.Dataset.from_tensors(index_images(2)),
+                cutmix_alpha=1.0,
+            ),
+            r"CutMix needs the labels \(`mix_labels=True`\)",
+        ),
+        (
             lambda: keras_mixup.MixupModel(
                 keras.Sequential([keras.Input((4,)), keras_mixup.MixupLayer()]),
                 cutmix_alpha=1.0,
