@@ -214,6 +214,13 @@ def add_image_flags(parser, *, model, learning_rate, weight_decay):
         help="with --cutmix-alpha: the probability of CutMix over mixup",
     )
     parser.add_argument(
+        "--label-smoothing",
+        type=float,
+        default=0.0,
+        help="with --methods mixup: label smoothing before mixing (the "
+        "DeiT recipe uses 0.1)",
+    )
+    parser.add_argument(
         "--mixed-precision",
         action="store_true",
         help="mixed_float16 on GPU (mixed_bfloat16 elsewhere)",

@@ -117,6 +117,7 @@ def datasets(args, method, seed):
             num_classes=num_classes,
             cutmix_alpha=args.cutmix_alpha,
             switch_prob=args.switch_prob,
+            label_smoothing=args.label_smoothing,
             seed=seed,
         )
     auto = tf.data.AUTOTUNE

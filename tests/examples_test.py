@@ -196,6 +196,8 @@ def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
                 "--mixed-precision",
                 "--cutmix-alpha",
                 "1.0",
+                "--label-smoothing",
+                "0.1",
                 "--figures",
                 str(tmp_path),
             ]
