@@ -310,3 +310,20 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
     assert loaded.bounding_box_format == "rel_xyxy"
     layer = loaded.model.get_layer("mix")
     assert (layer.cutmix_alpha, layer.cutmix_minmax) == (0.5, (0.2, 0.5))
+
+
+def test_mixup_layer_dict_form_pastes_masks_with_the_pixels():
+    index = np.arange(6, dtype="float32")[:, None, None, None]
+    images = np.broadcast_to(index, (6, 8, 8, 3)).copy()
+    masks = np.broadcast_to(index.astype("int64"), (6, 8, 8, 1)).copy()
+    labels = np.eye(6, dtype="float32")
+    layer = keras_mixup.MixupLayer(
+        alpha=1.0, cutmix_alpha=1.0, switch_prob=1.0, seed=3
+    )
+    out = layer(
+        {"images": images, "labels": labels, "segmentation_masks": masks}
+    )
+    assert out["segmentation_masks"].dtype == np.int64
+    pasted = out["images"].numpy()[..., :1]
+    np.testing.assert_array_equal(out["segmentation_masks"], pasted)
+    assert (pasted != index).any()  # some pixels come from a partner
