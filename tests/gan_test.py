@@ -428,3 +428,15 @@ def test_fit_before_compile_raises():
     model = keras_mixup.MixupGAN(mlp(2, 2), mlp(2, 1), latent_dim=2)
     with pytest.raises(ValueError, match=r"must call `compile\(\)`"):
         model.fit(ring(64, 0), batch_size=32, verbose=0)
+
+
+@pytest.mark.parametrize("prob, plain_steps", [(0.0, 3), (1.0, 0)])
+def test_prob_is_the_share_of_mixed_discriminator_steps(prob, plain_steps):
+    # A plain step shows the discriminator the real and generated batches
+    # stacked (2 x 16 rows); a mixed step shows their 16-row blend.
+    seen = Recorder(training_only=True)
+    model = gan(alpha=0.4, prob=prob, recorders=(None, seen))
+    assert model.get_config()["prob"] == prob
+    model.fit(ring(48, 0), batch_size=16, epochs=1, shuffle=False, verbose=0)
+    rows = [len(batch) for batch in seen.seen]
+    assert rows.count(32) == plain_steps, rows
