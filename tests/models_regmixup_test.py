@@ -154,3 +154,32 @@ def test_clean_loss_weight_round_trips_through_a_saved_model(tmp_path):
     restored = keras.saving.load_model(path)
     assert restored.clean_loss_weight == 1.5
     assert restored.get_config()["clean_loss_weight"] == 1.5
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_cutmix_switch_with_regmixup_trains_under_xla(jit_compile):
+    x = np.random.default_rng(0).uniform(size=(32, 8, 8, 3)).astype("f4")
+    y = np.arange(32) % 4
+    backbone = keras.Sequential(
+        [
+            keras.Input((8, 8, 3)),
+            keras.layers.Conv2D(4, 3),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(4, activation="softmax"),
+        ]
+    )
+    model = keras_mixup.MixupModel(
+        backbone,
+        alpha=0.8,
+        num_classes=4,
+        cutmix_alpha=1.0,
+        switch_prob=0.5,
+        clean_loss_weight=0.5,
+        seed=0,
+    )
+    model.compile("adam", "categorical_crossentropy", jit_compile=jit_compile)
+    logs = model.fit(x, y, batch_size=8, epochs=2, verbose=0).history
+    for epoch in range(2):
+        total = logs["mixed_loss"][epoch] + 0.5 * logs["clean_loss"][epoch]
+        assert logs["loss"][epoch] == pytest.approx(total, rel=1e-5)
+        assert np.isfinite(logs["loss"][epoch])
