@@ -69,10 +69,6 @@ def _check_targets(target):
 _EPOCH = " (an epoch index, counted from 0 as in `fit`)"
 
 
-def _check_epoch(value, name, minimum):
-    return checks.check_int(value, name, minimum, _EPOCH)
-
-
 def _check_alpha_schedule(alpha):
     """Validates `alpha`: `None`, a callable, or a dict {epoch: alpha}.
 
@@ -184,7 +180,9 @@ class MixupSchedule(keras.callbacks.Callback):
         self.target = target
         #: The targets' distinct `MixingState`s.
         self.states = _check_targets(target)
-        self.start_epoch = _check_epoch(start_epoch, "start_epoch", 0)
+        self.start_epoch = checks.check_int(
+            start_epoch, "start_epoch", minimum=0, meaning=_EPOCH
+        )
         if stop_epoch is not None:
             if not checks.is_int(stop_epoch) or stop_epoch <= self.start_epoch:
                 raise ValueError(

@@ -101,7 +101,7 @@ def check_alpha(alpha, name="alpha"):
     return check_number(alpha, name, f" ({_ALPHA_HINT})")
 
 
-def check_int(value, name, minimum, meaning=""):
+def check_int(value, name, *, minimum, meaning=""):
     """Validates an int argument: returns `value` as an int >= `minimum`.
 
     Args:

@@ -95,10 +95,12 @@ def _seed_generator(seed):
     if isinstance(seed, keras.random.SeedGenerator):
         return seed
     if isinstance(seed, (list, tuple)) and len(seed) == 2:
-        seed = checks.check_int(seed[0], "seed[0]", 0) * 1_000_003 + (
-            checks.check_int(seed[1], "seed[1]", 0)
+        seed = checks.check_int(seed[0], "seed[0]", minimum=0) * 1_000_003 + (
+            checks.check_int(seed[1], "seed[1]", minimum=0)
         )
-    seed = checks.check_int(seed, "seed", 0, " or a SeedGenerator")
+    seed = checks.check_int(
+        seed, "seed", minimum=0, meaning=" or a SeedGenerator"
+    )
     return keras.random.SeedGenerator(seed % 2**31)
 
 

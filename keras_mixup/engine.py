@@ -120,7 +120,7 @@ OPTIONS = {
             "knn_k",
             5,
             lambda value: checks.check_int(
-                value, "knn_k", 1, pairing.KNN_K_MEANING
+                value, "knn_k", minimum=1, meaning=pairing.KNN_K_MEANING
             ),
             "the number of nearest neighbours for the knn pairings, an int "
             ">= 1, clamped to batch size - 1.",

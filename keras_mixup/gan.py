@@ -134,8 +134,8 @@ class MixupGAN(keras.Model):
         self.latent_dim = checks.check_int(
             latent_dim,
             "latent_dim",
-            1,
-            " (the size of the noise vector the generator takes)",
+            minimum=1,
+            meaning=" (the size of the noise vector the generator takes)",
         )
         #: The mixing engine, or `None` for the plain GAN (`alpha=None`).
         self.engine = mixing

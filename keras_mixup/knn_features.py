@@ -103,7 +103,9 @@ def features(inputs, knn_features=None):
 
 
 def _check_dim(dim):
-    return checks.check_int(dim, "dim", 1, " (the number of output features)")
+    return checks.check_int(
+        dim, "dim", minimum=1, meaning=" (the number of output features)"
+    )
 
 
 def _static_features(inputs, name):
@@ -296,7 +298,7 @@ class CountSketch(_Features):
 
     def __init__(self, dim=64, seed=0):
         self.dim = _check_dim(dim)
-        self.seed = checks.check_int(seed, "seed", 0)
+        self.seed = checks.check_int(seed, "seed", minimum=0)
 
     def signs(self, size):
         """The `+-1` sign of each of `size` input features, a NumPy array.

@@ -200,7 +200,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         dtype=None,
     ):
         super().__init__(name=name, dtype=dtype)
-        self.num_bins = checks.check_int(num_bins, "num_bins", 1)
+        self.num_bins = checks.check_int(num_bins, "num_bins", minimum=1)
         self.from_logits = checks.check_bool(from_logits, "from_logits")
         self.bin_counts = self._bin_variable("bin_counts")
         self.bin_confidences = self._bin_variable("bin_confidences")

@@ -338,7 +338,7 @@ def knn_partner(
         admissible = _same_class_mask(
             name, batch_size, labels, partner_inputs, partner_labels
         )
-    knn_k = checks.check_int(knn_k, "knn_k", 1, KNN_K_MEANING)
+    knn_k = checks.check_int(knn_k, "knn_k", minimum=1, meaning=KNN_K_MEANING)
     if inputs is None:
         raise ValueError(f"`pairing={name!r}` needs the inputs; received None.")
     query = features(inputs, knn_features)

@@ -95,7 +95,10 @@ class SeedSource:
         self.seed = checks.check_seed(seed)
         if input_pipeline_id is not None:
             input_pipeline_id = checks.check_int(
-                input_pipeline_id, "input_pipeline_id", 0, " or None"
+                input_pipeline_id,
+                "input_pipeline_id",
+                minimum=0,
+                meaning=" or None",
             )
         self.input_pipeline_id = input_pipeline_id
         with tf.init_scope():
