@@ -467,7 +467,7 @@ class MixingEngine:
         if inputs_only is None:
             inputs_only = not self.options["mix_labels"]
         lam_seed, partner_seed, apply_seed = split_seed(
-            self.seed_source.next_seed(), 3
+            self.seed_source.next_seed(), count=3
         )
         shape = [batch_size] if self.options["mode"] == "elem" else []
         lam = self.draw_lambda(shape, lam_seed, inputs_only=inputs_only)
@@ -495,7 +495,7 @@ class MixingEngine:
         (for the images of `x`) and label weights; see `draw`."""
         options = self.options
         switch_seed, lam_seed, box_seed = split_seed(
-            tf.random.experimental.stateless_fold_in(seed, 1), 3
+            tf.random.experimental.stateless_fold_in(seed, 1), count=3
         )
         if self.variant == "cutmix":
             cut_lam, cut = lam, tf.ones_like(lam, tf.bool)

@@ -379,7 +379,7 @@ class MixupGAN(keras.Model):
         """
         batch_size = tf.shape(real)[0]
         # The first two seeds of a 3-way split are those of a 2-way one.
-        noise_seed, lam_seed, mix_seed = split_seed(seed, 3)
+        noise_seed, lam_seed, mix_seed = split_seed(seed, count=3)
         fake = self.generator(
             self.sample_noise(batch_size, noise_seed), training=training
         )

@@ -41,7 +41,7 @@ def as_seed(seed):
     return tf.cast(seed, tf.int32)
 
 
-def split_seed(seed, count=2):
+def split_seed(seed, *, count=2):
     """Splits one stateless seed into `count` independent ones.
 
     The first two seeds of a 3-way split are those of a 2-way one.
