@@ -7,7 +7,7 @@ No public API gives these; each wrapper fails loudly (an `ImportError` or
 suite instead of silently changing behaviour.
 """
 
-__all__ = ["compiled_loss", "is_xla", "sublayers"]
+__all__ = ["compiled_loss", "is_xla", "loss_tracker", "sublayers"]
 
 
 def is_xla():
@@ -48,3 +48,15 @@ def compiled_loss(model, y, y_pred, sample_weight=None):
             "The model has no compiled loss: pass `loss=` to `compile`."
         )
     return loss(y, y_pred, sample_weight)
+
+
+def loss_tracker(model):
+    """The `keras.metrics.Mean` a compiled model reports as `loss`.
+
+    A training step that computes its own loss (RegMixup's) must update
+    the tracker `fit` reads; Keras keeps it, unexposed, in `_loss_tracker`.
+    """
+    tracker = model._loss_tracker
+    if tracker is None:
+        raise ValueError("The model is not compiled: it has no loss tracker.")
+    return tracker

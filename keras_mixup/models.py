@@ -412,7 +412,7 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             clean_loss = self._clean_loss(*clean)
             with self._instructing(steps):
                 y_pred = self(x, training=True)
-            mixed_loss = self._compute_loss(
+            mixed_loss = self.compute_loss(
                 x=x, y=y, y_pred=y_pred, sample_weight=sample_weight
             )
             loss = mixed_loss + tf.cast(weight, mixed_loss.dtype) * clean_loss
@@ -428,7 +428,7 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             "clean_loss": clean_loss,
         }
         for name, value in parts.items():
-            tracker = self._loss_parts.get(name, self._loss_tracker)
+            tracker = self._loss_parts.get(name, compat.loss_tracker(self))
             tracker.update_state(_unscaled(value), sample_weight=size)
         logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
         return {**logs, **self._loss_parts.results()}
