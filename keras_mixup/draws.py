@@ -76,7 +76,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         )
     dtype = checks.check_lambda_dtype(dtype).name
     shape = checks.check_shape(shape)
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool):
+    if keras.ops.is_tensor(alpha) or isinstance(alpha, keras.Variable):
         concentration = keras.ops.cast(alpha, dtype)
     else:
         concentration = checks.check_alpha(alpha)

@@ -63,6 +63,13 @@ def beta():
     first = keras.ops.convert_to_numpy(keras_mixup.sample_lambda([8], 0.4, 3))
     again = keras.ops.convert_to_numpy(keras_mixup.sample_lambda([8], 0.4, 3))
     other = keras.ops.convert_to_numpy(keras_mixup.sample_lambda([8], 0.4, 4))
+    out["bad_alpha_errors"] = []
+    for bad in (0, -1.0, float("nan"), "0.2", None, True, [0.2]):
+        try:
+            keras_mixup.sample_lambda([3], bad, 0)
+            out["bad_alpha_errors"].append(None)
+        except ValueError as error:
+            out["bad_alpha_errors"].append(str(error))
     out["same_seed_same_draw"] = bool(np.array_equal(first, again))
     out["other_seed_other_draw"] = not np.array_equal(first, other)
     return out

@@ -95,3 +95,8 @@ def test_inputs_only_mean_is_that_of_beta_alpha_plus_one_alpha(beta):
 
 def test_seeds_are_reproducible(beta):
     assert beta["same_seed_same_draw"] and beta["other_seed_other_draw"]
+
+
+def test_invalid_alpha_is_refused(beta):
+    for message in beta["bad_alpha_errors"]:
+        assert message and "`alpha` must be a finite number > 0" in message
