@@ -45,8 +45,6 @@ import tables  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import training  # noqa: E402
 
-import keras_mixup  # noqa: E402
-
 #: Per-channel mean and standard deviation of the CIFAR training images.
 MEAN = {
     "cifar10": (0.4914, 0.4822, 0.4465),
@@ -96,16 +94,9 @@ def datasets(args, method, seed):
     def prepare(image, label):
         return images.normalize(image, mean, std), label
 
-    mixup = None
-    if method == "mixup":
-        mixup = keras_mixup.Mixup(
-            args.alpha,
-            num_classes=num_classes,
-            cutmix_alpha=args.cutmix_alpha,
-            switch_prob=args.switch_prob,
-            label_smoothing=args.label_smoothing,
-            seed=seed,
-        )
+    mixup = images.mixup_from_flags(
+        method, args, num_classes=num_classes, seed=seed
+    )
     auto = tf.data.AUTOTUNE
     train = train.cache().shuffle(min(num_train, 50_000), seed=seed).repeat()
     train = train.map(augment, num_parallel_calls=auto)

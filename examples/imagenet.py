@@ -51,8 +51,6 @@ import tables  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import training  # noqa: E402
 
-import keras_mixup  # noqa: E402
-
 #: Per-channel mean and standard deviation of ImageNet images in [0, 1].
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
@@ -110,16 +108,9 @@ def datasets(args, method, seed):
         image = images.center_crop(images.decode_image(image), size)
         return images.normalize(image, MEAN, STD), label
 
-    mixup = None
-    if method == "mixup":
-        mixup = keras_mixup.Mixup(
-            args.alpha,
-            num_classes=num_classes,
-            cutmix_alpha=args.cutmix_alpha,
-            switch_prob=args.switch_prob,
-            label_smoothing=args.label_smoothing,
-            seed=seed,
-        )
+    mixup = images.mixup_from_flags(
+        method, args, num_classes=num_classes, seed=seed
+    )
     auto = tf.data.AUTOTUNE
     train = train.shuffle(args.shuffle_buffer, seed=seed).repeat()
     train = train.map(augment, num_parallel_calls=auto)

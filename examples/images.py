@@ -20,6 +20,8 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from training import add_weight_decay, compile_classifier  # noqa: E402
 
+import keras_mixup  # noqa: E402
+
 __all__ = [
     "IMAGE_MODELS",
     "WarmupStepDecay",
@@ -32,6 +34,7 @@ __all__ = [
     "load_tfds",
     "method_name",
     "mixed_precision_policy",
+    "mixup_from_flags",
     "normalize",
     "pad_crop_flip",
     "preact_resnet",
@@ -394,6 +397,22 @@ class WarmupStepDecay(keras.optimizers.schedules.LearningRateSchedule):
             "boundaries": self.boundaries,
             "warmup_epochs": self.warmup_epochs,
         }
+
+
+def mixup_from_flags(method, args, *, num_classes, seed):
+    """The `keras_mixup.Mixup` that `add_image_flags`' options describe
+    (`--alpha`, `--cutmix-alpha`, `--switch-prob`, `--label-smoothing`)
+    for `--methods` entry "mixup", or `None` for "erm"."""
+    if method != "mixup":
+        return None
+    return keras_mixup.Mixup(
+        args.alpha,
+        num_classes=num_classes,
+        cutmix_alpha=args.cutmix_alpha,
+        switch_prob=args.switch_prob,
+        label_smoothing=args.label_smoothing,
+        seed=seed,
+    )
 
 
 def method_name(method, alpha, cutmix_alpha=None, switch_prob=0.5):
