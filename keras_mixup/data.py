@@ -464,7 +464,7 @@ def _as_tuples(dataset):
 def _partner_tuples(x_spec, partner_dataset):
     """The partner dataset as tuples `(x,)`, `(x, y)` or `(x, y, w)`."""
     spec = partner_dataset.element_spec
-    if isinstance(spec, dict) and any(k in spec for k in elements.INPUT_KEYS):
+    if elements.is_dict_form(spec):
         key = next(k for k in elements.INPUT_KEYS if k in spec)
         label = elements.LABELS_KEY
         if label in spec:
