@@ -70,6 +70,11 @@ def beta():
             out["bad_alpha_errors"].append(None)
         except ValueError as error:
             out["bad_alpha_errors"].append(str(error))
+    try:
+        keras_mixup.sample_lambda([3], 0.2, seed="seven")
+        out["bad_seed_error"] = None
+    except ValueError as error:
+        out["bad_seed_error"] = str(error)
     out["same_seed_same_draw"] = bool(np.array_equal(first, again))
     out["other_seed_other_draw"] = not np.array_equal(first, other)
     return out

@@ -100,3 +100,7 @@ def test_seeds_are_reproducible(beta):
 def test_invalid_alpha_is_refused(beta):
     for message in beta["bad_alpha_errors"]:
         assert message and "`alpha` must be a finite number > 0" in message
+
+
+def test_invalid_seed_is_refused(beta):
+    assert "`seed` must be an int" in (beta["bad_seed_error"] or "")
