@@ -13,16 +13,19 @@ one XLA computation where XLA is available (`fused`, see `use_fused`), else
 as plain TensorFlow ops; both compute this formula.
 """
 
+import functools
+
 import keras
-import tensorflow as tf
 
 from keras_mixup import checks, compat
+from keras_mixup.backend import tf
 
 __all__ = [
     "blend",
     "blend_pair",
     "blend_tensor",
     "use_fused",
+    "xla_compiled",
     "xla_available",
 ]
 
@@ -95,9 +98,13 @@ def _blend_leaves(leaves, lam, partner_index, float_dtype):
 # (`reduce_retracing` relaxes differing shapes to unknown dimensions): in a
 # `Dataset.map` or a `tf.function`, once per pipeline. XLA still compiles
 # once per concrete shape, such as a smaller last batch, and caches it.
-_fused_blend_leaves = tf.function(
-    _blend_leaves, jit_compile=True, autograph=False, reduce_retracing=True
-)
+@functools.cache
+def xla_compiled(function):
+    """`function` as one XLA computation (`tf.function(jit_compile=True)`),
+    built on first use (TensorFlow is imported only then) and kept."""
+    return tf.function(
+        function, jit_compile=True, autograph=False, reduce_retracing=True
+    )
 
 
 def _lam_for(tensor, lam):
@@ -153,11 +160,6 @@ def _blend_grads(grads, lam, partner_index):
         tf.cast(o + s, g.dtype)
         for g, o, s in zip(grads, own, sums, strict=True)
     ]
-
-
-_fused_blend_grads = tf.function(
-    _blend_grads, jit_compile=True, autograph=False, reduce_retracing=True
-)
 
 
 def _lam_grad(leaves, grads, lam, partner_index, float_dtype):
@@ -284,8 +286,8 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     if not leaves:
         return structure
     fused = use_fused(fused)
-    forward = _fused_blend_leaves if fused else _blend_leaves
-    backward = _fused_blend_grads if fused else _blend_grads
+    forward = xla_compiled(_blend_leaves) if fused else _blend_leaves
+    backward = xla_compiled(_blend_grads) if fused else _blend_grads
 
     @tf.custom_gradient
     def blend_leaves(lam, *leaves):

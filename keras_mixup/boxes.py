@@ -19,9 +19,8 @@ An example that is not mixed keeps its boxes with weight 1 and gets no
 partner boxes (padding).
 """
 
-import tensorflow as tf
-
 from keras_mixup import cutmix
+from keras_mixup.backend import tf
 
 __all__ = ["FORMATS", "from_xyxy", "mix_boxes", "to_xyxy"]
 

@@ -9,7 +9,7 @@ what is accepted. Tensors are checked at trace time by `check_structure`,
 import math
 import numbers
 
-import tensorflow as tf
+from keras_mixup.backend import tf
 
 __all__ = [
     "batch_size",

@@ -7,7 +7,37 @@ No public API gives these; each wrapper fails loudly (an `ImportError` or
 suite instead of silently changing behaviour.
 """
 
-__all__ = ["compiled_loss", "is_xla", "loss_tracker", "sublayers"]
+import importlib
+
+__all__ = [
+    "backend_module",
+    "compiled_loss",
+    "in_tf_graph",
+    "is_xla",
+    "loss_tracker",
+    "sublayers",
+]
+
+
+def backend_module(name):
+    """Keras' implementation of its ops for the backend `name`
+    (`"tensorflow"`, `"jax"` or `"torch"`), with `numpy`, `math`, `nn`,
+    `core` and `random` submodules, whatever the current backend.
+
+    `keras.ops` dispatches to the current backend only; Keras' preprocessing
+    layers reach TensorFlow's ops in `tf.data` through this module
+    (`DynamicBackend`).
+    """
+    return importlib.import_module(f"keras.src.backend.{name}")
+
+
+def in_tf_graph():
+    """Whether TensorFlow is tracing a graph (a `Dataset.map`, a
+    `tf.function`), as Keras' preprocessing layers ask it; `False` when
+    TensorFlow was never imported (and is not imported by asking)."""
+    from keras.src.utils import backend_utils
+
+    return backend_utils.in_tf_graph()
 
 
 def is_xla():

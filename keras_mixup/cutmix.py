@@ -22,9 +22,9 @@ the blend). Labels and inputs of rank < 3 are blended by
 import collections
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import blending
+from keras_mixup.backend import tf
 
 __all__ = [
     "CutDraw",
@@ -287,14 +287,6 @@ def _paste_leaves(leaves, draw, specs, blends, float_dtype):
     return pasted
 
 
-# One XLA computation for every image of the element: the partner gather,
-# the box mask and the select (and the blend of uncut examples) fuse into
-# one pass over each tensor. Traced once per structure, as the blend.
-_fused_paste_leaves = tf.function(
-    _paste_leaves, jit_compile=True, autograph=False, reduce_retracing=True
-)
-
-
 def paste(leaves, draw, specs, *, blends, fused="auto"):
     """Pastes each example's partner into its box.
 
@@ -314,5 +306,12 @@ def paste(leaves, draw, specs, *, blends, fused="auto"):
         return []
     leaves = [tf.convert_to_tensor(leaf) for leaf in leaves]
     float_dtype = keras.config.dtype_policy().compute_dtype
-    run = _fused_paste_leaves if blending.use_fused(fused) else _paste_leaves
+    # One XLA computation for every image of the element: the partner
+    # gather, the box mask and the select (and the blend of uncut examples)
+    # fuse into one pass over each tensor. Traced once per structure.
+    run = (
+        blending.xla_compiled(_paste_leaves)
+        if blending.use_fused(fused)
+        else _paste_leaves
+    )
     return run(list(leaves), tuple(draw), tuple(specs), blends, float_dtype)

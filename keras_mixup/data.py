@@ -2,9 +2,9 @@
 mixing a dataset with batches of another."""
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import checks, elements, engine, pairing
+from keras_mixup.backend import tf
 
 __all__ = ["CutMix", "Mixup", "mix_with"]
 

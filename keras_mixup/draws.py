@@ -12,10 +12,9 @@ written out, which `tf.data` would otherwise not get (see
 """
 
 import keras
-import tensorflow as tf
-import tensorflow_probability as tfp
 
 from keras_mixup import checks, compat
+from keras_mixup.backend import tf, tfp
 from keras_mixup.state import as_seed
 
 __all__ = ["sample_lambda", "sample_lambda_tf"]

@@ -4,9 +4,8 @@ element `{"images": x, "labels": y}` (the form `keras.layers.MixUp` takes).
 
 import collections
 
-import tensorflow as tf
-
 from keras_mixup import boxes, checks, cutmix, labels
+from keras_mixup.backend import tf
 
 __all__ = [
     "FORMS",

@@ -16,7 +16,6 @@ import re
 import textwrap
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import (
     blending,
@@ -27,6 +26,7 @@ from keras_mixup import (
     knn_features,
     pairing,
 )
+from keras_mixup.backend import tf
 from keras_mixup.labels import encode_labels
 from keras_mixup.state import MixingState, SeedSource, split_seed
 

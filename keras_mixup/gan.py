@@ -1,9 +1,9 @@
 """`MixupGAN`: a GAN whose discriminator is trained with mixup."""
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import blending, checks, engine
+from keras_mixup.backend import tf
 from keras_mixup.state import SeedSource, as_seed, split_seed
 
 __all__ = ["MixupGAN"]

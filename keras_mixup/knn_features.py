@@ -12,9 +12,9 @@ mostly the exact ones.
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from keras_mixup import checks
+from keras_mixup.backend import tf
 
 __all__ = ["CountSketch", "MeanPool", "deserialize", "features", "serialize"]
 

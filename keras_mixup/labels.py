@@ -2,9 +2,9 @@
 classes back for the same-class pairings."""
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import checks
+from keras_mixup.backend import tf
 
 __all__ = ["class_ids", "encode_labels", "smooth_labels"]
 

@@ -9,9 +9,9 @@ its own.
 """
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import checks, elements, engine
+from keras_mixup.backend import tf
 
 __all__ = ["MixStep", "MixupLayer"]
 

@@ -5,9 +5,9 @@ import contextlib
 import copy
 
 import keras
-import tensorflow as tf
 
 from keras_mixup import checks, compat, engine
+from keras_mixup.backend import tf
 from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
 

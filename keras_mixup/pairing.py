@@ -41,9 +41,9 @@ import functools
 import inspect
 
 import numpy as np
-import tensorflow as tf
 
 from keras_mixup import checks
+from keras_mixup.backend import tf
 from keras_mixup.knn_features import CountSketch, MeanPool, features
 from keras_mixup.labels import class_ids
 

@@ -8,9 +8,8 @@ graph reads, so nothing retraces when they change.
 
 import numbers
 
-import tensorflow as tf
-
 from keras_mixup import checks
+from keras_mixup.backend import tf
 
 __all__ = ["MixingState", "SeedSource", "as_seed", "split_seed"]
 

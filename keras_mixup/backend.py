@@ -1,0 +1,141 @@
+"""Which tensors the mixing math runs on, and its random draws.
+
+The mixing math (pairing, labels, the blend) is written once, against a
+backend namespace `ops()` with Keras' backend API (`ops().numpy.take`,
+`ops().core.cond`, ...). The namespace is TensorFlow's wherever the math runs
+on TensorFlow tensors: in `tf.data` pipelines (whatever the Keras backend),
+inside any TensorFlow graph, and on the TensorFlow backend; it is the Keras
+backend's (JAX or PyTorch) inside a model on that backend. This is what Keras
+does for its own preprocessing layers (`DynamicBackend`).
+
+Random draws take a `seed` that is either a stateless TensorFlow seed (an
+int32 tensor of shape `[2]`, handed out per batch by
+`keras_mixup.state.SeedSource`) or a `keras.random.SeedGenerator` (JAX and
+PyTorch models: every draw advances it, and Keras threads its state through
+the JAX training step). `uniform`, `split` and `fold_in` take either.
+
+`tf` and `tfp` are the TensorFlow and TFP modules, imported on first use:
+under the JAX and PyTorch backends a model that mixes never imports
+TensorFlow.
+"""
+
+import contextlib
+import contextvars
+import importlib
+
+import keras
+
+from keras_mixup import compat
+
+__all__ = [
+    "dtype_name",
+    "fold_in",
+    "is_floating",
+    "is_integer",
+    "name",
+    "ops",
+    "split",
+    "tf",
+    "tfp",
+    "uniform",
+    "using_tensorflow",
+]
+
+
+class _LazyModule:
+    """A module imported on first attribute access."""
+
+    def __init__(self, module_name):
+        self._module_name = module_name
+
+    def __getattr__(self, attribute):
+        return getattr(importlib.import_module(self._module_name), attribute)
+
+
+#: TensorFlow, imported on first use.
+tf = _LazyModule("tensorflow")
+#: TensorFlow Probability, imported on first use.
+tfp = _LazyModule("tensorflow_probability")
+
+_FORCED = contextvars.ContextVar("keras_mixup_backend", default=None)
+
+
+@contextlib.contextmanager
+def using_tensorflow():
+    """Runs the block's mixing math on TensorFlow: what the `tf.data` entry
+    points (`Mixup`, `CutMix`, `mix_with`) do, whatever the Keras
+    backend."""
+    token = _FORCED.set("tensorflow")
+    try:
+        yield
+    finally:
+        _FORCED.reset(token)
+
+
+def name():
+    """The backend the mixing math runs on now: `"tensorflow"`, `"jax"` or
+    `"torch"`."""
+    forced = _FORCED.get()
+    if forced is not None:
+        return forced
+    backend = keras.backend.backend()
+    if backend == "tensorflow" or compat.in_tf_graph():
+        return "tensorflow"
+    return backend
+
+
+def ops():
+    """The backend namespace the mixing math runs on now (see `name`)."""
+    return compat.backend_module(name())
+
+
+def dtype_name(tensor):
+    """The standard dtype name of a tensor or variable: `"float32"`, ..."""
+    return keras.backend.standardize_dtype(tensor.dtype)
+
+
+def is_floating(tensor):
+    """Whether a tensor or variable holds floating-point values."""
+    return "float" in dtype_name(tensor)
+
+
+def is_integer(tensor):
+    """Whether a tensor or variable holds integers (not bools)."""
+    return "int" in dtype_name(tensor)
+
+
+def _is_generator(seed):
+    return isinstance(seed, keras.random.SeedGenerator)
+
+
+def split(seed, *, count=2):
+    """`count` independent seeds from one: a stateless split of a TensorFlow
+    seed (the first two of a 3-way split are those of a 2-way one), or the
+    same `SeedGenerator` `count` times (each draw advances it)."""
+    if _is_generator(seed):
+        return [seed] * count
+    return tf.unstack(tf.random.experimental.stateless_split(seed, count))
+
+
+def fold_in(seed, value):
+    """A seed derived from `seed` and the int `value` (a `SeedGenerator`
+    is returned as it is: its next draw is already a fresh one)."""
+    if _is_generator(seed):
+        return seed
+    return tf.random.experimental.stateless_fold_in(seed, value)
+
+
+def uniform(shape, seed, *, minval=0.0, maxval=1.0, dtype="float32"):
+    """Uniform draws in `[minval, maxval)`; integers for an int `dtype`
+    (then `minval` and `maxval` are required ints or int tensors)."""
+    if not _is_generator(seed):
+        return tf.random.stateless_uniform(
+            shape, seed=seed, minval=minval, maxval=maxval, dtype=dtype
+        )
+    if "int" in dtype:
+        return keras.random.randint(
+            shape, minval, maxval, dtype=dtype, seed=seed
+        )
+    return keras.random.uniform(
+        shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed
+    )
