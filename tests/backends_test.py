@@ -4,44 +4,22 @@ Each backend runs `backend_scenarios.py` in its own process (Keras picks its
 backend once, at import), and the tests here check what it measured.
 """
 
-import json
 import math
-import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
+from conftest import BACKENDS, run_scenario
 from scipy import stats
 
 SCENARIOS = pathlib.Path(__file__).with_name("backend_scenarios.py")
-BACKENDS = ("tensorflow", "jax", "torch")
 ALPHAS = (0.01, 0.2, 1.0, 8.0, 64.0)
 DRAWS = 100_000
 END = 1e-3
-TIMEOUT = 300
-
-
-def run_scenario(backend, name):
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    root = str(SCENARIOS.parent.parent)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [root, *filter(None, [env.get("PYTHONPATH")])]
-    )
-    done = subprocess.run(
-        [sys.executable, str(SCENARIOS), name],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def beta(request):
-    result = run_scenario(request.param, "beta")
+    result = run_scenario(request.param, SCENARIOS, "beta")
     assert result["backend"] == request.param
     return result
 

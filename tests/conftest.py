@@ -11,11 +11,15 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `Recorder`: an identity layer that keeps every batch it receives;
 - `index_images` and `decode_cuts`: images filled with their own index,
   and what a CutMix did to them (partners, boxes, kept fractions);
-- `finish_processes`: waits for subprocesses, kills them all on a failure.
+- `finish_processes`: waits for subprocesses, kills them all on a failure;
+- `run_scenario`: runs a scenario script under one Keras backend.
 """
 
+import json
 import os
+import pathlib
 import subprocess
+import sys
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -320,3 +324,27 @@ def finish_processes(processes, timeout):
                 process.kill()
                 process.communicate()
     assert not errors, "\n".join(errors)
+
+
+#: The Keras backends, each tested in its own process.
+BACKENDS = ("tensorflow", "jax", "torch")
+
+
+def run_scenario(backend, script, name, *args, timeout=300):
+    """Runs `python script name *args` with `KERAS_BACKEND=backend` (Keras
+    picks its backend once, at import) and returns the JSON object the
+    scenario prints last."""
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    root = str(pathlib.Path(__file__).parent.parent)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [root, *filter(None, [env.get("PYTHONPATH")])]
+    )
+    done = subprocess.run(
+        [sys.executable, str(script), name, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
