@@ -21,6 +21,7 @@ TensorFlow.
 
 import contextlib
 import contextvars
+import functools
 import importlib
 
 import keras
@@ -33,7 +34,9 @@ __all__ = [
     "is_floating",
     "is_integer",
     "name",
+    "on_tensorflow",
     "ops",
+    "rank",
     "split",
     "tf",
     "tfp",
@@ -72,6 +75,17 @@ def using_tensorflow():
         _FORCED.reset(token)
 
 
+def on_tensorflow(function):
+    """`function`, run with `using_tensorflow`."""
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        with using_tensorflow():
+            return function(*args, **kwargs)
+
+    return wrapped
+
+
 def name():
     """The backend the mixing math runs on now: `"tensorflow"`, `"jax"` or
     `"torch"`."""
@@ -90,8 +104,12 @@ def ops():
 
 
 def dtype_name(tensor):
-    """The standard dtype name of a tensor or variable: `"float32"`, ..."""
-    return keras.backend.standardize_dtype(tensor.dtype)
+    """The standard dtype name of a tensor or variable: `"float32"`, ...
+    (a dtype Keras does not know, such as `qint8`, by its own name)."""
+    try:
+        return keras.backend.standardize_dtype(tensor.dtype)
+    except ValueError:
+        return str(getattr(tensor.dtype, "name", tensor.dtype))
 
 
 def is_floating(tensor):
@@ -102,6 +120,13 @@ def is_floating(tensor):
 def is_integer(tensor):
     """Whether a tensor or variable holds integers (not bools)."""
     return "int" in dtype_name(tensor)
+
+
+def rank(tensor):
+    """The static rank of a tensor, or `None` where TensorFlow does not
+    know it."""
+    shape = tensor.shape
+    return shape.rank if hasattr(shape, "rank") else len(shape)
 
 
 def _is_generator(seed):

@@ -9,6 +9,9 @@ what is accepted. Tensors are checked at trace time by `check_structure`,
 import math
 import numbers
 
+import keras
+
+from keras_mixup import backend
 from keras_mixup.backend import tf
 
 __all__ = [
@@ -22,6 +25,7 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_fused",
+    "check_in_model_backend",
     "check_int",
     "check_label_smoothing",
     "check_lambda_dtype",
@@ -35,6 +39,7 @@ __all__ = [
     "check_shape",
     "check_structure",
     "check_tensor",
+    "to_tensor",
     "is_int",
 ]
 
@@ -263,24 +268,30 @@ def check_optional_callable(value, name, meaning):
 
 
 def check_lambda_dtype(dtype):
-    """Returns `dtype` as a `tf.DType` if lam may be drawn in it.
+    """Returns the name of `dtype` (`"float32"` or `"float64"`) if lam may
+    be drawn in it.
 
     Raises:
         ValueError: for anything but float32 and float64.
     """
     try:
-        dtype = tf.as_dtype(dtype)
-    except TypeError as error:
+        name = keras.backend.standardize_dtype(dtype)
+    except (TypeError, ValueError) as error:
         raise ValueError(
             f"`dtype` must be one of {LAMBDA_DTYPES}; received {dtype!r}."
         ) from error
-    if dtype.name not in LAMBDA_DTYPES:
+    if name not in LAMBDA_DTYPES:
         raise ValueError(
             f"`dtype` must be one of {LAMBDA_DTYPES}: lam is never drawn in "
             f"half precision (cast the blended inputs instead); received "
-            f"{dtype.name}."
+            f"{name}."
         )
-    return dtype
+    return name
+
+
+def _is_tensor(value):
+    """Whether `value` is a tensor or variable (of any backend)."""
+    return hasattr(value, "dtype") and hasattr(value, "shape")
 
 
 def check_shape(shape):
@@ -292,13 +303,13 @@ def check_shape(shape):
     Raises:
         ValueError: for a negative or non-integer dimension.
     """
-    if isinstance(shape, (tf.Tensor, tf.Variable)):
+    if _is_tensor(shape):
         return shape
     dims = shape
-    if not isinstance(shape, (list, tuple, tf.TensorShape)):
-        dims = [shape]
+    if not isinstance(shape, (list, tuple)):
+        dims = list(shape) if type(shape).__name__ == "TensorShape" else [shape]
     for dim in dims:
-        if isinstance(dim, (tf.Tensor, tf.Variable)):
+        if _is_tensor(dim):
             continue
         if not is_int(dim) or dim < 0:
             raise ValueError(
@@ -308,31 +319,47 @@ def check_shape(shape):
     return shape
 
 
+def _refuse_composite(tensor, name):
+    """Refuses TensorFlow's ragged and sparse tensors by name (TensorFlow
+    is not imported to ask: only it makes them)."""
+    kind = type(tensor).__name__
+    if kind == "RaggedTensor":
+        raise ValueError(
+            f"`{name}` is a tf.RaggedTensor, which mixup does not support: "
+            "pad it to a dense tensor first (for example with "
+            "`.to_tensor()`, or `padded_batch` in tf.data)."
+        )
+    if kind == "SparseTensor":
+        raise ValueError(
+            f"`{name}` is a tf.SparseTensor, which mixup does not support: "
+            "convert it with `tf.sparse.to_dense` first."
+        )
+
+
+def to_tensor(value):
+    """`value` as a tensor of the backend the mixing math runs on (see
+    `keras_mixup.backend.name`), keeping its dtype."""
+    if backend.name() == "tensorflow":
+        return tf.convert_to_tensor(value)
+    return backend.ops().core.convert_to_tensor(value)
+
+
 def check_tensor(tensor, name):
     """Converts one batch leaf to a dense numeric tensor of rank >= 1.
 
     Raises:
         ValueError: for a ragged, sparse, non-numeric or rank-0 tensor.
     """
-    if isinstance(tensor, tf.RaggedTensor):
-        raise ValueError(
-            f"`{name}` is a tf.RaggedTensor, which mixup does not support: "
-            "pad it to a dense tensor first (for example with "
-            "`.to_tensor()`, or `padded_batch` in tf.data)."
-        )
-    if isinstance(tensor, tf.SparseTensor):
-        raise ValueError(
-            f"`{name}` is a tf.SparseTensor, which mixup does not support: "
-            "convert it with `tf.sparse.to_dense` first."
-        )
-    tensor = tf.convert_to_tensor(tensor)
-    dtype = tensor.dtype
-    if not (dtype.is_floating or dtype.is_integer) or dtype.is_quantized:
+    _refuse_composite(tensor, name)
+    tensor = to_tensor(tensor)
+    if getattr(tensor.dtype, "is_quantized", False) or not (
+        backend.is_floating(tensor) or backend.is_integer(tensor)
+    ):
         raise ValueError(
             f"`{name}` must hold numbers (float, int or uint8) to be mixed; "
-            f"received dtype {dtype.name}."
+            f"received dtype {getattr(tensor.dtype, 'name', tensor.dtype)}."
         )
-    if tensor.shape.rank == 0:
+    if backend.rank(tensor) == 0:
         raise ValueError(
             f"`{name}` must be batch-first with rank >= 1; received a scalar "
             "(rank 0). Batch the dataset before mapping Mixup."
@@ -361,7 +388,7 @@ def check_structure(structure, name):
             rank 0, or an empty structure; the message names the leaf
             (`x['image']`).
     """
-    flat = tf.nest.flatten(structure)
+    flat = keras.tree.flatten(structure)
     if not flat:
         raise ValueError(f"`{name}` is empty; it must hold at least a tensor.")
     paths = [
@@ -369,7 +396,7 @@ def check_structure(structure, name):
         for path in _leaf_paths(structure)
     ]
     checked = [check_tensor(t, p) for t, p in zip(flat, paths, strict=True)]
-    return tf.nest.pack_sequence_as(structure, checked)
+    return keras.tree.pack_sequence_as(structure, checked)
 
 
 def batch_size(*structures):
@@ -387,7 +414,7 @@ def batch_size(*structures):
         tf.errors.InvalidArgumentError: if two dynamic ones differ.
     """
     leaves = [
-        t for s in structures if s is not None for t in tf.nest.flatten(s)
+        t for s in structures if s is not None for t in keras.tree.flatten(s)
     ]
     static = {t.shape[0] for t in leaves if t.shape[0] is not None}
     message = (
@@ -541,4 +568,30 @@ def check_cutmix_at_input(mix_at, cuts):
             "CutMix pastes boxes of input images, so a MixupModel with "
             "`cutmix_alpha` mixes at the input only: use "
             f'mix_at="input"; received mix_at={mix_at!r}.'
+        )
+
+
+def check_in_model_backend(owner, options, cuts):
+    """Refuses, on the JAX and PyTorch backends, what only the TensorFlow
+    backend runs inside a model: CutMix and RegMixup.
+
+    Raises:
+        ValueError: naming the option and where it does run.
+    """
+    current = keras.backend.backend()
+    if current == "tensorflow":
+        return
+    if cuts:
+        raise ValueError(
+            f"{owner} runs CutMix inside a model on the TensorFlow backend "
+            f"only; the Keras backend is {current!r}. CutMix in the "
+            "tf.data pipeline instead (`keras_mixup.CutMix`, or "
+            "`keras_mixup.Mixup(cutmix_alpha=...)`), which works with "
+            "every backend."
+        )
+    if options.get("clean_loss_weight"):
+        raise ValueError(
+            f"{owner} runs RegMixup (`clean_loss_weight` > 0) on the "
+            f"TensorFlow backend only; the Keras backend is {current!r} "
+            f"and clean_loss_weight={options['clean_loss_weight']!r}."
         )

@@ -3,7 +3,7 @@ mixing a dataset with batches of another."""
 
 import keras
 
-from keras_mixup import checks, elements, engine, pairing
+from keras_mixup import backend, checks, elements, engine, pairing
 from keras_mixup.backend import tf
 
 __all__ = ["CutMix", "Mixup", "mix_with"]
@@ -87,6 +87,7 @@ class Mixup(engine.HoldsEngine):
 
     def __init__(self, alpha=0.2, **options):
         self.hold_engine("Mixup", ALL_OPTIONS, {"alpha": alpha}, options)
+        self.engine.prepare_tensorflow()
 
     def for_input_context(self, input_context):
         """Returns a copy that draws its own stream for one input pipeline.
@@ -143,11 +144,13 @@ class Mixup(engine.HoldsEngine):
         )
         return copy
 
+    @backend.on_tensorflow
     def draw(self, batch_size, x=None, y=None, **kwargs):
         """Draws a batch's `(lam, partner_index)`; see
         `keras_mixup.engine.MixingEngine.draw`."""
         return self.engine.draw(batch_size, x, y, **kwargs)
 
+    @backend.on_tensorflow
     def mix(
         self,
         x,
@@ -187,6 +190,7 @@ class Mixup(engine.HoldsEngine):
             return x, y
         return x, y, sample_weight
 
+    @backend.on_tensorflow
     def _mix_dict(self, element):
         if not isinstance(element, dict):
             raise ValueError(
@@ -314,6 +318,7 @@ class CutMix(Mixup):
         self.hold_engine(
             "CutMix", CUTMIX_OPTIONS, named, options, variant="cutmix"
         )
+        self.engine.prepare_tensorflow()
 
     @property
     def minmax(self):
@@ -417,6 +422,7 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
     if partner_dataset.cardinality() == 0:
         raise ValueError("`partner_dataset` is empty.")
 
+    @backend.on_tensorflow
     def mix(element, partner):
         x, y, weight = tuple(element) + (None,) * (3 - len(element))
         partner_x, partner_y, partner_weight = tuple(partner) + (None,) * (

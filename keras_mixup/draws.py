@@ -73,7 +73,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         return sample_lambda_tf(
             shape, alpha, seed, inputs_only=inputs_only, dtype=dtype
         )
-    dtype = checks.check_lambda_dtype(dtype).name
+    dtype = checks.check_lambda_dtype(dtype)
     shape = checks.check_shape(shape)
     if keras.ops.is_tensor(alpha) or isinstance(alpha, keras.Variable):
         concentration = keras.ops.cast(alpha, dtype)

@@ -4,8 +4,9 @@ element `{"images": x, "labels": y}` (the form `keras.layers.MixUp` takes).
 
 import collections
 
-from keras_mixup import boxes, checks, cutmix, labels
-from keras_mixup.backend import tf
+import keras
+
+from keras_mixup import backend, boxes, checks, cutmix, labels
 
 __all__ = [
     "FORMS",
@@ -132,7 +133,7 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     parts = split_dict(element, owner)
     x = parts.inputs
     if prepare is not None:
-        x = tf.nest.map_structure(prepare, x)
+        x = keras.tree.map_structure(prepare, x)
     x, y, _, size = checks.check_batch(x, parts.labels)
     options = engine.options
     channel_axis = 1 if options["data_format"] == "channels_first" else -1
@@ -171,6 +172,6 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
 
 def describe(element):
     """`element`'s structure with each leaf as `dtype[shape]`."""
-    return tf.nest.map_structure(
-        lambda t: f"{tf.as_dtype(t.dtype).name}{list(t.shape)}", element
+    return keras.tree.map_structure(
+        lambda t: f"{backend.dtype_name(t)}{list(t.shape)}", element
     )

@@ -18,6 +18,7 @@ import textwrap
 import keras
 
 from keras_mixup import (
+    backend,
     blending,
     boxes,
     checks,
@@ -28,7 +29,7 @@ from keras_mixup import (
 )
 from keras_mixup.backend import tf
 from keras_mixup.labels import encode_labels
-from keras_mixup.state import MixingState, SeedSource, split_seed
+from keras_mixup.state import MixingState, SeedSource
 
 __all__ = [
     "MODEL_ONLY",
@@ -352,7 +353,39 @@ class MixingEngine:
             checks.check_cutmix_use(self.options, owner)
         #: What `keras_mixup.MixupSchedule` changes: the switch and alpha.
         self.state = MixingState(self.options["alpha"], self.options["prob"])
-        self.seed_source = SeedSource(self.options["seed"])
+        self._seed_source = None
+        #: The seed stream of a JAX or PyTorch model's steps (`None` on the
+        #: TensorFlow backend): the layer or model holding the engine
+        #: tracks it, so Keras threads its state through a JAX step.
+        self.seed_generator = None
+        if keras.backend.backend() == "tensorflow":
+            self.prepare_tensorflow()
+        else:
+            self.seed_generator = keras.random.SeedGenerator(
+                self.options["seed"], name="mixup_seed_generator"
+            )
+
+    @property
+    def seed_source(self):
+        """The seed stream of `tf.data` and of the TensorFlow backend (a
+        `keras_mixup.state.SeedSource`), made on first use."""
+        if self._seed_source is None:
+            self._seed_source = SeedSource(self.options["seed"])
+        return self._seed_source
+
+    def prepare_tensorflow(self):
+        """Makes the TensorFlow state now (the seed stream and variables
+        of `tf.data`): what the `tf.data` entry points do at
+        construction, so no variable is made while a pipeline traces."""
+        self.state.tensorflow_variables()
+        return self.seed_source
+
+    def next_seed(self):
+        """The seed of the next draw: a fresh stateless seed on TensorFlow,
+        else the `seed_generator` (which each draw advances)."""
+        if backend.name() == "tensorflow":
+            return self.seed_source.next_seed()
+        return self.seed_generator
 
     @classmethod
     def taking(cls, owner, accepted, named, kwargs, *, variant="mixup"):
@@ -388,7 +421,7 @@ class MixingEngine:
         """The alpha the next batch is drawn with, a Python float (the
         shortest decimal that the float32 variable holds: 0.3, not
         0.30000001192092896)."""
-        return float(str(self.state.alpha.numpy()))
+        return self.state.values()[0]
 
     def get_config(self):
         """The accepted options, as a config."""
@@ -420,7 +453,7 @@ class MixingEngine:
             variant=self.variant,
             **{name: self.options[name] for name in self.accepted},
         )
-        copy.seed_source = SeedSource(
+        copy._seed_source = SeedSource(
             self.options["seed"], input_pipeline_id=input_pipeline_id
         )
         return copy
@@ -428,7 +461,11 @@ class MixingEngine:
     def draw_lambda(self, shape, seed, *, inputs_only=False):
         """lam with the current alpha: Beta(alpha, alpha), or
         Beta(alpha + 1, alpha) with `inputs_only`."""
-        return draws.sample_lambda_tf(
+        if backend.name() == "tensorflow":
+            return draws.sample_lambda_tf(
+                shape, self.state.alpha, seed, inputs_only=inputs_only
+            )
+        return draws.sample_lambda(
             shape, self.state.alpha, seed, inputs_only=inputs_only
         )
 
@@ -466,8 +503,8 @@ class MixingEngine:
         """
         if inputs_only is None:
             inputs_only = not self.options["mix_labels"]
-        lam_seed, partner_seed, apply_seed = split_seed(
-            self.seed_source.next_seed(), count=3
+        lam_seed, partner_seed, apply_seed = backend.split(
+            self.next_seed(), count=3
         )
         shape = [batch_size] if self.options["mode"] == "elem" else []
         lam = self.draw_lambda(shape, lam_seed, inputs_only=inputs_only)
@@ -484,18 +521,19 @@ class MixingEngine:
             label_bandwidth=self.options["label_bandwidth"],
         )
         mixed = self.state.decide(apply_seed)
-        itself = tf.range(tf.shape(partner_index)[0], dtype=tf.int32)
-        partner_index = tf.where(mixed, partner_index, itself)
+        numpy = backend.ops().numpy
+        itself = numpy.arange(batch_size, dtype="int32")
+        partner_index = numpy.where(mixed, partner_index, itself)
         if self.cuts:
             return self._draw_cuts(lam, partner_index, mixed, x, apply_seed)
-        return tf.where(mixed, lam, tf.ones_like(lam)), partner_index
+        return numpy.where(mixed, lam, numpy.ones_like(lam)), partner_index
 
     def _draw_cuts(self, lam, partner_index, mixed, x, seed):
         """The CutMix part of a draw: which examples are cut, their boxes
         (for the images of `x`) and label weights; see `draw`."""
         options = self.options
-        switch_seed, lam_seed, box_seed = split_seed(
-            tf.random.experimental.stateless_fold_in(seed, 1), count=3
+        switch_seed, lam_seed, box_seed = backend.split(
+            backend.fold_in(seed, 1), count=3
         )
         if self.variant == "cutmix":
             cut_lam, cut = lam, tf.ones_like(lam, tf.bool)
@@ -656,9 +694,9 @@ class MixingEngine:
 
 
 def _float_weights(weight):
-    if weight.dtype.is_floating:
+    if backend.is_floating(weight):
         return weight
-    return tf.cast(weight, keras.config.floatx())
+    return backend.ops().core.cast(weight, keras.config.floatx())
 
 
 def _concat(structure, partner):
@@ -747,6 +785,19 @@ class HoldsEngine:
             _check_names(owner, kwargs, accepted)  # no base takes the rest
         super().__init__(**kwargs)
         self.engine = mixing
+        if isinstance(self, keras.layers.Layer):
+            checks.check_in_model_backend(owner, mixing.options, mixing.cuts)
+            # Tracked, so that Keras threads them through a JAX step.
+            self._mixing_variables = mixing.state.variables
+            if mixing.seed_generator is not None:
+                self._mixing_seed_generator = mixing.seed_generator
+
+    def save_own_variables(self, store):
+        """Saves nothing: the mixing state (seeds, switch, alpha) is not
+        saved, so `.keras` files load on every backend."""
+
+    def load_own_variables(self, store):
+        """Loads nothing (see `save_own_variables`)."""
 
     @property
     def alpha(self):

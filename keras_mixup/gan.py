@@ -2,9 +2,9 @@
 
 import keras
 
-from keras_mixup import blending, checks, engine
+from keras_mixup import backend, blending, checks, engine
 from keras_mixup.backend import tf
-from keras_mixup.state import SeedSource, as_seed, split_seed
+from keras_mixup.state import SeedSource, as_seed
 
 __all__ = ["MixupGAN"]
 
@@ -379,7 +379,7 @@ class MixupGAN(keras.Model):
         """
         batch_size = tf.shape(real)[0]
         # The first two seeds of a 3-way split are those of a 2-way one.
-        noise_seed, lam_seed, mix_seed = split_seed(seed, count=3)
+        noise_seed, lam_seed, mix_seed = backend.split(seed, count=3)
         fake = self.generator(
             self.sample_noise(batch_size, noise_seed), training=training
         )
@@ -417,7 +417,7 @@ class MixupGAN(keras.Model):
 
     def train_step(self, data):
         real = self._real_samples(data)
-        d_seed, g_seed = split_seed(self.seed_source.next_seed())
+        d_seed, g_seed = backend.split(self.seed_source.next_seed())
         # Discriminator step, on real samples blended with generated ones.
         fake, lam, mixed = self._discriminator_draws(real, d_seed, True)
         with tf.GradientTape() as tape:
@@ -435,7 +435,7 @@ class MixupGAN(keras.Model):
 
     def test_step(self, data):
         real = self._real_samples(data)
-        d_seed, g_seed = split_seed(self.seed_source.next_seed())
+        d_seed, g_seed = backend.split(self.seed_source.next_seed())
         fake, lam, mixed = self._discriminator_draws(real, d_seed, False)
         d_loss = self._discriminator_loss(real, fake, lam, mixed, False)
         g_loss = self._generator_loss(tf.shape(real)[0], g_seed, False)

@@ -10,8 +10,7 @@ its own.
 
 import keras
 
-from keras_mixup import checks, elements, engine
-from keras_mixup.backend import tf
+from keras_mixup import backend, checks, elements, engine
 
 __all__ = ["MixStep", "MixupLayer"]
 
@@ -46,14 +45,15 @@ class MixStep:
 
     def apply(self, inputs):
         """`inputs` blended with the step's draw if this point is chosen,
-        else unchanged (a `tf.cond`: one trace serves every step)."""
+        else unchanged (a `cond`: one trace serves every step)."""
         if self.draw is None:
             return inputs
         self.applied = True
         lam, partner_index = self.draw
         checks.batch_size(inputs, partner_index)
-        return tf.cond(
-            tf.equal(self.chosen, self.index),
+        ops = backend.ops()
+        return ops.core.cond(
+            ops.numpy.equal(self.chosen, self.index),
             lambda: self.engine.blend(inputs, lam, partner_index),
             lambda: inputs,
         )
@@ -159,7 +159,7 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         """Mixes `inputs` while training; see the class docstring."""
         if isinstance(inputs, dict):
             return self._mix_dict(inputs, training)
-        inputs = tf.nest.map_structure(self._to_compute_dtype, inputs)
+        inputs = keras.tree.map_structure(self._to_compute_dtype, inputs)
         if self.mix_step is not None:
             return self.mix_step.apply(inputs)
         if not training:
@@ -178,9 +178,9 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
     def _to_compute_dtype(self, tensor):
         """Casts a numeric tensor to the compute dtype (what Keras' autocast
         does for floats, and integers too); others pass to the checks."""
-        tensor = tf.convert_to_tensor(tensor)
-        if tensor.dtype.is_floating or tensor.dtype.is_integer:
-            return tf.cast(tensor, self.compute_dtype)
+        tensor = checks.to_tensor(tensor)
+        if backend.is_floating(tensor) or backend.is_integer(tensor):
+            return backend.ops().core.cast(tensor, self.compute_dtype)
         return tensor
 
     def compute_mask(self, inputs, mask=None):

@@ -6,7 +6,7 @@ import copy
 
 import keras
 
-from keras_mixup import checks, compat, engine
+from keras_mixup import backend, checks, compat, engine
 from keras_mixup.backend import tf
 from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
@@ -119,7 +119,7 @@ def resolve_mix_points(model, mix_at):
 
 def _check_loss(loss):
     """Refuses sparse losses: a MixupModel trains on one-hot labels."""
-    for leaf in tf.nest.flatten(loss):
+    for leaf in keras.tree.flatten(loss):
         name = leaf if isinstance(leaf, str) else type(leaf).__name__
         if callable(leaf) and not isinstance(leaf, keras.losses.Loss):
             name = getattr(leaf, "__name__", name)
@@ -341,12 +341,12 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
         draw = self.engine.draw(size, x, y)
         points = self._mix_points.points
-        chosen = tf.random.stateless_uniform(
+        chosen = backend.uniform(
             [],
-            self.engine.seed_source.next_seed(),
+            self.engine.next_seed(),
             minval=0,
             maxval=len(points),
-            dtype=tf.int32,
+            dtype="int32",
         )
         steps = [MixStep.PASS] * len(layers)
         for index, point in enumerate(points):
@@ -360,10 +360,16 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         _, y, sample_weight = self.engine.apply(draw, (), y, sample_weight)
         return x, y, sample_weight, StepPlan(steps, draw, chosen)
 
-    def train_step(self, data):
+    def train_step(self, *args):
         """Mixes the batch (see `mix`), then runs the usual training step;
         with `clean_loss_weight` > 0, RegMixup's step (see
-        `regularised_step`)."""
+        `regularised_step`). On JAX, Keras' stateless step
+        `train_step(state, data)`: the draw runs with the step's values of
+        the seed generator and the mixing state, and returns them
+        advanced."""
+        if keras.backend.backend() == "jax":
+            return self._stateless_train_step(*args)
+        (data,) = args
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         clean = (x, y, sample_weight)
         x, y, sample_weight, plan = self.mix(x, y, sample_weight)
@@ -373,6 +379,28 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         else:
             with self._instructing(steps):
                 logs = super().train_step((x, y, sample_weight))
+        self._check_applied(steps)
+        return logs
+
+    def _stateless_train_step(self, state, data):
+        """`train_step` on JAX: mixes with the state's variable values,
+        then runs Keras' step on the mixed batch with the advanced ones."""
+        trainable, non_trainable, optimizer_state, metrics_state = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        variables = self.non_trainable_variables
+        with keras.StatelessScope(
+            state_mapping=list(zip(variables, non_trainable, strict=True))
+        ) as scope:
+            x, y, sample_weight, plan = self.mix(x, y, sample_weight)
+        non_trainable = [scope.get_current_value(v) for v in variables]
+        state = (trainable, non_trainable, optimizer_state, metrics_state)
+        with self._instructing(plan.layer_steps):
+            logs, state = super().train_step(state, (x, y, sample_weight))
+        self._check_applied(plan.layer_steps)
+        return logs, state
+
+    def _check_applied(self, steps):
+        """Refuses a step whose chosen MixupLayers were never called."""
         missed = [
             layer.name
             for layer, step in zip(self._mix_points.layers, steps, strict=True)
@@ -385,7 +413,6 @@ class MixupModel(engine.HoldsEngine, keras.Model):
                 "mixed without the inputs. Call them in the model, or leave "
                 "them out of `mix_at`."
             )
-        return logs
 
     def regularised_step(self, clean, mixed, steps):
         """RegMixup's training step: one gradient step on
@@ -452,11 +479,9 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         num_classes = self.engine.options["num_classes"]
         if y is None or num_classes is None:
             return y
-        return tf.nest.map_structure(
+        return keras.tree.map_structure(
             lambda t: (
-                encode_labels(t, num_classes)
-                if not tf.as_dtype(t.dtype).is_floating
-                else t
+                t if backend.is_floating(t) else encode_labels(t, num_classes)
             ),
             y,
         )
@@ -523,6 +548,8 @@ class _LossParts:
 def _unscaled(loss):
     """A loss as the user reads it: Keras' losses divide by the number of
     replicas under `tf.distribute` (summed over replicas in the step)."""
+    if backend.name() != "tensorflow":
+        return loss
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
 
@@ -531,8 +558,9 @@ def _as_float(structure):
     """Integer tensors cast to the Keras compute dtype, so that a blended
     and an unblended branch agree on dtypes."""
     dtype = keras.config.dtype_policy().compute_dtype
-    return tf.nest.map_structure(
-        lambda t: tf.cast(t, dtype) if t.dtype.is_integer else t, structure
+    cast = backend.ops().core.cast
+    return keras.tree.map_structure(
+        lambda t: cast(t, dtype) if backend.is_integer(t) else t, structure
     )
 
 

@@ -8,10 +8,12 @@ graph reads, so nothing retraces when they change.
 
 import numbers
 
-from keras_mixup import checks
+import keras
+
+from keras_mixup import backend, checks
 from keras_mixup.backend import tf
 
-__all__ = ["MixingState", "SeedSource", "as_seed", "split_seed"]
+__all__ = ["MixingState", "SeedSource", "as_seed"]
 
 
 def as_seed(seed):
@@ -38,14 +40,6 @@ def as_seed(seed):
             f"received dtype {seed.dtype.name} and shape {seed.shape}."
         )
     return tf.cast(seed, tf.int32)
-
-
-def split_seed(seed, *, count=2):
-    """Splits one stateless seed into `count` independent ones.
-
-    The first two seeds of a 3-way split are those of a 2-way one.
-    """
-    return tf.unstack(tf.random.experimental.stateless_split(seed, count))
 
 
 def _replica_id():
@@ -130,9 +124,18 @@ class MixingState:
 
     Every mixing engine holds one, and every mixing object exposes it as
     `mixing_state`. The switch and alpha live in variables that the traced
-    graph reads, so a change applies from the next batch on, without
+    step reads, so a change applies from the next batch on, without
     retracing: in `tf.data` pipelines (which capture variables by
-    reference), in `tf.function` and under XLA. `prob` never changes.
+    reference), in `tf.function`, under XLA, and in a JAX or PyTorch
+    model's step. `prob` never changes.
+
+    There is one pair of variables per kind of tensor the object mixes:
+    TensorFlow variables for `tf.data` and the TensorFlow backend (made
+    when first needed), and Keras variables on the JAX and PyTorch
+    backends (made at construction, so that the layer or model holding
+    the object tracks them: Keras then threads them through a JAX step).
+    `set` changes them all; `alpha` and `active` are those of the
+    backend the mixing math runs on now (see `keras_mixup.backend.name`).
 
     The current switch and alpha are not part of any config, so they are
     not saved: a loaded object starts active with its constructor alpha,
@@ -147,23 +150,79 @@ class MixingState:
     Attributes:
         initial_alpha: the constructor alpha, a Python float.
         prob: the probability that a batch is mixed, a Python float.
-        alpha: a scalar float32 `tf.Variable`, the alpha lam is drawn with.
-        active: a scalar bool `tf.Variable`; while false, nothing is mixed.
     """
 
     def __init__(self, alpha, prob=1.0):
         self.initial_alpha = checks.check_alpha(alpha)
         self.prob = checks.check_prob(prob)
-        with tf.init_scope():
-            self.alpha = tf.Variable(
-                self.initial_alpha,
-                dtype=tf.float32,
-                trainable=False,
-                name="mixup_alpha",
+        self._tensorflow = None
+        self._keras = None
+        if keras.backend.backend() == "tensorflow":
+            self.tensorflow_variables()
+        else:
+            self._keras = (
+                keras.Variable(
+                    self.initial_alpha,
+                    dtype="float32",
+                    trainable=False,
+                    name="mixup_alpha",
+                ),
+                keras.Variable(
+                    True, dtype="bool", trainable=False, name="mixup_active"
+                ),
             )
-            self.active = tf.Variable(
-                True, dtype=tf.bool, trainable=False, name="mixup_active"
-            )
+
+    def tensorflow_variables(self):
+        """`(alpha, active)` as TensorFlow variables, made on first use with
+        the current values."""
+        if self._tensorflow is None:
+            alpha, active = self.values()
+            with tf.init_scope():
+                self._tensorflow = (
+                    tf.Variable(
+                        alpha,
+                        dtype=tf.float32,
+                        trainable=False,
+                        name="mixup_alpha",
+                    ),
+                    tf.Variable(
+                        active,
+                        dtype=tf.bool,
+                        trainable=False,
+                        name="mixup_active",
+                    ),
+                )
+        return self._tensorflow
+
+    @property
+    def variables(self):
+        """The Keras variables a layer or model holding the object tracks
+        (none on the TensorFlow backend, whose variables `tf.data` and the
+        step capture by reference)."""
+        return list(self._keras or ())
+
+    def _current(self):
+        if backend.name() == "tensorflow":
+            return self.tensorflow_variables()
+        return self._keras
+
+    @property
+    def alpha(self):
+        """A scalar float32 variable, the alpha lam is drawn with."""
+        return self._current()[0]
+
+    @property
+    def active(self):
+        """A scalar bool variable; while false, nothing is mixed."""
+        return self._current()[1]
+
+    def values(self):
+        """`(alpha, active)` as Python values: a float, a bool."""
+        pair = self._tensorflow or self._keras
+        if pair is None:
+            return self.initial_alpha, True
+        alpha, active = (keras.ops.convert_to_numpy(v) for v in pair)
+        return float(str(alpha)), bool(active)
 
     def set(self, *, active=None, alpha=None):
         """Changes the switch and/or alpha (`None` leaves it as it is).
@@ -174,9 +233,14 @@ class MixingState:
         if active is not None:
             checks.check_bool(active, "active")
         if alpha is not None:
-            self.alpha.assign(checks.check_alpha(alpha))
-        if active is not None:
-            self.active.assign(active)
+            alpha = checks.check_alpha(alpha)
+        for pair in (self._tensorflow, self._keras):
+            if pair is None:
+                continue
+            if alpha is not None:
+                pair[0].assign(alpha)
+            if active is not None:
+                pair[1].assign(active)
 
     def reset(self):
         """Back to the constructor state: active, constructor alpha."""
@@ -186,13 +250,15 @@ class MixingState:
         """Whether this batch is mixed: active, and a draw below `prob`.
 
         Args:
-            seed: a stateless seed for the draw (unused when `prob` is 1).
+            seed: a seed for the draw (unused when `prob` is 1), as
+                `keras_mixup.backend.uniform` takes it.
 
         Returns:
             A scalar bool tensor.
         """
-        active = tf.convert_to_tensor(self.active)
+        ops = backend.ops()
+        active = ops.core.convert_to_tensor(self.active)
         if self.prob == 1.0:
             return active
-        draw = tf.random.stateless_uniform([], as_seed(seed))
-        return tf.logical_and(active, draw < self.prob)
+        draw = backend.uniform([], seed)
+        return ops.numpy.logical_and(active, draw < self.prob)
