@@ -787,10 +787,17 @@ class HoldsEngine:
         self.engine = mixing
         if isinstance(self, keras.layers.Layer):
             checks.check_in_model_backend(owner, mixing.options, mixing.cuts)
-            # Tracked, so that Keras threads them through a JAX step.
-            self._mixing_variables = mixing.state.variables
-            if mixing.seed_generator is not None:
-                self._mixing_seed_generator = mixing.seed_generator
+            self._track_mixing_state()
+
+    def _track_mixing_state(self):
+        """Tracks the seed generator (on JAX and PyTorch) and, on JAX, the
+        switch and alpha variables, so that Keras threads them through
+        its stateless step (they are then non-trainable weights of the
+        layer; PyTorch steps read them live)."""
+        if self.engine.seed_generator is not None:
+            self._mixing_seed_generator = self.engine.seed_generator
+        if keras.backend.backend() == "jax":
+            self._mixing_variables = self.engine.state.variables
 
     def save_own_variables(self, store):
         """Saves nothing: the mixing state (seeds, switch, alpha) is not

@@ -330,11 +330,16 @@ def finish_processes(processes, timeout):
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def run_scenario(backend, script, name, *args, timeout=300):
+def run_scenario(backend, script, name, *args, timeout=300, env=None):
     """Runs `python script name *args` with `KERAS_BACKEND=backend` (Keras
-    picks its backend once, at import) and returns the JSON object the
-    scenario prints last."""
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
+    picks its backend once, at import) and the variables of `env` set, and
+    returns the JSON object the scenario prints last."""
+    env = dict(
+        os.environ,
+        KERAS_BACKEND=backend,
+        TF_CPP_MIN_LOG_LEVEL="3",
+        **(env or {}),
+    )
     root = str(pathlib.Path(__file__).parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(
         [root, *filter(None, [env.get("PYTHONPATH")])]

@@ -1,0 +1,347 @@
+"""The in-model API under one Keras backend, in a subprocess of
+models_backends_test.py.
+
+    KERAS_BACKEND=jax python tests/models_backend_scenarios.py in_model \
+        LOAD_DIR SAVE_DIR
+
+runs the README's in-model examples (`MixupLayer` under plain `fit`,
+`MixupModel` at the input and at hidden layers, `MixupSchedule`), every
+pairing and option a step takes, mixed precision, and saves the models to
+SAVE_DIR (and loads those another backend saved in LOAD_DIR, `-` for none);
+it prints one JSON object of what it measured, for the parent to check.
+"""
+
+import json
+import os
+import pathlib
+import sys
+
+import numpy as np
+
+IMAGES = (8, 8, 3)
+SIZE = 32
+CLASSES = 4
+
+
+def _data(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(SIZE, *IMAGES)).astype("float32")
+    return x, rng.integers(0, CLASSES, SIZE)
+
+
+def _readme_layer_model():
+    """The README's `MixupLayer` example, on small images."""
+    import keras
+
+    import keras_mixup
+
+    return keras.Sequential(
+        [
+            keras.Input(IMAGES),
+            keras_mixup.MixupLayer(alpha=0.2, seed=1),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(CLASSES, activation="softmax"),
+        ]
+    )
+
+
+def _readme_backbone():
+    """The README's Manifold Mixup backbone, on small images."""
+    import keras
+
+    import keras_mixup
+
+    keras.utils.set_random_seed(3)
+    return keras.Sequential(
+        [
+            keras.Input(IMAGES),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras_mixup.MixupLayer(name="mix_1"),
+            keras.layers.Conv2D(8, 3, activation="relu"),
+            keras_mixup.MixupLayer(name="mix_2"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(CLASSES, activation="softmax"),
+        ]
+    )
+
+
+def _fit(model, x, y, **kwargs):
+    history = model.fit(
+        x,
+        y,
+        batch_size=16,
+        epochs=kwargs.pop("epochs", 1),
+        verbose=0,
+        shuffle=False,
+        **kwargs,
+    )
+    return [float(v) for v in history.history["loss"]]
+
+
+def _weights(model):
+    return [
+        np.asarray(keras_ops().convert_to_numpy(w), "float64")
+        for w in model.trainable_weights
+    ]
+
+
+def keras_ops():
+    import keras
+
+    return keras.ops
+
+
+def _max_difference(first, second):
+    return max(
+        float(np.max(np.abs(a - b))) for a, b in zip(first, second, strict=True)
+    )
+
+
+def readme_examples(x, y):
+    """The README's in-model examples train, and mix only while training."""
+    import keras
+
+    import keras_mixup
+
+    out = {}
+    model = _readme_layer_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    out["layer_losses"] = _fit(model, x, y)
+    layer = keras_mixup.MixupLayer(alpha=0.2, seed=0)
+    flat = x.reshape(SIZE, -1)
+    out["layer_identity"] = bool(
+        np.array_equal(keras.ops.convert_to_numpy(layer(flat)), flat)
+    )
+    mixed = keras.ops.convert_to_numpy(layer(flat, training=True))
+    out["layer_mixes"] = not np.array_equal(mixed, flat)
+    out["layer_mixed_dtype"] = str(mixed.dtype)
+    element = layer({"images": flat, "labels": np.eye(CLASSES)[y]})
+    out["dict_labels_shape"] = list(element["labels"].shape)
+    wrapper = keras_mixup.MixupModel(
+        _readme_backbone(),
+        alpha=2.0,
+        num_classes=CLASSES,
+        mix_at="latent",
+        seed=1,
+    )
+    wrapper.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    out["latent_losses"] = _fit(wrapper, x, y, epochs=2)
+    out["mix_points"] = wrapper.mix_points
+    return out, model, wrapper
+
+
+def exact_mix():
+    """`MixupModel.mix` on hand-built rows: every mixed row is `lam * e_i +
+    (1 - lam) * e_j`, and its label the same blend of the labels."""
+    import keras
+
+    import keras_mixup
+
+    size = 8
+    model = keras_mixup.MixupModel(
+        keras.Sequential([keras.Input((size,)), keras.layers.Dense(size)]),
+        alpha=1.0,
+        num_classes=size,
+        seed=5,
+    )
+    x, labels, _, _ = model.mix(np.eye(size, dtype="float32"), np.arange(size))
+    x, labels = (keras.ops.convert_to_numpy(t) for t in (x, labels))
+    return {
+        "rows_sum_to_one": bool(np.allclose(x.sum(axis=1), 1.0, atol=1e-6)),
+        "labels_equal_inputs": bool(np.allclose(x, labels, atol=1e-6)),
+        "at_most_two_sources": bool(((x > 1e-6).sum(axis=1) <= 2).all()),
+        "mixed_rows": int(((x > 1e-6).sum(axis=1) == 2).sum()),
+    }
+
+
+def options_and_pairings(x, y):
+    """A step with each pairing and option trains (finite losses)."""
+    import keras_mixup
+
+    configs = {
+        "random": {},
+        "knn": {"pairing": "knn", "knn_k": 3},
+        "knn_meanpool": {
+            "pairing": "knn",
+            "knn_features": keras_mixup.MeanPool(4),
+        },
+        "knn_countsketch": {
+            "pairing": "knn",
+            "knn_features": keras_mixup.CountSketch(16),
+        },
+        "same_class": {"pairing": "same_class"},
+        "prob": {"prob": 0.5},
+        "label_smoothing": {"label_smoothing": 0.1},
+        "batch_mode": {"mode": "batch"},
+        "list": {"mix_at": ["input", "mix_2"]},
+    }
+    losses = {}
+    for name, options in configs.items():
+        options = {"mix_at": "latent", **options}
+        model = keras_mixup.MixupModel(
+            _readme_backbone(),
+            alpha=0.4,
+            num_classes=CLASSES,
+            seed=2,
+            **options,
+        )
+        model.compile("adam", "categorical_crossentropy")
+        losses[name] = _fit(model, x, y)
+    return {"option_losses": losses}
+
+
+def schedule(x, y):
+    """Mixing off (a `MixupSchedule`) trains exactly as the plain model; on,
+    it does not; an alpha the schedule sets applies in the step; a seed
+    repeats."""
+    import keras
+
+    import keras_mixup
+
+    y_hot = np.eye(CLASSES, dtype="float32")[y]
+
+    def trained(schedule_options=None, epochs=1, seed=4):
+        model = keras_mixup.MixupModel(
+            _readme_backbone(),
+            alpha=0.2,
+            num_classes=CLASSES,
+            mix_at="latent",
+            seed=seed,
+        )
+        model.compile(keras.optimizers.SGD(0.1), "categorical_crossentropy")
+        callbacks = []
+        if schedule_options is not None:
+            callbacks.append(
+                keras_mixup.MixupSchedule(model, **schedule_options)
+            )
+        _fit(model, x, y, epochs=epochs, callbacks=callbacks)
+        return _weights(model), model.alpha
+
+    plain = _readme_backbone()  # its MixupLayers switched off: plain steps
+    plain.compile(keras.optimizers.SGD(0.1), "categorical_crossentropy")
+    layers = [layer for layer in plain.layers if hasattr(layer, "engine")]
+    off_layers = keras_mixup.MixupSchedule(layers, start_epoch=1)
+    _fit(plain, x, y_hot, callbacks=[off_layers])
+    off, _ = trained({"start_epoch": 1})
+    on, _ = trained()
+    again, _ = trained()
+    changed, alpha = trained({"alpha": {1: 8.0}}, epochs=2)
+    kept, _ = trained(epochs=2)
+    return {
+        "off_vs_plain": _max_difference(off, _weights(plain)),
+        "on_vs_plain": _max_difference(on, _weights(plain)),
+        "same_seed": _max_difference(on, again),
+        "alpha_changed_vs_kept": _max_difference(changed, kept),
+        "alpha_after_fit": alpha,
+    }
+
+
+def mixed_precision(x, y):
+    """MixupLayer and MixupModel train under `mixed_bfloat16`, with
+    `jit_compile=True` where Keras compiles on this backend."""
+    import keras
+
+    import keras_mixup
+
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        model = keras_mixup.MixupModel(
+            _readme_backbone(),
+            alpha=0.4,
+            num_classes=CLASSES,
+            mix_at="latent",
+            seed=6,
+        )
+        jit = keras.backend.backend() != "torch"
+        model.compile("adam", "categorical_crossentropy", jit_compile=jit)
+        losses = _fit(model, x, y)
+        dtype = str(model.predict(x, verbose=0).dtype)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    return {
+        "bfloat16_losses": losses,
+        "bfloat16_jit": jit,
+        "bfloat16_output": dtype,
+    }
+
+
+def data_parallel(x, y):
+    """On JAX with several devices: `MixupModel` trains under
+    `keras.distribution.DataParallel`."""
+    import keras
+
+    import keras_mixup
+
+    if keras.backend.backend() != "jax":
+        return {}
+    devices = keras.distribution.list_devices()
+    keras.distribution.set_distribution(
+        keras.distribution.DataParallel(devices=devices)
+    )
+    try:
+        model = keras_mixup.MixupModel(
+            _readme_backbone(),
+            alpha=0.4,
+            num_classes=CLASSES,
+            mix_at="latent",
+            seed=7,
+        )
+        model.compile("adam", "categorical_crossentropy")
+        losses = _fit(model, x, y)
+    finally:
+        keras.distribution.set_distribution(None)
+    return {"devices": len(devices), "data_parallel_losses": losses}
+
+
+def save_and_load(layer_model, wrapper, load_dir, save_dir):
+    """Saves both models and their predictions; loads another backend's
+    files and compares their predictions with the ones stored there."""
+    import keras
+
+    x, _ = _data(seed=9)
+    out = {}
+    if load_dir != "-":
+        load_dir = pathlib.Path(load_dir)
+        stored = np.load(load_dir / "predictions.npz")
+        for name in ("layer", "wrapper"):
+            loaded = keras.saving.load_model(load_dir / f"{name}.keras")
+            out[f"loaded_{name}"] = float(
+                np.max(np.abs(loaded.predict(x, verbose=0) - stored[name]))
+            )
+    save_dir = pathlib.Path(save_dir)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    predictions = {}
+    for name, model in (("layer", layer_model), ("wrapper", wrapper)):
+        model.save(save_dir / f"{name}.keras")
+        predictions[name] = model.predict(x, verbose=0)
+        reloaded = keras.saving.load_model(save_dir / f"{name}.keras")
+        out[f"reloaded_{name}"] = float(
+            np.max(np.abs(reloaded.predict(x, verbose=0) - predictions[name]))
+        )
+    np.savez(save_dir / "predictions.npz", **predictions)
+    return out
+
+
+def in_model(load_dir, save_dir):
+    """Every scenario above; see the module docstring."""
+    import keras
+
+    x, y = _data()
+    out = {"backend": keras.backend.backend()}
+    found, layer_model, wrapper = readme_examples(x, y)
+    out.update(found)
+    out.update(exact_mix())
+    out.update(options_and_pairings(x, y))
+    out.update(schedule(x, y))
+    out.update(mixed_precision(x, y))
+    out.update(data_parallel(x, y))
+    out.update(save_and_load(layer_model, wrapper, load_dir, save_dir))
+    out["tensorflow_imported"] = "tensorflow" in sys.modules
+    out["tfp_imported"] = "tensorflow_probability" in sys.modules
+    return out
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    print(json.dumps(globals()[sys.argv[1]](*sys.argv[2:])))
