@@ -176,18 +176,10 @@ def options_and_pairings(x, y):
         "batch_mode": {"mode": "batch"},
         "list": {"mix_at": ["input", "mix_2"]},
     }
-    losses = {}
-    for name, options in configs.items():
-        options = {"mix_at": "latent", **options}
-        model = keras_mixup.MixupModel(
-            _readme_backbone(),
-            alpha=0.4,
-            num_classes=CLASSES,
-            seed=2,
-            **options,
-        )
-        model.compile("adam", "categorical_crossentropy")
-        losses[name] = _fit(model, x, y)
+    losses = {
+        name: _fit(_latent_model(seed=2, **options), x, y)
+        for name, options in configs.items()
+    }
     return {"option_losses": losses}
 
 
@@ -237,24 +229,30 @@ def schedule(x, y):
     }
 
 
+def _latent_model(*, seed, jit_compile="auto", **options):
+    """The README's Manifold Mixup model, compiled."""
+    import keras_mixup
+
+    model = keras_mixup.MixupModel(
+        _readme_backbone(),
+        alpha=0.4,
+        num_classes=CLASSES,
+        seed=seed,
+        **{"mix_at": "latent", **options},
+    )
+    model.compile("adam", "categorical_crossentropy", jit_compile=jit_compile)
+    return model
+
+
 def mixed_precision(x, y):
     """MixupLayer and MixupModel train under `mixed_bfloat16`, with
     `jit_compile=True` where Keras compiles on this backend."""
     import keras
 
-    import keras_mixup
-
     keras.config.set_dtype_policy("mixed_bfloat16")
+    jit = keras.backend.backend() != "torch"
     try:
-        model = keras_mixup.MixupModel(
-            _readme_backbone(),
-            alpha=0.4,
-            num_classes=CLASSES,
-            mix_at="latent",
-            seed=6,
-        )
-        jit = keras.backend.backend() != "torch"
-        model.compile("adam", "categorical_crossentropy", jit_compile=jit)
+        model = _latent_model(seed=6, jit_compile=jit)
         losses = _fit(model, x, y)
         dtype = str(model.predict(x, verbose=0).dtype)
     finally:
@@ -271,8 +269,6 @@ def data_parallel(x, y):
     `keras.distribution.DataParallel`."""
     import keras
 
-    import keras_mixup
-
     if keras.backend.backend() != "jax":
         return {}
     devices = keras.distribution.list_devices()
@@ -280,15 +276,7 @@ def data_parallel(x, y):
         keras.distribution.DataParallel(devices=devices)
     )
     try:
-        model = keras_mixup.MixupModel(
-            _readme_backbone(),
-            alpha=0.4,
-            num_classes=CLASSES,
-            mix_at="latent",
-            seed=7,
-        )
-        model.compile("adam", "categorical_crossentropy")
-        losses = _fit(model, x, y)
+        losses = _fit(_latent_model(seed=7), x, y)
     finally:
         keras.distribution.set_distribution(None)
     return {"devices": len(devices), "data_parallel_losses": losses}
