@@ -34,6 +34,7 @@ __all__ = [
     "is_integer",
     "name",
     "ops",
+    "rank",
     "split",
     "tf",
     "tfp",
@@ -92,6 +93,13 @@ def ops():
 def dtype_name(tensor):
     """The standard dtype name of a tensor or variable: `"float32"`, ..."""
     return keras.backend.standardize_dtype(tensor.dtype)
+
+
+def rank(tensor):
+    """The static rank of a tensor: `None` where TensorFlow does not know it
+    (`tf.Tensor.ndim` is -1 there)."""
+    shape = tensor.shape
+    return shape.rank if hasattr(shape, "rank") else len(shape)
 
 
 def is_floating(tensor):
