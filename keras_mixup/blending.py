@@ -390,9 +390,11 @@ def _blend_differentiable(leaf, lam, partner_index):
             if upstream is None:
                 (upstream,) = args
             (leaf_grad,) = _blend_grads([upstream], lam, partner_index)
-            lam_grad = _lam_grad(
-                [leaf], [upstream], lam, partner_index, float_dtype=None
-            )
+            lam_grad = None  # PyTorch: only when lam requires it
+            if getattr(lam, "requires_grad", True):
+                lam_grad = _lam_grad(
+                    [leaf], [upstream], lam, partner_index, float_dtype=None
+                )
             return lam_grad, leaf_grad, None
 
         return _blend_leaf(leaf, lam, partner_index, None), grad

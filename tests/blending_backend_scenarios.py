@@ -133,6 +133,22 @@ def _gradient_errors(partner_index, *, scalar_lam, compiled, dtype="float32"):
     }
 
 
+def _x_only_error():
+    """The error of the gradient of x alone, lam a constant (PyTorch then
+    skips lam's)."""
+    x = ops.convert_to_tensor(RNG.normal(size=(5, 3)), "float32")
+    lam = ops.convert_to_tensor(RNG.uniform(size=5), "float32")
+    index = ops.convert_to_tensor(PAIRINGS["repeats"])
+    weights = ops.convert_to_tensor(RNG.normal(size=(5, 3)), "float32")
+
+    def loss(blend):
+        return lambda x: ops.sum(weights * ops.sin(blend(x, lam, index)))
+
+    (got,) = _gradients(loss(blending.blend_tensor), [x])
+    (want,) = _gradients(loss(_plain), [x])
+    return _relative_error(_numpy(got), _numpy(want))
+
+
 def gradients():
     """Every gradient case: both pairings, lam per example or scalar,
     eager and compiled; float16 and bfloat16."""
@@ -150,6 +166,7 @@ def gradients():
             out[f"{pairing}/{dtype}"] = _gradient_errors(
                 index, scalar_lam=False, compiled=False, dtype=dtype
             )
+    out["repeats/x_only"] = _x_only_error()
     if "float64" in FLOAT_DTYPES:
         out["repeats/float64"] = _gradient_errors(
             PAIRINGS["repeats"],

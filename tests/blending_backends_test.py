@@ -89,6 +89,10 @@ def test_gradients_match_autodiff_of_the_plain_formula(result):
         assert max(case["errors"]) < FLOAT32_ERROR, (key, case["errors"])
 
 
+def test_gradient_of_the_inputs_alone_with_lam_a_constant(result):
+    assert result["gradients"]["repeats/x_only"] < FLOAT32_ERROR
+
+
 def test_gradients_take_the_gather_shaped_backward(result):
     assert result["custom_backward"]
 
