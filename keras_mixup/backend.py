@@ -112,6 +112,13 @@ def dtype_name(tensor):
         return str(getattr(tensor.dtype, "name", tensor.dtype))
 
 
+def rank(tensor):
+    """The static rank of a tensor: `None` where TensorFlow does not know it
+    (`tf.Tensor.ndim` is -1 there)."""
+    shape = tensor.shape
+    return shape.rank if hasattr(shape, "rank") else len(shape)
+
+
 def is_floating(tensor):
     """Whether a tensor or variable holds floating-point values."""
     return "float" in dtype_name(tensor)

@@ -8,16 +8,22 @@ which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
 paired with itself comes back bit for bit unchanged (equal values, +-inf
 included, are returned as they are). lam is drawn by `keras_mixup.draws`
 and `partner_index` by `keras_mixup.pairing`; this module only applies them,
-so tests can inject both. In graphs the blend of a whole structure runs as
-one XLA computation where XLA is available (`fused`, see `use_fused`), else
-as plain TensorFlow ops; both compute this formula.
+so tests can inject both.
+
+The formula and its gradient are written once, against the backend
+namespace `keras_mixup.backend.ops()`: they run on TensorFlow (in `tf.data`,
+in TensorFlow graphs, on the TensorFlow backend), on JAX and on PyTorch,
+each with the same cheap gather-shaped backward (see `blend_tensor`). On
+TensorFlow the blend of a whole structure runs in graphs as one XLA
+computation where XLA is available (`fused`, see `use_fused`); on JAX the
+jitted training step already compiles it with XLA.
 """
 
 import functools
 
 import keras
 
-from keras_mixup import checks, compat
+from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf
 
 __all__ = [
@@ -53,19 +59,35 @@ def xla_available():
 
 
 def use_fused(fused):
-    """Resolves `fused` to a bool.
+    """Resolves `fused` to a bool: whether to run the TensorFlow blend as
+    one XLA computation (`xla_compiled`).
 
-    `"auto"` fuses when a graph is being built (a `Dataset.map`, a
-    `tf.function`, a Keras train step), which compiles the blend once and
-    runs it every batch, and XLA is available; it does not when executing
-    eagerly (a first call per input shape would spend ~0.1 s compiling for
-    one blend), nor inside a computation XLA already compiles
+    On TensorFlow, `"auto"` fuses when a graph is being built (a
+    `Dataset.map`, a `tf.function`, a Keras train step), which compiles the
+    blend once and runs it every batch, and XLA is available; it does not
+    when executing eagerly (a first call per input shape would spend ~0.1 s
+    compiling for one blend), nor inside a computation XLA already compiles
     (`jit_compile=True`), whose plain ops XLA fuses anyway.
 
+    On JAX the result is always `False`: the blend runs as plain JAX ops,
+    which the jitted training step compiles with XLA and fuses (`True` is
+    accepted and means just that). PyTorch has no XLA: `True` is refused
+    there.
+
     Raises:
-        ValueError: for an invalid `fused`, or `True` without XLA.
+        ValueError: for an invalid `fused`, `True` without XLA, or `True`
+            on PyTorch.
     """
     fused = checks.check_fused(fused)
+    name = backend.name()
+    if name == "torch" and fused is True:
+        raise ValueError(
+            "`fused=True` compiles the blend with XLA, which the PyTorch "
+            'backend does not use; use fused="auto" or fused=False (plain '
+            "PyTorch ops)."
+        )
+    if name != "tensorflow":
+        return False
     if fused == "auto":
         return (
             not tf.executing_eagerly()
@@ -80,11 +102,18 @@ def use_fused(fused):
     return fused
 
 
+def _as_float(tensor, float_dtype):
+    """`tensor`, cast to `float_dtype` unless it holds floats."""
+    if backend.is_floating(tensor):
+        return tensor
+    return backend.ops().core.cast(tensor, float_dtype)
+
+
 def _blend_leaf(tensor, lam, partner_index, float_dtype):
     """The blend of one tensor with its partners; see `blend_tensor`."""
-    if not tensor.dtype.is_floating:
-        tensor = tf.cast(tensor, float_dtype)
-    return blend_pair(tensor, tf.gather(tensor, partner_index), lam)
+    tensor = _as_float(tensor, float_dtype)
+    partners = backend.ops().numpy.take(tensor, partner_index, axis=0)
+    return blend_pair(tensor, partners, lam)
 
 
 def _blend_leaves(leaves, lam, partner_index, float_dtype):
@@ -109,17 +138,42 @@ def xla_compiled(function):
 
 def _lam_for(tensor, lam):
     """lam cast to `tensor`'s dtype and shaped to broadcast against it."""
-    lam = tf.cast(lam, tensor.dtype)
-    if lam.shape.rank == 0:
+    lam = backend.ops().core.cast(lam, backend.dtype_name(tensor))
+    if backend.rank(lam) == 0:
         return lam
-    rank = tensor.shape.rank
-    if rank is None:  # a relaxed trace of a fused function
+    rank = backend.rank(tensor)
+    if rank is None:  # a relaxed trace of a fused function (TensorFlow)
         shape = tf.concat(
             [[-1], tf.ones([tf.rank(tensor) - 1], tf.int32)], axis=0
         )
-    else:
-        shape = [-1] + [1] * (rank - 1)
-    return tf.reshape(lam, shape)
+        return tf.reshape(lam, shape)
+    return backend.ops().numpy.reshape(lam, [-1] + [1] * (rank - 1))
+
+
+def _wide(tensor):
+    """Half precision as float32, to compute in; other dtypes as they are."""
+    if backend.dtype_name(tensor) in ("float16", "bfloat16"):
+        return backend.ops().core.cast(tensor, "float32")
+    return tensor
+
+
+def _segment_sum(data, partner_index):
+    """Row `j` of the result sums the rows `i` of `data` with
+    `partner_index[i] == j`; as many rows as `data`.
+
+    PyTorch's Keras `segment_sum` sums in float32 whatever the dtype: a
+    scatter-add there.
+    """
+    ops = backend.ops()
+    if backend.name() == "torch":
+        return ops.core.scatter_update(
+            ops.numpy.zeros_like(data),
+            ops.numpy.expand_dims(partner_index, 1),
+            data,
+            reduction="add",
+        )
+    size = ops.core.shape(partner_index)[0]
+    return ops.math.segment_sum(data, partner_index, num_segments=size)
 
 
 def _blend_grads(grads, lam, partner_index):
@@ -128,36 +182,28 @@ def _blend_grads(grads, lam, partner_index):
     Output row `i` is `lam[i] * x[i] + (1 - lam[i]) * x[p[i]]`, so row `j`
     of the input receives `lam[j] * g[j]` plus `(1 - lam[i]) * g[i]` from
     every `i` with `p[i] == j`. When the partners form a permutation (random
-    pairing) that sum is a gather by the inverse permutation, one pass;
-    otherwise (the k-nearest-neighbour and same-class pairings, where a row
-    can be the partner of several) a segment sum. Automatic differentiation
-    would turn the gather into a scatter-add, several times slower on CPU.
-    Half precision is computed in float32 and rounded once.
+    pairing) that sum is a gather by the inverse permutation (its argsort),
+    one pass; otherwise (the k-nearest-neighbour and same-class pairings,
+    where a row can be the partner of several) a segment sum. Automatic
+    differentiation would turn the gather into a scatter-add, several times
+    slower on CPU. Half precision is computed in float32 and rounded once.
     """
-    size = tf.size(partner_index)
-    counts = tf.math.unsorted_segment_sum(
-        tf.ones_like(partner_index), partner_index, size
-    )
-    wide = [
-        tf.cast(g, tf.float32) if g.dtype in (tf.float16, tf.bfloat16) else g
-        for g in grads
-    ]
+    ops = backend.ops()
+    counts = _segment_sum(ops.numpy.ones_like(partner_index), partner_index)
+    wide = [_wide(g) for g in grads]
     own = [_lam_for(g, lam) * g for g in wide]
     # (1 - lam) * g, what each output sends to its partner.
     to_partners = [g - o for g, o in zip(wide, own, strict=True)]
-    sums = tf.cond(
-        tf.reduce_all(tf.equal(counts, 1)),
+    sums = ops.core.cond(
+        ops.numpy.all(ops.numpy.equal(counts, 1)),
         lambda: [
-            tf.gather(t, tf.math.invert_permutation(partner_index))
+            ops.numpy.take(t, ops.numpy.argsort(partner_index), axis=0)
             for t in to_partners
         ],
-        lambda: [
-            tf.math.unsorted_segment_sum(t, partner_index, size)
-            for t in to_partners
-        ],
+        lambda: [_segment_sum(t, partner_index) for t in to_partners],
     )
     return [
-        tf.cast(o + s, g.dtype)
+        ops.core.cast(o + s, backend.dtype_name(g))
         for g, o, s in zip(grads, own, sums, strict=True)
     ]
 
@@ -166,26 +212,24 @@ def _lam_grad(leaves, grads, lam, partner_index, float_dtype):
     """The gradient of the blend with respect to lam: the sum of
     `g * (x - x[p])` over each example's values (0 where they are equal).
     Plain ops, so a graph that does not use it prunes it."""
-    total = tf.zeros_like(lam, tf.float32)
+    ops = backend.ops()
+    total = ops.numpy.zeros_like(lam, dtype="float32")
     for leaf, grad in zip(leaves, grads, strict=True):
         if grad is None:
             continue
-        if not leaf.dtype.is_floating:
-            leaf = tf.cast(leaf, float_dtype)
-        first = tf.cast(leaf, tf.float32)
-        second = tf.gather(first, partner_index)
-        terms = tf.where(
-            tf.equal(first, second),
-            tf.zeros([], tf.float32),
-            tf.cast(grad, tf.float32) * (first - second),
+        first = ops.core.cast(_as_float(leaf, float_dtype), "float32")
+        second = ops.numpy.take(first, partner_index, axis=0)
+        terms = ops.numpy.where(
+            ops.numpy.equal(first, second),
+            0.0,
+            ops.core.cast(grad, "float32") * (first - second),
         )
-        if lam.shape.rank == 0:
-            total += tf.reduce_sum(terms)
+        if backend.rank(lam) == 0:
+            total += ops.numpy.sum(terms)
         else:
-            total += tf.reduce_sum(
-                tf.reshape(terms, [tf.shape(terms)[0], -1]), axis=1
-            )
-    return tf.cast(total, lam.dtype)
+            size = ops.core.shape(partner_index)[0]
+            total += ops.numpy.sum(ops.numpy.reshape(terms, [size, -1]), 1)
+    return ops.core.cast(total, backend.dtype_name(lam))
 
 
 def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
@@ -193,7 +237,8 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
 
     Computes `x[p] + lam * (x - x[p])`, which is `lam * x + (1 - lam) *
     x[p]` written so that an example paired with itself comes back bit for
-    bit unchanged.
+    bit unchanged. Runs on TensorFlow, JAX and PyTorch tensors (see
+    `keras_mixup.backend`).
 
     Differentiable in the inputs and in lam, with the gradient of `lam * x
     + (1 - lam) * x[p]` everywhere: example `j` receives `lam[j] * g[j]`
@@ -202,7 +247,9 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
     permutation (random pairing) and a segment sum otherwise, not the
     scatter-add automatic differentiation would make of the gather (several
     times slower on CPU): mixing hidden states (`MixupModel(mix_at=
-    "latent")`) costs about as much backward as forward.
+    "latent")`) costs about as much backward as forward. The gradient is
+    given through the backend's custom gradient (`tf.custom_gradient`,
+    `jax.custom_gradient`, a `torch.autograd.Function`).
 
     Args:
         tensor: a numeric tensor of shape `[B, ...]`.
@@ -210,12 +257,15 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
         partner_index: an int tensor of shape `[B]`.
         float_dtype: the dtype integer tensors are blended in. Defaults to
             the Keras compute dtype of the global dtype policy.
-        fused: `True` to compile the blend with XLA
+        fused: on TensorFlow, `True` to compile the blend with XLA
             (`tf.function(jit_compile=True)`: cast, gather, multiply and
             add fused into one pass over the batch), `False` for plain
             TensorFlow ops, `"auto"` for XLA in graphs where XLA is
             available (see `use_fused`). Both paths compute the same
-            formula. Defaults to `"auto"`.
+            formula. On JAX the blend is plain JAX ops, which the jitted
+            training step compiles with XLA, whatever `fused` is; on
+            PyTorch, plain PyTorch ops, and `True` is refused. Defaults to
+            `"auto"`.
 
     Returns:
         The blended tensor: float tensors keep their dtype; integer ones are
@@ -223,8 +273,22 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
         float32 and rounded once, so float16 cannot overflow; finite
         bfloat16, float32 and float64 values below half the largest value
         (1.7e38 for float32) give finite results.
+
+    Raises:
+        ValueError: for an invalid `fused`, or `True` where it cannot
+            apply (see `use_fused`).
     """
     return blend(tensor, lam, partner_index, float_dtype, fused=fused)
+
+
+def _compatible(first, second):
+    """Whether two static shapes can be equal (None matches any size)."""
+    if None in (backend.rank(first), backend.rank(second)):
+        return True
+    return len(first.shape) == len(second.shape) and all(
+        a is None or b is None or a == b
+        for a, b in zip(first.shape, second.shape, strict=True)
+    )
 
 
 def blend_pair(first, second, lam):
@@ -236,7 +300,8 @@ def blend_pair(first, second, lam):
     so an example blended with an identical one (or paired with itself)
     comes back bit for bit unchanged, even where it holds +-inf.
     `blend_tensor` calls it with a batch and its partners; `MixupGAN` with
-    real and generated samples.
+    real and generated samples. Runs on TensorFlow, JAX and PyTorch
+    tensors, differentiable by the backend's automatic differentiation.
 
     Args:
         first: a float tensor of shape `[B, ...]`.
@@ -251,41 +316,32 @@ def blend_pair(first, second, lam):
         ValueError: if `first` and `second` differ in dtype or in static
             shape.
     """
-    if first.dtype != second.dtype:
+    dtype = backend.dtype_name(first)
+    if dtype != backend.dtype_name(second):
         raise ValueError(
             "The two tensors to blend must have the same dtype; received "
-            f"{first.dtype.name} and {second.dtype.name}."
+            f"{dtype} and {backend.dtype_name(second)}."
         )
-    if not first.shape.is_compatible_with(second.shape):
+    if not _compatible(first, second):
         raise ValueError(
             "The two tensors to blend must have the same shape; received "
             f"{first.shape} and {second.shape}."
         )
-    dtype = first.dtype
-    if dtype in (tf.float16, tf.bfloat16):
-        # Blend half precision in float32 and round once: first - second
-        # would overflow float16 for values of opposite signs above 32752
-        # (inf, and NaN where lam == 0), and lam keeps its precision.
-        first, second = tf.cast(first, tf.float32), tf.cast(second, tf.float32)
+    ops = backend.ops()
+    # Blend half precision in float32 and round once: first - second would
+    # overflow float16 for values of opposite signs above 32752 (inf, and
+    # NaN where lam == 0), and lam keeps its precision.
+    first, second = _wide(first), _wide(second)
     mixed = second + _lam_for(first, lam) * (first - second)
     # Equal values come back as they are, infinities included (inf - inf
     # would make the formula NaN); NaN is never equal, so it passes through.
-    return tf.cast(tf.where(first == second, first, mixed), dtype)
+    same = ops.numpy.equal(first, second)
+    return ops.core.cast(ops.numpy.where(same, first, mixed), dtype)
 
 
-def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
-    """Blends every tensor of a nested structure with the same lam and
-    partners. See `blend_tensor`; with the fused path, all the tensors are
-    blended by one XLA computation."""
-    leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(structure)]
-    float_dtype = tf.as_dtype(
-        float_dtype or keras.config.dtype_policy().compute_dtype
-    ).name
-    lam = tf.convert_to_tensor(lam)
-    partner_index = tf.convert_to_tensor(partner_index)
-    if not leaves:
-        return structure
-    fused = use_fused(fused)
+def _blend_tensorflow(leaves, lam, partner_index, float_dtype, fused):
+    """`blend` on TensorFlow: every leaf in one `tf.custom_gradient`, the
+    forward and the backward each one XLA computation when `fused`."""
     forward = xla_compiled(_blend_leaves) if fused else _blend_leaves
     backward = xla_compiled(_blend_grads) if fused else _blend_grads
 
@@ -302,7 +358,7 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
                 for i, (leaf, g) in enumerate(
                     zip(leaves, upstream, strict=True)
                 )
-                if leaf.dtype.is_floating and g is not None
+                if backend.is_floating(leaf) and g is not None
             ]
             grads = [None] * len(leaves)
             if floats:
@@ -318,4 +374,57 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
 
         return mixed, grad
 
-    return tf.nest.pack_sequence_as(structure, blend_leaves(lam, *leaves))
+    return blend_leaves(lam, *leaves)
+
+
+def _blend_differentiable(leaf, lam, partner_index):
+    """`blend` of one float leaf on JAX or PyTorch, with the backward of
+    `_blend_grads` and `_lam_grad` (`keras.ops.custom_gradient`: the
+    backward is called `grad(upstream)` on JAX, `grad(*args, upstream=)`
+    on PyTorch). `partner_index` is an argument, not a closure: JAX's
+    custom gradient cannot close over a traced value."""
+
+    @backend.ops().core.custom_gradient
+    def blend_leaf(lam, leaf, partner_index):
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            (leaf_grad,) = _blend_grads([upstream], lam, partner_index)
+            lam_grad = None  # PyTorch: only when lam requires it
+            if getattr(lam, "requires_grad", True):
+                lam_grad = _lam_grad(
+                    [leaf], [upstream], lam, partner_index, float_dtype=None
+                )
+            return lam_grad, leaf_grad, None
+
+        return _blend_leaf(leaf, lam, partner_index, None), grad
+
+    return blend_leaf(lam, leaf, partner_index)
+
+
+def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
+    """Blends every tensor of a nested structure with the same lam and
+    partners. See `blend_tensor`; with the fused path, all the tensors are
+    blended by one XLA computation."""
+    ops = backend.ops()
+    leaves = [
+        ops.core.convert_to_tensor(t) for t in keras.tree.flatten(structure)
+    ]
+    float_dtype = keras.backend.standardize_dtype(
+        float_dtype or keras.config.dtype_policy().compute_dtype
+    )
+    lam = ops.core.convert_to_tensor(lam)
+    partner_index = ops.core.convert_to_tensor(partner_index)
+    if not leaves:
+        return structure
+    fused = use_fused(fused)
+    if backend.name() == "tensorflow":
+        mixed = _blend_tensorflow(
+            leaves, lam, partner_index, float_dtype, fused
+        )
+    else:
+        mixed = [
+            _blend_differentiable(_as_float(t, float_dtype), lam, partner_index)
+            for t in leaves
+        ]
+    return keras.tree.pack_sequence_as(structure, mixed)

@@ -1,12 +1,33 @@
 """Labels: checking them, one-hot encoding class ids, smoothing, and reading
-classes back for the same-class pairings."""
+classes back for the same-class pairings.
+
+Written against `keras_mixup.backend.ops()`: the same code runs on
+TensorFlow (in `tf.data`, graphs, the TensorFlow backend), JAX and PyTorch
+tensors. Class ids outside `[0, num_classes)` are refused on every backend:
+by a `tf.debugging.Assert` on TensorFlow, eagerly on PyTorch and on
+concrete JAX arrays, and by a host callback (`jax.debug.callback`) inside a
+jitted JAX function, whose values are only known when it runs.
+"""
 
 import keras
 
-from keras_mixup import checks
+from keras_mixup import backend, checks
 from keras_mixup.backend import tf
 
 __all__ = ["class_ids", "encode_labels", "smooth_labels"]
+
+
+def _shape(tensor):
+    """A tensor's static shape, printed alike on every backend: `(4, 3)`."""
+    shape = tensor.shape
+    return tuple(shape) if isinstance(shape, tuple) else shape
+
+
+def _as_tensor(tensor, name):
+    """`checks.check_tensor` on TensorFlow; elsewhere the converted tensor."""
+    if backend.name() == "tensorflow":
+        return checks.check_tensor(tensor, name)
+    return backend.ops().core.convert_to_tensor(tensor)
 
 
 def smooth_labels(labels, label_smoothing):
@@ -20,58 +41,96 @@ def smooth_labels(labels, label_smoothing):
     """
     if not label_smoothing:
         return labels
-    if labels.shape.rank == 1 or labels.shape[-1] == 1:
+    if backend.rank(labels) == 1 or labels.shape[-1] == 1:
         num_classes = 2
     else:
         num_classes = labels.shape[-1]
-        if num_classes is None:
-            num_classes = tf.cast(tf.shape(labels)[-1], labels.dtype)
+        if num_classes is None:  # a dynamic dimension (TensorFlow)
+            ops = backend.ops()
+            num_classes = ops.core.cast(
+                ops.core.shape(labels)[-1], backend.dtype_name(labels)
+            )
     return labels * (1 - label_smoothing) + label_smoothing / num_classes
+
+
+def _outside_message(num_classes):
+    return (
+        f"Labels must be in [0, {num_classes}) (num_classes={num_classes}); "
+        "received the class id"
+    )
+
+
+def _raise_if_outside(any_outside, first_outside, num_classes):
+    """Raises the out-of-range error (a host callback on JAX)."""
+    if bool(any_outside):
+        raise ValueError(
+            f"{_outside_message(num_classes)} {int(first_outside)}."
+        )
+
+
+def _is_jax_tracer(tensor):
+    import jax
+
+    return isinstance(tensor, jax.core.Tracer)
+
+
+def _checked_ids(ids, num_classes):
+    """int32 class ids, with ids outside `[0, num_classes)` refused."""
+    if backend.name() == "tensorflow":
+        outside = tf.logical_or(ids < 0, ids >= num_classes)
+        check = tf.debugging.Assert(
+            tf.logical_not(tf.reduce_any(outside)),
+            [_outside_message(num_classes), tf.boolean_mask(ids, outside)[:1]],
+        )
+        with tf.control_dependencies([check]):
+            return tf.identity(ids)
+    ops = backend.ops()
+    outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
+    found = ops.numpy.any(outside)
+    first = ops.numpy.take(ids, ops.numpy.argmax(outside))
+    if backend.name() == "jax" and _is_jax_tracer(ids):
+        import jax
+
+        jax.debug.callback(_raise_if_outside, found, first, num_classes)
+    else:
+        _raise_if_outside(found, first, num_classes)
+    return ids
 
 
 def _one_hot(labels, num_classes):
     """Class ids `[B]` or `[B, 1]` as one-hot rows, range checked."""
-    if labels.shape.rank == 2 and labels.shape[1] == 1:
-        labels = tf.squeeze(labels, axis=1)
-    if labels.shape.rank != 1:
+    ops = backend.ops()
+    if backend.rank(labels) == 2 and labels.shape[1] == 1:
+        labels = ops.numpy.squeeze(labels, axis=1)
+    if backend.rank(labels) != 1:
         raise ValueError(
             "Integer labels must be class ids of shape [batch] or "
-            f"[batch, 1]; received shape {labels.shape}. Pass one-hot "
+            f"[batch, 1]; received shape {_shape(labels)}. Pass one-hot "
             "or multi-hot labels as floats."
         )
-    ids = tf.cast(labels, tf.int32)
-    outside = tf.logical_or(ids < 0, ids >= num_classes)
-    check = tf.debugging.Assert(
-        tf.logical_not(tf.reduce_any(outside)),
-        [
-            f"Labels must be in [0, {num_classes}) (num_classes="
-            f"{num_classes}); received the class id",
-            tf.boolean_mask(ids, outside)[:1],
-        ],
-    )
-    with tf.control_dependencies([check]):
-        return tf.one_hot(ids, num_classes, dtype=keras.config.floatx())
+    ids = _checked_ids(ops.core.cast(labels, "int32"), num_classes)
+    return ops.nn.one_hot(ids, num_classes, dtype=keras.config.floatx())
 
 
 def _check_float_labels(labels, num_classes):
     """With `num_classes` set, float labels must be rows of that width."""
     if num_classes is None:
         return
-    if labels.shape.rank == 1 or (
-        labels.shape.rank == 2 and labels.shape[1] == 1
+    if backend.rank(labels) == 1 or (
+        backend.rank(labels) == 2 and labels.shape[1] == 1
     ):
         raise ValueError(
             f"`num_classes={num_classes}` one-hot encodes class ids, but the "
-            f"labels are floats of shape {labels.shape} (dtype "
-            f"{labels.dtype.name}): cast class ids to an integer dtype "
-            "(such as `tf.cast(y, tf.int32)`), or pass one-hot labels of "
-            f"shape [batch, {num_classes}]."
+            f"labels are floats of shape {_shape(labels)} (dtype "
+            f"{backend.dtype_name(labels)}): cast class ids to an integer "
+            "dtype (such as int32), or pass one-hot labels of shape "
+            f"[batch, {num_classes}]."
         )
     width = labels.shape[-1]
     if width is not None and width != num_classes:
         raise ValueError(
             f"The labels have {width} values per example (shape "
-            f"{labels.shape}), but `num_classes={num_classes}`: one-hot or "
+            f"{_shape(labels)}), but `num_classes={num_classes}`: one-hot or "
             "soft labels must have `num_classes` values in their last "
             "dimension. Fix `num_classes`, or the labels."
         )
@@ -81,8 +140,10 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
     """Turns labels into the float targets that mixup blends.
 
     Integer class ids of shape `[B]` or `[B, 1]` are one-hot encoded into
-    `[B, num_classes]` (an id outside `[0, num_classes)` raises
-    `InvalidArgumentError` at run time, naming it); float labels (one-hot,
+    `[B, num_classes]`; an id outside `[0, num_classes)` is refused,
+    naming it: `InvalidArgumentError` at run time on TensorFlow,
+    `ValueError` on PyTorch and on concrete JAX arrays, an error raised
+    by a host callback when a jitted JAX step runs. Float labels (one-hot,
     soft, multi-label, regression) are kept as they are, and must have
     `num_classes` values per example when `num_classes` is set. Label
     smoothing is applied last (see `smooth_labels`).
@@ -101,8 +162,8 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             `[B]` or `[B, 1]` (class ids stored as floats) or whose last
             dimension is not `num_classes`.
     """
-    labels = checks.check_tensor(labels, "y")
-    if not labels.dtype.is_integer:
+    labels = _as_tensor(labels, "y")
+    if not backend.is_integer(labels):
         _check_float_labels(labels, num_classes)
         return smooth_labels(labels, label_smoothing)
     if num_classes is None:
@@ -110,7 +171,8 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             "Integer labels (class ids) need `num_classes` to be one-hot "
             "encoded before mixing; pass `num_classes=...`, or pass "
             f"float labels to blend them as they are. Received labels "
-            f"of dtype {labels.dtype.name} and shape {labels.shape}."
+            f"of dtype {backend.dtype_name(labels)} and shape "
+            f"{_shape(labels)}."
         )
     return smooth_labels(_one_hot(labels, num_classes), label_smoothing)
 
@@ -134,30 +196,32 @@ def class_ids(labels, name="labels"):
     Raises:
         ValueError: if `labels` is not a single numeric tensor of rank >= 1.
     """
-    if tf.nest.is_nested(labels):
+    if keras.tree.is_nested(labels):
         raise ValueError(
             f"The same-class pairings need `{name}` to be a single tensor of "
             f"class ids or one-hot labels; received a nested structure "
-            f"{tf.nest.map_structure(lambda t: t.shape, labels)}."
+            f"{keras.tree.map_structure(_shape, labels)}."
         )
-    labels = tf.convert_to_tensor(labels)
-    if not (labels.dtype.is_integer or labels.dtype.is_floating):
+    ops = backend.ops()
+    labels = ops.core.convert_to_tensor(labels)
+    if not (backend.is_integer(labels) or backend.is_floating(labels)):
         raise ValueError(
             f"`{name}` must be numeric for the same-class pairings; received "
-            f"dtype {labels.dtype.name}."
+            f"dtype {backend.dtype_name(labels)}."
         )
-    if labels.shape.rank == 0:
+    if backend.rank(labels) == 0:
         raise ValueError(
             f"`{name}` must be batch-first with rank >= 1; received a scalar."
         )
-    if labels.shape.rank == 2 and labels.shape[1] == 1:
-        labels = tf.squeeze(labels, axis=1)
-    if labels.shape.rank == 1:
-        if labels.dtype.is_floating:
-            labels = tf.round(labels)
-        return tf.cast(labels, tf.int32)
-    flat = tf.reshape(labels, [tf.shape(labels)[0], -1])
-    return tf.argmax(flat, axis=1, output_type=tf.int32)
+    if backend.rank(labels) == 2 and labels.shape[1] == 1:
+        labels = ops.numpy.squeeze(labels, axis=1)
+    if backend.rank(labels) == 1:
+        if backend.is_floating(labels):
+            labels = ops.numpy.round(labels)
+        return ops.core.cast(labels, "int32")
+    size = ops.core.shape(labels)[0]
+    flat = ops.numpy.reshape(labels, [size, -1])
+    return ops.core.cast(ops.numpy.argmax(flat, axis=1), "int32")
 
 
 def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
@@ -172,22 +236,23 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
         ValueError: for integer masks to one-hot encode without
             `num_classes`, or whose channel axis is not of size 1.
     """
-    masks = checks.check_tensor(masks, "segmentation_masks")
-    if not one_hot or masks.dtype.is_floating:
+    masks = _as_tensor(masks, "segmentation_masks")
+    if not one_hot or backend.is_floating(masks):
         return masks
     if num_classes is None:
         raise ValueError(
             "Integer segmentation masks are one-hot encoded with "
             "`num_classes` before mixup blends them; pass `num_classes`, or "
             "one-hot masks as floats. Received masks of dtype "
-            f"{masks.dtype.name} and shape {masks.shape}."
+            f"{backend.dtype_name(masks)} and shape {_shape(masks)}."
         )
     if masks.shape[channel_axis] != 1:
         raise ValueError(
             "Integer segmentation masks must hold one class id per pixel "
-            f"(a channel axis of size 1); received shape {masks.shape}."
+            f"(a channel axis of size 1); received shape {_shape(masks)}."
         )
-    ids = tf.cast(tf.squeeze(masks, axis=channel_axis), tf.int32)
-    return tf.one_hot(
+    ops = backend.ops()
+    ids = ops.core.cast(ops.numpy.squeeze(masks, axis=channel_axis), "int32")
+    return ops.nn.one_hot(
         ids, num_classes, axis=channel_axis, dtype=keras.config.floatx()
     )

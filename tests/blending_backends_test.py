@@ -1,0 +1,165 @@
+"""Every Keras backend: the blend and the labels on TensorFlow, JAX and
+PyTorch tensors, and the latent blend's gradient exact on each.
+
+Each backend runs `blending_backend_scenarios.py` in its own process (Keras
+picks its backend once, at import), the three at once, and the tests here
+check what it computed.
+"""
+
+import concurrent.futures
+import pathlib
+import re
+
+import numpy as np
+import pytest
+from conftest import BACKENDS, run_scenario
+
+SCENARIOS = pathlib.Path(__file__).with_name("blending_backend_scenarios.py")
+#: Gradient error allowed, relative to the gradient's largest value: float32
+#: rounding, summed in another order than automatic differentiation's.
+FLOAT32_ERROR = 1e-5
+#: float16 and bfloat16 gradients against the float32 formula: half the
+#: precision of the dtype, a few roundings.
+HALF_ERROR = {"float16": 5e-3, "bfloat16": 4e-2}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    """The three backends' scenario processes, started together (each
+    spends seconds importing its framework)."""
+    pool = concurrent.futures.ThreadPoolExecutor(len(BACKENDS))
+    with pool:
+        yield {
+            backend: pool.submit(run_scenario, backend, SCENARIOS, "blending")
+            for backend in BACKENDS
+        }
+
+
+@pytest.fixture(params=BACKENDS)
+def result(request, runs):
+    result = runs[request.param].result()
+    assert result["backend"] == request.param
+    return result
+
+
+def test_forward_is_the_formula_on_hand_built_inputs(result):
+    # lam = 0.25, 0.5, 0.75, 1 and partners 1, 2, 3, 0, worked by hand.
+    assert result["forward"]["hand"] == [
+        [7.5, 15.25],
+        [3.0, 12.0],
+        [22.0, -22.0],
+        [100.0, -100.0],
+    ]
+
+
+def test_self_pairs_come_back_bit_exact_in_every_float_dtype(result):
+    # inf, -inf, NaN, 3.4e38, a subnormal and -0.0 included.
+    selves = {k: v for k, v in result["forward"].items() if "self/" in k}
+    assert len(selves) >= 3 and all(selves.values()), selves
+
+
+def test_half_precision_is_blended_in_float32_and_rounded_once(result):
+    for dtype in ("float16", "bfloat16"):
+        half = result["forward"][f"half/{dtype}"]
+        assert half == {"dtype": dtype, "rounded_once": True, "finite": True}
+
+
+def test_integer_inputs_are_blended_in_the_float_dtype(result):
+    dtype, values = result["forward"]["int"]
+    assert dtype == "float32"
+    assert values == [[2.5, 3.5], [4.0, 5.0], [5.5, 6.5], [7.0, 8.0]]
+
+
+def _float32_cases(result):
+    return {
+        key: case
+        for key, case in result["gradients"].items()
+        if "/scalar=" in key or key.endswith("/float64")
+    }
+
+
+def test_gradients_match_autodiff_of_the_plain_formula(result):
+    cases = _float32_cases(result)
+    # Both pairings, lam per example and scalar; compiled too (jax.jit,
+    # the fused tf.function) except on PyTorch.
+    assert len(cases) >= 4
+    for key, case in cases.items():
+        dtype = key.split("/")[-1] if key.endswith("64") else "float32"
+        assert case["dtypes"] == [dtype, dtype, "float32"], key
+        assert max(case["errors"]) < FLOAT32_ERROR, (key, case["errors"])
+
+
+def test_gradient_of_the_inputs_alone_with_lam_a_constant(result):
+    assert result["gradients"]["repeats/x_only"] < FLOAT32_ERROR
+
+
+def test_gradients_take_the_gather_shaped_backward(result):
+    assert result["custom_backward"]
+
+
+def test_float64_gradients_of_the_inputs_are_exact_to_float64(result):
+    case = result["gradients"].get("repeats/float64")
+    if result["backend"] == "jax":
+        assert case is None  # JAX computes in float32 without x64
+        return
+    assert max(case["errors"][:2]) < 1e-12, case["errors"]
+
+
+def test_half_precision_gradients_keep_their_dtype(result):
+    for pairing in ("permutation", "repeats"):
+        for dtype, error in HALF_ERROR.items():
+            case = result["gradients"][f"{pairing}/{dtype}"]
+            assert case["dtypes"] == [dtype, dtype, "float32"]
+            assert max(case["errors"]) < error, (pairing, dtype, case)
+
+
+def test_labels_are_encoded_and_smoothed(result):
+    labels = result["labels"]
+    one_hot = [[0.0, 0.0, 1.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    assert labels["one_hot"] == one_hot and labels["one_hot_dtype"] == "float32"
+    assert labels["column"] == one_hot and labels["float_kept"] == one_hot
+    smooth = [[0.1 if v == 0 else 0.8 for v in row] for row in one_hot]
+    np.testing.assert_allclose(labels["smooth"], smooth, atol=1e-7)
+    np.testing.assert_allclose(labels["binary_smooth"], [0.1, 0.9], atol=1e-7)
+    assert labels["class_ids"] == [[2, 0, 1], [0, 2, 1], [2, 0, 1]]
+    assert labels["masks"] == [
+        [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0]],
+        [[0.0, 0.0, 1.0], [0.0, 0.0, 1.0]],
+    ]
+
+
+def test_out_of_range_class_ids_are_refused_naming_them(result):
+    labels = result["labels"]
+    for key, bad in (("out_of_range", 5), ("negative", -1)):
+        message = labels[key] or ""
+        assert "Labels must be in [0, 3) (num_classes=3)" in message, key
+        assert re.search(rf"received the class id\W*{bad}\b", message), key
+
+
+def test_out_of_range_ids_are_refused_inside_jax_jit(result):
+    if result["backend"] != "jax":
+        pytest.skip("jax.jit only")
+    message = result["labels"]["jit_out_of_range"] or ""
+    assert "Labels must be in [0, 3)" in message
+    assert "received the class id 5" in message
+
+
+def test_float_labels_that_do_not_fit_num_classes_are_refused(result):
+    labels = result["labels"]
+    assert "one-hot encodes class ids" in (labels["float_ids"] or "")
+    assert "shape (2,)" in labels["float_ids"]
+    assert "3 values per example" in (labels["width"] or "")
+
+
+def test_fused_true_is_refused_only_on_pytorch(result):
+    if result["backend"] == "torch":
+        assert (
+            "`fused=True` compiles the blend with XLA" in result["fused_true"]
+        )
+    else:
+        assert result["fused_true"] is None
+
+
+def test_jax_and_pytorch_never_import_tensorflow(result):
+    imported = result["tensorflow_imported"]
+    assert imported == (result["backend"] == "tensorflow")
