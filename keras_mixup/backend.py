@@ -129,13 +129,6 @@ def is_integer(tensor):
     return "int" in dtype_name(tensor)
 
 
-def rank(tensor):
-    """The static rank of a tensor, or `None` where TensorFlow does not
-    know it."""
-    shape = tensor.shape
-    return shape.rank if hasattr(shape, "rank") else len(shape)
-
-
 def _is_generator(seed):
     return isinstance(seed, keras.random.SeedGenerator)
 

@@ -177,7 +177,7 @@ def check_fused(fused):
     if not (fused is True or fused is False or fused == "auto"):
         raise ValueError(
             f"`fused` must be True (compile the blend with XLA), False "
-            f'(plain TensorFlow ops) or "auto" (XLA where available); '
+            f'(plain ops) or "auto" (XLA where available); '
             f"received {fused!r}."
         )
     return fused

@@ -23,13 +23,6 @@ def _shape(tensor):
     return tuple(shape) if isinstance(shape, tuple) else shape
 
 
-def _as_tensor(tensor, name):
-    """`checks.check_tensor` on TensorFlow; elsewhere the converted tensor."""
-    if backend.name() == "tensorflow":
-        return checks.check_tensor(tensor, name)
-    return backend.ops().core.convert_to_tensor(tensor)
-
-
 def smooth_labels(labels, label_smoothing):
     """Applies label smoothing to float labels.
 
@@ -162,7 +155,7 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             `[B]` or `[B, 1]` (class ids stored as floats) or whose last
             dimension is not `num_classes`.
     """
-    labels = _as_tensor(labels, "y")
+    labels = checks.check_tensor(labels, "y")
     if not backend.is_integer(labels):
         _check_float_labels(labels, num_classes)
         return smooth_labels(labels, label_smoothing)
@@ -236,7 +229,7 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
         ValueError: for integer masks to one-hot encode without
             `num_classes`, or whose channel axis is not of size 1.
     """
-    masks = _as_tensor(masks, "segmentation_masks")
+    masks = checks.check_tensor(masks, "segmentation_masks")
     if not one_hot or backend.is_floating(masks):
         return masks
     if num_classes is None:
