@@ -343,8 +343,9 @@ class MixupGAN(keras.Model):
 
     def _hold_seeds(self):
         """Makes the seed stream of the steps: a `SeedSource` on TensorFlow
-        (`seed_source`), else a `keras.random.SeedGenerator`, tracked with
-        the mixing state so that Keras threads them through a JAX step."""
+        (`seed_source`), else a `keras.random.SeedGenerator`, tracked (with
+        the mixing state on JAX) so that Keras threads it through a JAX
+        step."""
         if keras.backend.backend() == "tensorflow":
             self.seed_source = (
                 SeedSource(self.seed)
@@ -356,8 +357,9 @@ class MixupGAN(keras.Model):
                 self.seed, name="mixup_seed_generator"
             )
         else:
-            self._mixing_variables = self.engine.state.variables
-            self._mixing_seed_generator = self.engine.seed_generator
+            self._track_mixing_state()
+
+    _track_mixing_state = engine.HoldsEngine._track_mixing_state
 
     def _next_seed(self):
         """The seed of a step's draws: a fresh stateless seed on
