@@ -249,6 +249,10 @@ class MixupGAN(keras.Model):
     with mixing off is a plain GAN step) or changes alpha by epoch, without
     retracing.
 
+    It trains on every Keras backend (TensorFlow, JAX, PyTorch), with the
+    same draws from the same seed on a given backend; on JAX and PyTorch it
+    never imports TensorFlow, and `.keras` files load across backends.
+
     The discriminator must return one logit per example (shape `[B, 1]` or
     `[B]`, no sigmoid). Calling the model on noise of shape
     `[B, latent_dim]` runs the generator, so `predict(noise)` generates
