@@ -19,7 +19,7 @@ import numpy as np
 import keras_mixup
 
 
-def _mlp(input_dim, output_dim, seed, width=8):
+def _mlp(input_dim, output_dim, seed, width=8, middle=()):
     def dense(units, offset, **kwargs):
         return keras.layers.Dense(
             units,
@@ -31,16 +31,18 @@ def _mlp(input_dim, output_dim, seed, width=8):
         [
             keras.Input((input_dim,)),
             dense(width, 0, activation="relu"),
+            *middle,
             dense(output_dim, 1),
         ]
     )
 
 
 def _gan(alpha=0.2, seed=1, **kwargs):
-    """A compiled MixupGAN of two small MLPs, the same weights every time."""
+    """A compiled MixupGAN of two small MLPs, the same weights every time;
+    the discriminator's batch statistics change in the step's `cond`."""
     model = keras_mixup.MixupGAN(
         _mlp(2, 2, seed=10),
-        _mlp(2, 1, seed=20),
+        _mlp(2, 1, seed=20, middle=[keras.layers.BatchNormalization()]),
         latent_dim=2,
         alpha=alpha,
         seed=seed,
@@ -57,15 +59,16 @@ def _real(n=64, seed=0):
     return np.random.default_rng(seed).standard_normal((n, 2)).astype("f")
 
 
-def _weights(model):
-    return [np.array(w) for w in model.get_weights()]
+def _numpy(variables):
+    return [keras.ops.convert_to_numpy(v) for v in variables]
 
 
-def _changed(before, model):
-    return any(
-        not np.array_equal(a, b)
-        for a, b in zip(before, _weights(model), strict=True)
-    )
+def _same(values, variables):
+    """Whether each of `variables` holds the value in `values`."""
+    return [
+        np.array_equal(a, b)
+        for a, b in zip(values, _numpy(variables), strict=True)
+    ]
 
 
 def _fit(model, epochs=1):
@@ -79,8 +82,9 @@ def training():
     """Trains for a few steps, evaluates, predicts; trains a second model
     with the same seed."""
     model = _gan(alpha=0.4, seed=5)
-    generator = _weights(model.generator)
-    discriminator = _weights(model.discriminator)
+    generator = _numpy(model.generator.weights)
+    discriminator = _numpy(model.discriminator.weights)
+    statistics = _numpy(model.discriminator.non_trainable_weights)
     history = _fit(model, epochs=2)
     result = model.evaluate(
         _real(32, 1), batch_size=16, verbose=0, return_dict=True
@@ -90,8 +94,13 @@ def training():
     out = {
         "history": history,
         "evaluate": {k: float(v) for k, v in result.items()},
-        "generator_changed": _changed(generator, model.generator),
-        "discriminator_changed": _changed(discriminator, model.discriminator),
+        "generator_changed": not all(_same(generator, model.generator.weights)),
+        "discriminator_changed": not all(
+            _same(discriminator, model.discriminator.weights)
+        ),
+        "statistics_changed": not any(
+            _same(statistics, model.discriminator.non_trainable_weights)
+        ),
         "iterations": [
             int(model.d_optimizer.iterations),
             int(model.g_optimizer.iterations),
@@ -197,13 +206,20 @@ def saving(model, directory):
                 keras.ops.convert_to_numpy(loaded.generator(noise)), samples
             )
         ),
+        "same_discriminator": all(
+            _same(
+                _numpy(model.discriminator.weights),
+                loaded.discriminator.weights,
+            )
+        ),
         "same_optimizers": all(
-            np.array_equal(np.array(a), np.array(b))
-            for name in ("d_optimizer", "g_optimizer")
-            for a, b in zip(
-                getattr(loaded, name).variables,
-                getattr(model, name).variables,
-                strict=True,
+            _same(
+                _numpy(model.d_optimizer.variables),
+                loaded.d_optimizer.variables,
+            )
+            + _same(
+                _numpy(model.g_optimizer.variables),
+                loaded.g_optimizer.variables,
             )
         ),
         "iterations": int(loaded.d_optimizer.iterations),

@@ -76,6 +76,7 @@ def test_fit_trains_both_models_and_reports_finite_losses(gan):
     for values in gan["history"].values():
         assert len(values) == 2 and np.all(np.isfinite(values))
     assert gan["generator_changed"] and gan["discriminator_changed"]
+    assert gan["statistics_changed"]  # batch normalisation's moving stats
     assert gan["iterations"] == [8, 8]  # 2 epochs of 4 steps, each model
 
 
@@ -110,7 +111,8 @@ def test_schedule_switches_mixing_off_and_on(gan):
 def test_save_and_load_round_trip(gan):
     saving = gan["saving"]
     assert saving["type"] == "MixupGAN" and saving["same_config"]
-    assert saving["same_generator"] and saving["same_optimizers"]
+    assert saving["same_generator"] and saving["same_discriminator"]
+    assert saving["same_optimizers"]
     assert saving["iterations"] == 8
     assert np.all(np.isfinite(list(saving["loaded_history"].values())))
 
