@@ -1,4 +1,16 @@
-"""`MixupGAN`: a GAN whose discriminator is trained with mixup."""
+"""`MixupGAN`: a GAN whose discriminator is trained with mixup.
+
+A training step is written once (`MixupGAN._step_losses`): the draws (noise,
+lam, whether the step mixes), the discriminator batch and both losses run on
+`keras.ops` and the model's seed stream on every backend. Only how a loss is
+minimised differs by backend, in a small step object: a `tf.GradientTape`
+on TensorFlow, `loss.backward()` on PyTorch, and on JAX Keras' stateless
+step, `jax.value_and_grad` of the loss as a function of the variables'
+values and `optimizer.stateless_apply`, with the seed generator and the
+mixing state threaded through like every other non-trainable variable.
+"""
+
+import functools
 
 import keras
 
@@ -23,18 +35,197 @@ def _check_model(model, name):
 
 def _logits(logits):
     """Flattens the discriminator output `[B, 1]` or `[B]` to `[B]`."""
-    logits = tf.convert_to_tensor(logits)
-    if logits.shape.rank == 2:
-        logits = tf.squeeze(logits, axis=-1)
-    return tf.cast(logits, "float32")
+    logits = keras.ops.convert_to_tensor(logits)
+    if backend.rank(logits) == 2:
+        logits = keras.ops.squeeze(logits, axis=-1)
+    return keras.ops.cast(logits, "float32")
 
 
 def _bce(targets, logits):
     """Mean binary cross-entropy of logits against (soft) targets."""
-    targets = tf.cast(targets, logits.dtype)
-    return tf.reduce_mean(
-        tf.nn.sigmoid_cross_entropy_with_logits(labels=targets, logits=logits)
+    targets = keras.ops.cast(targets, logits.dtype)
+    return keras.ops.mean(
+        keras.ops.binary_crossentropy(targets, logits, from_logits=True)
     )
+
+
+def _call(function):
+    return function()
+
+
+def _positions(variables, part):
+    """Where each variable of `part` sits in `variables`."""
+    return [
+        next(i for i, v in enumerate(variables) if v is variable)
+        for variable in part
+    ]
+
+
+def _stateless(function, mapping, updated):
+    """Runs `function()` with each variable of `mapping` (pairs of a
+    variable and a value) read as that value.
+
+    Returns:
+        The result, and the values of the variables `updated` after it.
+    """
+    with keras.StatelessScope(state_mapping=mapping) as scope:
+        result = function()
+    return result, [scope.get_current_value(v) for v in updated]
+
+
+class _Step:
+    """Runs a training step's parts where variables hold their values
+    (TensorFlow and PyTorch); subclasses minimise."""
+
+    def run(self, function):
+        """Runs `function()` (a draw) and returns its result."""
+        return function()
+
+    def loss(self, loss_of):
+        """The loss `loss_of(run)` computes, `run` calling a function."""
+        return loss_of(_call)
+
+
+class _TensorFlowStep(_Step):
+    """Minimises with gradients from a `tf.GradientTape`."""
+
+    def minimize(self, loss_of, model, optimizer):
+        """Computes a loss (see `loss`), takes one step of `optimizer` on
+        the trainable variables of `model`, and returns the loss."""
+        with tf.GradientTape() as tape:
+            loss = self.loss(loss_of)
+        variables = model.trainable_variables
+        gradients = tape.gradient(loss, variables)
+        optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return loss
+
+
+class _TorchStep(_Step):
+    """Minimises with gradients from `loss.backward()`, as Keras' own
+    PyTorch step takes them."""
+
+    def __init__(self, owner):
+        self.owner = owner
+
+    def minimize(self, loss_of, model, optimizer):
+        """See `_TensorFlowStep.minimize`."""
+        import torch
+
+        self.owner.zero_grad()  # the gradients left by the last backward
+        loss = self.loss(loss_of)
+        loss.backward()
+        variables = model.trainable_weights
+        with torch.no_grad():
+            optimizer.apply([v.value.grad for v in variables], variables)
+        return loss
+
+
+class _JaxStep:
+    """Runs a training step's parts on JAX, statelessly: every function
+    runs on the step's values of the owner's variables, and the values it
+    leaves (seed generator, mixing state, batch statistics) are kept for
+    the next part.
+
+    Args:
+        owner: the `MixupGAN`.
+        trainable: the values of `owner.trainable_variables`.
+        non_trainable: the values of `owner.non_trainable_variables`.
+        optimizer_values: the values of `owner.optimizer.variables` (both
+            optimizers'), or `None` outside training. Defaults to `None`.
+    """
+
+    def __init__(self, owner, trainable, non_trainable, optimizer_values=None):
+        self.owner = owner
+        self.trainable = list(trainable)
+        self.non_trainable = list(non_trainable)
+        self.optimizer_values = (
+            None
+            if optimizer_values is None
+            else owner.optimizer.split(optimizer_values)
+        )
+
+    def _pure(self, trainable, function):
+        """`(function(), non-trainable values after it)`, on `trainable`
+        and the current non-trainable values; changes nothing here, so it
+        may run inside a `cond` branch or a gradient."""
+        owner = self.owner
+        mapping = [
+            *zip(owner.trainable_variables, trainable, strict=True),
+            *zip(
+                owner.non_trainable_variables, self.non_trainable, strict=True
+            ),
+        ]
+        return _stateless(function, mapping, owner.non_trainable_variables)
+
+    def run(self, function):
+        """Runs `function()` (a draw) statelessly and returns its result."""
+        result, self.non_trainable = self._pure(self.trainable, function)
+        return result
+
+    def loss(self, loss_of):
+        """The loss `loss_of(run)` computes, where `run(function)` returns
+        `(function(), non-trainable values)`."""
+        run = functools.partial(self._pure, self.trainable)
+        loss, self.non_trainable = loss_of(run)
+        return loss
+
+    def minimize(self, loss_of, model, optimizer):
+        """Computes a loss (see `loss`) and its gradient with respect to the
+        values of `model`'s trainable variables, applies one step of
+        `optimizer` to them, and returns the loss."""
+        import jax
+
+        positions = _positions(
+            self.owner.trainable_variables, model.trainable_variables
+        )
+
+        def loss_and_state(values):
+            trainable = list(self.trainable)
+            for position, value in zip(positions, values, strict=True):
+                trainable[position] = value
+            return loss_of(functools.partial(self._pure, trainable))
+
+        values = [self.trainable[position] for position in positions]
+        (loss, self.non_trainable), gradients = jax.value_and_grad(
+            loss_and_state, has_aux=True
+        )(values)
+        index = self.owner.optimizer.index(optimizer)
+        values, self.optimizer_values[index] = optimizer.stateless_apply(
+            self.optimizer_values[index], gradients, values
+        )
+        for position, value in zip(positions, values, strict=True):
+            self.trainable[position] = value
+        return loss
+
+
+class _Optimizers:
+    """What Keras' JAX trainer reads as `model.optimizer`: the variables of
+    both optimizers (the discriminator's first), which it threads through
+    the stateless step."""
+
+    def __init__(self, *optimizers):
+        self.optimizers = optimizers
+
+    @property
+    def built(self):
+        return all(optimizer.built for optimizer in self.optimizers)
+
+    @property
+    def variables(self):
+        return [v for o in self.optimizers for v in o.variables]
+
+    def index(self, optimizer):
+        """The position of `optimizer` among the optimizers."""
+        return [o is optimizer for o in self.optimizers].index(True)
+
+    def split(self, values):
+        """The values of `variables`, one list per optimizer."""
+        parts, start = [], 0
+        for optimizer in self.optimizers:
+            stop = start + len(optimizer.variables)
+            parts.append(list(values[start:stop]))
+            start = stop
+        return parts
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -57,6 +248,10 @@ class MixupGAN(keras.Model):
     one. A `keras_mixup.MixupSchedule` switches mixing off and on (a step
     with mixing off is a plain GAN step) or changes alpha by epoch, without
     retracing.
+
+    It trains on every Keras backend (TensorFlow, JAX, PyTorch), with the
+    same draws from the same seed on a given backend; on JAX and PyTorch it
+    never imports TensorFlow, and `.keras` files load across backends.
 
     The discriminator must return one logit per example (shape `[B, 1]` or
     `[B]`, no sigmoid). Calling the model on noise of shape
@@ -140,9 +335,7 @@ class MixupGAN(keras.Model):
         #: The mixing engine, or `None` for the plain GAN (`alpha=None`).
         self.engine = mixing
         self.seed = checks.check_seed(seed)
-        self.seed_source = (
-            SeedSource(seed) if self.engine is None else self.engine.seed_source
-        )
+        self._hold_seeds()
         self.generator = _check_model(generator, "generator")
         self.discriminator = _check_model(discriminator, "discriminator")
         self.sample_shape = self._check_models()
@@ -151,6 +344,33 @@ class MixupGAN(keras.Model):
         self.d_optimizer = None
         self.g_optimizer = None
         self.built = True
+
+    def _hold_seeds(self):
+        """Makes the seed stream of the steps: a `SeedSource` on TensorFlow
+        (`seed_source`), else a `keras.random.SeedGenerator`, tracked (with
+        the mixing state on JAX) so that Keras threads it through a JAX
+        step."""
+        if keras.backend.backend() == "tensorflow":
+            self.seed_source = (
+                SeedSource(self.seed)
+                if self.engine is None
+                else self.engine.seed_source
+            )
+        elif self.engine is None:
+            self._mixing_seed_generator = keras.random.SeedGenerator(
+                self.seed, name="mixup_seed_generator"
+            )
+        else:
+            self._track_mixing_state()
+
+    _track_mixing_state = engine.HoldsEngine._track_mixing_state
+
+    def _next_seed(self):
+        """The seed of a step's draws: a fresh stateless seed on
+        TensorFlow, else the seed generator (each draw advances it)."""
+        if keras.backend.backend() == "tensorflow":
+            return self.seed_source.next_seed()
+        return self._mixing_seed_generator
 
     def _check_models(self):
         """Builds both models symbolically and checks they fit together.
@@ -245,6 +465,8 @@ class MixupGAN(keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
+        if keras.backend.backend() == "jax":
+            self.optimizer = _Optimizers(self.d_optimizer, self.g_optimizer)
         self._gan_compile_config = dict(kwargs)
 
     @staticmethod
@@ -288,14 +510,17 @@ class MixupGAN(keras.Model):
 
         Args:
             batch_size: an int or a scalar int tensor.
-            seed: a stateless seed (see `keras_mixup.sample_lambda`).
+            seed: a stateless seed (see `keras_mixup.sample_lambda`), or on
+                JAX and PyTorch a `keras.random.SeedGenerator` (advanced by
+                the draw).
 
         Returns:
             A float32 tensor of shape `[batch_size, latent_dim]`.
         """
-        return tf.random.stateless_normal(
-            [batch_size, self.latent_dim], as_seed(seed)
-        )
+        shape = [batch_size, self.latent_dim]
+        if isinstance(seed, keras.random.SeedGenerator):
+            return keras.random.normal(shape, dtype="float32", seed=seed)
+        return tf.random.stateless_normal(shape, as_seed(seed))
 
     def draw_lambda(self, batch_size, seed):
         """Draws one lam per real example, lam ~ Beta(alpha, alpha), with
@@ -329,11 +554,12 @@ class MixupGAN(keras.Model):
             the plain GAN).
         """
         if self.engine is None or lam is None:
-            first = second = tf.concat([real, fake], axis=0)
-            lam = tf.concat(
+            first = second = keras.ops.concatenate([real, fake], axis=0)
+            size = keras.ops.shape(real)[:1]
+            lam = keras.ops.concatenate(
                 [
-                    tf.ones(tf.shape(real)[:1], "float32"),
-                    tf.zeros(tf.shape(fake)[:1], "float32"),
+                    keras.ops.ones(size, "float32"),
+                    keras.ops.zeros(size, "float32"),
                 ],
                 axis=0,
             )
@@ -356,90 +582,176 @@ class MixupGAN(keras.Model):
                 "MixupGAN trains on real samples given as one tensor; "
                 "received a dict."
             )
-        real = tf.convert_to_tensor(data)
-        if not (real.dtype.is_floating or real.dtype.is_integer):
+        real = checks.to_tensor(data)
+        if not (backend.is_floating(real) or backend.is_integer(real)):
             raise ValueError(
                 "The real samples must be numbers; received dtype "
-                f"{real.dtype.name}."
+                f"{backend.dtype_name(real)}."
             )
-        if not real.shape[1:].is_compatible_with(self.sample_shape):
+        if not self._fits_sample_shape(real.shape):
             expected = ", ".join(["batch", *map(str, self.sample_shape)])
             raise ValueError(
                 "The real samples must have the shape of the generated ones, "
-                f"({expected}); received batches of shape {real.shape}."
+                f"({expected}); received batches of shape "
+                f"{tuple(real.shape)}."
             )
-        return tf.cast(real, self.generator.compute_dtype)
+        return keras.ops.cast(real, self.generator.compute_dtype)
 
-    def _discriminator_draws(self, real, seed, training):
-        """Draws this step's generated samples, lam, and whether it mixes.
+    def _fits_sample_shape(self, shape):
+        """Whether a batch shape is compatible with `[B, *sample_shape]`
+        (a dimension `None` fits any)."""
+        if getattr(shape, "rank", 0) is None:
+            return True  # TensorFlow does not know the rank
+        if len(shape) != len(self.sample_shape) + 1:
+            return False
+        return all(
+            ours is None or theirs is None or ours == theirs
+            for ours, theirs in zip(
+                self.sample_shape, tuple(shape)[1:], strict=True
+            )
+        )
+
+    def _draws(self, real, training):
+        """Draws a training step's random parts.
 
         Returns:
-            `(fake, lam, mixed)`: `lam` and `mixed` (a scalar bool tensor)
-            are `None` for the plain GAN.
+            `((fake, lam, mixed), noise)`: the discriminator step's
+            generated samples (constants: no gradient reaches the
+            generator), its lam and whether it mixes (a scalar bool
+            tensor; both `None` for the plain GAN), and the generator
+            step's noise.
         """
-        batch_size = tf.shape(real)[0]
+        d_seed, g_seed = backend.split(self._next_seed())
         # The first two seeds of a 3-way split are those of a 2-way one.
-        noise_seed, lam_seed, mix_seed = backend.split(seed, count=3)
+        noise_seed, lam_seed, mix_seed = backend.split(d_seed, count=3)
+        batch_size = keras.ops.shape(real)[0]
         fake = self.generator(
             self.sample_noise(batch_size, noise_seed), training=training
         )
-        fake = tf.cast(fake, real.dtype)
+        fake = keras.ops.stop_gradient(keras.ops.cast(fake, real.dtype))
+        noise = self.sample_noise(batch_size, g_seed)
         if self.engine is None:
-            return fake, None, None
+            return (fake, None, None), noise
         lam = self.draw_lambda(batch_size, lam_seed)
-        return fake, lam, self.mixing_state.decide(mix_seed)
+        return (fake, lam, self.mixing_state.decide(mix_seed)), noise
 
-    def _discriminator_loss(self, real, fake, lam, mixed, training):
-        """The discriminator's loss: on the mixed batch if `mixed`, on the
-        plain GAN batch otherwise (a `tf.cond`, so switching needs no
-        retrace)."""
+    def _discriminator_loss(self, real, draws, training, run=_call):
+        """The discriminator's loss: on the mixed batch if the step mixes,
+        on the plain GAN batch otherwise (a `cond`, so switching needs no
+        retrace).
+
+        Args:
+            real: the real samples.
+            draws: `(fake, lam, mixed)` (see `_draws`).
+            training: passed to the discriminator.
+            run: calls a loss function of no arguments; on JAX it runs it
+                statelessly and returns `(loss, state)` (what each `cond`
+                branch then returns). Defaults to calling it.
+        """
+        fake, lam, mixed = draws
 
         def loss(lam):
-            inputs, targets = self.discriminator_batch(real, fake, lam)
-            logits = _logits(self.discriminator(inputs, training=training))
-            return _bce(targets, logits)
+            def batch_loss():
+                inputs, targets = self.discriminator_batch(real, fake, lam)
+                logits = self.discriminator(inputs, training=training)
+                return _bce(targets, _logits(logits))
+
+            return run(batch_loss)
 
         if mixed is None:
             return loss(None)
-        return tf.cond(mixed, lambda: loss(lam), lambda: loss(None))
+        return keras.ops.cond(mixed, lambda: loss(lam), lambda: loss(None))
 
-    def _generator_loss(self, batch_size, seed, training):
+    def _generator_loss(self, noise, training):
         """The non-saturating loss, -log sigmoid(D(G(z)))."""
-        noise = self.sample_noise(batch_size, seed)
         fake = self.generator(noise, training=training)
         logits = _logits(self.discriminator(fake, training=training))
-        return _bce(tf.ones_like(logits), logits)
+        return _bce(keras.ops.ones_like(logits), logits)
+
+    def _step_losses(self, real, step, training=True):
+        """One step on real samples, the same on every backend: draws the
+        noise and lam, then the discriminator's update on real samples
+        blended with generated ones, then the generator's on fresh noise.
+
+        Args:
+            real: the real samples (see `_real_samples`).
+            step: how the backend runs draws and minimises losses.
+            training: `False` computes both losses without updates (the
+                test step). Defaults to `True`.
+
+        Returns:
+            `(d_loss, g_loss)`.
+        """
+        draws, noise = step.run(lambda: self._draws(real, training))
+        d_loss_of = functools.partial(
+            self._discriminator_loss, real, draws, training
+        )
+
+        def g_loss_of(run):
+            return run(lambda: self._generator_loss(noise, training))
+
+        if not training:
+            return step.loss(d_loss_of), step.loss(g_loss_of)
+        d_loss = step.minimize(d_loss_of, self.discriminator, self.d_optimizer)
+        g_loss = step.minimize(g_loss_of, self.generator, self.g_optimizer)
+        return d_loss, g_loss
 
     def _update(self, d_loss, g_loss):
         self.d_loss_tracker.update_state(d_loss)
         self.g_loss_tracker.update_state(g_loss)
         return {m.name: m.result() for m in self.metrics}
 
-    def train_step(self, data):
-        real = self._real_samples(data)
-        d_seed, g_seed = backend.split(self.seed_source.next_seed())
-        # Discriminator step, on real samples blended with generated ones.
-        fake, lam, mixed = self._discriminator_draws(real, d_seed, True)
-        with tf.GradientTape() as tape:
-            d_loss = self._discriminator_loss(real, fake, lam, mixed, True)
-        variables = self.discriminator.trainable_variables
-        gradients = tape.gradient(d_loss, variables)
-        self.d_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        # Generator step, on fresh noise.
-        with tf.GradientTape() as tape:
-            g_loss = self._generator_loss(tf.shape(real)[0], g_seed, True)
-        variables = self.generator.trainable_variables
-        gradients = tape.gradient(g_loss, variables)
-        self.g_optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return self._update(d_loss, g_loss)
+    def _backend_step(self):
+        """How this backend minimises (not JAX: see `_jax_step`)."""
+        if keras.backend.backend() == "torch":
+            return _TorchStep(self)
+        return _TensorFlowStep()
 
-    def test_step(self, data):
+    def train_step(self, *args):
+        """One training step (see `_step_losses`). On JAX, Keras' stateless
+        step `train_step(state, data)`, which returns the updated state."""
+        if keras.backend.backend() == "jax":
+            return self._jax_step(*args, training=True)
+        (data,) = args
         real = self._real_samples(data)
-        d_seed, g_seed = backend.split(self.seed_source.next_seed())
-        fake, lam, mixed = self._discriminator_draws(real, d_seed, False)
-        d_loss = self._discriminator_loss(real, fake, lam, mixed, False)
-        g_loss = self._generator_loss(tf.shape(real)[0], g_seed, False)
-        return self._update(d_loss, g_loss)
+        return self._update(*self._step_losses(real, self._backend_step()))
+
+    def test_step(self, *args):
+        """Both losses on a batch, without updates (see `train_step`)."""
+        if keras.backend.backend() == "jax":
+            return self._jax_step(*args, training=False)
+        (data,) = args
+        real = self._real_samples(data)
+        losses = self._step_losses(real, self._backend_step(), training=False)
+        return self._update(*losses)
+
+    def _jax_step(self, state, data, *, training):
+        """The JAX train or test step on the state's variable values."""
+        # A train state holds the optimizers' values, a test state does not.
+        trainable, non_trainable, *optimizer_values, metrics_values = state
+        step = _JaxStep(self, trainable, non_trainable, *optimizer_values)
+        losses = self._step_losses(self._real_samples(data), step, training)
+        logs, metrics_values = _stateless(
+            lambda: self._update(*losses),
+            list(zip(self.metrics_variables, metrics_values, strict=True)),
+            self.metrics_variables,
+        )
+        if training:
+            optimizer_values = [
+                v for part in step.optimizer_values for v in part
+            ]
+            return logs, (
+                step.trainable,
+                step.non_trainable,
+                optimizer_values,
+                metrics_values,
+            )
+        return logs, (step.trainable, step.non_trainable, metrics_values)
+
+    # The mixing state (seeds, switch, alpha) is not saved: the same file
+    # loads on every backend.
+    save_own_variables = engine.HoldsEngine.save_own_variables
+    load_own_variables = engine.HoldsEngine.load_own_variables
 
     def get_config(self):
         return {
