@@ -13,8 +13,7 @@ mostly the exact ones.
 import keras
 import numpy as np
 
-from keras_mixup import checks
-from keras_mixup.backend import tf
+from keras_mixup import backend, checks
 
 __all__ = ["CountSketch", "MeanPool", "deserialize", "features", "serialize"]
 
@@ -79,27 +78,30 @@ def features(inputs, knn_features=None):
     """
     if knn_features is not None:
         inputs = knn_features(inputs)
-    leaves = [tf.convert_to_tensor(t) for t in tf.nest.flatten(inputs)]
-    dtype = (
-        tf.float64 if any(t.dtype == tf.float64 for t in leaves) else tf.float32
-    )
-    flat = []
-    for leaf in leaves:
-        if leaf.shape.rank == 0:
-            raise ValueError(
-                "The nearest-neighbour pairings need batch-first features "
-                "of rank >= 1; received a scalar."
-            )
-        rows = leaf.shape[0] if leaf.shape[0] is not None else -1
-        size = 1
-        for dim in leaf.shape[1:]:
-            size = size * dim if size is not None and dim is not None else None
-        if size is None:
-            leaf = tf.reshape(leaf, [tf.shape(leaf)[0], -1])
-        else:
-            leaf = tf.reshape(leaf, [rows, size])
-        flat.append(tf.cast(leaf, dtype))
-    return tf.stop_gradient(tf.concat(flat, axis=1))
+    ops = backend.ops()
+    leaves = [ops.core.convert_to_tensor(t) for t in keras.tree.flatten(inputs)]
+    wide = any(backend.dtype_name(t) == "float64" for t in leaves)
+    dtype = "float64" if wide else "float32"
+    flat = [ops.core.cast(_per_example(leaf), dtype) for leaf in leaves]
+    return ops.core.stop_gradient(ops.numpy.concatenate(flat, axis=1))
+
+
+def _per_example(leaf):
+    """A batch-first tensor reshaped to `[B, D]`, `D` its features."""
+    ops = backend.ops()
+    shape = tuple(leaf.shape)
+    if not shape:
+        raise ValueError(
+            "The nearest-neighbour pairings need batch-first features "
+            "of rank >= 1; received a scalar."
+        )
+    size = 1
+    for dim in shape[1:]:
+        size = size * dim if size is not None and dim is not None else None
+    if size is None:
+        return ops.numpy.reshape(leaf, [ops.core.shape(leaf)[0], -1])
+    rows = shape[0] if shape[0] is not None else -1
+    return ops.numpy.reshape(leaf, [rows, size])
 
 
 def _check_dim(dim):
@@ -112,7 +114,7 @@ def _static_features(inputs, name):
     """`features(inputs)` and its static size, or a clear error."""
     flat = features(inputs)
     if flat.shape[-1] is None:
-        shapes = tf.nest.map_structure(lambda t: t.shape, inputs)
+        shapes = keras.tree.map_structure(lambda t: t.shape, inputs)
         raise ValueError(
             f"`{name}` needs inputs with a static feature size (all but the "
             f"batch dimension known); received inputs of shape {shapes}."
@@ -124,10 +126,11 @@ def _blocks(flat, size, dim, layout):
     """`flat` `[B, size]` zero-padded to a multiple of `dim` and reshaped to
     `[B, dim, rows]` (contiguous blocks) or `[B, rows, dim]` (interleaved)."""
     rows = -(-size // dim)
+    numpy = backend.ops().numpy
     if rows * dim != size:
-        flat = tf.pad(flat, [[0, 0], [0, rows * dim - size]])
+        flat = numpy.pad(flat, [[0, 0], [0, rows * dim - size]])
     shape = [-1, dim, rows] if layout == "contiguous" else [-1, rows, dim]
-    return tf.reshape(flat, shape)
+    return numpy.reshape(flat, shape)
 
 
 class _Features:
@@ -172,8 +175,9 @@ class MeanPool(_Features):
     expectation on any input.
 
     It needs a static feature size; it runs in `tf.data`, in a
-    `tf.function` and under XLA, and returns float64 for float64 inputs,
-    else float32, without gradient.
+    `tf.function` and under XLA, and in JAX and PyTorch models (on the
+    tensors of the backend the mixing runs on), and returns float64 for
+    float64 inputs, else float32, without gradient.
 
     Args:
         dim: the number of output features, an int >= 1; when it is at
@@ -214,7 +218,7 @@ class MeanPool(_Features):
         flat, size = _static_features(inputs, "MeanPool")
         rows = -(-size // self.dim)
         blocks = _blocks(flat, size, self.dim, "contiguous")
-        return tf.reduce_sum(blocks, axis=2) * (1.0 / rows)
+        return backend.ops().numpy.sum(blocks, axis=2) * (1.0 / rows)
 
     def get_config(self):
         """The constructor arguments: `{"dim": ...}`.
@@ -258,8 +262,9 @@ class CountSketch(_Features):
     applied to a feature size (at trace time: a constant in the graph),
     so the sketch is the same in every process and after
     `get_config`/`from_config`. It needs a static feature size; it runs
-    in `tf.data`, in a `tf.function` and under XLA, and returns float64
-    for float64 inputs, else float32, without gradient.
+    in `tf.data`, in a `tf.function` and under XLA, and in JAX and PyTorch
+    models (on the tensors of the backend the mixing runs on), and returns
+    float64 for float64 inputs, else float32, without gradient.
 
     Args:
         dim: the number of output features, an int >= 1. When it is at
@@ -324,9 +329,11 @@ class CountSketch(_Features):
 
     def __call__(self, inputs):
         flat, size = _static_features(inputs, "CountSketch")
-        signed = flat * tf.constant(self.signs(size), flat.dtype)
+        ops = backend.ops()
+        signs = self.signs(size).astype(backend.dtype_name(flat))
+        signed = flat * ops.core.convert_to_tensor(signs)
         blocks = _blocks(signed, size, self.dim, "interleaved")
-        return tf.reduce_sum(blocks, axis=1)
+        return ops.numpy.sum(blocks, axis=1)
 
     def get_config(self):
         """The constructor arguments: `{"dim": ..., "seed": ...}`.

@@ -15,10 +15,14 @@ that example `i` found no admissible partner and is left unmixed (the
 mixing core returns it bit for bit).
 
 Strategies are registered by name in `PAIRINGS`; `partner_index` is the one
-entry point the rest of the package calls. Every strategy is pure
-TensorFlow with static shapes given a static batch size (no Python loop
-over examples, no `tf.unique`): it runs in `tf.data`, in a `tf.function`
-and under XLA.
+entry point the rest of the package calls. Every strategy is written once
+against `keras_mixup.backend.ops()`, with static shapes given a static batch
+size (no Python loop over examples, no `unique`): it runs in `tf.data`, in a
+`tf.function` and under XLA on TensorFlow (with a dynamic batch size too),
+and inside a JAX (under `jax.jit`) or PyTorch model. The random draws come
+from `keras_mixup.backend.uniform`: a stateless TensorFlow seed gives the
+same partners as ever, a `keras.random.SeedGenerator` advances with each
+draw.
 
 - `"random"`: a random permutation (the paper's pairing, "AC + RP").
 - `"same_class"`: a partner of the same class, uniformly among the other
@@ -40,10 +44,10 @@ module for cheap `knn_features`.
 import functools
 import inspect
 
+import keras
 import numpy as np
 
-from keras_mixup import checks
-from keras_mixup.backend import tf
+from keras_mixup import backend, checks
 from keras_mixup.knn_features import CountSketch, MeanPool, features
 from keras_mixup.labels import class_ids
 
@@ -66,12 +70,21 @@ KNN_K_MEANING = " (the number of nearest neighbours a partner is drawn from)"
 
 
 def _rows(structure):
-    """The static number of rows of a structure's first leaf, else a
-    scalar int32 tensor."""
-    leaf = tf.convert_to_tensor(tf.nest.flatten(structure)[0])
-    if leaf.shape.rank and leaf.shape[0] is not None:
-        return leaf.shape[0]
-    return tf.shape(leaf, out_type=tf.int32)[0]
+    """The static number of rows of a structure's first leaf, else (on
+    TensorFlow) a scalar int32 tensor."""
+    ops = backend.ops()
+    leaf = ops.core.convert_to_tensor(keras.tree.flatten(structure)[0])
+    return ops.core.shape(leaf)[0]
+
+
+def _positions(batch_size):
+    """`[0, 1, ..., batch_size - 1]`, int32: every example as its own
+    partner."""
+    return backend.ops().numpy.arange(batch_size, dtype="int32")
+
+
+def _int32(tensor):
+    return backend.ops().core.cast(tensor, "int32")
 
 
 def _require(value, pairing, what):
@@ -99,7 +112,8 @@ def random_partner(
 
     Args:
         batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
         labels: unused; accepted for the common strategy signature.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
@@ -109,19 +123,27 @@ def random_partner(
         An int32 tensor of shape `[batch_size]`.
     """
     del inputs, labels, partner_labels
+    numpy = backend.ops().numpy
     if partner_inputs is None:
-        keys = tf.random.stateless_uniform([batch_size], seed=seed)
-        return tf.argsort(keys, stable=True, direction="ASCENDING")
+        return _int32(numpy.argsort(backend.uniform([batch_size], seed)))
     partner_size = _rows(partner_inputs)
-    keys = tf.random.stateless_uniform([partner_size], seed=seed)
-    order = tf.argsort(keys, stable=True, direction="ASCENDING")
-    cycled = tf.gather(order, tf.range(batch_size) % partner_size)
-    return tf.cast(cycled, tf.int32) + batch_size
+    order = numpy.argsort(backend.uniform([partner_size], seed))
+    cycled = numpy.take(order, _positions(batch_size) % partner_size)
+    return _int32(cycled) + batch_size
 
 
 def _not_self(batch_size):
     """`[B, B]` True off the diagonal: anyone but the example itself."""
-    return tf.logical_not(tf.eye(batch_size, dtype=tf.bool))
+    numpy = backend.ops().numpy
+    return numpy.logical_not(numpy.eye(batch_size, dtype="bool"))
+
+
+def _without_self(scores):
+    """`[B, B]` scores with -inf on the diagonal: nobody is their own
+    partner."""
+    numpy = backend.ops().numpy
+    itself = numpy.eye(_rows(scores), dtype="bool")
+    return numpy.where(itself, float("-inf"), scores)
 
 
 def _same_class_mask(
@@ -140,7 +162,7 @@ def _same_class_mask(
         if partner_inputs is None
         else class_ids(partner_labels, "partner_labels")
     )
-    return tf.equal(query[:, None], candidates[None, :])
+    return backend.ops().numpy.equal(query[:, None], candidates[None, :])
 
 
 def same_class_partner(
@@ -162,7 +184,8 @@ def same_class_partner(
 
     Args:
         batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
         labels: the batch's labels. Required.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
@@ -179,20 +202,21 @@ def same_class_partner(
     same = _same_class_mask(
         "same_class", batch_size, labels, partner_inputs, partner_labels
     )
+    numpy = backend.ops().numpy
     if partner_inputs is None:
         num_candidates, offset = batch_size, 0
-        admissible = tf.logical_and(_not_self(batch_size), same)
+        admissible = numpy.logical_and(_not_self(batch_size), same)
     else:
         num_candidates, offset = _rows(partner_labels), batch_size
         admissible = same
-    keys = tf.random.stateless_uniform([batch_size, num_candidates], seed=seed)
-    scores = tf.where(admissible, keys, -tf.ones_like(keys))
+    keys = backend.uniform([batch_size, num_candidates], seed)
+    scores = numpy.where(admissible, keys, -1.0)
     # A last column below every score keeps the argmax defined when there
     # are no candidates (an empty batch); it is never an admissible pick.
-    scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=-2.0)
-    choice = tf.argmax(scores, axis=1, output_type=tf.int32) + offset
-    found = tf.reduce_any(admissible, axis=1)
-    return tf.where(found, choice, tf.range(batch_size, dtype=tf.int32))
+    scores = numpy.pad(scores, [[0, 0], [0, 1]], constant_values=-2.0)
+    choice = _int32(numpy.argmax(scores, axis=1)) + offset
+    found = numpy.any(admissible, axis=1)
+    return numpy.where(found, choice, _positions(batch_size))
 
 
 def _scores(query, candidates, *, within):
@@ -213,39 +237,44 @@ def _scores(query, candidates, *, within):
     # Centre on the first candidate: distances are unchanged, and the
     # |a|^2 + |b|^2 - 2 a.b form loses little precision when the data sit
     # far from the origin (one subtraction serves both sides in a batch).
+    numpy = backend.ops().numpy
     centre = candidates[:1]
     candidates = candidates - centre
     if within:
-        products = tf.matmul(candidates, candidates, transpose_b=True)
-        squares = tf.linalg.diag_part(products)
+        products = numpy.matmul(candidates, numpy.transpose(candidates))
+        squares = numpy.diagonal(products)
     else:
-        products = tf.matmul(query - centre, candidates, transpose_b=True)
-        squares = tf.reduce_sum(tf.square(candidates), axis=1)
+        products = numpy.matmul(query - centre, numpy.transpose(candidates))
+        squares = numpy.sum(numpy.square(candidates), axis=1)
     return products - 0.5 * squares[None, :]
 
 
 def _minimum(a, b):
     if isinstance(a, int) and isinstance(b, int):
         return min(a, b)
-    return tf.minimum(a, b)
+    return backend.ops().numpy.minimum(a, b)
 
 
 def _maximum(a, b):
     if isinstance(a, int) and isinstance(b, int):
         return max(a, b)
-    return tf.maximum(a, b)
+    return backend.ops().numpy.maximum(a, b)
 
 
 def _draw_among(nearest, count, batch_size, seed, offset):
     """`offset` plus column `draw` of `nearest`, `draw` uniform in
     `[0, count)` per row; rows with `count == 0` get themselves."""
-    uniform = tf.random.stateless_uniform([batch_size], seed=seed)
-    draw = tf.cast(uniform * tf.cast(count, tf.float32), tf.int32)
-    draw = tf.clip_by_value(draw, 0, _maximum(count - 1, 0))
-    choice = tf.gather(nearest, draw[:, None], batch_dims=1)[:, 0] + offset
+    ops = backend.ops()
+    uniform = backend.uniform([batch_size], seed)
+    draw = _int32(uniform * ops.core.cast(count, "float32"))
+    draw = ops.numpy.clip(draw, 0, _maximum(count - 1, 0))
+    # Row i's pick is entry `i * k + draw_i` of the flattened `[B, k]`.
+    picks = _positions(batch_size) * ops.core.shape(nearest)[1] + draw
+    choice = ops.numpy.take(ops.numpy.reshape(nearest, [-1]), picks)
+    choice = _int32(choice) + offset
     if isinstance(count, int):
         return choice
-    return tf.where(count > 0, choice, tf.range(batch_size, dtype=tf.int32))
+    return ops.numpy.where(count > 0, choice, _positions(batch_size))
 
 
 def _nearest_partner(
@@ -259,13 +288,11 @@ def _nearest_partner(
     indices into the candidates; examples with no admissible candidate
     (and every example of an empty batch) get their own index.
     """
+    numpy = backend.ops().numpy
     scores = _scores(query, candidates, within=within)
     num_candidates = _rows(candidates)
-    minus_inf = tf.cast(-float("inf"), scores.dtype)
     if within:
-        scores = tf.linalg.set_diag(
-            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
-        )
+        scores = _without_self(scores)
     reachable = num_candidates - 1 if within else num_candidates
     k = _minimum(_maximum(_minimum(knn_k, reachable), 1), num_candidates)
     if admissible is None:
@@ -273,17 +300,23 @@ def _nearest_partner(
         # admissible neighbours in every row.
         count = _maximum(_minimum(knn_k, reachable), 0)
     else:
-        scores = tf.where(admissible, scores, minus_inf)
+        scores = numpy.where(admissible, scores, float("-inf"))
         if within:
-            admissible = tf.logical_and(_not_self(batch_size), admissible)
-        count = tf.minimum(
-            tf.reduce_sum(tf.cast(admissible, tf.int32), axis=1), k
-        )
-    if isinstance(count, int) and count == 0:
-        return tf.range(batch_size, dtype=tf.int32)  # nobody to pair with
+            admissible = numpy.logical_and(_not_self(batch_size), admissible)
+        count = numpy.minimum(numpy.sum(_int32(admissible), axis=1), k)
+    if any(isinstance(n, int) and n == 0 for n in (count, k)):
+        return _positions(batch_size)  # nobody to pair with
     # Sorted: the admissible neighbours come first.
-    _, nearest = tf.math.top_k(scores, k=k)
+    _, nearest = backend.ops().math.top_k(scores, k)
     return _draw_among(nearest, count, batch_size, seed, offset)
+
+
+def _common_dtype(query, candidates):
+    """Both in float64 if either is (features are float32 or float64)."""
+    if backend.dtype_name(candidates) == backend.dtype_name(query):
+        return query, candidates
+    cast = backend.ops().core.cast
+    return cast(query, "float64"), cast(candidates, "float64")
 
 
 def knn_partner(
@@ -310,7 +343,8 @@ def knn_partner(
 
     Args:
         batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
         inputs: the batch's inputs. Required.
         labels: the batch's labels; required with `same_class`. Defaults
             to `None`.
@@ -345,9 +379,7 @@ def knn_partner(
     candidates = query
     if partner_inputs is not None:
         candidates = features(partner_inputs, knn_features)
-        if candidates.dtype != query.dtype:
-            query = tf.cast(query, tf.float64)
-            candidates = tf.cast(candidates, tf.float64)
+        query, candidates = _common_dtype(query, candidates)
     # Partner rows follow the batch's in the index.
     return _nearest_partner(
         batch_size,
@@ -373,13 +405,14 @@ LABEL_BANDWIDTH_MEANING = (
 
 def _continuous_labels(labels, name):
     """Labels flattened per example, `[B, D]` floats; class ids refused."""
-    for leaf in tf.nest.flatten(labels):
-        leaf = tf.convert_to_tensor(leaf)
-        if not leaf.dtype.is_floating:
+    for leaf in keras.tree.flatten(labels):
+        leaf = backend.ops().core.convert_to_tensor(leaf)
+        if not backend.is_floating(leaf):
             raise ValueError(
                 "`pairing='label_kernel'` (C-Mixup) compares continuous "
                 f"labels, such as regression targets; received `{name}` of "
-                f"dtype {leaf.dtype.name} (class ids). Pass float targets, "
+                f"dtype {backend.dtype_name(leaf)} (class ids). Pass float "
+                "targets, "
                 "or use `pairing='same_class'` for classes."
             )
     return features(labels)
@@ -388,33 +421,48 @@ def _continuous_labels(labels, name):
 def _log_kernel(query, candidates, within, sigma):
     """`[B, C]` logits -|q_i - c_j|^2 / (2 sigma^2) up to a constant per
     row (each row's nearest at 0), -inf on the diagonal `within` a batch."""
+    ops = backend.ops()
     scores = _scores(query, candidates, within=within)
     if within:
-        minus_inf = tf.cast(-float("inf"), scores.dtype)
-        scores = tf.linalg.set_diag(
-            scores, tf.fill(tf.shape(scores)[:1], minus_inf)
-        )
-    top = tf.reduce_max(scores, axis=1, keepdims=True)
-    top = tf.where(top > -float("inf"), top, tf.zeros_like(top))
+        scores = _without_self(scores)
+    top = _row_max(scores)
+    top = ops.numpy.where(top > -float("inf"), top, 0.0)
     # Clamped so that a tiny sigma gives -inf far away, never 0 * inf.
     scale = min(1.0 / sigma**2, float(np.finfo(np.float32).max))
-    return (scores - top) * tf.cast(scale, scores.dtype)
+    return (scores - top) * ops.core.cast(scale, backend.dtype_name(scores))
+
+
+def _row_max(scores):
+    """`[B, 1]`: the largest score of each row, -inf for a row without
+    candidates."""
+    numpy = backend.ops().numpy
+    padded = numpy.pad(scores, [[0, 0], [0, 1]], constant_values=-np.inf)
+    if padded.shape[0] == 0:
+        # An empty batch: Keras refuses the max of an empty tensor.
+        return padded[:, :1]
+    return numpy.max(padded, axis=1, keepdims=True)
 
 
 def _gumbel_max(logits, seed):
     """One column per row, drawn with probability softmax(logits) (the
     Gumbel-max trick), or -1 for a row that is all -inf or empty."""
-    tiny = np.finfo(logits.dtype.as_numpy_dtype).tiny
-    uniform = tf.random.stateless_uniform(
-        tf.shape(logits), seed=seed, minval=tiny, maxval=1.0, dtype=logits.dtype
+    ops = backend.ops()
+    numpy = ops.numpy
+    dtype = backend.dtype_name(logits)
+    uniform = backend.uniform(
+        ops.core.shape(logits),
+        seed,
+        minval=float(np.finfo(dtype).tiny),
+        maxval=1.0,
+        dtype=dtype,
     )
-    scores = logits - tf.math.log(-tf.math.log(uniform))
+    scores = logits - numpy.log(-numpy.log(uniform))
     # A last column below every score keeps the argmax defined when there
     # are no candidates (an empty batch); it is never a possible pick.
-    scores = tf.pad(scores, [[0, 0], [0, 1]], constant_values=-float("inf"))
-    choice = tf.argmax(scores, axis=1, output_type=tf.int32)
-    found = tf.reduce_any(logits > -float("inf"), axis=1)
-    return tf.where(found, choice, -1)
+    scores = numpy.pad(scores, [[0, 0], [0, 1]], constant_values=-np.inf)
+    choice = _int32(numpy.argmax(scores, axis=1))
+    found = numpy.any(logits > -float("inf"), axis=1)
+    return numpy.where(found, choice, -1)
 
 
 def label_kernel_partner(
@@ -441,7 +489,8 @@ def label_kernel_partner(
 
     Args:
         batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
         labels: the batch's labels, floats (regression targets, or soft or
             one-hot rows). Required.
@@ -468,13 +517,11 @@ def label_kernel_partner(
     if not within:
         _require(partner_labels, "label_kernel", "labels on the partner batch")
         candidates = _continuous_labels(partner_labels, "partner_labels")
-        if candidates.dtype != query.dtype:
-            query = tf.cast(query, tf.float64)
-            candidates = tf.cast(candidates, tf.float64)
+        query, candidates = _common_dtype(query, candidates)
     choice = _gumbel_max(_log_kernel(query, candidates, within, sigma), seed)
     offset = 0 if within else batch_size
-    itself = tf.range(batch_size, dtype=tf.int32)
-    return tf.where(choice >= 0, choice + offset, itself)
+    where = backend.ops().numpy.where
+    return where(choice >= 0, choice + offset, _positions(batch_size))
 
 
 #: Pairing strategies by name.
@@ -520,7 +567,8 @@ def partner_index(
     Args:
         pairing: the strategy's name, a key of `PAIRINGS`.
         batch_size: the number of examples, an int or a scalar int tensor.
-        seed: a stateless seed, an int tensor of shape `[2]`.
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
         inputs: the batch's inputs, for strategies that look at them.
         labels: the batch's labels, for strategies that look at them.
         **options: strategy-specific options: `partner_inputs` and
@@ -555,4 +603,4 @@ def partner_index(
     if accepted is not None:
         options = {k: v for k, v in options.items() if k in accepted}
     index = strategy(batch_size, seed, inputs=inputs, labels=labels, **options)
-    return tf.cast(index, tf.int32)
+    return _int32(index)
