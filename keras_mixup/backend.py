@@ -34,6 +34,7 @@ __all__ = [
     "is_floating",
     "is_integer",
     "name",
+    "normal",
     "on_tensorflow",
     "ops",
     "rank",
@@ -164,3 +165,10 @@ def uniform(shape, seed, *, minval=0.0, maxval=1.0, dtype="float32"):
     return keras.random.uniform(
         shape, minval=minval, maxval=maxval, dtype=dtype, seed=seed
     )
+
+
+def normal(shape, seed, *, dtype="float32"):
+    """Standard normal draws (`seed` as for `uniform`)."""
+    if _is_generator(seed):
+        return keras.random.normal(shape, dtype=dtype, seed=seed)
+    return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)

@@ -517,10 +517,9 @@ class MixupGAN(keras.Model):
         Returns:
             A float32 tensor of shape `[batch_size, latent_dim]`.
         """
-        shape = [batch_size, self.latent_dim]
-        if isinstance(seed, keras.random.SeedGenerator):
-            return keras.random.normal(shape, dtype="float32", seed=seed)
-        return tf.random.stateless_normal(shape, as_seed(seed))
+        if not isinstance(seed, keras.random.SeedGenerator):
+            seed = as_seed(seed)
+        return backend.normal([batch_size, self.latent_dim], seed)
 
     def draw_lambda(self, batch_size, seed):
         """Draws one lam per real example, lam ~ Beta(alpha, alpha), with

@@ -12,7 +12,8 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `index_images` and `decode_cuts`: images filled with their own index,
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
-- `run_scenario`: runs a scenario script under one Keras backend.
+- `run_scenario`: runs a scenario script under one Keras backend;
+  `run_in_turn` under each, passing saved files on.
 """
 
 import json
@@ -353,3 +354,25 @@ def run_scenario(backend, script, name, *args, timeout=300, env=None):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
+    """Runs `script name LOAD_DIR SAVE_DIR` under every backend in turn,
+    each loading what the previous one saved (TensorFlow to JAX, JAX to
+    PyTorch; `-` for the first), with the variables `env_of(backend)`
+    gives. Returns `{backend: result}`."""
+    found, previous = {}, "-"
+    for backend in BACKENDS:
+        folder = tmp_path_factory.mktemp(f"{name}_{backend}")
+        found[backend] = run_scenario(
+            backend,
+            script,
+            name,
+            previous,
+            folder,
+            timeout=timeout,
+            env=env_of(backend) if env_of else None,
+        )
+        assert found[backend]["backend"] == backend
+        previous = folder
+    return found

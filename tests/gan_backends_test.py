@@ -15,7 +15,7 @@ import pathlib
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, run_in_turn
 
 SCENARIOS = pathlib.Path(__file__).with_name("gan_backend_scenarios.py")
 
@@ -24,15 +24,7 @@ SCENARIOS = pathlib.Path(__file__).with_name("gan_backend_scenarios.py")
 def results(tmp_path_factory):
     """Every backend's scenario, in turn: each loads the `.keras` file the
     previous one saved."""
-    found, previous = {}, "-"
-    for backend in BACKENDS:
-        folder = tmp_path_factory.mktemp(f"gan_{backend}")
-        found[backend] = run_scenario(
-            backend, SCENARIOS, "gan", previous, folder, timeout=600
-        )
-        assert found[backend]["backend"] == backend
-        previous = folder
-    return found
+    return run_in_turn(SCENARIOS, "gan", tmp_path_factory)
 
 
 @pytest.fixture(params=BACKENDS)

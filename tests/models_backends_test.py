@@ -12,7 +12,7 @@ import math
 import pathlib
 
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, run_in_turn
 
 SCENARIOS = pathlib.Path(__file__).with_name("models_backend_scenarios.py")
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
@@ -20,21 +20,12 @@ TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
-    found, previous = {}, "-"
-    for backend in BACKENDS:
-        folder = tmp_path_factory.mktemp(backend)
-        found[backend] = run_scenario(
-            backend,
-            SCENARIOS,
-            "in_model",
-            previous,
-            folder,
-            env=TWO_DEVICES if backend == "jax" else None,
-            timeout=600,
-        )
-        assert found[backend]["backend"] == backend
-        previous = folder
-    return found
+    return run_in_turn(
+        SCENARIOS,
+        "in_model",
+        tmp_path_factory,
+        env_of=lambda backend: TWO_DEVICES if backend == "jax" else None,
+    )
 
 
 @pytest.fixture(params=BACKENDS)
