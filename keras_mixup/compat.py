@@ -7,10 +7,12 @@ No public API gives these; each wrapper fails loudly (an `ImportError` or
 suite instead of silently changing behaviour.
 """
 
+import contextlib
 import importlib
 
 __all__ = [
     "backend_module",
+    "inputs_as_given",
     "compiled_loss",
     "in_tf_graph",
     "is_xla",
@@ -90,3 +92,24 @@ def loss_tracker(model):
     if tracker is None:
         raise ValueError("The model is not compiled: it has no loss tracker.")
     return tracker
+
+
+@contextlib.contextmanager
+def inputs_as_given(layer):
+    """Calls of `layer` in the block keep their input tensors as they are.
+
+    `keras.Layer.__call__` converts inputs to the backend's tensors, which
+    fails for TensorFlow tensors in `tf.data` under JAX or PyTorch; Keras'
+    own preprocessing layers (`TFDataLayer`) switch it off there through
+    `_convert_input_args`, and let TensorFlow tensors, which are not the
+    backend's, be passed positionally (`_allow_non_tensor_positional_args`).
+    """
+    names = ("_convert_input_args", "_allow_non_tensor_positional_args")
+    before = [getattr(layer, name) for name in names]
+    layer._convert_input_args = False
+    layer._allow_non_tensor_positional_args = True
+    try:
+        yield
+    finally:
+        for name, value in zip(names, before, strict=True):
+            setattr(layer, name, value)

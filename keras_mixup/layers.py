@@ -10,7 +10,7 @@ its own.
 
 import keras
 
-from keras_mixup import backend, checks, elements, engine
+from keras_mixup import backend, checks, compat, elements, engine
 
 __all__ = ["MixStep", "MixupLayer"]
 
@@ -154,6 +154,13 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         # under a mixed policy.
         self.autocast = False
         self.built = True
+
+    def __call__(self, inputs, *args, **kwargs):
+        if keras.backend.backend() == "tensorflow" or not compat.in_tf_graph():
+            return super().__call__(inputs, *args, **kwargs)
+        # In tf.data under JAX or PyTorch: mix the TensorFlow tensors there.
+        with compat.inputs_as_given(self):
+            return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=None):
         """Mixes `inputs` while training; see the class docstring."""

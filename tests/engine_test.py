@@ -256,6 +256,9 @@ def test_each_private_api_is_called_from_one_wrapper():
         "implementation_selection",
         "_compile_loss",
         "_loss_tracker",
+        "keras.src",
+        "_convert_input_args",
+        "_allow_non_tensor_positional_args",
     )
     for name, source in _package_sources().items():
         for api in private:
@@ -291,6 +294,13 @@ def test_the_private_api_wrappers_work_on_this_install():
     outer.fit(np.zeros((2, 3)), np.ones((2, 2)), verbose=0)  # builds the loss
     loss = compat.compiled_loss(outer, np.ones((1, 2)), np.zeros((1, 2)))
     np.testing.assert_allclose(loss, 1.0)
+    for name in ("tensorflow", "jax"):  # the torch one, in its scenarios
+        assert callable(compat.backend_module(name).numpy.take)
+    assert compat.in_tf_graph() is False
+    assert bool(tf.function(lambda: tf.constant(compat.in_tf_graph()))())
+    with compat.inputs_as_given(inner):
+        assert inner._convert_input_args is False
+    assert inner._convert_input_args is True
 
 
 def test_every_module_has_all_and_the_readme_names_are_top_level():

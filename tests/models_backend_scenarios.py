@@ -315,6 +315,25 @@ def save_and_load(layer_model, wrapper, load_dir, save_dir):
     return out
 
 
+def layer_in_tf_data():
+    """A MixupLayer mapped over a `tf.data.Dataset` of dicts mixes there,
+    with TensorFlow, whatever the backend (as Keras' own layers do)."""
+    import tensorflow as tf
+
+    import keras_mixup
+
+    x = np.eye(8, dtype="float32")
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=3)
+    ds = tf.data.Dataset.from_tensor_slices({"images": x, "labels": x})
+    element = next(iter(ds.batch(8).map(layer)))
+    images, labels = element["images"].numpy(), element["labels"].numpy()
+    return {
+        "tf_data_is_tensorflow": isinstance(element["images"], tf.Tensor),
+        "tf_data_mixed": not np.array_equal(images, x),
+        "tf_data_labels_follow": bool(np.allclose(images, labels, atol=1e-6)),
+    }
+
+
 def in_model(load_dir, save_dir):
     """Every scenario above; see the module docstring."""
     import keras
@@ -334,6 +353,7 @@ def in_model(load_dir, save_dir):
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     out["tfp_imported"] = "tensorflow_probability" in sys.modules
     out.update(save_and_load(layer_model, wrapper, load_dir, save_dir))
+    out.update(layer_in_tf_data())
     return out
 
 

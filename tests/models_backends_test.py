@@ -101,3 +101,8 @@ def test_jax_and_torch_models_never_import_tensorflow(results):
     for backend in ("jax", "torch"):
         assert not results[backend]["tensorflow_imported"], backend
         assert not results[backend]["tfp_imported"], backend
+
+
+def test_a_layer_mapped_over_tf_data_mixes_with_tensorflow(result):
+    assert result["tf_data_is_tensorflow"] and result["tf_data_mixed"]
+    assert result["tf_data_labels_follow"]
