@@ -39,6 +39,15 @@ draw.
 Every strategy passes an empty batch through. The nearest-neighbour
 pairings compare `keras_mixup.knn_features.features(inputs)`; see that
 module for cheap `knn_features`.
+
+Every check is made on what is known when the call is traced (the
+arguments, the dtypes and the static shapes): the same `ValueError` on every
+backend, eagerly on PyTorch, when a `tf.function` or `tf.data` map is traced
+and when `jax.jit` traces a JAX step. No check reads the values in a batch,
+so none is left for run time: values are not validated on any backend (a
+NaN in the inputs or labels is not reported), and on TensorFlow with a
+dynamic batch size the batch size is taken as given (the entry points
+compare the sizes of a batch's parts first, with `checks.check_batch`).
 """
 
 import functools
@@ -111,7 +120,8 @@ def random_partner(
     when it is larger.
 
     Args:
-        batch_size: the number of examples, an int or a scalar int tensor.
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
@@ -183,7 +193,8 @@ def same_class_partner(
     one-hot or soft labels (see `class_ids`).
 
     Args:
-        batch_size: the number of examples, an int or a scalar int tensor.
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
@@ -342,7 +353,8 @@ def knn_partner(
     its class comes back unmixed.
 
     Args:
-        batch_size: the number of examples, an int or a scalar int tensor.
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: the batch's inputs. Required.
@@ -488,7 +500,8 @@ def label_kernel_partner(
     example is mixed with its nearest label.
 
     Args:
-        batch_size: the number of examples, an int or a scalar int tensor.
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
@@ -566,7 +579,8 @@ def partner_index(
 
     Args:
         pairing: the strategy's name, a key of `PAIRINGS`.
-        batch_size: the number of examples, an int or a scalar int tensor.
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: the batch's inputs, for strategies that look at them.
