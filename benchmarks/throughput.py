@@ -864,6 +864,11 @@ def environment():
         env["xla"] = blending.xla_available()
     else:
         env["tensorflow"] = "hidden (runs as where it is not installed)"
+    if backend == "torch":
+        # On a loaded machine, more threads than free cores slow every op.
+        env["torch threads"] = importlib.import_module(
+            "torch"
+        ).get_num_threads()
     env["load average at start"] = (
         " ".join(f"{v:.2f}" for v in load) if load else "n/a"
     )
