@@ -8,6 +8,7 @@ suite instead of silently changing behaviour.
 """
 
 import contextlib
+import functools
 import importlib
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
 ]
 
 
+@functools.cache
 def backend_module(name):
     """Keras' implementation of its ops for the backend `name`
     (`"tensorflow"`, `"jax"` or `"torch"`), with `numpy`, `math`, `nn`,
@@ -28,7 +30,9 @@ def backend_module(name):
 
     `keras.ops` dispatches to the current backend only; Keras' preprocessing
     layers reach TensorFlow's ops in `tf.data` through this module
-    (`DynamicBackend`).
+    (`DynamicBackend`). Cached: a call traced by AutoGraph (in `tf.data`, a
+    `tf.function`) is then a plain lookup, which AutoGraph does not try to
+    convert.
     """
     return importlib.import_module(f"keras.src.backend.{name}")
 

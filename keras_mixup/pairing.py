@@ -556,16 +556,19 @@ LABEL_PAIRINGS = ("same_class", "same_class_knn", "label_kernel")
 _COMMON = ("inputs", "labels", "same_class")
 
 
+@functools.cache
 def _options_of(strategy):
-    """The option names a strategy takes, or `None` if it takes any."""
+    """The option names a strategy of `PAIRINGS` takes, or `None` if it
+    takes any; read once per strategy (PyTorch runs the pairing eagerly
+    every step, and reading a signature costs as much as the draw)."""
     parameters = inspect.signature(strategy).parameters.values()
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
         return None
-    return {
+    return frozenset(
         p.name
         for p in parameters
         if p.kind is inspect.Parameter.KEYWORD_ONLY and p.name not in _COMMON
-    }
+    )
 
 
 def partner_index(
