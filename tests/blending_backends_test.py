@@ -136,9 +136,8 @@ def test_out_of_range_class_ids_are_refused_naming_them(result):
         assert re.search(rf"received the class id\W*{bad}\b", message), key
 
 
+@pytest.mark.parametrize("result", ["jax"], indirect=True)
 def test_out_of_range_ids_are_refused_inside_jax_jit(result):
-    if result["backend"] != "jax":
-        pytest.skip("jax.jit only")
     message = result["labels"]["jit_out_of_range"] or ""
     assert "Labels must be in [0, 3)" in message
     assert "received the class id 5" in message

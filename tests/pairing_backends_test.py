@@ -202,9 +202,8 @@ def test_bad_arguments_raise_a_value_error_naming_them(drawn):
         assert message in (drawn["errors"][case] or ""), (case, drawn["errors"])
 
 
+@pytest.mark.parametrize("drawn", ["jax"], indirect=True)
 def test_under_jax_jit_partners_and_seed_state_are_those_of_eager(drawn):
-    if drawn["backend"] != "jax":
-        pytest.skip("jax.jit is JAX's")
     for case, checks in drawn["jit_as_eager"].items():
         assert checks == [True, True, True], case
     assert "(class ids)" in (drawn["jit_errors"]["class_ids_for_label_kernel"])
