@@ -402,6 +402,15 @@ def _blend_differentiable(leaf, lam, partner_index):
     return blend_leaf(lam, leaf, partner_index)
 
 
+def _needs_gradient(leaf, lam):
+    """Whether a blend may be differentiated: always, except for PyTorch
+    tensors that say they need no gradient (inputs mixed at the input),
+    which skip the custom gradient's bookkeeping."""
+    return getattr(leaf, "requires_grad", True) or getattr(
+        lam, "requires_grad", True
+    )
+
+
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     """Blends every tensor of a nested structure with the same lam and
     partners. See `blend_tensor`; with the fused path, all the tensors are
@@ -425,6 +434,8 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     else:
         mixed = [
             _blend_differentiable(_as_float(t, float_dtype), lam, partner_index)
+            if _needs_gradient(t, lam)
+            else _blend_leaf(t, lam, partner_index, float_dtype)
             for t in leaves
         ]
     return keras.tree.pack_sequence_as(structure, mixed)

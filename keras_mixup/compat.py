@@ -19,6 +19,7 @@ __all__ = [
     "is_xla",
     "loss_tracker",
     "sublayers",
+    "torch_dirichlet",
 ]
 
 
@@ -117,3 +118,14 @@ def inputs_as_given(layer):
     finally:
         for name, value in zip(names, before, strict=True):
             setattr(layer, name, value)
+
+
+def torch_dirichlet(concentration, seed):
+    """Dirichlet draws from PyTorch's sampler with a generator seeded by
+    the int `seed`: what `torch.distributions.Dirichlet` (and `Beta`, a
+    Dirichlet of two) samples with, but its public classes draw from
+    torch's global generator only; `torch._sample_dirichlet` takes one."""
+    import torch
+
+    generator = torch.Generator(concentration.device).manual_seed(seed)
+    return torch._sample_dirichlet(concentration, generator=generator)

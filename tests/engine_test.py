@@ -259,6 +259,7 @@ def test_each_private_api_is_called_from_one_wrapper():
         "keras.src",
         "_convert_input_args",
         "_allow_non_tensor_positional_args",
+        "_sample_dirichlet",
     )
     for name, source in _package_sources().items():
         for api in private:
