@@ -29,6 +29,7 @@ import keras
 from keras_mixup import compat
 
 __all__ = [
+    "compatible_shapes",
     "dtype_name",
     "fold_in",
     "is_floating",
@@ -118,6 +119,18 @@ def rank(tensor):
     (`tf.Tensor.ndim` is -1 there)."""
     shape = tensor.shape
     return shape.rank if hasattr(shape, "rank") else len(shape)
+
+
+def compatible_shapes(first, second):
+    """Whether two static shapes can be equal: `None` matches any size, and
+    a shape of unknown rank (TensorFlow's) any shape."""
+    if None in (getattr(first, "rank", 0), getattr(second, "rank", 0)):
+        return True
+    first, second = tuple(first), tuple(second)
+    return len(first) == len(second) and all(
+        a is None or b is None or a == b
+        for a, b in zip(first, second, strict=True)
+    )
 
 
 def is_floating(tensor):

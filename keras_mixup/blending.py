@@ -281,16 +281,6 @@ def blend_tensor(tensor, lam, partner_index, float_dtype=None, *, fused="auto"):
     return blend(tensor, lam, partner_index, float_dtype, fused=fused)
 
 
-def _compatible(first, second):
-    """Whether two static shapes can be equal (None matches any size)."""
-    if None in (backend.rank(first), backend.rank(second)):
-        return True
-    return len(first.shape) == len(second.shape) and all(
-        a is None or b is None or a == b
-        for a, b in zip(first.shape, second.shape, strict=True)
-    )
-
-
 def blend_pair(first, second, lam):
     """Blends two batches example by example: `lam * first + (1 - lam) *
     second`.
@@ -322,7 +312,7 @@ def blend_pair(first, second, lam):
             "The two tensors to blend must have the same dtype; received "
             f"{dtype} and {backend.dtype_name(second)}."
         )
-    if not _compatible(first, second):
+    if not backend.compatible_shapes(first.shape, second.shape):
         raise ValueError(
             "The two tensors to blend must have the same shape; received "
             f"{first.shape} and {second.shape}."

@@ -357,7 +357,7 @@ def check_tensor(tensor, name):
     ):
         raise ValueError(
             f"`{name}` must hold numbers (float, int or uint8) to be mixed; "
-            f"received dtype {getattr(tensor.dtype, 'name', tensor.dtype)}."
+            f"received dtype {backend.dtype_name(tensor)}."
         )
     if backend.rank(tensor) == 0:
         raise ValueError(

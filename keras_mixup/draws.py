@@ -13,7 +13,7 @@ written out, which `tf.data` would otherwise not get (see
 
 import keras
 
-from keras_mixup import checks, compat
+from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf, tfp
 from keras_mixup.state import as_seed
 
@@ -30,8 +30,9 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     The draw is correct for alpha from 0.01 to 64 and beyond on every Keras
     backend, with no NaN, no value outside [0, 1] and no pile-up at 0.5
     (unlike `keras.random.beta` on TensorFlow, a float32 gamma ratio). On
-    TensorFlow it is TFP's stateless log-space sampler (see
-    `sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
+    TensorFlow (the backend, and any TensorFlow graph such as a `tf.data`
+    map, whatever the backend) it is TFP's stateless log-space sampler
+    (see `sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
     sampler (`jax.random.beta`, which samples in log space, and
     `torch.distributions.Beta`), which the per-backend tests check against
     the exact Beta at alpha 0.01 to 64. Exact 0.0 and 1.0 do occur for small
@@ -69,7 +70,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     assert lam.dtype == np.float32 and ((lam >= 0) & (lam <= 1)).all()
     ```
     """
-    if keras.backend.backend() == "tensorflow":
+    if backend.name() == "tensorflow":
         return sample_lambda_tf(
             shape, alpha, seed, inputs_only=inputs_only, dtype=dtype
         )
@@ -79,7 +80,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         concentration = keras.ops.cast(alpha, dtype)
     else:
         concentration = checks.check_alpha(alpha)
-    sample = _torch_beta if keras.backend.backend() == "torch" else _beta
+    sample = _torch_beta if backend.name() == "torch" else _beta
     lam = sample(
         shape,
         concentration + 1 if inputs_only else concentration,

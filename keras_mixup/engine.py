@@ -461,10 +461,6 @@ class MixingEngine:
     def draw_lambda(self, shape, seed, *, inputs_only=False):
         """lam with the current alpha: Beta(alpha, alpha), or
         Beta(alpha + 1, alpha) with `inputs_only`."""
-        if backend.name() == "tensorflow":
-            return draws.sample_lambda_tf(
-                shape, self.state.alpha, seed, inputs_only=inputs_only
-            )
         return draws.sample_lambda(
             shape, self.state.alpha, seed, inputs_only=inputs_only
         )

@@ -587,7 +587,7 @@ class MixupGAN(keras.Model):
                 "The real samples must be numbers; received dtype "
                 f"{backend.dtype_name(real)}."
             )
-        if not self._fits_sample_shape(real.shape):
+        if not backend.compatible_shapes(real.shape[1:], self.sample_shape):
             expected = ", ".join(["batch", *map(str, self.sample_shape)])
             raise ValueError(
                 "The real samples must have the shape of the generated ones, "
@@ -595,20 +595,6 @@ class MixupGAN(keras.Model):
                 f"{tuple(real.shape)}."
             )
         return keras.ops.cast(real, self.generator.compute_dtype)
-
-    def _fits_sample_shape(self, shape):
-        """Whether a batch shape is compatible with `[B, *sample_shape]`
-        (a dimension `None` fits any)."""
-        if getattr(shape, "rank", 0) is None:
-            return True  # TensorFlow does not know the rank
-        if len(shape) != len(self.sample_shape) + 1:
-            return False
-        return all(
-            ours is None or theirs is None or ours == theirs
-            for ours, theirs in zip(
-                self.sample_shape, tuple(shape)[1:], strict=True
-            )
-        )
 
     def _draws(self, real, training):
         """Draws a training step's random parts.

@@ -118,6 +118,15 @@ class SeedSource:
         return seed
 
 
+def _variables(make, alpha, active):
+    """`(alpha, active)` as non-trainable variables made by `make`
+    (`tf.Variable` or `keras.Variable`)."""
+    return (
+        make(alpha, dtype="float32", trainable=False, name="mixup_alpha"),
+        make(active, dtype="bool", trainable=False, name="mixup_active"),
+    )
+
+
 class MixingState:
     """Whether an object mixes, and with which alpha: the state that
     `keras_mixup.MixupSchedule` changes.
@@ -160,38 +169,14 @@ class MixingState:
         if keras.backend.backend() == "tensorflow":
             self.tensorflow_variables()
         else:
-            self._keras = (
-                keras.Variable(
-                    self.initial_alpha,
-                    dtype="float32",
-                    trainable=False,
-                    name="mixup_alpha",
-                ),
-                keras.Variable(
-                    True, dtype="bool", trainable=False, name="mixup_active"
-                ),
-            )
+            self._keras = _variables(keras.Variable, self.initial_alpha, True)
 
     def tensorflow_variables(self):
         """`(alpha, active)` as TensorFlow variables, made on first use with
         the current values."""
         if self._tensorflow is None:
-            alpha, active = self.values()
             with tf.init_scope():
-                self._tensorflow = (
-                    tf.Variable(
-                        alpha,
-                        dtype=tf.float32,
-                        trainable=False,
-                        name="mixup_alpha",
-                    ),
-                    tf.Variable(
-                        active,
-                        dtype=tf.bool,
-                        trainable=False,
-                        name="mixup_active",
-                    ),
-                )
+                self._tensorflow = _variables(tf.Variable, *self.values())
         return self._tensorflow
 
     @property
