@@ -102,8 +102,8 @@ def _torch_beta(shape, concentration1, concentration0, *, dtype, seed):
     """`torch.distributions.Beta`'s sampler, a Dirichlet draw of the pair
     of concentrations, from a `torch.Generator` seeded by `seed`'s next
     state (as Keras seeds its other PyTorch draws). `keras.random.beta`
-    reseeds torch's global generator for every draw instead, which costs
-    0.7 ms a step here (most of what mixing adds to a PyTorch step)."""
+    reseeds torch's global generator for every draw instead: 0.26 ms a
+    draw of 128 here, against 0.12 ms for `sample_lambda` this way."""
     pair = keras.ops.stack(
         [
             keras.ops.broadcast_to(keras.ops.cast(c, dtype), shape)
