@@ -1,4 +1,4 @@
-"""Detection boxes (keras's `bounding_boxes`) through mixup and CutMix.
+"""Detection boxes (keras's `bounding_boxes`) through the mixing family.
 
 keras's element holds `{"boxes": [B, N, 4], "labels": [B, N]}`, padded with
 -1 (a box whose label is negative is padding), in a named
@@ -6,23 +6,29 @@ keras's element holds `{"boxes": [B, N, 4], "labels": [B, N]}`, padded with
 its partner's, `[B, 2N]`, and a documented key `"weights"` `[B, 2N]` that a
 detection loss can use:
 
-- mixup (Zhang et al. 2019, arXiv:1902.04103): every box is kept, its own
-  boxes weighed lam and its partner's 1 - lam;
-- CutMix: the partner's boxes are clipped to the pasted region; the
-  example's own boxes keep their visible part (trimmed where the paste
+- a blend (mixup; Zhang et al. 2019, arXiv:1902.04103): every box is kept,
+  its own boxes weighed lam and its partner's 1 - lam (`blend_boxes`);
+- a paste (CutMix): the partner's boxes are clipped to the pasted region;
+  the example's own boxes keep their visible part (trimmed where the paste
   covers a whole side, so the box stays the bounding box of what is
   visible); a box left with less than `min_box_visibility` of its area is
   dropped (padded with -1, weight 0); kept boxes weigh 1, since their pixels
-  are the object's own.
+  are the object's own (`paste_boxes`).
 
 An example that is not mixed keeps its boxes with weight 1 and gets no
-partner boxes (padding).
+partner boxes (padding). Written against the backend namespace: it runs in
+`tf.data` and in a model on every backend.
 """
 
-from keras_mixup import cutmix
-from keras_mixup.backend import tf
+from keras_mixup import backend
 
-__all__ = ["FORMATS", "from_xyxy", "mix_boxes", "to_xyxy"]
+__all__ = [
+    "FORMATS",
+    "blend_boxes",
+    "from_xyxy",
+    "paste_boxes",
+    "to_xyxy",
+]
 
 #: The box formats understood (keras's names); `rel_` ones are fractions
 #: of the image's width and height.
@@ -33,185 +39,214 @@ FORMATS = tuple(
 )
 
 
+def _unstack(boxes):
+    return [boxes[..., i] for i in range(4)]
+
+
 def to_xyxy(boxes, box_format, height, width):
     """Boxes `[..., 4]` in `box_format` as absolute `(x0, y0, x1, y1)`."""
-    a, b, c, d = tf.unstack(boxes, axis=-1)
+    a, b, c, d = _unstack(boxes)
     name = box_format.removeprefix("rel_")
     corners = {
-        "xyxy": (a, b, c, d),
-        "yxyx": (b, a, d, c),
-        "xywh": (a, b, a + c, b + d),
-        "center_xywh": (a - c / 2, b - d / 2, a + c / 2, b + d / 2),
-        "center_yxhw": (b - d / 2, a - c / 2, b + d / 2, a + c / 2),
-    }[name]
+        "xyxy": lambda: (a, b, c, d),
+        "yxyx": lambda: (b, a, d, c),
+        "xywh": lambda: (a, b, a + c, b + d),
+        "center_xywh": lambda: (a - c / 2, b - d / 2, a + c / 2, b + d / 2),
+        "center_yxhw": lambda: (b - d / 2, a - c / 2, b + d / 2, a + c / 2),
+    }[name]()
     if box_format.startswith("rel_"):
         scale = (width, height, width, height)
         corners = [v * s for v, s in zip(corners, scale, strict=True)]
-    return tf.stack(corners, axis=-1)
+    return backend.ops().numpy.stack(corners, axis=-1)
 
 
 def from_xyxy(boxes, box_format, height, width):
     """Absolute `(x0, y0, x1, y1)` boxes `[..., 4]` in `box_format`."""
-    x0, y0, x1, y1 = tf.unstack(boxes, axis=-1)
+    x0, y0, x1, y1 = _unstack(boxes)
     if box_format.startswith("rel_"):
         x0, x1, y0, y1 = x0 / width, x1 / width, y0 / height, y1 / height
     w, h = x1 - x0, y1 - y0
     values = {
-        "xyxy": (x0, y0, x1, y1),
-        "yxyx": (y0, x0, y1, x1),
-        "xywh": (x0, y0, w, h),
-        "center_xywh": (x0 + w / 2, y0 + h / 2, w, h),
-        "center_yxhw": (y0 + h / 2, x0 + w / 2, h, w),
-    }[box_format.removeprefix("rel_")]
-    return tf.stack(values, axis=-1)
+        "xyxy": lambda: (x0, y0, x1, y1),
+        "yxyx": lambda: (y0, x0, y1, x1),
+        "xywh": lambda: (x0, y0, w, h),
+        "center_xywh": lambda: (x0 + w / 2, y0 + h / 2, w, h),
+        "center_yxhw": lambda: (y0 + h / 2, x0 + w / 2, h, w),
+    }[box_format.removeprefix("rel_")]()
+    return backend.ops().numpy.stack(values, axis=-1)
 
 
 def _area(box):
-    x0, y0, x1, y1 = tf.unstack(box, axis=-1)
-    return tf.maximum(x1 - x0, 0.0) * tf.maximum(y1 - y0, 0.0)
+    np = backend.ops().numpy
+    x0, y0, x1, y1 = _unstack(box)
+    return np.maximum(x1 - x0, 0.0) * np.maximum(y1 - y0, 0.0)
+
+
+def _divide_no_nan(a, b):
+    np = backend.ops().numpy
+    safe = np.where(b == 0, np.ones_like(b), b)
+    return np.where(b == 0, np.zeros_like(a), a / safe)
 
 
 def _visible_part(box, region):
     """The bounding box of `box` minus `region` (both `[..., 4]` xyxy),
     and the fraction of `box`'s area outside `region`."""
-    bx0, by0, bx1, by1 = tf.unstack(box, axis=-1)
-    rx0, ry0, rx1, ry1 = tf.unstack(region, axis=-1)
+    np = backend.ops().numpy
+    bx0, by0, bx1, by1 = _unstack(box)
+    rx0, ry0, rx1, ry1 = _unstack(region)
     overlap = _area(
-        tf.stack(
+        np.stack(
             [
-                tf.maximum(bx0, rx0),
-                tf.maximum(by0, ry0),
-                tf.minimum(bx1, rx1),
-                tf.minimum(by1, ry1),
+                np.maximum(bx0, rx0),
+                np.maximum(by0, ry0),
+                np.minimum(bx1, rx1),
+                np.minimum(by1, ry1),
             ],
             -1,
         )
     )
     area = _area(box)
-    visible = tf.math.divide_no_nan(area - overlap, area)
+    visible = _divide_no_nan(area - overlap, area)
     # A side is trimmed where the region spans the box across it.
-    spans_y = tf.logical_and(ry0 <= by0, ry1 >= by1)
-    spans_x = tf.logical_and(rx0 <= bx0, rx1 >= bx1)
+    spans_y = np.logical_and(ry0 <= by0, ry1 >= by1)
+    spans_x = np.logical_and(rx0 <= bx0, rx1 >= bx1)
     trimmed = [
-        tf.where(spans_y & (rx0 <= bx0), tf.maximum(bx0, rx1), bx0),
-        tf.where(spans_x & (ry0 <= by0), tf.maximum(by0, ry1), by0),
-        tf.where(spans_y & (rx1 >= bx1), tf.minimum(bx1, rx0), bx1),
-        tf.where(spans_x & (ry1 >= by1), tf.minimum(by1, ry0), by1),
+        np.where(spans_y & (rx0 <= bx0), np.maximum(bx0, rx1), bx0),
+        np.where(spans_x & (ry0 <= by0), np.maximum(by0, ry1), by0),
+        np.where(spans_y & (rx1 >= bx1), np.minimum(bx1, rx0), bx1),
+        np.where(spans_x & (ry1 >= by1), np.minimum(by1, ry0), by1),
     ]
-    return tf.stack(trimmed, axis=-1), visible
+    return np.stack(trimmed, axis=-1), visible
 
 
 def _clipped(box, region):
     """`box` clipped to `region`, and the fraction of its area kept."""
-    clipped = tf.concat(
+    np = backend.ops().numpy
+    clipped = np.concatenate(
         [
-            tf.maximum(box[..., :2], region[..., :2]),
-            tf.minimum(box[..., 2:], region[..., 2:]),
+            np.maximum(box[..., :2], region[..., :2]),
+            np.minimum(box[..., 2:], region[..., 2:]),
         ],
         axis=-1,
     )
-    return clipped, tf.math.divide_no_nan(_area(clipped), _area(box))
+    return clipped, _divide_no_nan(_area(clipped), _area(box))
 
 
-def _regions(draw, axes):
-    """Each example's pasted region as an xyxy box `[B, 1, 4]`."""
-    if len(axes) != 2:
-        raise ValueError(
-            "CutMix moves detection boxes only when it cuts two axes "
-            f"(height and width); it cuts {len(axes)} here (`axes`)."
-        )
-    lows = tf.cast(draw.lows, tf.float32)
-    highs = tf.cast(draw.highs, tf.float32)
-    region = tf.stack(
-        [lows[:, 1], lows[:, 0], highs[:, 1], highs[:, 0]], axis=-1
+def _pair(bounding_boxes, partner_index):
+    """Each example's boxes and labels, its partner's, and whether it has a
+    partner other than itself (`moved`, `[B, 1]`)."""
+    ops = backend.ops()
+    np = ops.numpy
+    own = ops.core.convert_to_tensor(bounding_boxes["boxes"])
+    own_labels = ops.core.convert_to_tensor(bounding_boxes["labels"])
+    size = ops.core.shape(partner_index)[0]
+    partner = np.take(own, partner_index, axis=0)
+    partner_labels = np.take(own_labels, partner_index, axis=0)
+    moved = np.not_equal(partner_index, np.arange(size, dtype="int32"))
+    return own, own_labels, partner, partner_labels, moved[:, None]
+
+
+def _lam_rows(lam, like):
+    """lam `[B]` or `[]` as float32 `[B, N]`, like the box labels."""
+    ops = backend.ops()
+    lam = ops.numpy.reshape(ops.core.cast(lam, "float32"), [-1, 1])
+    return lam * ops.numpy.ones(ops.core.shape(like), dtype="float32")
+
+
+def _concat(pairs, weights, moved):
+    """The mixed dict from `(own, partner)` boxes and labels and their
+    weights; partner boxes of unmoved examples, padding and dropped boxes
+    (weight 0) become -1."""
+    np = backend.ops().numpy
+    (own, partner), (own_labels, partner_labels) = pairs
+    own_weight, partner_weight = weights
+    partner_weight = np.where(moved, partner_weight, 0.0)
+    keep = np.concatenate([own_weight > 0, partner_weight > 0], axis=1)
+    keep = np.logical_and(
+        keep, np.concatenate([own_labels >= 0, partner_labels >= 0], axis=1)
     )
-    return region[:, None, :]
+    boxes = np.concatenate([own, partner], axis=1)
+    labels = np.concatenate([own_labels, partner_labels], axis=1)
+    weights = np.concatenate([own_weight, partner_weight], axis=1)
+    return {
+        "boxes": np.where(keep[..., None], boxes, np.full_like(boxes, -1)),
+        "labels": np.where(keep, labels, np.full_like(labels, -1)),
+        "weights": np.where(keep, weights, 0.0),
+    }
 
 
-def _cut_boxes(own, partner, draw, moved, image, axes, options):
-    """Own and partner boxes after a CutMix paste, the fraction of each
-    that stays visible, and which examples were cut (by another)."""
-    box_format = options["bounding_box_format"]
-    if box_format is None:
-        raise ValueError(
-            "CutMix moves the `bounding_boxes` of the element, so it needs "
-            "their format: pass `bounding_box_format` (one of "
-            f"{FORMATS})."
-        )
-    shape = tf.cast(tf.shape(image), tf.float32)
-    height, width = shape[axes[0]], shape[axes[1]]
-    own_xyxy = to_xyxy(own, box_format, height, width)
-    partner_xyxy = to_xyxy(partner, box_format, height, width)
-    region = _regions(draw, axes)
-    own_cut, own_visible = _visible_part(own_xyxy, region)
-    partner_cut, partner_visible = _clipped(partner_xyxy, region)
-    cut = tf.logical_and(tf.reshape(draw.cut, [-1, 1]), moved)
-    cut = tf.broadcast_to(cut, tf.shape(own_visible))
-    own_new = from_xyxy(own_cut, box_format, height, width)
-    partner_new = from_xyxy(partner_cut, box_format, height, width)
-    return (
-        tf.where(cut[..., None], own_new, own),
-        tf.where(cut[..., None], partner_new, partner),
-        tf.where(cut, own_visible, 1.0),
-        tf.where(cut, partner_visible, 1.0),
-        cut,
-    )
-
-
-def mix_boxes(bounding_boxes, draw, image, axes, options):
-    """Mixes keras's `bounding_boxes` dict with a draw.
-
-    Args:
-        bounding_boxes: `{"boxes": [B, N, 4], "labels": [B, N]}`.
-        draw: `(lam, partner_index)` or a `keras_mixup.cutmix.CutDraw`.
-        image: the image the boxes belong to (for its size).
-        axes: the image's height and width axes.
-        options: the engine's options (`bounding_box_format`,
-            `min_box_visibility`).
+def blend_boxes(bounding_boxes, lam, partner_index):
+    """The boxes of a blend: every box kept, the example's own weighed
+    lam, its partner's 1 - lam.
 
     Returns:
         `{"boxes": [B, 2N, 4], "labels": [B, 2N], "weights": [B, 2N]}`.
     """
-    own = tf.convert_to_tensor(bounding_boxes["boxes"])
-    own_labels = tf.convert_to_tensor(bounding_boxes["labels"])
-    lam, partner_index = draw[:2]
-    size = tf.shape(partner_index)[0]
-    partner = tf.gather(own, partner_index)
-    partner_labels = tf.gather(own_labels, partner_index)
-    lam = tf.reshape(lam, [-1, 1]) * tf.ones(tf.shape(own_labels))
-    moved = (partner_index != tf.range(size))[:, None]
-    own_weight = tf.where(moved, lam, 1.0)
-    partner_weight = 1.0 - lam
-    if isinstance(draw, cutmix.CutDraw):
-        float_own = tf.cast(own, tf.float32)
-        own_new, partner_new, own_seen, partner_seen, cut = _cut_boxes(
-            float_own,
-            tf.cast(partner, tf.float32),
-            draw,
-            moved,
-            image,
-            axes,
-            options,
-        )
-        own = tf.cast(own_new, own.dtype)
-        partner = tf.cast(partner_new, own.dtype)
-        least = options["min_box_visibility"]
-        own_weight = tf.where(
-            cut, tf.cast(own_seen >= least, tf.float32), own_weight
-        )
-        partner_weight = tf.where(
-            cut, tf.cast(partner_seen >= least, tf.float32), partner_weight
-        )
-    partner_weight = tf.where(moved, partner_weight, 0.0)
-    keep = tf.concat([own_weight > 0, partner_weight > 0], axis=1)
-    keep = tf.logical_and(
-        keep, tf.concat([own_labels >= 0, partner_labels >= 0], axis=1)
+    own, own_labels, partner, partner_labels, moved = _pair(
+        bounding_boxes, partner_index
     )
-    boxes = tf.concat([own, partner], axis=1)
-    labels = tf.concat([own_labels, partner_labels], axis=1)
-    weights = tf.concat([own_weight, partner_weight], axis=1)
-    return {
-        "boxes": tf.where(keep[..., None], boxes, tf.cast(-1, boxes.dtype)),
-        "labels": tf.where(keep, labels, tf.cast(-1, labels.dtype)),
-        "weights": tf.where(keep, weights, 0.0),
-    }
+    lam = _lam_rows(lam, own_labels)
+    own_weight = backend.ops().numpy.where(moved, lam, 1.0)
+    return _concat(
+        ((own, partner), (own_labels, partner_labels)),
+        (own_weight, 1.0 - lam),
+        moved,
+    )
+
+
+def paste_boxes(bounding_boxes, partner_index, region, sizes, *, options):
+    """The boxes of a paste of the partner's pixels in `region`.
+
+    Args:
+        bounding_boxes: `{"boxes": [B, N, 4], "labels": [B, N]}`.
+        partner_index: int32 `[B]`.
+        region: float32 `[B, 1, 4]` (or `[1, 1, 4]`): each example's pasted
+            region, absolute xyxy.
+        sizes: `(height, width)` of the images.
+        options: the engine's options (`bounding_box_format`,
+            `min_box_visibility`).
+
+    Returns:
+        As `blend_boxes`.
+
+    Raises:
+        ValueError: without `bounding_box_format`.
+    """
+    box_format = options["bounding_box_format"]
+    if box_format is None:
+        raise ValueError(
+            "A cutting variant moves the `bounding_boxes` of the element, so "
+            f"it needs their format: pass `bounding_box_format` (one of "
+            f"{FORMATS})."
+        )
+    ops = backend.ops()
+    np = ops.numpy
+    own, own_labels, partner, partner_labels, moved = _pair(
+        bounding_boxes, partner_index
+    )
+    height, width = (ops.core.cast(s, "float32") for s in sizes)
+    dtype = backend.dtype_name(own)
+    floats = [ops.core.cast(b, "float32") for b in (own, partner)]
+    own_xyxy, partner_xyxy = (
+        to_xyxy(b, box_format, height, width) for b in floats
+    )
+    own_cut, own_seen = _visible_part(own_xyxy, region)
+    partner_cut, partner_seen = _clipped(partner_xyxy, region)
+    moved_rows = np.broadcast_to(moved, ops.core.shape(own_seen))
+    new = [
+        ops.core.cast(from_xyxy(b, box_format, height, width), dtype)
+        for b in (own_cut, partner_cut)
+    ]
+    own = np.where(moved_rows[..., None], new[0], own)
+    partner = np.where(moved_rows[..., None], new[1], partner)
+    least = options["min_box_visibility"]
+    kept = [
+        ops.core.cast(seen >= least, "float32")
+        for seen in (own_seen, partner_seen)
+    ]
+    own_weight = np.where(moved_rows, kept[0], 1.0)
+    return _concat(
+        ((own, partner), (own_labels, partner_labels)),
+        (own_weight, kept[1]),
+        moved,
+    )

@@ -19,13 +19,11 @@ __all__ = [
     "check_alpha",
     "check_axes",
     "check_box_format",
-    "check_cutmix_at_input",
-    "check_cutmix_use",
     "check_batch",
     "check_bool",
     "check_choice",
     "check_fused",
-    "check_in_model_backend",
+    "check_regmixup_backend",
     "check_int",
     "check_label_smoothing",
     "check_lambda_dtype",
@@ -460,7 +458,7 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
     return x, y, sample_weight, batch_size(x, y, sample_weight)
 
 
-# --- CutMix -----------------------------------------------------------------
+# --- the variants' options ----------------------------------------------------
 
 
 def check_optional_alpha(alpha, name):
@@ -535,63 +533,17 @@ def check_box_format(value, formats):
     return check_choice(value, "bounding_box_format", formats)
 
 
-def check_cutmix_use(options, owner):
-    """Refuses CutMix where it cannot apply: without labels.
-
-    Raises:
-        ValueError: for `mix_labels=False` with CutMix.
-    """
-    if not options["mix_labels"]:
-        raise ValueError(
-            f"{owner}: CutMix needs the labels (`mix_labels=True`). "
-            + CUTMIX_NEEDS_LABELS
-        )
-
-
-#: Why CutMix is never inputs-only, for error messages.
-CUTMIX_NEEDS_LABELS = (
-    "The inputs-only form (lam ~ Beta(alpha + 1, alpha), labels kept) is "
-    "mixup in expectation because a blend is symmetric under swapping the "
-    "two examples; a CutMix box's complement is not a box, so CutMix has "
-    "no inputs-only form and must weigh the labels by the pixels kept."
-)
-
-
-def check_cutmix_at_input(mix_at, cuts):
-    """Refuses CutMix at hidden layers: boxes are cut from images.
-
-    Raises:
-        ValueError: for CutMix with a `mix_at` other than `"input"`.
-    """
-    if cuts and mix_at != "input":
-        raise ValueError(
-            "CutMix pastes boxes of input images, so a MixupModel with "
-            "`cutmix_alpha` mixes at the input only: use "
-            f'mix_at="input"; received mix_at={mix_at!r}.'
-        )
-
-
-def check_in_model_backend(owner, options, cuts):
-    """Refuses, on the JAX and PyTorch backends, what only the TensorFlow
-    backend runs inside a model: CutMix and RegMixup.
+def check_regmixup_backend(options):
+    """Refuses RegMixup where it does not run yet: inside a model on the
+    JAX and PyTorch backends.
 
     Raises:
         ValueError: naming the option and where it does run.
     """
     current = keras.backend.backend()
-    if current == "tensorflow":
-        return
-    if cuts:
+    if current != "tensorflow" and options.get("clean_loss_weight"):
         raise ValueError(
-            f"{owner} runs CutMix inside a model on the TensorFlow backend "
-            f"only; the Keras backend is {current!r}. CutMix in the "
-            "tf.data pipeline instead (`keras_mixup.CutMix`, or "
-            "`keras_mixup.Mixup(cutmix_alpha=...)`), which works with "
-            "every backend."
-        )
-    if options.get("clean_loss_weight"):
-        raise ValueError(
-            f"{owner} runs RegMixup (`clean_loss_weight` > 0) on the "
+            "MixupModel runs RegMixup (`clean_loss_weight` > 0) on the "
             f"TensorFlow backend only; the Keras backend is {current!r} "
             f"and clean_loss_weight={options['clean_loss_weight']!r}."
         )

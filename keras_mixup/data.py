@@ -3,20 +3,30 @@ mixing a dataset with batches of another."""
 
 import keras
 
-from keras_mixup import backend, checks, elements, engine, pairing
+from keras_mixup import (
+    backend,
+    checks,
+    elements,
+    engine,
+    options,
+    pairing,
+    partners,
+    variants,
+)
 from keras_mixup.backend import tf
+from keras_mixup.holding import HoldsEngine
 
-__all__ = ["CutMix", "Mixup", "mix_with"]
+__all__ = ["CutMix", "Mixup", "map_function_options", "mix_with"]
 
 #: The options a Mixup takes: all but those of a training step.
-ALL_OPTIONS = tuple(n for n in engine.OPTIONS if n not in engine.MODEL_ONLY)
+ALL_OPTIONS = tuple(n for n in options.OPTIONS if n not in options.MODEL_ONLY)
 
 #: The default of `Mixup.__call__`'s `y`: the element was one argument.
 _ONLY_X = object()
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class Mixup(engine.HoldsEngine):
+class Mixup(HoldsEngine):
     """Mixes batches in a `tf.data` pipeline (mixup, Zhang et al. 2018).
 
     Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
@@ -173,7 +183,8 @@ class Mixup(engine.HoldsEngine):
                     "`partner_x`; received partner_x=None."
                 )
             return self.engine.mix(x, y, sample_weight)
-        return self.engine.mix_with_partner(
+        return partners.mix_with_partner(
+            self.engine,
             x,
             y,
             sample_weight,
@@ -222,25 +233,31 @@ class Mixup(engine.HoldsEngine):
         return f"{type(self).__name__}({self.engine.describe()})"
 
 
-Mixup.__doc__ = engine.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
+Mixup.__doc__ = options.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
+
+
+def map_function_options(variant_class):
+    """The options of a variant's own `tf.data` map function (such as
+    `CutMix`): every option of `Mixup` but the choice of variant, the
+    inputs-only form, the other variants' options and its own alpha (the
+    function's `alpha`)."""
+    others = {
+        option.name
+        for cls in variants.REGISTRY.values()
+        if cls is not variant_class
+        for option in cls.options
+    }
+    left_out = {"variant", "mix_labels", variant_class.alpha_option, *others}
+    return tuple(name for name in ALL_OPTIONS if name not in left_out)
 
 
 #: The options a CutMix takes (`cutmix_minmax` under the name `minmax`).
-CUTMIX_OPTIONS = (
-    "alpha",
-    "num_classes",
-    "label_smoothing",
-    "mode",
-    "cutmix_minmax",
-    "correct_lam",
-    "prob",
-    "data_format",
-    "axes",
-    "bounding_box_format",
-    "min_box_visibility",
-    "seed",
-    "fused",
+CUTMIX_OPTIONS = tuple(
+    name
+    for name in map_function_options(variants.REGISTRY["cutmix"])
+    if name != "switch_prob"  # the switch is Mixup's
 )
+_CUTMIX = {"variant": "cutmix"}
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -308,16 +325,14 @@ class CutMix(Mixup):
     ```
     """
 
-    def __init__(self, alpha=1.0, *, minmax=None, **options):
+    def __init__(self, alpha=1.0, *, minmax=None, **kwargs):
         named = {
             "alpha": alpha,
             "cutmix_minmax": checks.check_minmax(minmax, "minmax"),
         }
-        if "cutmix_minmax" in options:
-            options["minmax"] = options.pop("cutmix_minmax")
-        self.hold_engine(
-            "CutMix", CUTMIX_OPTIONS, named, options, variant="cutmix"
-        )
+        if "cutmix_minmax" in kwargs:
+            kwargs["minmax"] = kwargs.pop("cutmix_minmax")
+        self.hold_engine("CutMix", CUTMIX_OPTIONS, named, kwargs, fixed=_CUTMIX)
         self.engine.prepare_tensorflow()
 
     @property
@@ -331,12 +346,20 @@ class CutMix(Mixup):
         config["minmax"] = config.pop("cutmix_minmax")
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        minmax = config.pop("minmax", None)
+        config["cutmix_minmax"] = minmax
+        config = engine.MixingEngine.options_from_config(config, fixed=_CUTMIX)
+        return cls(minmax=config.pop("cutmix_minmax", None), **config)
+
     def __repr__(self):
         described = self.engine.describe()
         return f"CutMix({described.replace('cutmix_minmax=', 'minmax=')})"
 
 
-CutMix.__doc__ = engine.document_options(
+CutMix.__doc__ = options.document_options(
     CutMix.__doc__,
     [name for name in CUTMIX_OPTIONS if name not in ("alpha", "cutmix_minmax")],
 )
@@ -428,7 +451,8 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
         partner_x, partner_y, partner_weight = tuple(partner) + (None,) * (
             3 - len(partner)
         )
-        x, y, weight = mixup.engine.mix_with_partner(
+        x, y, weight = partners.mix_with_partner(
+            mixup.engine,
             x,
             y,
             weight,

@@ -6,7 +6,7 @@ import collections
 
 import keras
 
-from keras_mixup import backend, boxes, checks, cutmix, labels
+from keras_mixup import backend, checks, labels
 
 __all__ = [
     "FORMS",
@@ -135,39 +135,43 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     if prepare is not None:
         x = keras.tree.map_structure(prepare, x)
     x, y, _, size = checks.check_batch(x, parts.labels)
-    options = engine.options
-    channel_axis = 1 if options["data_format"] == "channels_first" else -1
-    masks = parts.masks
-    if masks is not None:
-        masks = labels.encode_masks(
-            masks,
-            options["num_classes"],
-            one_hot=not engine.only_cuts,
-            channel_axis=channel_axis,
+    engine.check_targets(
+        target
+        for target, part in (
+            ("segmentation_masks", parts.masks),
+            ("bounding_boxes", parts.boxes),
         )
-        checks.batch_size(x, masks)
-    draw = engine.draw(size, x, y, inputs_only=inputs_only)
-    structure = x if masks is None else (x, masks)
-    structure, y, _ = engine.apply(
-        draw, structure, y, mix_labels=not inputs_only
+        if part is not None
     )
-    x, masks = (structure, None) if masks is None else structure
-    mixed = {parts.key: x}
+    masks = _masks(engine, parts.masks, x)
+    draw = engine.draw(size, x, y, inputs_only=inputs_only)
+    mixed = engine.apply(draw, x, y, mix_labels=not inputs_only, masks=masks)
+    result = {parts.key: mixed[0]}
     if parts.labels is not None:
-        mixed[LABELS_KEY] = y
+        result[LABELS_KEY] = mixed[1]
     if masks is not None:
-        mixed[MASKS_KEY] = masks
+        result[MASKS_KEY] = mixed[3]
     if parts.boxes is not None:
-        image, axes = None, None
-        if isinstance(draw, cutmix.CutDraw):
-            images, specs, _, _ = cutmix.split_inputs(
-                x, options["data_format"], options["axes"]
-            )
-            image, axes = images[0], specs[0][1]
-        mixed[BOXES_KEY] = boxes.mix_boxes(
-            parts.boxes, draw, image, axes, options
-        )
-    return mixed
+        result[BOXES_KEY] = engine.apply_boxes(draw, parts.boxes, x)
+    return result
+
+
+def _masks(engine, masks, x):
+    """Segmentation masks encoded for the variant: one-hot where it blends,
+    as given where it only pastes values (integer masks stay integer)."""
+    if masks is None:
+        return None
+    channel_axis = (
+        1 if engine.options["data_format"] == "channels_first" else -1
+    )
+    masks = labels.encode_masks(
+        masks,
+        engine.options["num_classes"],
+        one_hot=not engine.variant.keeps_values,
+        channel_axis=channel_axis,
+    )
+    checks.batch_size(x, masks)
+    return masks
 
 
 def describe(element):

@@ -2,21 +2,19 @@
 
 A training step is written once (`MixupGAN._step_losses`): the draws (noise,
 lam, whether the step mixes), the discriminator batch and both losses run on
-`keras.ops` and the model's seed stream on every backend. Only how a loss is
-minimised differs by backend, in a small step object: a `tf.GradientTape`
-on TensorFlow, `loss.backward()` on PyTorch, and on JAX Keras' stateless
-step, `jax.value_and_grad` of the loss as a function of the variables'
-values and `optimizer.stateless_apply`, with the seed generator and the
-mixing state threaded through like every other non-trainable variable.
+`keras.ops` and the engine's seed stream on every backend. Only how a loss
+is minimised differs by backend: see `keras_mixup.gan_steps`. Like every
+entry point, the GAN holds a mixing engine; the plain GAN (`alpha=None`)
+holds one that never mixes.
 """
 
 import functools
 
 import keras
 
-from keras_mixup import backend, blending, checks, engine
-from keras_mixup.backend import tf
-from keras_mixup.state import SeedSource, as_seed
+from keras_mixup import backend, blending, checks, gan_steps
+from keras_mixup.holding import HoldsEngine
+from keras_mixup.state import as_seed
 
 __all__ = ["MixupGAN"]
 
@@ -49,187 +47,8 @@ def _bce(targets, logits):
     )
 
 
-def _call(function):
-    return function()
-
-
-def _positions(variables, part):
-    """Where each variable of `part` sits in `variables`."""
-    return [
-        next(i for i, v in enumerate(variables) if v is variable)
-        for variable in part
-    ]
-
-
-def _stateless(function, mapping, updated):
-    """Runs `function()` with each variable of `mapping` (pairs of a
-    variable and a value) read as that value.
-
-    Returns:
-        The result, and the values of the variables `updated` after it.
-    """
-    with keras.StatelessScope(state_mapping=mapping) as scope:
-        result = function()
-    return result, [scope.get_current_value(v) for v in updated]
-
-
-class _Step:
-    """Runs a training step's parts where variables hold their values
-    (TensorFlow and PyTorch); subclasses minimise."""
-
-    def run(self, function):
-        """Runs `function()` (a draw) and returns its result."""
-        return function()
-
-    def loss(self, loss_of):
-        """The loss `loss_of(run)` computes, `run` calling a function."""
-        return loss_of(_call)
-
-
-class _TensorFlowStep(_Step):
-    """Minimises with gradients from a `tf.GradientTape`."""
-
-    def minimize(self, loss_of, model, optimizer):
-        """Computes a loss (see `loss`), takes one step of `optimizer` on
-        the trainable variables of `model`, and returns the loss."""
-        with tf.GradientTape() as tape:
-            loss = self.loss(loss_of)
-        variables = model.trainable_variables
-        gradients = tape.gradient(loss, variables)
-        optimizer.apply_gradients(zip(gradients, variables, strict=True))
-        return loss
-
-
-class _TorchStep(_Step):
-    """Minimises with gradients from `loss.backward()`, as Keras' own
-    PyTorch step takes them."""
-
-    def __init__(self, owner):
-        self.owner = owner
-
-    def minimize(self, loss_of, model, optimizer):
-        """See `_TensorFlowStep.minimize`."""
-        import torch
-
-        self.owner.zero_grad()  # the gradients left by the last backward
-        loss = self.loss(loss_of)
-        loss.backward()
-        variables = model.trainable_weights
-        with torch.no_grad():
-            optimizer.apply([v.value.grad for v in variables], variables)
-        return loss
-
-
-class _JaxStep:
-    """Runs a training step's parts on JAX, statelessly: every function
-    runs on the step's values of the owner's variables, and the values it
-    leaves (seed generator, mixing state, batch statistics) are kept for
-    the next part.
-
-    Args:
-        owner: the `MixupGAN`.
-        trainable: the values of `owner.trainable_variables`.
-        non_trainable: the values of `owner.non_trainable_variables`.
-        optimizer_values: the values of `owner.optimizer.variables` (both
-            optimizers'), or `None` outside training. Defaults to `None`.
-    """
-
-    def __init__(self, owner, trainable, non_trainable, optimizer_values=None):
-        self.owner = owner
-        self.trainable = list(trainable)
-        self.non_trainable = list(non_trainable)
-        self.optimizer_values = (
-            None
-            if optimizer_values is None
-            else owner.optimizer.split(optimizer_values)
-        )
-
-    def _pure(self, trainable, function):
-        """`(function(), non-trainable values after it)`, on `trainable`
-        and the current non-trainable values; changes nothing here, so it
-        may run inside a `cond` branch or a gradient."""
-        owner = self.owner
-        mapping = [
-            *zip(owner.trainable_variables, trainable, strict=True),
-            *zip(
-                owner.non_trainable_variables, self.non_trainable, strict=True
-            ),
-        ]
-        return _stateless(function, mapping, owner.non_trainable_variables)
-
-    def run(self, function):
-        """Runs `function()` (a draw) statelessly and returns its result."""
-        result, self.non_trainable = self._pure(self.trainable, function)
-        return result
-
-    def loss(self, loss_of):
-        """The loss `loss_of(run)` computes, where `run(function)` returns
-        `(function(), non-trainable values)`."""
-        run = functools.partial(self._pure, self.trainable)
-        loss, self.non_trainable = loss_of(run)
-        return loss
-
-    def minimize(self, loss_of, model, optimizer):
-        """Computes a loss (see `loss`) and its gradient with respect to the
-        values of `model`'s trainable variables, applies one step of
-        `optimizer` to them, and returns the loss."""
-        import jax
-
-        positions = _positions(
-            self.owner.trainable_variables, model.trainable_variables
-        )
-
-        def loss_and_state(values):
-            trainable = list(self.trainable)
-            for position, value in zip(positions, values, strict=True):
-                trainable[position] = value
-            return loss_of(functools.partial(self._pure, trainable))
-
-        values = [self.trainable[position] for position in positions]
-        (loss, self.non_trainable), gradients = jax.value_and_grad(
-            loss_and_state, has_aux=True
-        )(values)
-        index = self.owner.optimizer.index(optimizer)
-        values, self.optimizer_values[index] = optimizer.stateless_apply(
-            self.optimizer_values[index], gradients, values
-        )
-        for position, value in zip(positions, values, strict=True):
-            self.trainable[position] = value
-        return loss
-
-
-class _Optimizers:
-    """What Keras' JAX trainer reads as `model.optimizer`: the variables of
-    both optimizers (the discriminator's first), which it threads through
-    the stateless step."""
-
-    def __init__(self, *optimizers):
-        self.optimizers = optimizers
-
-    @property
-    def built(self):
-        return all(optimizer.built for optimizer in self.optimizers)
-
-    @property
-    def variables(self):
-        return [v for o in self.optimizers for v in o.variables]
-
-    def index(self, optimizer):
-        """The position of `optimizer` among the optimizers."""
-        return [o is optimizer for o in self.optimizers].index(True)
-
-    def split(self, values):
-        """The values of `variables`, one list per optimizer."""
-        parts, start = [], 0
-        for optimizer in self.optimizers:
-            stop = start + len(optimizer.variables)
-            parts.append(list(values[start:stop]))
-            start = stop
-        return parts
-
-
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixupGAN(keras.Model):
+class MixupGAN(HoldsEngine, keras.Model):
     """A GAN whose discriminator is trained with mixup (Zhang et al. 2018).
 
     At every step the discriminator sees `lam * x_real + (1 - lam) * G(z)`:
@@ -317,25 +136,17 @@ class MixupGAN(keras.Model):
         seed=None,
         **kwargs,
     ):
-        mixing = None
-        if alpha is not None:
-            named = {"alpha": alpha, "seed": seed}
-            mixing = engine.MixingEngine.taking(
-                "MixupGAN", GAN_OPTIONS, named, kwargs
-            )
-        else:  # the plain GAN never mixes: `prob` is checked, then unused
-            checks.check_prob(kwargs.pop("prob", 1.0))
-        super().__init__(**kwargs)
+        named = {"alpha": 0.2 if alpha is None else alpha, "seed": seed}
+        # The plain GAN (`alpha=None`) holds an engine that never mixes.
+        self.hold_engine(
+            "MixupGAN", GAN_OPTIONS, named, kwargs, mixes=alpha is not None
+        )
         self.latent_dim = checks.check_int(
             latent_dim,
             "latent_dim",
             minimum=1,
             meaning=" (the size of the noise vector the generator takes)",
         )
-        #: The mixing engine, or `None` for the plain GAN (`alpha=None`).
-        self.engine = mixing
-        self.seed = checks.check_seed(seed)
-        self._hold_seeds()
         self.generator = _check_model(generator, "generator")
         self.discriminator = _check_model(discriminator, "discriminator")
         self.sample_shape = self._check_models()
@@ -345,32 +156,9 @@ class MixupGAN(keras.Model):
         self.g_optimizer = None
         self.built = True
 
-    def _hold_seeds(self):
-        """Makes the seed stream of the steps: a `SeedSource` on TensorFlow
-        (`seed_source`), else a `keras.random.SeedGenerator`, tracked (with
-        the mixing state on JAX) so that Keras threads it through a JAX
-        step."""
-        if keras.backend.backend() == "tensorflow":
-            self.seed_source = (
-                SeedSource(self.seed)
-                if self.engine is None
-                else self.engine.seed_source
-            )
-        elif self.engine is None:
-            self._mixing_seed_generator = keras.random.SeedGenerator(
-                self.seed, name="mixup_seed_generator"
-            )
-        else:
-            self._track_mixing_state()
-
-    _track_mixing_state = engine.HoldsEngine._track_mixing_state
-
     def _next_seed(self):
-        """The seed of a step's draws: a fresh stateless seed on
-        TensorFlow, else the seed generator (each draw advances it)."""
-        if keras.backend.backend() == "tensorflow":
-            return self.seed_source.next_seed()
-        return self._mixing_seed_generator
+        """The seed of a step's draws: the engine's stream."""
+        return self.engine.next_seed()
 
     def _check_models(self):
         """Builds both models symbolically and checks they fit together.
@@ -415,18 +203,6 @@ class MixupGAN(keras.Model):
             )
         return tuple(fake.shape[1:])
 
-    @property
-    def alpha(self):
-        """The alpha the next batch is drawn with, or `None` for the plain
-        GAN (`get_config` keeps the constructor's)."""
-        return None if self.engine is None else self.engine.alpha
-
-    @property
-    def mixing_state(self):
-        """What `keras_mixup.MixupSchedule` changes: the switch and alpha
-        (`None` for the plain GAN, which never mixes)."""
-        return None if self.engine is None else self.engine.state
-
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
 
@@ -466,7 +242,9 @@ class MixupGAN(keras.Model):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
         if keras.backend.backend() == "jax":
-            self.optimizer = _Optimizers(self.d_optimizer, self.g_optimizer)
+            self.optimizer = gan_steps.Optimizers(
+                self.d_optimizer, self.g_optimizer
+            )
         self._gan_compile_config = dict(kwargs)
 
     @staticmethod
@@ -552,7 +330,7 @@ class MixupGAN(keras.Model):
             `(inputs, targets)`, with `targets` float32 `[B]` (`[2B]` for
             the plain GAN).
         """
-        if self.engine is None or lam is None:
+        if not self.engine.mixes or lam is None:
             first = second = keras.ops.concatenate([real, fake], axis=0)
             size = keras.ops.shape(real)[:1]
             lam = keras.ops.concatenate(
@@ -615,12 +393,12 @@ class MixupGAN(keras.Model):
         )
         fake = keras.ops.stop_gradient(keras.ops.cast(fake, real.dtype))
         noise = self.sample_noise(batch_size, g_seed)
-        if self.engine is None:
+        if not self.engine.mixes:
             return (fake, None, None), noise
         lam = self.draw_lambda(batch_size, lam_seed)
         return (fake, lam, self.mixing_state.decide(mix_seed)), noise
 
-    def _discriminator_loss(self, real, draws, training, run=_call):
+    def _discriminator_loss(self, real, draws, training, run=gan_steps.call):
         """The discriminator's loss: on the mixed batch if the step mixes,
         on the plain GAN batch otherwise (a `cond`, so switching needs no
         retrace).
@@ -688,9 +466,7 @@ class MixupGAN(keras.Model):
 
     def _backend_step(self):
         """How this backend minimises (not JAX: see `_jax_step`)."""
-        if keras.backend.backend() == "torch":
-            return _TorchStep(self)
-        return _TensorFlowStep()
+        return gan_steps.for_backend(self)
 
     def train_step(self, *args):
         """One training step (see `_step_losses`). On JAX, Keras' stateless
@@ -714,9 +490,11 @@ class MixupGAN(keras.Model):
         """The JAX train or test step on the state's variable values."""
         # A train state holds the optimizers' values, a test state does not.
         trainable, non_trainable, *optimizer_values, metrics_values = state
-        step = _JaxStep(self, trainable, non_trainable, *optimizer_values)
+        step = gan_steps.JaxStep(
+            self, trainable, non_trainable, *optimizer_values
+        )
         losses = self._step_losses(self._real_samples(data), step, training)
-        logs, metrics_values = _stateless(
+        logs, metrics_values = gan_steps.stateless(
             lambda: self._update(*losses),
             list(zip(self.metrics_variables, metrics_values, strict=True)),
             self.metrics_variables,
@@ -733,11 +511,6 @@ class MixupGAN(keras.Model):
             )
         return logs, (step.trainable, step.non_trainable, metrics_values)
 
-    # The mixing state (seeds, switch, alpha) is not saved: the same file
-    # loads on every backend.
-    save_own_variables = engine.HoldsEngine.save_own_variables
-    load_own_variables = engine.HoldsEngine.load_own_variables
-
     def get_config(self):
         return {
             "name": self.name,
@@ -749,7 +522,7 @@ class MixupGAN(keras.Model):
             "latent_dim": self.latent_dim,
             "alpha": None,
             "seed": self.seed,
-            **(self.engine.get_config() if self.engine else {}),
+            **(self.engine.get_config() if self.engine.mixes else {}),
         }
 
     @classmethod

@@ -77,6 +77,8 @@ def _checked_ids(ids, num_classes):
         )
         with tf.control_dependencies([check]):
             return tf.identity(ids)
+    if ids.shape[0] == 0:  # an empty batch (static on JAX and PyTorch)
+        return ids
     ops = backend.ops()
     outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
     found = ops.numpy.any(outside)

@@ -10,17 +10,37 @@ its own.
 
 import keras
 
-from keras_mixup import backend, checks, compat, elements, engine
+from keras_mixup import backend, checks, compat, elements, engine, options
+from keras_mixup.holding import HoldsEngine
 
-__all__ = ["MixStep", "MixupLayer"]
+__all__ = ["MixStep", "MixupLayer", "check_no_keras_mask"]
 
 #: The options a MixupLayer takes: all but `mix_labels` (the form of the
 #: call decides: inputs only for a tensor, labels too for a dict).
 LAYER_OPTIONS = tuple(
     name
-    for name in engine.OPTIONS
-    if name != "mix_labels" and name not in engine.MODEL_ONLY
+    for name in options.OPTIONS
+    if name != "mix_labels" and name not in options.MODEL_ONLY
 )
+
+
+def check_no_keras_mask(owner, mask):
+    """Refuses inputs that carry a Keras mask (padded sequences): how
+    padding mixes is not defined yet, and mixing as if every step were
+    valid would blend padding into the partner's valid steps.
+
+    Raises:
+        ValueError: if `mask` is not `None`.
+    """
+    if any(m is not None for m in keras.tree.flatten(mask)):
+        raise ValueError(
+            f"{owner} received inputs that carry a Keras mask (padded "
+            "sequences, such as the output of `Embedding(mask_zero=True)`), "
+            "and mixing them would blend padding into the partner's valid "
+            "steps while the mask stayed the example's own. Mixing masked "
+            "sequences is not supported yet: mix before the masking layer, "
+            "or drop the mask."
+        )
 
 
 class MixStep:
@@ -49,7 +69,7 @@ class MixStep:
         if self.draw is None:
             return inputs
         self.applied = True
-        lam, partner_index = self.draw
+        lam, partner_index = self.draw[:2]
         checks.batch_size(inputs, partner_index)
         ops = backend.ops()
         return ops.core.cond(
@@ -64,7 +84,7 @@ MixStep.PASS = MixStep()
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
+class MixupLayer(HoldsEngine, keras.layers.Layer):
     """Mixes the batch inside a model while it trains (inputs-only mixup).
 
     Put it at the input, or after any hidden layer, of any model trained
@@ -162,15 +182,18 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         with compat.inputs_as_given(self):
             return super().__call__(inputs, *args, **kwargs)
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):
         """Mixes `inputs` while training; see the class docstring."""
         if isinstance(inputs, dict):
             return self._mix_dict(inputs, training)
         inputs = keras.tree.map_structure(self._to_compute_dtype, inputs)
         if self.mix_step is not None:
+            if self.mix_step.draw is not None:
+                check_no_keras_mask(self.name, mask)
             return self.mix_step.apply(inputs)
         if not training:
             return inputs
+        check_no_keras_mask(self.name, mask)
         mixed, _, _ = self.engine.mix(inputs, inputs_only=True)
         return mixed
 
@@ -191,7 +214,8 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         return tensor
 
     def compute_mask(self, inputs, mask=None):
-        """Passes the input mask through."""
+        """Passes the input mask through (at inference; a mixing call
+        refuses masked inputs)."""
         return mask
 
     def get_config(self):
@@ -203,7 +227,7 @@ class MixupLayer(engine.HoldsEngine, keras.layers.Layer):
         return cls(**engine.MixingEngine.options_from_config(config))
 
 
-MixupLayer.__doc__ = engine.document_options(
+MixupLayer.__doc__ = options.document_options(
     MixupLayer.__doc__,
     [n for n in LAYER_OPTIONS if n not in ("alpha", "seed", "prob")],
 )

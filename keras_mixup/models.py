@@ -6,8 +6,9 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, engine
+from keras_mixup import backend, checks, compat, engine, options
 from keras_mixup.backend import tf
+from keras_mixup.holding import HoldsEngine
 from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
 
@@ -21,8 +22,13 @@ __all__ = [
 INPUT = "input"
 LATENT = "latent"
 
-#: The options a MixupModel takes: all but `mix_labels` (it mixes labels).
-MODEL_OPTIONS = tuple(name for name in engine.OPTIONS if name != "mix_labels")
+#: The options a MixupModel takes: all but `mix_labels` (it mixes labels)
+#: and those of keras's dict elements, which its steps never see.
+MODEL_OPTIONS = tuple(
+    name
+    for name in options.OPTIONS
+    if name not in ("mix_labels", "bounding_box_format", "min_box_visibility")
+)
 
 
 def _walk(layer, found):
@@ -132,6 +138,21 @@ def _check_loss(loss):
             )
 
 
+def _check_at_input(mixing, mix_at):
+    """Refuses cutting variants at hidden layers: they cut input images.
+
+    Raises:
+        ValueError: for a variant that cuts with a `mix_at` other than
+            `"input"`.
+    """
+    if mixing.variant.spatial and mix_at != INPUT:
+        raise ValueError(
+            f"variant={mixing.options['variant']!r} cuts input images, so "
+            "a MixupModel with it mixes at the input only: use mix_at="
+            f'"input"; received mix_at={mix_at!r}.'
+        )
+
+
 class StepPlan:
     """One training step's mixing, as `MixupModel.mix` draws it.
 
@@ -147,7 +168,7 @@ class StepPlan:
 
     def __init__(self, layer_steps, draw=None, point=None):
         self.layer_steps = layer_steps
-        self.lam, self.partner_index = draw or (None, None)
+        self.lam, self.partner_index = draw[:2] if draw else (None, None)
         self.point = point
 
 
@@ -161,7 +182,7 @@ class _MixPoints:
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class MixupModel(engine.HoldsEngine, keras.Model):
+class MixupModel(HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup or Manifold
     Mixup).
 
@@ -268,7 +289,8 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         points = resolve_mix_points(model, mix_at)
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
-        checks.check_cutmix_at_input(mix_at, self.engine.cuts)
+        _check_at_input(self.engine, mix_at)
+        checks.check_regmixup_backend(self.engine.options)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
@@ -564,7 +586,7 @@ def _as_float(structure):
     )
 
 
-MixupModel.__doc__ = engine.document_options(
+MixupModel.__doc__ = options.document_options(
     MixupModel.__doc__,
     [n for n in MODEL_OPTIONS if n not in ("alpha", "num_classes", "seed")],
 )

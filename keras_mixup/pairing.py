@@ -61,6 +61,7 @@ from keras_mixup.knn_features import CountSketch, MeanPool, features
 from keras_mixup.labels import class_ids
 
 __all__ = [
+    "KNN_PAIRINGS",
     "LABEL_PAIRINGS",
     "NAMES",
     "PAIRINGS",
@@ -548,6 +549,9 @@ PAIRINGS = {
 
 #: The accepted values of `pairing`.
 NAMES = sorted(PAIRINGS)
+
+#: The pairings that look for nearest neighbours (`knn_k`, `knn_features`).
+KNN_PAIRINGS = ("knn", "same_class_knn")
 
 #: The pairings that look at the labels.
 LABEL_PAIRINGS = ("same_class", "same_class_knn", "label_kernel")

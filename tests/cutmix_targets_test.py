@@ -16,7 +16,7 @@ import tensorflow as tf
 from conftest import Recorder, decode_cuts, index_images
 
 import keras_mixup
-from keras_mixup import boxes, cutmix
+from keras_mixup import boxes, variants
 
 
 def _element(batch=8, size=16, masks_dtype="int32"):
@@ -107,17 +107,18 @@ BOX_LABELS = np.array([[1, 2, 3, -1], [4, 5, -1, -1]])
 
 def test_cutmix_box_geometry_on_a_hand_built_draw():
     # Example 0 gets example 1's pixels in rows 0-7 (all columns).
-    draw = cutmix.CutDraw(
+    draw = variants.Draw(
         lam=tf.constant([0.5, 0.6]),  # row 1: its own partner
         partner_index=tf.constant([1, 1]),
-        cut=tf.constant([True, False]),
-        lows=tf.constant([[0, 0], [0, 0]]),
-        highs=tf.constant([[8, 16], [0, 0]]),
+        params={
+            "lows": tf.constant([[0, 0], [0, 0]]),
+            "highs": tf.constant([[8, 16], [0, 0]]),
+        },
     )
     options = {"bounding_box_format": "xyxy", "min_box_visibility": 0.3}
-    image = tf.zeros([2, 16, 16, 1])
-    out = boxes.mix_boxes(
-        {"boxes": BOXES, "labels": BOX_LABELS}, draw, image, (1, 2), options
+    cut = variants.REGISTRY["cutmix"](options)
+    out = cut.apply_boxes(
+        draw, {"boxes": BOXES, "labels": BOX_LABELS}, (16, 16)
     )
     np.testing.assert_array_equal(
         out["boxes"][0],

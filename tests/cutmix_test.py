@@ -27,7 +27,8 @@ from conftest import (
 from scipy import stats
 
 import keras_mixup
-from keras_mixup import cutmix, engine
+from keras_mixup import options, variants
+from keras_mixup.engine import MixingEngine
 
 
 def _map(mixer, *arrays, batch):
@@ -258,23 +259,38 @@ def test_any_batch_size_in_tf_data(size):
 
 
 def test_the_fused_and_plain_pastes_agree_on_one_draw():
+    # The switch on a hand-built draw: examples 0, 2 and 3 are CutMix
+    # (choice 1), example 1 is mixup with lam 0.7.
     x = index_images(4, 6, 8, 2) + np.linspace(0, 0.5, 2).astype("float32")
-    draw = cutmix.CutDraw(
-        lam=tf.constant([0.5, 0.7, 0.2, 0.9]),
-        partner_index=tf.constant([1, 0, 3, 2]),
-        cut=tf.constant([True, False, True, True]),
-        lows=tf.constant([[0, 0], [1, 1], [2, 5], [0, 0]]),
-        highs=tf.constant([[3, 4], [2, 2], [6, 8], [0, 0]]),
+    lam = tf.constant([0.5, 0.7, 0.2, 0.9])
+    boxes = {
+        "lows": tf.constant([[0, 0], [1, 1], [2, 5], [0, 0]]),
+        "highs": tf.constant([[3, 4], [2, 2], [6, 8], [0, 0]]),
+    }
+    draw = variants.Draw(
+        lam,
+        tf.constant([1, 0, 3, 2]),
+        {
+            "choice": tf.constant([1, 0, 1, 1]),
+            "lams": [lam, lam],
+            "members": [{}, boxes],
+        },
     )
-    specs = [(4, (1, 2))]
-    fused = cutmix.paste([x], draw, specs, blends=True, fused=True)[0]
-    plain = cutmix.paste([x], draw, specs, blends=True, fused=False)[0]
-    np.testing.assert_array_equal(fused, plain)
+    mixed = {}
+    for fused in (True, False):
+        engine = MixingEngine(cutmix_alpha=1.0, fused=fused)
+
+        @tf.function
+        def run(x, engine=engine):
+            return engine.apply(draw, x)[0]
+
+        mixed[fused] = run(tf.constant(x)).numpy()
+    np.testing.assert_array_equal(mixed[True], mixed[False])
     expected = x.copy()
     expected[0, 0:3, 0:4] = x[1, 0:3, 0:4]
     expected[1] = 0.7 * x[1] + 0.3 * x[0]
     expected[2, 2:6, 5:8] = x[3, 2:6, 5:8]
-    np.testing.assert_allclose(plain, expected, atol=1e-6)
+    np.testing.assert_allclose(mixed[False], expected, atol=1e-6)
 
 
 def test_under_xla_in_a_tf_function():
@@ -316,7 +332,7 @@ def test_configs_round_trip():
         (lambda: keras_mixup.CutMix(minmax=(0.5, 1.2)), "`minmax` must be"),
         (lambda: keras_mixup.CutMix(minmax=(0.6, 0.5)), "`minmax` must be"),
         (lambda: keras_mixup.CutMix(axes=(0, 1)), "`axes` must be"),
-        (lambda: keras_mixup.CutMix(pairing="knn"), "unknown option"),
+        (lambda: keras_mixup.CutMix(mix_labels=False), "unknown option"),
         (
             lambda: keras_mixup.CutMix(bounding_box_format="ltrb"),
             "`bounding_box_format` must be one of",
@@ -383,8 +399,12 @@ def test_mix_with_cutmixes_with_a_partner_dataset():
     np.testing.assert_allclose(labels.numpy()[range(4), partner], 1 - kept)
 
 
-def test_cutmix_options_are_declared_last():
-    assert tuple(engine.OPTIONS)[-8:] == CUTMIX_OPTION_NAMES
+def test_cutmix_options_are_declared_by_the_cutmix_variant():
+    declared = tuple(o.name for o in variants.REGISTRY["cutmix"].options)
+    assert declared == tuple(
+        n for n in CUTMIX_OPTION_NAMES if n in options.OPTIONS and n in declared
+    )
+    assert set(CUTMIX_OPTION_NAMES) <= set(options.OPTIONS)
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])

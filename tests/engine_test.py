@@ -16,7 +16,7 @@ import pytest
 import tensorflow as tf
 
 import keras_mixup
-from keras_mixup import compat, engine
+from keras_mixup import compat, options
 
 DATA = pathlib.Path(__file__).parent / "data"
 PACKAGE = pathlib.Path(keras_mixup.__file__).parent
@@ -49,7 +49,6 @@ NON_DEFAULTS = {
     "knn_features": keras_mixup.MeanPool(2),
     "prob": 0.5,
     "fused": False,
-    "label_bandwidth": 2.5,
 }
 
 
@@ -67,9 +66,12 @@ def test_every_entry_point_takes_shows_and_saves_the_options(entry):
     assert restored.get_config() == config
     if entry == "Mixup":
         shown = repr(obj)
-        for name in engine.OPTIONS:
-            taken = name not in engine.MODEL_ONLY
-            assert (f"{name}=" in shown) == taken, name
+        # The options that take effect, once each; not those the pairing
+        # and variant ignore, nor the model's.
+        for name in keras_mixup.Mixup(**NON_DEFAULTS).engine.saved_names:
+            assert shown.count(f" {name}=") + shown.count(f"({name}=") == 1
+        for name in ("label_bandwidth", "clean_loss_weight", "cutmix_alpha"):
+            assert f"{name}=" not in shown, name
         assert "fused=False" in shown
 
 
@@ -103,6 +105,52 @@ def test_clean_loss_weight_is_taken_by_mixup_model_only():
             ValueError, match=r"unknown option.*clean_loss_weight"
         ):
             ENTRY_POINTS[entry](clean_loss_weight=1.0)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+@pytest.mark.parametrize(
+    "given, match",
+    [
+        (
+            {"knn_k": 3},
+            r"`knn_k`, which only the knn pairings .*pairing='random'",
+        ),
+        ({"knn_features": None}, r"`knn_features`, which only the knn"),
+        ({"label_bandwidth": 2.0}, r"`label_bandwidth`, which only C-Mixup"),
+        ({"switch_prob": 0.5}, r"`switch_prob`, which only the mixup/CutMix"),
+        (
+            {"cutmix_minmax": (0.2, 0.4)},
+            r"`cutmix_minmax`, which only the cutmix",
+        ),
+        ({"correct_lam": False}, r"`correct_lam`, which only the cutmix"),
+        ({"axes": (1, 2)}, r"`axes`, which only the variants that cut"),
+        (
+            {"variant": "cutmix", "cutmix_alpha": 1.0, "switch_prob": 0.2},
+            r"`switch_prob`, .*variant='cutmix'",
+        ),
+    ],
+)
+def test_an_option_nothing_chosen_uses_is_refused(entry, given, match):
+    with pytest.raises(ValueError, match=match):
+        ENTRY_POINTS[entry](**given)
+
+
+def test_the_box_options_are_refused_where_no_box_is_seen():
+    for name, value in (
+        ("bounding_box_format", "xyxy"),
+        ("min_box_visibility", 0.2),
+    ):
+        with pytest.raises(ValueError, match=rf"unknown option.*{name}"):
+            ENTRY_POINTS["MixupModel"](variant="cutmix", **{name: value})
+        with pytest.raises(
+            ValueError,
+            match=rf"`{name}`, which only the variants that move boxes",
+        ):
+            keras_mixup.Mixup(**{name: value})
+        assert (
+            getattr(keras_mixup.Mixup(variant="cutmix", **{name: value}), name)
+            == value
+        )
 
 
 def test_mix_labels_is_refused_where_the_entry_point_decides_it():
@@ -231,10 +279,13 @@ def test_files_saved_by_version_0_1_load_and_predict_the_same():
     config = json.loads((DATA / "v0_1_mixup.json").read_text())
     mixup = keras.saving.deserialize_keras_object(config)
     now = mixup.get_config()
-    assert {name: now[name] for name in config["config"]} == config["config"]
+    # knn_k was saved though the same-class pairing ignores it: dropped.
+    saved = dict(config["config"])
+    assert saved.pop("knn_k") == 2 and "knn_k" not in now
+    assert {name: now[name] for name in saved} == saved
     # Options added since take their defaults.
     for name in set(now) - set(config["config"]):
-        assert now[name] == engine.OPTIONS[name].default, name
+        assert now[name] == options.OPTIONS[name].default, name
 
 
 # --- structure: no hidden protocols, private APIs behind one wrapper --------
@@ -357,5 +408,5 @@ def test_mixup_layer_takes_pairing_mode_and_num_classes():
     pairs = np.repeat(np.eye(4, dtype="float32"), 2, axis=0) * 10
     pairs += np.random.default_rng(0).uniform(size=(8, 4)).astype("float32")
     layer = keras_mixup.MixupLayer(alpha=1.0, pairing="knn", knn_k=1, seed=4)
-    lam, partner = layer.engine.draw(8, tf.constant(pairs), inputs_only=True)
+    lam, partner, _ = layer.engine.draw(8, tf.constant(pairs), inputs_only=True)
     np.testing.assert_array_equal(partner, np.arange(8) ^ 1)

@@ -204,7 +204,7 @@ def test_mixed_precision_and_xla(policy, jit_compile):
     assert model.jit_compile == jit_compile
     history = model.fit(x, y, batch_size=16, epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
-    lam, _ = layer.engine.draw(4, inputs_only=True)
+    lam, _, _ = layer.engine.draw(4, inputs_only=True)
     assert lam.dtype == tf.float32
     hidden = tf.ones((4, 3), layer.compute_dtype)
     assert layer(hidden, training=True).dtype == layer.compute_dtype

@@ -174,7 +174,7 @@ def test_mixup_layer_dtypes_and_label_sums(policy):
     inputs = tf.cast(mixed["inputs"], tf.float32).numpy()
     np.testing.assert_allclose(inputs, labels, atol=ATOL[compute])
     assert layer(eye, training=True).dtype == compute
-    lam, _ = layer.engine.draw(BATCH, inputs_only=True)
+    lam, _, _ = layer.engine.draw(BATCH, inputs_only=True)
     assert lam.dtype == tf.float32
 
 

@@ -1,0 +1,75 @@
+"""What every entry point shows of the engine it holds."""
+
+import keras
+
+from keras_mixup import options
+from keras_mixup.engine import MixingEngine
+
+__all__ = ["HoldsEngine"]
+
+
+def _option_property(name):
+    return property(
+        lambda self: self.engine.options[name],
+        doc=f"The `{name}` option: {options.OPTIONS[name].doc}",
+    )
+
+
+class HoldsEngine:
+    """What every entry point shows of its engine: each option as a
+    read-only attribute, `alpha` as the alpha the next batch is drawn with,
+    and `mixing_state`, what a `keras_mixup.MixupSchedule` changes."""
+
+    def hold_engine(
+        self, owner, accepted, named, kwargs, *, fixed=None, mixes=True
+    ):
+        """Builds `self.engine` from the options the entry point takes by
+        name (`named`) and those in `kwargs`, and initialises the next base
+        class (a Keras layer or model) with the rest of `kwargs`."""
+        mixing = MixingEngine.taking(
+            owner, accepted, named, kwargs, fixed=fixed, mixes=mixes
+        )
+        if not isinstance(self, keras.layers.Layer):
+            options.check_names(owner, kwargs, accepted)  # no base takes it
+        super().__init__(**kwargs)
+        self.engine = mixing
+        if isinstance(self, keras.layers.Layer):
+            self._track_mixing_state()
+
+    def _track_mixing_state(self):
+        """Tracks the seed generator (on JAX and PyTorch) and, on JAX, the
+        switch and alpha variables, so that Keras threads them through
+        its stateless step (they are then non-trainable weights of the
+        layer; PyTorch steps read them live)."""
+        if self.engine.seed_generator is not None:
+            self._mixing_seed_generator = self.engine.seed_generator
+        if keras.backend.backend() == "jax" and self.engine.mixes:
+            self._mixing_variables = self.engine.state.variables
+
+    def save_own_variables(self, store):
+        """Saves nothing: the mixing state (seeds, switch, alpha) is not
+        saved, so `.keras` files load on every backend."""
+
+    def load_own_variables(self, store):
+        """Loads nothing (see `save_own_variables`)."""
+
+    @property
+    def alpha(self):
+        """The alpha the next batch is drawn with (a `MixupSchedule` may
+        have changed it; `get_config` keeps the constructor's), or `None`
+        where nothing mixes (the plain `MixupGAN`)."""
+        return self.engine.alpha
+
+    @property
+    def mixing_state(self):
+        """The switch and alpha a `keras_mixup.MixupSchedule` changes, or
+        `None` where nothing mixes."""
+        return self.engine.state
+
+
+# Every option as a read-only attribute (the variants' too: they are
+# registered when `keras_mixup.variants` is imported, before this runs).
+for _name in options.OPTIONS:
+    if _name != "alpha":
+        setattr(HoldsEngine, _name, _option_property(_name))
+del _name

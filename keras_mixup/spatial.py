@@ -1,0 +1,148 @@
+"""Where the cutting variants cut: the spatial axes of images and videos,
+the split of a structure into the leaves cut and the rest, and masks built
+from index comparisons.
+
+Written once against the backend namespace (`keras_mixup.backend.ops()`):
+it runs in `tf.data` and in a model on TensorFlow, JAX and PyTorch.
+"""
+
+import keras
+
+from keras_mixup import backend
+
+__all__ = [
+    "cut_axes",
+    "per_example",
+    "positions",
+    "sizes",
+    "split_inputs",
+]
+
+
+def _resolve(axes, rank):
+    """`axes` as positive axes of a rank-`rank` tensor, or `None` if one
+    is out of range or the batch axis."""
+    resolved = tuple(a + rank if a < 0 else a for a in axes)
+    if all(0 < a < rank for a in resolved):
+        return resolved
+    return None
+
+
+def cut_axes(rank, data_format=None, axes=None, name="x", owner="CutMix"):
+    """The axes along which a tensor of rank `rank` is cut, or `None` if it
+    is blended.
+
+    Images `[B, H, W, C]` (`[B, C, H, W]` channels first) are cut along
+    H and W; videos `[B, T, H, W, C]` (`[B, C, T, H, W]`) along H and W,
+    the same cut on every frame. Tensors of rank < 3 are blended. Other
+    ranks need `axes`. With `axes`, tensors of rank < 3 that `axes` fits
+    are cut too.
+
+    Raises:
+        ValueError: for rank 3 or above 5 without `axes`, or a tensor of
+            rank >= 3 that `axes` does not fit.
+    """
+    if axes is not None:
+        resolved = _resolve(axes, rank)
+        if resolved is None and rank >= 3:
+            raise ValueError(
+                f"`axes={axes!r}` are not axes of `{name}` (rank {rank}) "
+                "other than the batch axis 0."
+            )
+        return resolved
+    if rank < 3:
+        return None
+    if rank not in (4, 5):
+        raise ValueError(
+            f"{owner} cuts images [B, H, W, C] and videos [B, T, H, W, C] "
+            f"(channels first: [B, C, H, W], [B, C, T, H, W]); `{name}` has "
+            f"rank {rank}, which is ambiguous (rank 3 could be "
+            "[B, H, W] or a sequence [B, T, F]): pass `axes`, the axes to "
+            "cut, such as axes=(1, 2)."
+        )
+    data_format = data_format or keras.config.image_data_format()
+    if data_format == "channels_first":
+        return (rank - 2, rank - 1)
+    return (rank - 3, rank - 2)
+
+
+def split_inputs(structure, data_format=None, axes=None, owner="CutMix"):
+    """Splits a structure into the leaves a cutting variant cuts and the
+    others.
+
+    Returns:
+        `(cut_leaves, specs, other_leaves, repack)`: `specs[i]` is
+        `(rank, axes)` of `cut_leaves[i]`; `repack(cut, other)` puts
+        processed leaves back in the structure.
+
+    Raises:
+        ValueError: as `cut_axes`; if no leaf is cut; if the cut leaves
+            differ in their sizes along the cut axes.
+    """
+    leaves = keras.tree.flatten(structure)
+    specs = [
+        cut_axes(backend.rank(leaf), data_format, axes, f"x[{i}]", owner)
+        for i, leaf in enumerate(leaves)
+    ]
+    chosen = [i for i, spec in enumerate(specs) if spec is not None]
+    if not chosen:
+        raise ValueError(
+            f"{owner} cuts images, but no input is an image or video "
+            "(rank 4 or 5), and `axes` fits none; received inputs of "
+            f"shapes {[tuple(leaf.shape) for leaf in leaves]}."
+        )
+    cut_leaves = [leaves[i] for i in chosen]
+    cut_specs = [(backend.rank(leaves[i]), specs[i]) for i in chosen]
+    _check_same_sizes(cut_leaves, cut_specs, owner)
+    others = [leaf for i, leaf in enumerate(leaves) if i not in chosen]
+
+    def repack(cut, other):
+        cut, other = iter(cut), iter(other)
+        merged = [
+            next(cut) if i in chosen else next(other)
+            for i in range(len(leaves))
+        ]
+        return keras.tree.pack_sequence_as(structure, merged)
+
+    return cut_leaves, cut_specs, others, repack
+
+
+def _check_same_sizes(leaves, specs, owner):
+    found = [
+        tuple(leaf.shape[a] for a in axes)
+        for leaf, (_, axes) in zip(leaves, specs, strict=True)
+    ]
+    if len({len(s) for s in found}) > 1 or any(
+        a is not None and b is not None and a != b
+        for s in found
+        for a, b in zip(s, found[0], strict=True)
+    ):
+        raise ValueError(
+            f"Every image {owner} cuts in one element must have the same "
+            "size along the cut axes (one cut per example); received sizes "
+            f"{found}."
+        )
+
+
+def sizes(leaf, axes):
+    """The sizes of `leaf` along `axes`: Python ints where static, else
+    scalar int tensors (TensorFlow's dynamic dimensions)."""
+    shape = backend.ops().core.shape(leaf)
+    return [shape[a] for a in axes]
+
+
+def per_example(value, rank):
+    """A per-example value `[B]` shaped `[B, 1, ...]` to broadcast against
+    a rank-`rank` tensor; a scalar (one value for the batch) as it is."""
+    if backend.rank(value) == 0:
+        return value
+    return backend.ops().numpy.reshape(value, [-1] + [1] * (rank - 1))
+
+
+def positions(size, axis, rank):
+    """`arange(size)` shaped to lie along `axis` of a rank-`rank` tensor
+    (`[1, ..., size, ..., 1]`), int32."""
+    ops = backend.ops()
+    shape = [1] * rank
+    shape[axis] = -1
+    return ops.numpy.reshape(ops.numpy.arange(size, dtype="int32"), shape)

@@ -1,0 +1,220 @@
+"""The variant protocol: what every member of the mixing family does.
+
+A variant draws its parameters for a batch (`draw`: the label weight lam,
+the partner index, and its own boxes, masks or tiles) and applies them to
+each kind of target: images (`apply_image`, one batch-first tensor at a
+time, cut along its spatial axes), labels, sample weights and the inputs
+it does not cut (`apply_labels`: blended with the label weight), and
+detection boxes (`apply_boxes`). It declares which targets it takes
+(`takes`), whether it cuts images (`spatial`), whether every value it
+returns is a value of its inputs (`keeps_values`: a paste keeps integer
+images integer) and whether it has an inputs-only form. The engine and the
+entry points call these and never name a variant.
+
+A new variant is a subclass in a module of `keras_mixup.variants` and one
+`keras_mixup.variants.register` call.
+"""
+
+import collections
+
+from keras_mixup import backend, blending, spatial
+
+__all__ = ["Draw", "DrawContext", "Resolved", "TARGETS", "Variant"]
+
+#: The kinds of target a batch may carry.
+TARGETS = (
+    "inputs",
+    "labels",
+    "sample_weight",
+    "segmentation_masks",
+    "bounding_boxes",
+)
+
+
+class Draw(collections.namedtuple("Draw", ["lam", "partner_index", "params"])):
+    """One batch's draw.
+
+    Attributes:
+        lam: float32 `[B]` (`[]` in `"batch"` mode): the weight of each
+            example's own label, the exact fraction of its values that are
+            its own; 1 for an example that is not mixed.
+        partner_index: int32 `[B]`, each example's partner (itself when not
+            mixed).
+        params: a dict of the variant's own tensors (boxes, masks, ...).
+    """
+
+
+#: What `Option.used` reads: the variant that runs, the names of every
+#: variant the options name (a zero probability included), the options.
+Resolved = collections.namedtuple("Resolved", ["variant", "names", "options"])
+
+
+class DrawContext:
+    """What a variant's `draw` may read and draw with.
+
+    Attributes:
+        batch_size: an int, or on TensorFlow a scalar int tensor.
+        shape: `[batch_size]` in `"elem"` mode, `[]` in `"batch"` mode: the
+            shape of one draw of lam.
+        inputs: the batch's inputs (a structure), or `None`.
+        inputs_only: whether lam is drawn for the inputs-only form.
+    """
+
+    def __init__(
+        self,
+        engine,
+        *,
+        batch_size,
+        inputs,
+        lam_seed,
+        seed,
+        inputs_only,
+    ):
+        self._engine = engine
+        self.batch_size = batch_size
+        self.per_example = engine.options["mode"] == "elem"
+        self.shape = [batch_size] if self.per_example else []
+        self.inputs = inputs
+        self.inputs_only = inputs_only
+        self._lam_seed = lam_seed
+        self._seed = seed
+
+    def lam(self, alpha=None):
+        """lam of the shape of a draw: Beta(alpha, alpha), or Beta(alpha +
+        1, alpha) for the inputs-only form; `alpha=None` is the engine's
+        current alpha (the one a `MixupSchedule` sets)."""
+        return self._engine.draw_lambda(
+            self.shape,
+            self._lam_seed,
+            alpha=alpha,
+            inputs_only=self.inputs_only,
+        )
+
+    def seed(self, purpose):
+        """A seed for the variant's own draws, one per int `purpose`."""
+        return backend.fold_in(self._seed, purpose)
+
+    def image_sizes(self):
+        """The sizes along the cut axes of the images the variant cuts
+        (the first image of the inputs)."""
+        leaves, specs, _, _ = self._engine.split(self.inputs)
+        return spatial.sizes(leaves[0], specs[0][1])
+
+    def child(self, index):
+        """The context of the `index`-th member of a choice: its own seeds
+        (the first member keeps these, so a choice starting with mixup
+        draws mixup's lam as mixup alone does)."""
+        if index == 0:
+            return self
+        child = DrawContext.__new__(DrawContext)
+        child.__dict__.update(self.__dict__)
+        child._lam_seed = backend.fold_in(self._lam_seed, index)
+        child._seed = backend.fold_in(self._seed, 100 + index)
+        return child
+
+
+class Variant:
+    """A member of the mixing family (see the module docstring).
+
+    Class attributes:
+        name: the registered name.
+        options: the variant's own `keras_mixup.options.Option`s.
+        alpha_option: the name of its own Beta concentration option (used
+            when set, else `alpha`), or `None`.
+        spatial: whether it cuts images along their spatial axes (else
+            every input is blended).
+        keeps_values: whether every value it returns is one of the inputs'
+            (integer inputs then stay integer).
+        inputs_only_form: whether it has an inputs-only form (symmetric
+            under swapping the two examples: a blend is, a cut is not).
+        takes: the targets it applies to (`TARGETS`).
+        needs_box_format: whether it moves boxes (and needs their format).
+
+    Args:
+        options: the engine's options, validated.
+    """
+
+    name = None
+    options = ()
+    alpha_option = None
+    spatial = False
+    keeps_values = False
+    inputs_only_form = True
+    takes = frozenset(TARGETS[:4])
+    needs_box_format = False
+    #: Why it has no inputs-only form, for the error refusing it.
+    needs_labels_reason = ""
+
+    def __init__(self, options):
+        self.config = options
+
+    @property
+    def names(self):
+        """The names of the variants it draws among (itself alone)."""
+        return frozenset([self.name])
+
+    @property
+    def alpha(self):
+        """Its own alpha, or `None` for the engine's."""
+        if self.alpha_option is None:
+            return None
+        return self.config[self.alpha_option]
+
+    def draw(self, context):
+        """Draws the batch's parameters (a `DrawContext` gives the batch and
+        the seeds); returns a `Draw` whose `partner_index` is `None`: the
+        engine draws the partners (the pairing) and sets it."""
+        raise NotImplementedError
+
+    def pad(self, draw, rows):
+        """The draw extended by `rows` examples that are their own partners
+        and are not mixed (the partner batch of `keras_mixup.mix_with`; the
+        partner index must already cover them)."""
+        return draw._replace(lam=_pad(draw.lam, rows, 1.0))
+
+    def apply_images(self, draw, images, specs, float_dtype):
+        """Mixes every image of an element (`specs`: their `(rank, axes,
+        kind)`); integer images are cast to `float_dtype` first unless the
+        variant `keeps_values`. On TensorFlow the engine runs this as one
+        XLA computation (the partner gather, the masks and the selects
+        fuse into one pass over each image)."""
+        mixed = []
+        for image, (rank, axes, kind) in zip(images, specs, strict=True):
+            if not self.keeps_values and not backend.is_floating(image):
+                image = backend.ops().core.cast(image, float_dtype)
+            mixed.append(self.apply_image(draw, image, rank, axes, kind=kind))
+        return mixed
+
+    def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
+        """Mixes one image tensor (`kind`: `"inputs"` or
+        `"segmentation_masks"`), cut along `axes`; returns it mixed."""
+        ops = backend.ops()
+        partner = ops.numpy.take(image, draw.partner_index, axis=0)
+        return blending.blend_pair(image, partner, draw.lam)
+
+    def apply_labels(self, draw, structure, *, fused="auto"):
+        """Blends labels, sample weights and uncut inputs with the label
+        weight (one blend for the whole structure)."""
+        return blending.blend(
+            structure, draw.lam, draw.partner_index, fused=fused
+        )
+
+    def apply_boxes(self, draw, bounding_boxes, sizes):
+        """Mixes keras's `bounding_boxes` dict; `sizes` is `(height,
+        width)` of the images."""
+        raise NotImplementedError
+
+
+def _pad(value, rows, fill):
+    """A per-example tensor extended by `rows` entries of `fill`; a scalar
+    (one value for the batch) as it is."""
+    if backend.rank(value) == 0:
+        return value
+    ops = backend.ops()
+    shape = list(ops.core.shape(value))
+    shape[0] = rows
+    extra = ops.numpy.full(shape, fill, dtype=backend.dtype_name(value))
+    return ops.numpy.concatenate([value, extra], axis=0)
+
+
+Variant.pad_rows = staticmethod(_pad)

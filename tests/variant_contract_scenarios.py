@@ -1,0 +1,273 @@
+"""The contract every registered variant passes, under one Keras backend, in
+a subprocess of variants_contract_test.py:
+
+    KERAS_BACKEND=jax python tests/variant_contract_scenarios.py contract DIR
+
+prints one JSON object `{variant: {check: error or null}}`. Each check runs
+the variant on hand-built inputs through the in-model API (`MixupLayer`'s
+dict form) and through `tf.data` (`Mixup`), and records the first assertion
+that fails. The variants are read from the registry: a new variant gets
+these checks by registering.
+"""
+
+import json
+import pathlib
+import sys
+import traceback
+
+import keras
+import numpy as np
+
+import keras_mixup
+from keras_mixup import variants
+
+B, H, W = 6, 8, 10
+
+
+def specs():
+    """Every registered variant, and a choice among all of them."""
+    names = sorted(variants.REGISTRY)
+    found = {name: name for name in names}
+    found["choice"] = {name: 1 / len(names) for name in names}
+    return found
+
+
+def index_batch(batch=B, dtype="float32"):
+    """Images whose channels one-hot encode the example's index: any mix
+    of them shows, pixel by pixel, which examples each value came from."""
+    x = np.zeros((batch, H, W, max(batch, 1)), dtype)
+    for i in range(batch):
+        x[i, ..., i] = 1
+    return x
+
+
+def numpy(t):
+    return np.asarray(keras.ops.convert_to_numpy(t))
+
+
+def mix_layer(variant, x, y, *, seed=1, **extra):
+    layer = keras_mixup.MixupLayer(
+        variant=variant, alpha=1.0, num_classes=max(B, 1), seed=seed, **extra
+    )
+    out = layer({"images": x, "labels": y})
+    return numpy(out["images"]), numpy(out["labels"])
+
+
+def mix_data(variant, x, y, *, seed=1, **extra):
+    import tensorflow as tf
+
+    mixer = keras_mixup.Mixup(
+        variant=variant, alpha=1.0, num_classes=max(B, 1), seed=seed, **extra
+    )
+    if not len(x):  # a dataset cannot batch 0 examples: call it eagerly
+        images, labels = mixer(tf.constant(x), tf.constant(y))
+        return images.numpy(), labels.numpy()
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
+    images, labels = next(iter(ds.map(mixer)))
+    return images.numpy(), labels.numpy()
+
+
+def check_sources(images, labels):
+    """Every value a convex combination of sources; label weights equal
+    pixel fractions."""
+    assert np.all(images >= -1e-6), images.min()
+    np.testing.assert_allclose(images.sum(-1), 1.0, atol=1e-5)
+    fractions = images.mean(axis=(1, 2))
+    np.testing.assert_allclose(fractions, labels, atol=1e-5)
+
+
+def contract_values(variant):
+    x, y = index_batch(), np.arange(B)
+    check_sources(*mix_layer(variant, x, y))
+    check_sources(*mix_data(variant, x, y))
+
+
+def contract_partners(variant):
+    # Each example draws from itself and its partners only: at most one
+    # other example unless the variant tiles several (`labels` say which).
+    images, labels = mix_layer(variant, index_batch(), np.arange(B))
+    used = images.max(axis=(1, 2)) > 0
+    np.testing.assert_array_equal(used, labels > 0)
+
+
+def contract_self_and_sizes(variant):
+    # One example is its own partner; an empty batch stays empty; a batch
+    # that is not mixed (prob 0) comes back exactly.
+    for mix in (mix_layer, mix_data):
+        x = index_batch(1)
+        images, labels = mix(variant, x, np.zeros(1, "int64"))
+        np.testing.assert_array_equal(images, x)
+        np.testing.assert_array_equal(labels, np.eye(B)[:1])
+        images, labels = mix(variant, index_batch(0), np.zeros(0, "int64"))
+        assert images.shape == (0, H, W, 1) and labels.shape == (0, B)
+        x = index_batch()
+        images, _ = mix(variant, x, np.arange(B), prob=0.0)
+        np.testing.assert_array_equal(images, x)
+
+
+def contract_dtypes(variant):
+    keeps = variants.resolve({**_defaults(), "variant": variant}).keeps_values
+    x = (index_batch() * 200).astype("uint8")
+    images, _ = mix_data(variant, x, np.arange(B))
+    if keeps:
+        assert images.dtype == np.uint8, images.dtype
+        assert set(np.unique(images)) <= {0, 200}
+    else:
+        assert images.dtype == np.float32, images.dtype
+    for dtype in ("float16", "bfloat16"):
+        x = keras.ops.cast(index_batch(), dtype)
+        layer = keras_mixup.MixupLayer(
+            variant=variant, alpha=1.0, num_classes=B, seed=1, dtype=dtype
+        )
+        out = layer({"images": x, "labels": np.arange(B)})
+        assert keras.backend.standardize_dtype(out["images"].dtype) == dtype
+        images = numpy(keras.ops.cast(out["images"], "float32"))
+        assert np.all(np.isfinite(images))
+        np.testing.assert_allclose(images.sum(-1), 1.0, atol=2e-2)
+
+
+def _defaults():
+    from keras_mixup import options
+
+    return {name: o.default for name, o in options.OPTIONS.items()}
+
+
+def contract_masks(variant):
+    # Segmentation masks follow the pixels: the mask of example i is class
+    # i everywhere, so the mixed mask must equal the mixed one-hot image.
+    import tensorflow as tf
+
+    x = index_batch()
+    masks = np.broadcast_to(np.arange(B)[:, None, None, None], (B, H, W, 1))
+    mixer = keras_mixup.Mixup(variant=variant, num_classes=B, seed=2)
+    out = mixer(
+        {
+            "images": x,
+            "labels": np.arange(B),
+            "segmentation_masks": tf.constant(masks, "int32"),
+        }
+    )
+    got = out["segmentation_masks"].numpy()
+    if got.shape[-1] == 1:  # a paste keeps integer masks
+        got = np.eye(B)[got[..., 0]]
+    np.testing.assert_allclose(got, out["images"].numpy(), atol=1e-5)
+
+
+def contract_boxes(variant):
+    # A box around each whole image, labelled with the example's index: a
+    # mixed example keeps only boxes of the examples its pixels come from.
+    import tensorflow as tf
+
+    resolved = variants.resolve({**_defaults(), "variant": variant})
+    boxes = np.tile([[0.0, 0.0, W, H]], (B, 1, 1)).astype("float32")
+    element = {
+        "images": index_batch(),
+        "labels": np.arange(B),
+        "bounding_boxes": {"boxes": boxes, "labels": np.arange(B)[:, None]},
+    }
+    extra = {"bounding_box_format": "xyxy"} if resolved.needs_box_format else {}
+    mixer = keras_mixup.Mixup(variant=variant, num_classes=B, seed=3, **extra)
+    if "bounding_boxes" not in resolved.takes:
+        try:
+            mixer(element)
+        except ValueError as error:
+            assert "bounding_boxes" in str(error) and "variant" in str(error)
+            return
+        raise AssertionError("boxes accepted by a variant with no box rule")
+    out = mixer(element)
+    labels = out["labels"].numpy()
+    got = out["bounding_boxes"]
+    for i in range(B):
+        for label, weight in zip(
+            got["labels"][i].numpy(), got["weights"][i].numpy(), strict=True
+        ):
+            if label >= 0:
+                assert labels[i, label] > 0 and 0 < weight <= 1, (i, label)
+    del tf
+
+
+def contract_compiled_and_seeded(variant):
+    x, y = index_batch(), np.arange(B)
+    first = mix_layer(variant, x, y, seed=5)
+    again = mix_layer(variant, x, y, seed=5)
+    for a, b in zip(first, again, strict=True):
+        np.testing.assert_array_equal(a, b)
+    model = keras.Sequential(
+        [
+            keras.Input((H, W, B)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(
+                B, kernel_initializer=keras.initializers.Zeros()
+            ),
+        ]
+    )
+    wrapped = keras_mixup.MixupModel(
+        model, variant=variant, num_classes=B, seed=1
+    )
+    jit = keras.backend.backend() != "torch"
+    wrapped.compile(
+        "sgd",
+        keras.losses.CategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
+    history = wrapped.fit(x, y, batch_size=B, epochs=2, verbose=0)
+    assert np.all(np.isfinite(history.history["loss"]))
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        mixer = keras_mixup.Mixup(variant=variant, num_classes=B, seed=1)
+        step = tf.function(lambda a, b: mixer(a, b), jit_compile=True)
+        check_sources(*(t.numpy() for t in step(x, y)))
+
+
+def contract_saved(variant, folder):
+    model = keras.Sequential(
+        [
+            keras.Input((H, W, B)),
+            keras_mixup.MixupLayer(
+                variant=variant, num_classes=B, seed=4, name="mix"
+            ),
+        ]
+    )
+    path = pathlib.Path(folder) / f"contract_{abs(hash(str(variant)))}.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert (
+        loaded.get_layer("mix").get_config()
+        == model.get_layer("mix").get_config()
+    )
+    assert loaded.get_layer("mix").variant == variant
+
+
+CHECKS = {
+    "values": contract_values,
+    "partners": contract_partners,
+    "self_and_sizes": contract_self_and_sizes,
+    "dtypes": contract_dtypes,
+    "masks": contract_masks,
+    "boxes": contract_boxes,
+    "compiled_and_seeded": contract_compiled_and_seeded,
+}
+
+
+def main(folder):
+    results = {}
+    for name, variant in specs().items():
+        found = {}
+        for check, run in CHECKS.items():
+            try:
+                run(variant)
+                found[check] = None
+            except Exception:  # recorded for the parent test to show
+                found[check] = traceback.format_exc()[-1500:]
+        try:
+            contract_saved(variant, folder)
+            found["saved"] = None
+        except Exception:
+            found["saved"] = traceback.format_exc()[-1500:]
+        results[name] = found
+    return results
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[2])))
