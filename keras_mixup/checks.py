@@ -23,7 +23,6 @@ __all__ = [
     "check_bool",
     "check_choice",
     "check_fused",
-    "check_regmixup_backend",
     "check_int",
     "check_label_smoothing",
     "check_lambda_dtype",
@@ -531,19 +530,3 @@ def check_box_format(value, formats):
     if value is None:
         return None
     return check_choice(value, "bounding_box_format", formats)
-
-
-def check_regmixup_backend(options):
-    """Refuses RegMixup where it does not run yet: inside a model on the
-    JAX and PyTorch backends.
-
-    Raises:
-        ValueError: naming the option and where it does run.
-    """
-    current = keras.backend.backend()
-    if current != "tensorflow" and options.get("clean_loss_weight"):
-        raise ValueError(
-            "MixupModel runs RegMixup (`clean_loss_weight` > 0) on the "
-            f"TensorFlow backend only; the Keras backend is {current!r} "
-            f"and clean_loss_weight={options['clean_loss_weight']!r}."
-        )

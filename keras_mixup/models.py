@@ -7,10 +7,10 @@ import copy
 import keras
 
 from keras_mixup import backend, checks, compat, engine, options
-from keras_mixup.backend import tf
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
+from keras_mixup.regmixup import RegMixup
 
 __all__ = [
     "MixupModel",
@@ -290,13 +290,10 @@ class MixupModel(HoldsEngine, keras.Model):
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
         _check_at_input(self.engine, mix_at)
-        checks.check_regmixup_backend(self.engine.options)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
-        self._loss_parts = _LossParts(
-            self.engine.options["clean_loss_weight"] > 0
-        )
+        self._regmixup = RegMixup(self.engine.options["clean_loss_weight"])
 
     @property
     def mix_points(self):
@@ -383,42 +380,45 @@ class MixupModel(HoldsEngine, keras.Model):
         return x, y, sample_weight, StepPlan(steps, draw, chosen)
 
     def train_step(self, *args):
-        """Mixes the batch (see `mix`), then runs the usual training step;
-        with `clean_loss_weight` > 0, RegMixup's step (see
-        `regularised_step`). On JAX, Keras' stateless step
+        """Mixes the batch (see `mix`), then runs Keras' training step on
+        it (with `clean_loss_weight` > 0, on the mixed and the clean batch
+        joined: see `keras_mixup.regmixup`). On JAX, Keras' stateless step
         `train_step(state, data)`: the draw runs with the step's values of
         the seed generator and the mixing state, and returns them
         advanced."""
         if keras.backend.backend() == "jax":
             return self._stateless_train_step(*args)
         (data,) = args
+        batch, steps, rows = self._step_batch(data)
+        with self._instructing(steps), self._regmixup.training(rows):
+            logs = super().train_step(batch)
+        self._check_applied(steps)
+        return logs
+
+    def _step_batch(self, data):
+        """The batch a training step trains on, the MixupLayers'
+        instructions, and RegMixup's number of mixed rows (or `None`)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         clean = (x, y, sample_weight)
         x, y, sample_weight, plan = self.mix(x, y, sample_weight)
-        steps = plan.layer_steps
-        if self.engine.options["clean_loss_weight"]:
-            logs = self.regularised_step(clean, (x, y, sample_weight), steps)
-        else:
-            with self._instructing(steps):
-                logs = super().train_step((x, y, sample_weight))
-        self._check_applied(steps)
-        return logs
+        return self._regmixup.join(
+            (x, y, sample_weight), clean, plan.layer_steps, self.engine.encode
+        )
 
     def _stateless_train_step(self, state, data):
         """`train_step` on JAX: mixes with the state's variable values,
         then runs Keras' step on the mixed batch with the advanced ones."""
         trainable, non_trainable, optimizer_state, metrics_state = state
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         variables = self.non_trainable_variables
         with keras.StatelessScope(
             state_mapping=list(zip(variables, non_trainable, strict=True))
         ) as scope:
-            x, y, sample_weight, plan = self.mix(x, y, sample_weight)
+            batch, steps, rows = self._step_batch(data)
         non_trainable = [scope.get_current_value(v) for v in variables]
         state = (trainable, non_trainable, optimizer_state, metrics_state)
-        with self._instructing(plan.layer_steps):
-            logs, state = super().train_step(state, (x, y, sample_weight))
-        self._check_applied(plan.layer_steps)
+        with self._instructing(steps), self._regmixup.training(rows):
+            logs, state = super().train_step(state, batch)
+        self._check_applied(steps)
         return logs, state
 
     def _check_applied(self, steps):
@@ -436,65 +436,11 @@ class MixupModel(HoldsEngine, keras.Model):
                 "them out of `mix_at`."
             )
 
-    def regularised_step(self, clean, mixed, steps):
-        """RegMixup's training step: one gradient step on
-        `mixed loss + clean_loss_weight * clean loss`.
-
-        The mixed loss is the model's loss on the mixed batch (the compiled
-        loss plus the model's own losses, such as weight regularisers); the
-        clean loss is the compiled loss on the unmixed batch, labels
-        encoded as the mixed ones are (so regularisers count once).
-
-        Args:
-            clean: the unmixed batch `(x, y, sample_weight)`.
-            mixed: the mixed batch `(x, y, sample_weight)`, as `mix`
-                returns it.
-            steps: the step's `MixStep`s, one per MixupLayer.
-
-        Returns:
-            The logs: `loss` (the total), `mixed_loss`, `clean_loss`, and
-            the compiled metrics on the mixed batch.
-        """
-        x, y, sample_weight = mixed
-        weight = self.engine.options["clean_loss_weight"]
-        with tf.GradientTape() as tape:
-            clean_loss = self._clean_loss(*clean)
-            with self._instructing(steps):
-                y_pred = self(x, training=True)
-            mixed_loss = self.compute_loss(
-                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight
-            )
-            loss = mixed_loss + tf.cast(weight, mixed_loss.dtype) * clean_loss
-            scaled = self.optimizer.scale_loss(loss)
-        weights = self.trainable_weights
-        self.optimizer.apply_gradients(
-            zip(tape.gradient(scaled, weights), weights, strict=True)
-        )
-        size = tf.shape(tf.nest.flatten(x)[0])[0]
-        parts = {
-            "loss": loss,
-            "mixed_loss": mixed_loss,
-            "clean_loss": clean_loss,
-        }
-        for name, value in parts.items():
-            tracker = self._loss_parts.get(name, compat.loss_tracker(self))
-            tracker.update_state(_unscaled(value), sample_weight=size)
-        logs = self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
-        return {**logs, **self._loss_parts.results()}
-
-    def _clean_loss(self, x, y, sample_weight):
-        """The compiled loss on the unmixed batch."""
-        if y is not None:
-            y = self.engine.encode(y)
-        # Outside `_instructing(steps)`: the MixupLayers pass through.
-        y_pred = self(x, training=True)
-        return compat.compiled_loss(self, y, y_pred, sample_weight)
-
-    def reset_metrics(self):
-        """Resets the metrics, and RegMixup's `mixed_loss` and
-        `clean_loss`."""
-        super().reset_metrics()
-        self._loss_parts.reset()
+    @property
+    def metrics(self):
+        """The compiled metrics and, with RegMixup, the trackers of
+        `mixed_loss` and `clean_loss` (reported by training steps only)."""
+        return [*super().metrics, *self._regmixup.trackers]
 
     def _encode(self, y):
         """One-hot encodes integer labels, as the training step does."""
@@ -516,16 +462,36 @@ class MixupModel(HoldsEngine, keras.Model):
         sample_weight=None,
         training=True,
     ):
-        """The compiled loss, with integer labels one-hot encoded."""
-        return super().compute_loss(
-            x, self._encode(y), y_pred, sample_weight, training=training
+        """The compiled loss, with integer labels one-hot encoded; in a
+        RegMixup step, `mixed loss + clean_loss_weight * clean loss`."""
+        y = self._encode(y)
+        if self._regmixup.rows is None:
+            return super().compute_loss(
+                x, y, y_pred, sample_weight, training=training
+            )
+
+        def model_loss(y, y_pred, sample_weight):
+            return super(MixupModel, self).compute_loss(
+                x, y, y_pred, sample_weight, training=training
+            )
+
+        def compiled_loss(y, y_pred, sample_weight):
+            return compat.compiled_loss(self, y, y_pred, sample_weight)
+
+        return self._regmixup.loss(
+            model_loss, compiled_loss, y, y_pred, sample_weight
         )
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
-        """The compiled metrics, with integer labels one-hot encoded."""
-        return super().compute_metrics(
-            x, self._encode(y), y_pred, sample_weight=sample_weight
+        """The compiled metrics, with integer labels one-hot encoded (in a
+        RegMixup step, on the mixed rows)."""
+        y, y_pred, sample_weight = self._regmixup.metrics_rows(
+            self._encode(y), y_pred, sample_weight
         )
+        logs = super().compute_metrics(
+            x, y, y_pred, sample_weight=sample_weight
+        )
+        return self._regmixup.logs(logs)
 
     def get_config(self):
         """Returns the constructor arguments, the wrapped model serialized."""
@@ -544,36 +510,6 @@ class MixupModel(HoldsEngine, keras.Model):
             config["model"], custom_objects=custom_objects
         )
         return cls(**engine.MixingEngine.options_from_config(config))
-
-
-class _LossParts:
-    """RegMixup's two loss trackers, `mixed_loss` and `clean_loss`, held out
-    of Keras' tracking so that `evaluate` (which mixes nothing) does not
-    report them; `train_step` reports them and `reset_metrics` resets
-    them. Empty without RegMixup."""
-
-    def __init__(self, active):
-        names = ("mixed_loss", "clean_loss") if active else ()
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
-
-    def get(self, name, default):
-        return self.trackers.get(name, default)
-
-    def results(self):
-        return {name: t.result() for name, t in self.trackers.items()}
-
-    def reset(self):
-        for tracker in self.trackers.values():
-            tracker.reset_state()
-
-
-def _unscaled(loss):
-    """A loss as the user reads it: Keras' losses divide by the number of
-    replicas under `tf.distribute` (summed over replicas in the step)."""
-    if backend.name() != "tensorflow":
-        return loss
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return loss * tf.cast(replicas, loss.dtype) if replicas > 1 else loss
 
 
 def _as_float(structure):
