@@ -48,9 +48,7 @@ def python_blocks(text):
     blocks = []
     for match in _FENCE.finditer(text):
         indent = len(match["indent"])
-        code = "".join(
-            line[indent:] for line in match["code"].splitlines(True)
-        )
+        code = "".join(line[indent:] for line in match["code"].splitlines(True))
         reason = match["reason"]
         blocks.append((code, reason.strip(" :") if match["marker"] else None))
     return blocks
@@ -101,9 +99,12 @@ def test_the_python_blocks_of_a_page_run(page, tmp_path, monkeypatch):
 def test_the_readme_is_short_and_gives_the_two_commands():
     text = README.read_text()
     assert len(text.splitlines()) <= 200
-    assert 'pip install -e ".[examples]" && python examples/quickstart.py' in text
-    assert 'pip install -e ".[test]" && python -m pytest tests' in text
-    assert "python -m mkdocs serve" in text
+    for command in (
+        'pip install -e ".[examples]" && python examples/quickstart.py',
+        'pip install -e ".[test]" && python -m pytest tests',
+        "python -m mkdocs serve",
+    ):
+        assert command in text
 
 
 @pytest.mark.parametrize("page", [README, ROOT / "RESULTS.md"], ids=_page_id)
@@ -137,7 +138,7 @@ def test_every_public_name_has_a_reference_page_in_the_nav():
     bool(_missing_docs_extra()),
     reason=(
         "the docs extra is not installed (missing "
-        f"{', '.join(_missing_docs_extra())}): pip install -e \".[docs]\""
+        f'{", ".join(_missing_docs_extra())}): pip install -e ".[docs]"'
     ),
 )
 def test_the_site_builds_strictly_with_the_runtime_docstrings(tmp_path):
