@@ -11,7 +11,7 @@ they all share:
 - `--quick`: a tiny configuration that runs in seconds (the tests run it);
 - `--figures DIR`: where the PNG figures go; full runs default to
   `examples/figures`, `--quick` runs to a new temporary directory, so a
-  quick run never overwrites the figures the README shows.
+  quick run never overwrites the figures the docs show (docs/gallery.md).
 
 This module imports neither TensorFlow nor Keras: an example parses its
 arguments before it loads them, so `--help` answers at once. Importing it

@@ -106,31 +106,14 @@ class MixupSchedule(keras.callbacks.Callback):
     (`start_epoch=5`); timm switches mixup off for the last ones
     (`stop_epoch`).
 
-    The targets hold their switch and alpha in variables that the traced
-    graph reads, so a change applies from the next batch without retracing
-    anything: in the model's training step (`MixupLayer`, `MixupModel`,
-    `MixupGAN`) and in a `tf.data` pipeline that `fit` is consuming
-    (`ds.map(Mixup(...))`). While a target is off, every batch passes as
-    if mixed with lam = 1: inputs unchanged bit for bit, labels encoded as
-    when mixing (so the loss and label shapes stay the same); a
-    `MixupGAN` takes plain GAN steps.
-
-    Epoch boundaries are exact in the model. For a `Mixup` in a `tf.data`
-    pipeline they are exact too when `fit` creates a new dataset iterator
-    each epoch (its default, which happens after `on_epoch_begin`). With
-    `steps_per_epoch` on a repeated dataset, Keras keeps one iterator
-    across epochs, and the few batches the pipeline prepared ahead (its
-    prefetch buffer, parallel `map` calls, and the one batch tf.data
-    prefetches by itself) before an epoch started keep the previous
-    epoch's setting. Mix inside the model when exact boundaries matter.
-
-    The switch and the current alpha are not saved with a model: `prob`
-    and the constructor alpha are part of the objects' configs, but after
-    loading, an object mixes with its constructor alpha until a
-    `MixupSchedule` sets its state again (pass one to `fit` when resuming,
-    with `initial_epoch`). After `fit`, targets keep the state of the last
-    epoch, as `keras.callbacks.LearningRateScheduler` leaves the learning
-    rate.
+    The switch and alpha live in variables that the traced graph reads, so
+    a change applies from the next batch without retracing, in a training
+    step and in a `tf.data` pipeline alike. While a target is off, every
+    batch passes as if mixed with lam = 1 (inputs unchanged, labels
+    encoded); a `MixupGAN` takes plain GAN steps. Neither is saved with a
+    model: pass the callback again when resuming with `initial_epoch`. The
+    guide "Schedules" of the documentation says when epoch boundaries are
+    exact in a `tf.data` pipeline.
 
     Args:
         target: the object to schedule (a `Mixup`, `MixupLayer`,
@@ -196,14 +179,28 @@ class MixupSchedule(keras.callbacks.Callback):
         self._alpha_steps = _check_alpha_schedule(alpha)
 
     def is_active(self, epoch):
-        """Whether the targets mix during `epoch`."""
+        """Whether the targets mix during `epoch`.
+
+        Args:
+            epoch: an epoch index, counting from 0 as `fit` does.
+
+        Returns:
+            `True` from `start_epoch` until before `stop_epoch`.
+        """
         return self.start_epoch <= epoch and (
             self.stop_epoch is None or epoch < self.stop_epoch
         )
 
     def alpha_at(self, epoch):
-        """The scheduled alpha for `epoch`, or `None` for "each target's
-        constructor alpha" (or, with `alpha=None`, "leave it alone").
+        """The scheduled alpha for `epoch`.
+
+        Args:
+            epoch: an epoch index, counting from 0 as `fit` does.
+
+        Returns:
+            The alpha, or `None` for "each target's constructor alpha"
+            (before the first key of a dict) or, with `alpha=None`, "leave
+            it alone".
 
         Raises:
             ValueError: if a callable `alpha` returns an invalid value.

@@ -49,8 +49,8 @@ class Mixup(HoldsEngine):
             in the Keras compute dtype; float ones keep their dtype); or
             keras's dict element `{"images": x, "labels": y}` alone,
             which may also hold `"segmentation_masks"` (blended one-hot,
-            pasted by CutMix) and `"bounding_boxes"` (see the README,
-            "CutMix and the mixup/CutMix switch").
+            pasted by CutMix) and `"bounding_boxes"` (see the guide
+            "Segmentation and detection" of the documentation).
         y: the labels; left out only for the dict element.
         sample_weight: optional per-example weights, blended with the same
             lam and partners. Defaults to `None`.
@@ -276,7 +276,7 @@ class CutMix(Mixup):
     `for_input_context` are those of `keras_mixup.Mixup`; keras's dict
     element may also hold `"segmentation_masks"` (pasted in the same
     box, integer masks stay integer) and `"bounding_boxes"` (see the
-    README, "CutMix and the mixup/CutMix switch").
+    guide "Segmentation and detection" of the documentation).
 
     Images `[B, H, W, C]` (`[B, C, H, W]` with `data_format=
     "channels_first"`) are cut in their two spatial axes, videos

@@ -27,17 +27,17 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     mixes inputs only and keeps the first example's label, equal to mixup
     in expectation for losses linear in the label (cross-entropy).
 
-    The draw is correct for alpha from 0.01 to 64 and beyond on every Keras
-    backend, with no NaN, no value outside [0, 1] and no pile-up at 0.5
-    (unlike `keras.random.beta` on TensorFlow, a float32 gamma ratio). On
+    The draw is correct for small alpha on every Keras backend, with no
+    NaN, no value outside [0, 1] and no pile-up at 0.5 (unlike
+    `keras.random.beta` on TensorFlow, a float32 gamma ratio). On
     TensorFlow (the backend, and any TensorFlow graph such as a `tf.data`
     map, whatever the backend) it is TFP's stateless log-space sampler
-    (see `sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
-    sampler (`jax.random.beta`, which samples in log space, and
-    `torch.distributions.Beta`), which the per-backend tests check against
-    the exact Beta at alpha 0.01 to 64. Exact 0.0 and 1.0 do occur for small
-    alpha: that is float32 rounding of values within 1e-7 of the ends, not
-    a bug.
+    (`sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
+    sampler (`jax.random.beta`, `torch.distributions.Beta`), which the
+    per-backend tests check against the exact Beta. Exact 0.0 and 1.0 do
+    occur for small alpha: float32 rounding of values within 1e-7 of the
+    ends, not a bug. The guide "Backends" of the documentation says what
+    is tested on each backend.
 
     Args:
         shape: the shape of the draw (an int, a list, or a 1-D int tensor).
@@ -102,8 +102,8 @@ def _torch_beta(shape, concentration1, concentration0, *, dtype, seed):
     """`torch.distributions.Beta`'s sampler, a Dirichlet draw of the pair
     of concentrations, from a `torch.Generator` seeded by `seed`'s next
     state (as Keras seeds its other PyTorch draws). `keras.random.beta`
-    reseeds torch's global generator for every draw instead: 0.26 ms a
-    draw of 128 here, against 0.12 ms for `sample_lambda` this way."""
+    reseeds torch's global generator for every draw instead, which costs
+    more than the draw (the guide "Performance" gives the figures)."""
     pair = keras.ops.stack(
         [
             keras.ops.broadcast_to(keras.ops.cast(c, dtype), shape)
@@ -132,18 +132,43 @@ def _seed_generator(seed):
 
 
 def sample_lambda_tf(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
-    """`sample_lambda` in TensorFlow, whatever the Keras backend: the draw
-    of `tf.data` pipelines and of the TensorFlow backend.
+    """Draws lam ~ Beta(alpha, alpha) with TensorFlow, whatever the Keras
+    backend: the draw of `tf.data` pipelines and of the TensorFlow backend.
 
     The draw is `tfp.distributions.Beta(...).sample(shape, seed=seed)`, a
     stateless log-space sampler. Outside XLA it is TFP's CPU implementation
     written out (see `_beta_log_space`), so it runs at kernel speed in
     `Dataset.map` too; under XLA it is TFP's rejection sampler. The two
     differ in their random streams: a seed gives the same draw within one
-    of them. Arguments as for `sample_lambda`, with `seed` a stateless seed
-    (an int, a pair of ints or an int tensor of shape `[2]`) and `alpha`
-    possibly a `tf.Variable` (an invalid value raises
-    `InvalidArgumentError` at run time).
+    of them.
+
+    Args:
+        shape: the shape of the draw (an int, a list, or a 1-D int tensor).
+        alpha: the Beta concentration, a Python number > 0, or a scalar
+            float `tf.Variable` or tensor (an invalid value then raises
+            `InvalidArgumentError` at run time).
+        seed: an int, a pair of ints or an int tensor of shape `[2]` (a
+            stateless seed).
+        inputs_only: draw from Beta(alpha + 1, alpha) instead. Defaults to
+            `False`.
+        dtype: `"float32"` or `"float64"`. Defaults to `"float32"`.
+
+    Returns:
+        A TensorFlow tensor of the given shape and dtype, in [0, 1].
+
+    Raises:
+        ValueError: as `sample_lambda`.
+
+    Example:
+
+    ```python
+    from keras_mixup.draws import sample_lambda_tf
+
+    lam = sample_lambda_tf([3], alpha=0.2, seed=(1, 2))
+    assert lam.dtype == tf.float32 and lam.shape == (3,)
+    same = sample_lambda_tf([3], alpha=0.2, seed=(1, 2))
+    np.testing.assert_array_equal(lam, same)  # stateless: same seed, same lam
+    ```
     """
     dtype = checks.check_lambda_dtype(dtype)
     shape = checks.check_shape(shape)

@@ -51,31 +51,20 @@ def _bce(targets, logits):
 class MixupGAN(HoldsEngine, keras.Model):
     """A GAN whose discriminator is trained with mixup (Zhang et al. 2018).
 
-    At every step the discriminator sees `lam * x_real + (1 - lam) * G(z)`:
+    At every step the discriminator sees `lam * x_real + (1 - lam) * G(z)`,
     real example `i` blended with generated example `i` with its own
     lam ~ Beta(alpha, alpha), and is trained towards the target lam (binary
-    cross-entropy on its logit, with a soft target). The generator is then
-    trained with the non-saturating loss `-log sigmoid(D(G(z)))` on fresh
-    noise.
+    cross-entropy on its logit). The generator is trained with the
+    non-saturating loss `-log sigmoid(D(G(z)))` on fresh noise. With
+    `alpha=None` it is the plain GAN through the same code path (real
+    batch with target 1, generated batch with target 0), so the two differ
+    only in the mixing; a `MixupSchedule` switches mixing off and on or
+    changes alpha by epoch.
 
-    With `alpha=None` it is the plain GAN through the same code path: the
-    discriminator sees the real batch with lam = 1 and the generated batch
-    with lam = 0 (each example blended with itself, so exactly unchanged),
-    with lam as the target. The only difference between the two is the
-    mixing. In both cases the discriminator loss is the mean over the
-    discriminator's batch; with alpha -> 0 the mixup loss tends to the plain
-    one. A `keras_mixup.MixupSchedule` switches mixing off and on (a step
-    with mixing off is a plain GAN step) or changes alpha by epoch, without
-    retracing.
-
-    It trains on every Keras backend (TensorFlow, JAX, PyTorch), with the
-    same draws from the same seed on a given backend; on JAX and PyTorch it
-    never imports TensorFlow, and `.keras` files load across backends.
-
-    The discriminator must return one logit per example (shape `[B, 1]` or
-    `[B]`, no sigmoid). Calling the model on noise of shape
-    `[B, latent_dim]` runs the generator, so `predict(noise)` generates
-    samples; the generator also stays usable and saveable on its own.
+    The discriminator returns one logit per example (`[B, 1]` or `[B]`, no
+    sigmoid). Calling the model on noise `[B, latent_dim]` runs the
+    generator, so `predict(noise)` generates samples. It trains on every
+    Keras backend, and `.keras` files load across backends.
 
     Args:
         generator: a Keras model mapping noise `[B, latent_dim]` to samples.

@@ -160,24 +160,16 @@ class MeanPool(_Features):
     """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
 
     The nearest-neighbour pairings on raw high-dimensional inputs cost a
-    `[B, D] x [D, B]` matrix product per batch; this brings the inputs down
-    to `dim` numbers per example in one pass over them: the flattened
-    inputs (every leaf of a nested structure, concatenated; see
-    `features`), zero-padded to a multiple of `dim`, are cut into `dim`
-    contiguous blocks and each block is averaged. For images (flattened
-    row by row) the blocks are runs of neighbouring pixels, so this is a
-    thumbnail, and neighbours among thumbnails are a classic proxy for
-    neighbours among images: distances between block means are at most
-    the full distances (divided by the block size), and a pair that
-    differs only in fine detail within blocks looks closer than it is.
-    For inputs whose neighbouring features are unrelated (tabular data,
-    embeddings) use `CountSketch`, which preserves distances in
-    expectation on any input.
-
-    It needs a static feature size; it runs in `tf.data`, in a
-    `tf.function` and under XLA, and in JAX and PyTorch models (on the
-    tensors of the backend the mixing runs on), and returns float64 for
-    float64 inputs, else float32, without gradient.
+    `[B, D] x [D, B]` matrix product per batch. `MeanPool` brings the
+    inputs down to `dim` numbers per example in one pass: the flattened
+    inputs (every leaf of a nested structure, concatenated), zero-padded
+    to a multiple of `dim`, are cut into `dim` contiguous blocks, each
+    averaged. For images this is a thumbnail; for inputs whose neighbouring
+    features are unrelated (tabular data, embeddings) use `CountSketch`.
+    It needs a static feature size, runs in `tf.data`, under XLA and in
+    JAX and PyTorch models, and returns float64 for float64 inputs, else
+    float32, without gradient. The guide "Pairing and semi-supervised
+    partners" of the documentation compares the two.
 
     Args:
         dim: the number of output features, an int >= 1; when it is at
@@ -237,34 +229,21 @@ class MeanPool(_Features):
 class CountSketch(_Features):
     """Cheap `knn_features`: a seeded count sketch to `dim` dimensions.
 
-    The nearest-neighbour pairings on raw high-dimensional inputs cost a
-    `[B, D] x [D, B]` matrix product per batch (for a batch of 256 images
-    of 32x32x3, several times the rest of the mixing step). This sketch
-    brings the inputs down to `dim` dimensions in one pass, so that the
-    distances cost little: feature `i` of the flattened inputs (every leaf
-    of a nested structure, concatenated; see `features`) is added, with a
-    random sign `s_i = +-1`, to output `i mod dim`:
+    Feature `i` of the flattened inputs (every leaf of a nested structure,
+    concatenated) is added, with a random sign `s_i = +-1`, to output
+    `i mod dim`:
 
         sketch(x)_j = sum over i with i mod dim == j of s_i * x_i
 
-    It is linear, so the sketch of a difference is the difference of the
-    sketches, and squared Euclidean distances are preserved in expectation
-    (the random signs make the cross terms vanish on average), with a
-    relative spread of about `sqrt(2 / dim)` when a difference is spread
-    over many features (a Johnson-Lindenstrauss sketch, as feature hashing
-    is, with the interleaved bucket layout instead of a hashed one so that
-    no gather is needed). The neighbours it finds are near ones, not
-    always the exact `knn_k` nearest: use it when the pairing should be
-    local and cheap, and exact distances (`knn_features=None`) when it
-    must be exact.
-
-    The signs are drawn with NumPy from `seed` when the sketch is first
-    applied to a feature size (at trace time: a constant in the graph),
-    so the sketch is the same in every process and after
-    `get_config`/`from_config`. It needs a static feature size; it runs
-    in `tf.data`, in a `tf.function` and under XLA, and in JAX and PyTorch
-    models (on the tensors of the backend the mixing runs on), and returns
-    float64 for float64 inputs, else float32, without gradient.
+    It is linear and preserves squared Euclidean distances in expectation
+    on any input (a Johnson-Lindenstrauss sketch), so the neighbours it
+    finds are near ones, not always the exact `knn_k` nearest. The signs
+    are drawn with NumPy from `seed` when the sketch is first applied to a
+    feature size, so the sketch is the same in every process and after
+    `get_config` / `from_config`. It needs a static feature size, runs in
+    `tf.data`, under XLA and in JAX and PyTorch models, and returns float64
+    for float64 inputs, else float32, without gradient. The guide "Pairing
+    and semi-supervised partners" of the documentation gives its accuracy.
 
     Args:
         dim: the number of output features, an int >= 1. When it is at

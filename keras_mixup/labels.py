@@ -31,6 +31,22 @@ def smooth_labels(labels, label_smoothing):
     `keras.losses.CategoricalCrossentropy`); rank-1 labels or a last
     dimension of 1 as binary (`y * (1 - eps) + eps / 2`, as
     `keras.losses.BinaryCrossentropy`).
+
+    Args:
+        labels: a float tensor of the backend the math runs on.
+        label_smoothing: eps, in [0, 1); 0 returns `labels` as they are.
+
+    Returns:
+        The smoothed labels, of the shape and dtype of `labels`.
+
+    Example:
+
+    ```python
+    from keras_mixup.labels import smooth_labels
+
+    smoothed = smooth_labels(tf.constant([[0.0, 1.0, 0.0, 0.0]]), 0.2)
+    np.testing.assert_allclose(smoothed, [[0.05, 0.85, 0.05, 0.05]])
+    ```
     """
     if not label_smoothing:
         return labels
@@ -156,6 +172,15 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             shape, and, with `num_classes` set, for float labels of shape
             `[B]` or `[B, 1]` (class ids stored as floats) or whose last
             dimension is not `num_classes`.
+
+    Example:
+
+    ```python
+    from keras_mixup.labels import encode_labels
+
+    encoded = encode_labels(tf.constant([2, 0]), num_classes=3)
+    np.testing.assert_array_equal(encoded, [[0, 0, 1], [1, 0, 0]])
+    ```
     """
     labels = checks.check_tensor(labels, "y")
     if not backend.is_integer(labels):
@@ -190,6 +215,15 @@ def class_ids(labels, name="labels"):
 
     Raises:
         ValueError: if `labels` is not a single numeric tensor of rank >= 1.
+
+    Example:
+
+    ```python
+    from keras_mixup.labels import class_ids
+
+    soft = tf.constant([[0.2, 0.8], [0.7, 0.3]])
+    np.testing.assert_array_equal(class_ids(soft), [1, 0])
+    ```
     """
     if keras.tree.is_nested(labels):
         raise ValueError(

@@ -87,28 +87,20 @@ MixStep.PASS = MixStep()
 class MixupLayer(HoldsEngine, keras.layers.Layer):
     """Mixes the batch inside a model while it trains (inputs-only mixup).
 
-    Put it at the input, or after any hidden layer, of any model trained
-    with plain `model.compile` / `model.fit`. While training, each example
-    `x_i` of the batch becomes `lam_i * x_i + (1 - lam_i) * x_j`, with `j`
-    a partner from the same batch and lam_i ~ Beta(alpha + 1, alpha); the
-    labels are left untouched. For a loss linear in the label
-    (cross-entropy, binary cross-entropy) this is mixup in expectation
-    (the derivation is in the README, "Inputs-only mixing"); for losses
-    that are not (mean squared error) mix the labels too, with
-    `keras_mixup.Mixup` or `keras_mixup.MixupModel`. At inference
-    (`predict`, `evaluate`, or `training` false or unset) the layer is the
-    identity.
+    Put it at the input, or after any hidden layer, of a model trained with
+    plain `compile` / `fit`. While training, each example `x_i` becomes
+    `lam_i * x_i + (1 - lam_i) * x_j`, with `j` a partner from the same
+    batch and lam_i ~ Beta(alpha + 1, alpha); the labels are untouched.
+    For a loss linear in the label (cross-entropy) this is mixup in
+    expectation; for others (mean squared error) mix the labels too, with
+    `Mixup` or `MixupModel`. At inference the layer is the identity.
 
-    Called on a dict `{"images": x, "labels": y}` (`"inputs"` is accepted
-    for `"images"`), the layer mixes inputs and labels with lam ~
-    Beta(alpha, alpha), like `keras.layers.MixUp`; as for that layer,
-    `training` defaults to true in this form, so it can be mapped over a
-    batched `tf.data.Dataset`. Integer labels need `num_classes`.
-
-    Inside a `keras_mixup.MixupModel`, the model decides (through the
-    layer's `mix_step`): with `mix_at="latent"` the layer is a candidate
-    mix point and mixes only when the step picks it; otherwise it passes
-    through.
+    Called on a dict `{"images": x, "labels": y}`, it mixes inputs and
+    labels with lam ~ Beta(alpha, alpha), like `keras.layers.MixUp`
+    (`training` then defaults to true, so it can be mapped over a batched
+    `tf.data.Dataset`). Inside a `MixupModel` the model decides, through the
+    layer's `mix_step`, whether it mixes in a step. The guide "Mixing in the
+    model" of the documentation shows when to use which.
 
     Args:
         alpha: the Beta concentration, a finite number > 0. Defaults to

@@ -116,35 +116,23 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     """Expected calibration error (ECE), accumulated over batches.
 
     Each prediction falls in one of `num_bins` equal-width bins of its
-    confidence, the largest predicted probability: bin `b` holds the
-    confidences in `[b / num_bins, (b + 1) / num_bins)`, the last bin also
-    1.0 (the binning of `tfp.stats.expected_calibration_error`, which this
-    metric equals on the same predictions). Per bin the metric sums the
-    (weighted) count, the confidences and the correct predictions (argmax
-    equal to the label) over every batch since the last `reset_state()`,
-    and reports
+    confidence (the largest predicted probability), binned as
+    `tfp.stats.expected_calibration_error` bins, which this metric equals
+    on the same predictions. Per bin it sums the (weighted) count, the
+    confidences and the correct predictions over every batch since the
+    last `reset_state()`, and reports
 
         ECE = sum_b (count_b / N) * |accuracy_b - confidence_b|
 
     with `N` the total count: 0 for a calibrated model, up to 1.
 
-    Predictions `y_pred` are `[B, K]` class probabilities (logits with
-    `from_logits=True`, softmaxed), or, for a binary task, `[B]` or
-    `[B, 1]` holding the probability of class 1 (a logit with
-    `from_logits=True`, through a sigmoid), read as the two-class row
-    `[1 - p, p]`: confidence `max(p, 1 - p)`, class 1 predicted when
-    `p > 0.5`. Labels `y_true` are class ids `[B]` or `[B, 1]`, or one-hot
-    or soft (mixed) labels `[B, K]`, whose argmax is the class; in the
-    binary case 0/1 labels `[B]` or `[B, 1]`, a soft label counting as
-    class 1 when above 0.5. Class ids outside `[0, K)` are never counted
-    correct. `sample_weight` (`[B]`, `[B, 1]` or a scalar, non-negative)
-    weighs each example's contribution to the counts.
-
-    The per-bin sums are the float variables `bin_counts`,
-    `bin_confidences` and `bin_correct` (shape `[num_bins]`, in the
-    metric's dtype), for reliability diagrams: bin `b`'s accuracy is
-    `bin_correct[b] / bin_counts[b]`. In float32, counts are exact up to
-    2**24 examples per bin.
+    `y_pred` is `[B, K]` class probabilities (logits with
+    `from_logits=True`), or `[B]` / `[B, 1]` holding p(class 1) for a
+    binary task. `y_true` is class ids `[B]` or `[B, 1]`, or one-hot or
+    soft (mixed) labels `[B, K]`, whose argmax is the class. The per-bin
+    sums are the variables `bin_counts`, `bin_confidences` and
+    `bin_correct`, for reliability diagrams. The guide "Calibration,
+    regression and RegMixup" of the documentation gives the details.
 
     Args:
         num_bins: the number of equal-width confidence bins over [0, 1],
@@ -224,6 +212,10 @@ class ExpectedCalibrationError(keras.metrics.Metric):
                 of class 1 `[B]` or `[B, 1]`.
             sample_weight: a weight per example, `[B]`, `[B, 1]` or a
                 scalar. Defaults to `None` (every example weighs 1).
+
+        Raises:
+            ValueError: for a `y_pred` not of rank 1 or 2, or a `y_true` or
+                `sample_weight` whose shape does not fit `y_pred`.
         """
         decided = _decisions(y_true, y_pred, self.from_logits, self.dtype)
         confidence = decided.confidence
@@ -246,6 +238,8 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_correct.assign_add(ops.sum(in_bin * correct[:, None], axis=0))
 
     def result(self):
+        """Returns the ECE of every batch since the last reset, a scalar
+        in [0, 1] (0 before any update)."""
         # (count_b / N) * |correct_b / count_b - confidences_b / count_b|
         # = |correct_b - confidences_b| / N; an empty bin adds 0.
         total = ops.sum(self.bin_counts)
@@ -253,6 +247,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         return ops.divide_no_nan(gaps, total)
 
     def reset_state(self):
+        """Empties every bin."""
         for variable in (
             self.bin_counts,
             self.bin_confidences,
@@ -261,6 +256,7 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
     def get_config(self):
+        """Returns the constructor arguments."""
         config = super().get_config()
         config.update(num_bins=self.num_bins, from_logits=self.from_logits)
         return config

@@ -187,35 +187,23 @@ class MixupModel(HoldsEngine, keras.Model):
     Mixup).
 
     `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
-    work as for the wrapped model; only the training step mixes.
+    work as for the wrapped model; only the training step mixes, and
+    `evaluate` and `predict` never do.
 
-    - `mix_at="input"` (mixup, Zhang et al. 2018): each step mixes the
-      inputs, the labels and the sample weights with lam ~ Beta(alpha,
-      alpha), one lam per example, and a random partner from the batch.
-      Labels are mixed, so any loss is right, mean squared error included.
+    - `mix_at="input"` (mixup): each step mixes the inputs, the labels and
+      the sample weights with lam ~ Beta(alpha, alpha) and random partners
+      from the batch, so any loss is right, mean squared error included.
     - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
       step picks one mix point uniformly among the input and every
-      `keras_mixup.MixupLayer` inside the wrapped model (nested models
-      included), mixes the representation there with the step's lam and
-      partners, and mixes the labels and sample weights with the same lam
-      and partners; the other MixupLayers pass through for that step.
-    - `mix_at=[names]`: as `"latent"`, among the named MixupLayers (and
-      the input if `"input"` is listed).
+      `MixupLayer` inside the wrapped model, mixes the representation
+      there and the labels with the same lam and partners; the other
+      MixupLayers pass through. `mix_at=[names]` chooses among those named.
 
-    With `clean_loss_weight=w > 0` (RegMixup, Pinto et al., NeurIPS
-    2022), each step also computes the compiled loss on the unmixed batch
-    and trains on `mixed loss + w * clean loss` (RegMixup: w = 1 with a
-    large alpha, 10 to 20); the logs report `loss` (the total),
-    `mixed_loss` and `clean_loss`.
-
-    With any `mix_at`, MixupLayers the step does not pick pass through:
-    the batch is mixed once per step. Integer labels are one-hot encoded
-    with `num_classes` in every step, evaluation included, so compile
-    with a categorical loss (such as `"categorical_crossentropy"`); float
-    labels (one-hot, soft, regression targets) are mixed as they are.
-    `evaluate` and `predict` never mix. lam is drawn in float32 and only
-    the blend is cast, so mixed precision policies and
-    `jit_compile=True` work, and one trace serves every step.
+    Integer labels are one-hot encoded with `num_classes` in every step,
+    evaluation included: compile with a categorical loss. With
+    `clean_loss_weight=w > 0` (RegMixup) each step trains on `mixed loss +
+    w * clean loss`. The guides "Mixing in the model" and "Calibration,
+    regression and RegMixup" of the documentation say when to use which.
 
     Args:
         model: the `keras.Model` to train (Sequential, functional or
@@ -241,14 +229,14 @@ class MixupModel(HoldsEngine, keras.Model):
 
     Raises:
         ValueError: at construction if `model` is not a Keras model, for an
-            invalid or unknown option, and for a
-            `mix_at` that is unknown, names a missing layer or a layer that
-            is not a MixupLayer, or is `"latent"` for a model without
-            MixupLayers; at `compile` for a sparse loss (labels are mixed,
-            so they are one-hot: use a categorical loss); at the first
-            training step for integer labels without `num_classes`, float
-            labels that do not match `num_classes`, or a chosen MixupLayer
-            the forward pass never calls.
+            invalid or unknown option, and for a `mix_at` that is unknown,
+            names a missing layer or a layer that is not a MixupLayer, or
+            is `"latent"` for a model without MixupLayers; at `compile` for
+            a sparse loss (labels are mixed, so they are one-hot: use a
+            categorical loss); at the first training step for integer
+            labels without `num_classes`, float labels that do not match
+            `num_classes`, or a chosen MixupLayer the forward pass never
+            calls.
 
     Example:
 

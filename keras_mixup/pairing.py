@@ -126,9 +126,12 @@ def random_partner(
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
+            Defaults to `None`.
         labels: unused; accepted for the common strategy signature.
+            Defaults to `None`.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
-        partner_labels: unused; accepted for the common strategy signature.
+        partner_labels: unused; accepted for the common strategy
+            signature. Defaults to `None`.
 
     Returns:
         An int32 tensor of shape `[batch_size]`.
@@ -199,10 +202,11 @@ def same_class_partner(
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
+            Defaults to `None`.
         labels: the batch's labels. Required.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
         partner_labels: the partner batch's labels; required with
-            `partner_inputs`.
+            `partner_inputs`. Defaults to `None`.
 
     Returns:
         An int32 tensor of shape `[batch_size]`.
@@ -408,6 +412,9 @@ def knn_partner(
 
 #: The `"same_class_knn"` pairing: `knn_partner` among the same class.
 same_class_knn_partner = functools.partial(knn_partner, same_class=True)
+same_class_knn_partner.__doc__ = """`knn_partner` with `same_class=True`: a
+partner drawn uniformly among the `knn_k` nearest neighbours of the same
+class (the `"same_class_knn"` pairing)."""
 
 #: What `label_bandwidth` means, for error messages.
 LABEL_BANDWIDTH_MEANING = (
@@ -506,6 +513,7 @@ def label_kernel_partner(
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: unused; accepted for the common strategy signature.
+            Defaults to `None`.
         labels: the batch's labels, floats (regression targets, or soft or
             one-hot rows). Required.
         partner_inputs: the partner batch, or `None`. Defaults to `None`.
@@ -591,7 +599,9 @@ def partner_index(
         seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
             or a `keras.random.SeedGenerator`.
         inputs: the batch's inputs, for strategies that look at them.
+            Defaults to `None`.
         labels: the batch's labels, for strategies that look at them.
+            Defaults to `None`.
         **options: strategy-specific options: `partner_inputs` and
             `partner_labels` (a second batch to draw partners from; the
             index then points into the concatenation of the two batches),
@@ -604,6 +614,17 @@ def partner_index(
         ValueError: for an unknown pairing or option, or a strategy's own
             errors (labels missing, invalid `knn_k` or
             `label_bandwidth`, class ids for `"label_kernel"`).
+
+    Example:
+
+    ```python
+    from keras_mixup.pairing import partner_index
+
+    labels = tf.constant([0, 0, 1, 1, 2, 2])
+    seed = tf.constant([1, 2])
+    partners = partner_index("same_class", 6, seed, labels=labels)
+    np.testing.assert_array_equal(tf.gather(labels, partners), labels)
+    ```
     """
     strategy = PAIRINGS[checks.check_choice(pairing, "pairing", NAMES)]
     known = set()

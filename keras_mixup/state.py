@@ -28,6 +28,15 @@ def as_seed(seed):
 
     Raises:
         ValueError: for anything else.
+
+    Example:
+
+    ```python
+    from keras_mixup.state import as_seed
+
+    np.testing.assert_array_equal(as_seed(7), [0, 7])
+    np.testing.assert_array_equal(as_seed((3, 4)), [3, 4])
+    ```
     """
     if isinstance(seed, bool):
         raise ValueError(f"`seed` must be an int or a pair; received {seed!r}.")
@@ -82,6 +91,17 @@ class SeedSource:
     Raises:
         ValueError: for a `seed` that is not an int or `None`, or an
             `input_pipeline_id` that is not an int >= 0 or `None`.
+
+    Example:
+
+    ```python
+    from keras_mixup.state import SeedSource
+
+    first, second = SeedSource(1), SeedSource(1)
+    a, b = first.next_seed(), first.next_seed()
+    assert not np.array_equal(a, b)  # a fresh seed every batch
+    np.testing.assert_array_equal(second.next_seed(), a)  # reproducible
+    ```
     """
 
     def __init__(self, seed=None, *, input_pipeline_id=None):
@@ -159,6 +179,16 @@ class MixingState:
     Attributes:
         initial_alpha: the constructor alpha, a Python float.
         prob: the probability that a batch is mixed, a Python float.
+
+    Example:
+
+    ```python
+    mixup = keras_mixup.Mixup(alpha=0.2, num_classes=3)
+    mixup.mixing_state.set(active=False, alpha=0.5)
+    assert mixup.mixing_state.values() == (0.5, False)
+    mixup.mixing_state.reset()
+    assert mixup.mixing_state.values() == (0.2, True)
+    ```
     """
 
     def __init__(self, alpha, prob=1.0):
@@ -210,7 +240,13 @@ class MixingState:
         return float(str(alpha)), bool(active)
 
     def set(self, *, active=None, alpha=None):
-        """Changes the switch and/or alpha (`None` leaves it as it is).
+        """Changes the switch and/or alpha, in every variable pair.
+
+        Args:
+            active: whether the object mixes, a bool, or `None` to leave
+                it. Defaults to `None`.
+            alpha: the alpha to draw with, a finite number > 0, or `None`
+                to leave it. Defaults to `None`.
 
         Raises:
             ValueError: if `active` is not a bool or `alpha` is invalid.

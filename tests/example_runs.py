@@ -1,6 +1,6 @@
 """Checks on the examples' `--quick` runs, shared by their tests.
 
-- `examples/figures/` holds the figures the README shows: a `--quick` run
+- `examples/figures/` holds the figures the docs show: a `--quick` run
   writes its figures elsewhere (a temporary directory), never over them;
 - no `fit` on a `tf.data` pipeline warns that `shuffle=True` is ignored.
 """

@@ -4,7 +4,7 @@ line, and the shared helpers of `examples/` on hand-built inputs.
 The TFDS examples (CIFAR, ImageNet) run on `tfds.testing.mock_data`, which
 works offline: its default policy builds random examples from the
 dataset's code when no metadata files are shipped. Every quick run checks
-that `examples/figures/` (the README's figures) is left unchanged.
+that `examples/figures/` (the docs' figures) is left unchanged.
 """
 
 import importlib

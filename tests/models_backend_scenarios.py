@@ -4,7 +4,7 @@ models_backends_test.py.
     KERAS_BACKEND=jax python tests/models_backend_scenarios.py in_model \
         LOAD_DIR SAVE_DIR
 
-runs the README's in-model examples (`MixupLayer` under plain `fit`,
+runs the in-model guide's examples (`MixupLayer` under plain `fit`,
 `MixupModel` at the input and at hidden layers, `MixupSchedule`), every
 pairing and option a step takes, mixed precision, and saves the models to
 SAVE_DIR (and loads those another backend saved in LOAD_DIR, `-` for none);
@@ -30,7 +30,7 @@ def _data(seed=0):
 
 
 def _readme_layer_model():
-    """The README's `MixupLayer` example, on small images."""
+    """The in-model guide's `MixupLayer` example, on small images."""
     import keras
 
     import keras_mixup
@@ -47,9 +47,9 @@ def _readme_layer_model():
 
 
 def _readme_backbone():
-    """The README's Manifold Mixup backbone, on small images, with the same
-    initial weights every time (seeded initializers: `set_random_seed`
-    would import TensorFlow)."""
+    """The in-model guide's Manifold Mixup backbone, on small images, with
+    the same initial weights every time (seeded initializers:
+    `set_random_seed` would import TensorFlow)."""
     import keras
 
     import keras_mixup
@@ -103,7 +103,7 @@ def _max_difference(first, second):
 
 
 def readme_examples(x, y):
-    """The README's in-model examples train, and mix only while training."""
+    """The in-model guide's examples train, and mix only while training."""
     import keras
 
     import keras_mixup
@@ -234,7 +234,7 @@ def schedule(x, y):
 
 
 def _latent_model(*, seed, jit_compile="auto", **options):
-    """The README's Manifold Mixup model, compiled."""
+    """The in-model guide's Manifold Mixup model, compiled."""
     import keras_mixup
 
     model = keras_mixup.MixupModel(

@@ -1,7 +1,7 @@
 """`MixupLayer`, `MixupModel` and `MixupSchedule` on TensorFlow, JAX and
 PyTorch.
 
-`models_backend_scenarios.py` runs the README's in-model examples and every
+`models_backend_scenarios.py` runs the in-model guide's examples and every
 option a step takes under each backend, in its own process (Keras picks its
 backend once, at import); JAX sees two CPU devices, for `DataParallel`. The
 backends run in turn, each loading the `.keras` files the previous one saved
