@@ -1,6 +1,7 @@
 """keras_mixup: mixup (Zhang et al., ICLR 2018) for Keras 3 and TensorFlow."""
 
 from keras_mixup import metrics as metrics
+from keras_mixup import variants as variants
 from keras_mixup.callbacks import MixupSchedule
 from keras_mixup.data import CutMix, Mixup, mix_with
 from keras_mixup.draws import sample_lambda
@@ -21,5 +22,6 @@ __all__ = [
     "MixupSchedule",
     "mix_with",
     "sample_lambda",
+    "variants",
     "__version__",
 ]

@@ -102,7 +102,7 @@ _COMMON = (
         "alpha",
         0.2,
         checks.check_alpha,
-        "the Beta concentration, a finite number > 0. Small values "
+        "the Beta concentration, a finite number above 0. Small values "
         "(0.1 to 0.4) mix gently; 1 gives a uniform lam.",
     ),
     Option(
@@ -159,7 +159,7 @@ _COMMON = (
             value, "knn_k", minimum=1, meaning=pairing.KNN_K_MEANING
         ),
         "the number of nearest neighbours for the knn pairings, an int "
-        ">= 1, clamped to batch size - 1.",
+        "of at least 1, clamped to batch size - 1.",
         used=_knn,
         users="the knn pairings (`pairing='knn'` or `'same_class_knn'`)",
     ),
@@ -233,7 +233,7 @@ _COMMON = (
             " (the weight of the loss on the unmixed batch)",
             inclusive=True,
         ),
-        "RegMixup (`MixupModel` only): when > 0, each training step "
+        "RegMixup (`MixupModel` only): when above 0, each training step "
         "also computes the loss on the unmixed batch and adds it with "
         "this weight to the mixed loss (RegMixup: 1, with alpha 10 to "
         "20).",
