@@ -7,7 +7,6 @@ from keras_mixup import (
     backend,
     checks,
     elements,
-    engine,
     options,
     pairing,
     partners,
@@ -15,6 +14,7 @@ from keras_mixup import (
 )
 from keras_mixup.backend import tf
 from keras_mixup.holding import HoldsEngine
+from keras_mixup.settings import Settings
 
 __all__ = ["CutMix", "Mixup", "map_function_options", "mix_with"]
 
@@ -156,9 +156,11 @@ class Mixup(HoldsEngine):
 
     @backend.on_tensorflow
     def draw(self, batch_size, x=None, y=None, **kwargs):
-        """Draws a batch's `(lam, partner_index)`; see
-        `keras_mixup.engine.MixingEngine.draw`."""
-        return self.engine.draw(batch_size, x, y, **kwargs)
+        """Draws a batch's `(lam, partner_index)`: each example's label
+        weight (its mixup lam, or the fraction of its pixels a cut keeps)
+        and its partner. The variant's own parameters (boxes, masks) are
+        in `self.engine.draw`'s `keras_mixup.variants.Draw`."""
+        return tuple(self.engine.draw(batch_size, x, y, **kwargs)[:2])
 
     @backend.on_tensorflow
     def mix(
@@ -223,14 +225,14 @@ class Mixup(HoldsEngine):
             ValueError: if `knn_features` is a callable Keras cannot
                 serialise by name.
         """
-        return self.engine.get_config()
+        return self.engine.settings.get_config()
 
     @classmethod
     def from_config(cls, config):
-        return cls(**engine.MixingEngine.options_from_config(config))
+        return cls(**Settings.options_from_config(config))
 
     def __repr__(self):
-        return f"{type(self).__name__}({self.engine.describe()})"
+        return f"{type(self).__name__}({self.engine.settings.describe()})"
 
 
 Mixup.__doc__ = options.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
@@ -342,7 +344,7 @@ class CutMix(Mixup):
 
     def get_config(self):
         """The constructor arguments."""
-        config = self.engine.get_config()
+        config = self.engine.settings.get_config()
         config["minmax"] = config.pop("cutmix_minmax")
         return config
 
@@ -351,11 +353,11 @@ class CutMix(Mixup):
         config = dict(config)
         minmax = config.pop("minmax", None)
         config["cutmix_minmax"] = minmax
-        config = engine.MixingEngine.options_from_config(config, fixed=_CUTMIX)
+        config = Settings.options_from_config(config, fixed=_CUTMIX)
         return cls(minmax=config.pop("cutmix_minmax", None), **config)
 
     def __repr__(self):
-        described = self.engine.describe()
+        described = self.engine.settings.describe()
         return f"CutMix({described.replace('cutmix_minmax=', 'minmax=')})"
 
 
@@ -440,8 +442,8 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
     mixup_options.setdefault("mix_labels", False)
     mixup = Mixup(alpha, seed=seed, **mixup_options)
     dataset, repack = _as_tuples(dataset)
-    partners = _partner_tuples(dataset.element_spec[0], partner_dataset)
-    _check_partner_labels(mixup, partners.element_spec, partner_dataset)
+    partner_batches = _partner_tuples(dataset.element_spec[0], partner_dataset)
+    _check_partner_labels(mixup, partner_batches.element_spec, partner_dataset)
     if partner_dataset.cardinality() == 0:
         raise ValueError("`partner_dataset` is empty.")
 
@@ -462,7 +464,7 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
         )
         return repack(x, y, weight)
 
-    pairs = tf.data.Dataset.zip((dataset, partners.repeat()))
+    pairs = tf.data.Dataset.zip((dataset, partner_batches.repeat()))
     return pairs.map(mix)
 
 

@@ -135,7 +135,7 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     if prepare is not None:
         x = keras.tree.map_structure(prepare, x)
     x, y, _, size = checks.check_batch(x, parts.labels)
-    engine.check_targets(
+    engine.settings.check_targets(
         target
         for target, part in (
             ("segmentation_masks", parts.masks),

@@ -18,26 +18,15 @@ from keras_mixup import (
     blending,
     checks,
     draws,
-    options,
     pairing,
     spatial,
     variants,
 )
 from keras_mixup.labels import encode_labels
+from keras_mixup.settings import Settings
 from keras_mixup.state import MixingState, SeedSource
 
 __all__ = ["MixingEngine", "float_weights"]
-
-
-def _read(values, accepted, given, fixed):
-    """Every option's value: the given ones checked, the rest defaults,
-    then those the entry point fixes."""
-    checked = {}
-    for name, option in options.OPTIONS.items():
-        value = values.get(name, option.default)
-        checked[name] = option.check(value) if name in given else value
-    checked.update(fixed)
-    return checked
 
 
 class MixingEngine:
@@ -66,19 +55,13 @@ class MixingEngine:
     def __init__(
         self, *, owner="Mixup", accepted=None, fixed=None, mixes=True, **values
     ):
-        accepted = tuple(options.OPTIONS if accepted is None else accepted)
-        options.check_names(owner, values, accepted)
+        #: The checked options and the variant they choose.
+        self.settings = Settings(owner, accepted, fixed, values)
         self.owner = owner
-        self.accepted = accepted
-        self.fixed = dict(fixed or {})
-        self.options = _read(values, accepted, set(values), self.fixed)
+        self.accepted = self.settings.accepted
+        self.options = self.settings.options
         #: The variant that mixes (one, or a choice among several).
-        self.variant = variants.resolve(self.options)
-        self.resolved = variants.Resolved(
-            self.variant, variants.names(self.options), self.options
-        )
-        options.check_used(owner, values, self.resolved)
-        self._check_labels_use()
+        self.variant = self.settings.variant
         #: Whether it mixes at all.
         self.mixes = mixes
         #: What `keras_mixup.MixupSchedule` changes: the switch and alpha
@@ -99,52 +82,6 @@ class MixingEngine:
             self.seed_generator = keras.random.SeedGenerator(
                 self.options["seed"], name="mixup_seed_generator"
             )
-
-    def _check_labels_use(self):
-        if self.options["mix_labels"]:
-            return
-        if self.options["label_smoothing"]:
-            raise ValueError(
-                "`label_smoothing` has no effect with `mix_labels=False` "
-                "(labels are returned as given); received label_smoothing="
-                f"{self.options['label_smoothing']!r}. Smooth the labels in "
-                "the loss instead."
-            )
-        self.check_inputs_only()
-
-    def check_inputs_only(self):
-        """Refuses the inputs-only form where the variant has none.
-
-        Raises:
-            ValueError: naming the variant and why it needs labels.
-        """
-        if not self.variant.inputs_only_form:
-            raise ValueError(
-                f"{self.owner} cannot mix without labels with "
-                f"variant={self.options['variant']!r}: it needs the labels "
-                "(`mix_labels=True`, or the dict form with labels). "
-                + self.variant.needs_labels_reason
-            )
-
-    @classmethod
-    def taking(cls, owner, accepted, named, kwargs, *, fixed=None, mixes=True):
-        """The engine of an entry point: the options it takes by name
-        (`named`, a dict), and those found in `kwargs`, which are removed
-        from it (what is left belongs to the entry point's base class, such
-        as `name`)."""
-        refused = sorted(
-            k for k in kwargs if k in options.OPTIONS and k not in accepted
-        )
-        options.check_names(owner, refused, accepted)
-        given = {k: kwargs.pop(k) for k in accepted if k in kwargs}
-        return cls(
-            owner=owner,
-            accepted=accepted,
-            fixed=fixed,
-            mixes=mixes,
-            **named,
-            **given,
-        )
 
     @property
     def seed_source(self):
@@ -168,54 +105,6 @@ class MixingEngine:
         if backend.name() == "tensorflow":
             return self.seed_source.next_seed()
         return self.seed_generator
-
-    @property
-    def alpha(self):
-        """The alpha the next batch is drawn with, a Python float (the
-        shortest decimal that the float32 variable holds: 0.3, not
-        0.30000001192092896), or `None` for an engine that never mixes."""
-        return None if self.state is None else self.state.values()[0]
-
-    @property
-    def saved_names(self):
-        """The accepted options that take effect: what configs hold and
-        `describe` prints."""
-        unused = set(options.unused(self.accepted, self.resolved))
-        return [name for name in self.accepted if name not in unused]
-
-    def get_config(self):
-        """The options that take effect, as a config."""
-        return {
-            name: options.OPTIONS[name].to_config(self.options[name])
-            for name in self.saved_names
-        }
-
-    @staticmethod
-    def options_from_config(config, *, fixed=None):
-        """Decodes the options of a config (other keys pass unchanged).
-
-        Options that take no effect with the config's variant and pairing
-        (saved before they were refused) are dropped.
-        """
-        table = options.OPTIONS
-        decoded = {
-            key: table[key].from_config(value) if key in table else value
-            for key, value in config.items()
-        }
-        values = {k: v for k, v in decoded.items() if k in table}
-        values = _read(values, table, set(values), dict(fixed or {}))
-        resolved = variants.Resolved(
-            variants.resolve(values), variants.names(values), values
-        )
-        dropped = set(options.unused(list(values), resolved))
-        return {k: v for k, v in decoded.items() if k not in dropped}
-
-    def describe(self):
-        """`"alpha=0.2, num_classes=10, ..."`: the options that take
-        effect."""
-        return ", ".join(
-            f"{name}={self.options[name]!r}" for name in self.saved_names
-        )
 
     def with_input_pipeline(self, input_pipeline_id):
         """A copy with the same options and mixing state (a `MixupSchedule`
@@ -287,17 +176,8 @@ class MixingEngine:
             inputs_only=inputs_only,
         )
         draw = self.variant.draw(context)
-        partner_index = pairing.partner_index(
-            self.options["pairing"],
-            batch_size,
-            partner_seed,
-            inputs=x,
-            labels=y,
-            partner_inputs=partner_x,
-            partner_labels=partner_y,
-            knn_k=self.options["knn_k"],
-            knn_features=self.options["knn_features"],
-            label_bandwidth=self.options["label_bandwidth"],
+        partner_index = _partners(
+            self.options, batch_size, partner_seed, (x, y, partner_x, partner_y)
         )
         mixed = self.state.decide(apply_seed)
         np = backend.ops().numpy
@@ -307,38 +187,20 @@ class MixingEngine:
             partner_index=np.where(mixed, partner_index, itself),
         )
 
-    def blend(self, structure, lam, partner_index):
-        """Blends a structure with `(lam, partner_index)`, as `fused` says
-        (the blend of hidden states at a `MixupLayer`)."""
-        return blending.blend(
-            structure, lam, partner_index, fused=self.options["fused"]
-        )
-
     def encode(self, y):
         """Labels as they are mixed: class ids one-hot, smoothed."""
         return encode_labels(
             y, self.options["num_classes"], self.options["label_smoothing"]
         )
 
-    def check_targets(self, targets):
-        """Refuses targets the variant does not take.
-
-        Raises:
-            ValueError: naming the variant and the target.
-        """
-        for target in targets:
-            if target not in self.variant.takes:
-                takers = sorted(
-                    name
-                    for name, cls in variants.REGISTRY.items()
-                    if target in cls.takes
-                )
-                raise ValueError(
-                    f"{self.owner} with variant="
-                    f"{self.options['variant']!r} cannot mix "
-                    f"`{target}`: not every variant chosen has a rule for "
-                    f"them. The variants that do: {takers}."
-                )
+    def _encoded(self, y, sample_weight):
+        """Labels encoded and sample weights as floats, for blending."""
+        y = None if y is None else self.encode(y)
+        if sample_weight is not None:
+            sample_weight = float_weights(
+                checks.check_tensor(sample_weight, "sample_weight")
+            )
+        return y, sample_weight
 
     def apply(
         self,
@@ -375,16 +237,12 @@ class MixingEngine:
         if mix_labels is None:
             mix_labels = self.options["mix_labels"]
         if mix_labels:
-            y = None if y is None else self.encode(y)
-            if sample_weight is not None:
-                sample_weight = float_weights(
-                    checks.check_tensor(sample_weight, "sample_weight")
-                )
+            y, sample_weight = self._encoded(y, sample_weight)
         else:
-            self.check_inputs_only()
+            self.settings.check_inputs_only()
         structure = x if masks is None else (x, masks)
-        images, others, repack = self._split_images(structure, masks)
-        images = self._apply_images(draw, images)
+        images, others, repack = _split_images(self, structure, masks)
+        images = _apply_images(self, draw, images)
         labels = [y, sample_weight] if mix_labels else [None, None]
         parts = [others, *labels]
         present = [part for part in parts if part is not None]
@@ -403,43 +261,6 @@ class MixingEngine:
             return structure, y, sample_weight
         x, masks = structure
         return x, y, sample_weight, masks
-
-    def _split_images(self, structure, masks):
-        """The image leaves the variant cuts with their `(rank, axes,
-        kind)`, the other leaves, and `repack(images, others)`."""
-        if not self.variant.spatial:
-            leaves = keras.tree.flatten(structure)
-            return (
-                [],
-                leaves,
-                lambda _, others: keras.tree.pack_sequence_as(
-                    structure, others
-                ),
-            )
-        images, specs, others, repack = self.split(structure)
-        kinds = ["inputs"] * len(images)
-        if masks is not None:
-            kinds[-1] = "segmentation_masks"  # the last leaf of (x, masks)
-            if not any(image is masks for image in images):
-                raise ValueError(
-                    "Segmentation masks must be cut with the images: give "
-                    "them the images' spatial axes ([B, H, W, 1] for images "
-                    f"[B, H, W, C]); received masks of shape "
-                    f"{tuple(masks.shape)}."
-                )
-        specs = [(*spec, kind) for spec, kind in zip(specs, kinds, strict=True)]
-        return list(zip(images, specs, strict=True)), others, repack
-
-    def _apply_images(self, draw, images):
-        if not images:
-            return []
-        dtype = keras.config.dtype_policy().compute_dtype
-        leaves = [image for image, _ in images]
-        specs = tuple(spec for _, spec in images)
-        run = _apply_images
-        if blending.use_fused(self.options["fused"]):
-            run = blending.xla_compiled(run)
-        return run(self.variant, draw, leaves, specs, dtype)
 
     def apply_boxes(self, draw, bounding_boxes, x):
         """Mixes keras's `bounding_boxes` with a draw, for the images of
@@ -463,13 +284,70 @@ class MixingEngine:
         if inputs_only is None:
             inputs_only = not self.options["mix_labels"]
         if inputs_only:
-            self.check_inputs_only()
+            self.settings.check_inputs_only()
         x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
         draw = self.draw(size, x, y, inputs_only=inputs_only)
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)
 
 
-def _apply_images(variant, draw, images, specs, float_dtype):
+def _partners(settings, batch_size, seed, batch):
+    """The pairing's partner index for `batch`, `(x, y, partner_x,
+    partner_y)`."""
+    x, y, partner_x, partner_y = batch
+    return pairing.partner_index(
+        settings["pairing"],
+        batch_size,
+        seed,
+        inputs=x,
+        labels=y,
+        partner_inputs=partner_x,
+        partner_labels=partner_y,
+        knn_k=settings["knn_k"],
+        knn_features=settings["knn_features"],
+        label_bandwidth=settings["label_bandwidth"],
+    )
+
+
+def _split_images(engine, structure, masks):
+    """The image leaves the variant cuts with their `(rank, axes,
+    kind)`, the other leaves, and `repack(images, others)`."""
+    if not engine.variant.spatial:
+        leaves = keras.tree.flatten(structure)
+        return (
+            [],
+            leaves,
+            lambda _, others: keras.tree.pack_sequence_as(structure, others),
+        )
+    images, specs, others, repack = engine.split(structure)
+    kinds = ["inputs"] * len(images)
+    if masks is not None:
+        kinds[-1] = "segmentation_masks"  # the last leaf of (x, masks)
+        if not any(image is masks for image in images):
+            raise ValueError(
+                "Segmentation masks must be cut with the images: give "
+                "them the images' spatial axes ([B, H, W, 1] for images "
+                f"[B, H, W, C]); received masks of shape "
+                f"{tuple(masks.shape)}."
+            )
+    specs = [(*spec, kind) for spec, kind in zip(specs, kinds, strict=True)]
+    return list(zip(images, specs, strict=True)), others, repack
+
+
+def _apply_images(engine, draw, images):
+    """The variant's images mixed (see `_split_images`), as one XLA
+    computation where `fused` says so."""
+    if not images:
+        return []
+    dtype = keras.config.dtype_policy().compute_dtype
+    leaves = [image for image, _ in images]
+    specs = tuple(spec for _, spec in images)
+    run = _run_images
+    if blending.use_fused(engine.options["fused"]):
+        run = blending.xla_compiled(run)
+    return run(engine.variant, draw, leaves, specs, dtype)
+
+
+def _run_images(variant, draw, images, specs, float_dtype):
     """`variant.apply_images`: the function XLA compiles, traced once per
     variant and structure."""
     return variant.apply_images(draw, images, specs, float_dtype)

@@ -1,6 +1,6 @@
 """`MixupGAN`: a GAN whose discriminator is trained with mixup.
 
-A training step is written once (`MixupGAN._step_losses`): the draws (noise,
+A training step is written once (`_step_losses`): the draws (noise,
 lam, whether the step mixes), the discriminator batch and both losses run on
 `keras.ops` and the engine's seed stream on every backend. Only how a loss
 is minimised differs by backend: see `keras_mixup.gan_steps`. Like every
@@ -138,7 +138,7 @@ class MixupGAN(HoldsEngine, keras.Model):
         )
         self.generator = _check_model(generator, "generator")
         self.discriminator = _check_model(discriminator, "discriminator")
-        self.sample_shape = self._check_models()
+        self.sample_shape = _check_models(self)
         self.d_loss_tracker = keras.metrics.Mean(name="d_loss")
         self.g_loss_tracker = keras.metrics.Mean(name="g_loss")
         self.d_optimizer = None
@@ -148,49 +148,6 @@ class MixupGAN(HoldsEngine, keras.Model):
     def _next_seed(self):
         """The seed of a step's draws: the engine's stream."""
         return self.engine.next_seed()
-
-    def _check_models(self):
-        """Builds both models symbolically and checks they fit together.
-
-        Returns:
-            The shape of one generated sample (without the batch axis).
-        """
-        noise = keras.KerasTensor((None, self.latent_dim))
-        try:
-            fake = self.generator(noise)
-        except Exception as error:
-            raise ValueError(
-                "`generator` must accept noise of shape (batch, latent_dim) "
-                f"= (None, {self.latent_dim}); calling it on that raised "
-                f"{type(error).__name__}: {error}"
-            ) from error
-        if not isinstance(fake, keras.KerasTensor) or len(fake.shape) < 2:
-            raise ValueError(
-                "`generator` must return one batch-first tensor of rank >= "
-                f"2; received {fake!r}."
-            )
-        if not keras.backend.is_float_dtype(fake.dtype):
-            raise ValueError(
-                f"`generator` must return floats; received dtype {fake.dtype}."
-            )
-        try:
-            logits = self.discriminator(fake)
-        except Exception as error:
-            raise ValueError(
-                "`discriminator` must accept the generator's output, of shape "
-                f"{fake.shape}; calling it on that raised "
-                f"{type(error).__name__}: {error}"
-            ) from error
-        if not isinstance(logits, keras.KerasTensor) or tuple(
-            logits.shape[1:]
-        ) not in ((), (1,)):
-            shape = getattr(logits, "shape", logits)
-            raise ValueError(
-                "`discriminator` must return one logit per example, of shape "
-                f"(batch, 1) or (batch,); received {shape} for inputs of "
-                f"shape {fake.shape}."
-            )
-        return tuple(fake.shape[1:])
 
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
@@ -217,8 +174,8 @@ class MixupGAN(HoldsEngine, keras.Model):
                     f"MixupGAN.compile takes `d_optimizer` and `g_optimizer` "
                     f"and builds its own losses; received `{key}`."
                 )
-        d_optimizer = self._check_optimizer(d_optimizer, "d_optimizer")
-        g_optimizer = self._check_optimizer(g_optimizer, "g_optimizer")
+        d_optimizer = _check_optimizer(d_optimizer, "d_optimizer")
+        g_optimizer = _check_optimizer(g_optimizer, "g_optimizer")
         if d_optimizer is g_optimizer:
             raise ValueError(
                 "`d_optimizer` and `g_optimizer` must be two different "
@@ -235,19 +192,6 @@ class MixupGAN(HoldsEngine, keras.Model):
                 self.d_optimizer, self.g_optimizer
             )
         self._gan_compile_config = dict(kwargs)
-
-    @staticmethod
-    def _check_optimizer(optimizer, name):
-        try:
-            result = keras.optimizers.get(optimizer)
-        except (ValueError, TypeError) as error:
-            raise ValueError(
-                f"`{name}` must be a Keras optimizer, its name or its config; "
-                f"received {optimizer!r}."
-            ) from error
-        if result is None:
-            raise ValueError(f"`{name}` is required; received None.")
-        return result
 
     def get_compile_config(self):
         if not self.compiled or self.d_optimizer is None:
@@ -333,126 +277,6 @@ class MixupGAN(HoldsEngine, keras.Model):
             first, second = real, fake
         return blending.blend_pair(first, second, lam), lam
 
-    def _real_samples(self, data):
-        """Unpacks and checks a batch of real samples."""
-        if isinstance(data, (tuple, list)):
-            if len(data) != 1:
-                raise ValueError(
-                    "MixupGAN trains on real samples only: batches must be a "
-                    "tensor or a 1-tuple `(x,)`; received a tuple of "
-                    f"{len(data)} elements (labels or weights are not used)."
-                )
-            data = data[0]
-        if isinstance(data, dict):
-            raise ValueError(
-                "MixupGAN trains on real samples given as one tensor; "
-                "received a dict."
-            )
-        real = checks.to_tensor(data)
-        if not (backend.is_floating(real) or backend.is_integer(real)):
-            raise ValueError(
-                "The real samples must be numbers; received dtype "
-                f"{backend.dtype_name(real)}."
-            )
-        if not backend.compatible_shapes(real.shape[1:], self.sample_shape):
-            expected = ", ".join(["batch", *map(str, self.sample_shape)])
-            raise ValueError(
-                "The real samples must have the shape of the generated ones, "
-                f"({expected}); received batches of shape "
-                f"{tuple(real.shape)}."
-            )
-        return keras.ops.cast(real, self.generator.compute_dtype)
-
-    def _draws(self, real, training):
-        """Draws a training step's random parts.
-
-        Returns:
-            `((fake, lam, mixed), noise)`: the discriminator step's
-            generated samples (constants: no gradient reaches the
-            generator), its lam and whether it mixes (a scalar bool
-            tensor; both `None` for the plain GAN), and the generator
-            step's noise.
-        """
-        d_seed, g_seed = backend.split(self._next_seed())
-        # The first two seeds of a 3-way split are those of a 2-way one.
-        noise_seed, lam_seed, mix_seed = backend.split(d_seed, count=3)
-        batch_size = keras.ops.shape(real)[0]
-        fake = self.generator(
-            self.sample_noise(batch_size, noise_seed), training=training
-        )
-        fake = keras.ops.stop_gradient(keras.ops.cast(fake, real.dtype))
-        noise = self.sample_noise(batch_size, g_seed)
-        if not self.engine.mixes:
-            return (fake, None, None), noise
-        lam = self.draw_lambda(batch_size, lam_seed)
-        return (fake, lam, self.mixing_state.decide(mix_seed)), noise
-
-    def _discriminator_loss(self, real, draws, training, run=gan_steps.call):
-        """The discriminator's loss: on the mixed batch if the step mixes,
-        on the plain GAN batch otherwise (a `cond`, so switching needs no
-        retrace).
-
-        Args:
-            real: the real samples.
-            draws: `(fake, lam, mixed)` (see `_draws`).
-            training: passed to the discriminator.
-            run: calls a loss function of no arguments; on JAX it runs it
-                statelessly and returns `(loss, state)` (what each `cond`
-                branch then returns). Defaults to calling it.
-        """
-        fake, lam, mixed = draws
-
-        def loss(lam):
-            def batch_loss():
-                inputs, targets = self.discriminator_batch(real, fake, lam)
-                logits = self.discriminator(inputs, training=training)
-                return _bce(targets, _logits(logits))
-
-            return run(batch_loss)
-
-        if mixed is None:
-            return loss(None)
-        return keras.ops.cond(mixed, lambda: loss(lam), lambda: loss(None))
-
-    def _generator_loss(self, noise, training):
-        """The non-saturating loss, -log sigmoid(D(G(z)))."""
-        fake = self.generator(noise, training=training)
-        logits = _logits(self.discriminator(fake, training=training))
-        return _bce(keras.ops.ones_like(logits), logits)
-
-    def _step_losses(self, real, step, training=True):
-        """One step on real samples, the same on every backend: draws the
-        noise and lam, then the discriminator's update on real samples
-        blended with generated ones, then the generator's on fresh noise.
-
-        Args:
-            real: the real samples (see `_real_samples`).
-            step: how the backend runs draws and minimises losses.
-            training: `False` computes both losses without updates (the
-                test step). Defaults to `True`.
-
-        Returns:
-            `(d_loss, g_loss)`.
-        """
-        draws, noise = step.run(lambda: self._draws(real, training))
-        d_loss_of = functools.partial(
-            self._discriminator_loss, real, draws, training
-        )
-
-        def g_loss_of(run):
-            return run(lambda: self._generator_loss(noise, training))
-
-        if not training:
-            return step.loss(d_loss_of), step.loss(g_loss_of)
-        d_loss = step.minimize(d_loss_of, self.discriminator, self.d_optimizer)
-        g_loss = step.minimize(g_loss_of, self.generator, self.g_optimizer)
-        return d_loss, g_loss
-
-    def _update(self, d_loss, g_loss):
-        self.d_loss_tracker.update_state(d_loss)
-        self.g_loss_tracker.update_state(g_loss)
-        return {m.name: m.result() for m in self.metrics}
-
     def _backend_step(self):
         """How this backend minimises (not JAX: see `_jax_step`)."""
         return gan_steps.for_backend(self)
@@ -461,44 +285,19 @@ class MixupGAN(HoldsEngine, keras.Model):
         """One training step (see `_step_losses`). On JAX, Keras' stateless
         step `train_step(state, data)`, which returns the updated state."""
         if keras.backend.backend() == "jax":
-            return self._jax_step(*args, training=True)
+            return _jax_step(self, *args, training=True)
         (data,) = args
-        real = self._real_samples(data)
-        return self._update(*self._step_losses(real, self._backend_step()))
+        real = _real_samples(self, data)
+        return _update(self, *_step_losses(self, real, self._backend_step()))
 
     def test_step(self, *args):
         """Both losses on a batch, without updates (see `train_step`)."""
         if keras.backend.backend() == "jax":
-            return self._jax_step(*args, training=False)
+            return _jax_step(self, *args, training=False)
         (data,) = args
-        real = self._real_samples(data)
-        losses = self._step_losses(real, self._backend_step(), training=False)
-        return self._update(*losses)
-
-    def _jax_step(self, state, data, *, training):
-        """The JAX train or test step on the state's variable values."""
-        # A train state holds the optimizers' values, a test state does not.
-        trainable, non_trainable, *optimizer_values, metrics_values = state
-        step = gan_steps.JaxStep(
-            self, trainable, non_trainable, *optimizer_values
-        )
-        losses = self._step_losses(self._real_samples(data), step, training)
-        logs, metrics_values = gan_steps.stateless(
-            lambda: self._update(*losses),
-            list(zip(self.metrics_variables, metrics_values, strict=True)),
-            self.metrics_variables,
-        )
-        if training:
-            optimizer_values = [
-                v for part in step.optimizer_values for v in part
-            ]
-            return logs, (
-                step.trainable,
-                step.non_trainable,
-                optimizer_values,
-                metrics_values,
-            )
-        return logs, (step.trainable, step.non_trainable, metrics_values)
+        real = _real_samples(self, data)
+        losses = _step_losses(self, real, self._backend_step(), training=False)
+        return _update(self, *losses)
 
     def get_config(self):
         return {
@@ -511,7 +310,7 @@ class MixupGAN(HoldsEngine, keras.Model):
             "latent_dim": self.latent_dim,
             "alpha": None,
             "seed": self.seed,
-            **(self.engine.get_config() if self.engine.mixes else {}),
+            **(self.engine.settings.get_config() if self.engine.mixes else {}),
         }
 
     @classmethod
@@ -520,3 +319,208 @@ class MixupGAN(HoldsEngine, keras.Model):
         for key in ("generator", "discriminator"):
             config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)
+
+
+def _check_optimizer(optimizer, name):
+    try:
+        result = keras.optimizers.get(optimizer)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be a Keras optimizer, its name or its config; "
+            f"received {optimizer!r}."
+        ) from error
+    if result is None:
+        raise ValueError(f"`{name}` is required; received None.")
+    return result
+
+
+def _check_models(gan):
+    """Builds both models symbolically and checks they fit together.
+
+    Returns:
+        The shape of one generated sample (without the batch axis).
+    """
+    noise = keras.KerasTensor((None, gan.latent_dim))
+    try:
+        fake = gan.generator(noise)
+    except Exception as error:
+        raise ValueError(
+            "`generator` must accept noise of shape (batch, latent_dim) "
+            f"= (None, {gan.latent_dim}); calling it on that raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    if not isinstance(fake, keras.KerasTensor) or len(fake.shape) < 2:
+        raise ValueError(
+            "`generator` must return one batch-first tensor of rank >= "
+            f"2; received {fake!r}."
+        )
+    if not keras.backend.is_float_dtype(fake.dtype):
+        raise ValueError(
+            f"`generator` must return floats; received dtype {fake.dtype}."
+        )
+    try:
+        logits = gan.discriminator(fake)
+    except Exception as error:
+        raise ValueError(
+            "`discriminator` must accept the generator's output, of shape "
+            f"{fake.shape}; calling it on that raised "
+            f"{type(error).__name__}: {error}"
+        ) from error
+    if not isinstance(logits, keras.KerasTensor) or tuple(
+        logits.shape[1:]
+    ) not in ((), (1,)):
+        shape = getattr(logits, "shape", logits)
+        raise ValueError(
+            "`discriminator` must return one logit per example, of shape "
+            f"(batch, 1) or (batch,); received {shape} for inputs of "
+            f"shape {fake.shape}."
+        )
+    return tuple(fake.shape[1:])
+
+
+def _real_samples(gan, data):
+    """Unpacks and checks a batch of real samples."""
+    if isinstance(data, (tuple, list)):
+        if len(data) != 1:
+            raise ValueError(
+                "MixupGAN trains on real samples only: batches must be a "
+                "tensor or a 1-tuple `(x,)`; received a tuple of "
+                f"{len(data)} elements (labels or weights are not used)."
+            )
+        data = data[0]
+    if isinstance(data, dict):
+        raise ValueError(
+            "MixupGAN trains on real samples given as one tensor; "
+            "received a dict."
+        )
+    real = checks.to_tensor(data)
+    if not (backend.is_floating(real) or backend.is_integer(real)):
+        raise ValueError(
+            "The real samples must be numbers; received dtype "
+            f"{backend.dtype_name(real)}."
+        )
+    if not backend.compatible_shapes(real.shape[1:], gan.sample_shape):
+        expected = ", ".join(["batch", *map(str, gan.sample_shape)])
+        raise ValueError(
+            "The real samples must have the shape of the generated ones, "
+            f"({expected}); received batches of shape "
+            f"{tuple(real.shape)}."
+        )
+    return keras.ops.cast(real, gan.generator.compute_dtype)
+
+
+def _draws(gan, real, training):
+    """Draws a training step's random parts.
+
+    Returns:
+        `((fake, lam, mixed), noise)`: the discriminator step's
+        generated samples (constants: no gradient reaches the
+        generator), its lam and whether it mixes (a scalar bool
+        tensor; both `None` for the plain GAN), and the generator
+        step's noise.
+    """
+    d_seed, g_seed = backend.split(gan._next_seed())
+    # The first two seeds of a 3-way split are those of a 2-way one.
+    noise_seed, lam_seed, mix_seed = backend.split(d_seed, count=3)
+    batch_size = keras.ops.shape(real)[0]
+    fake = gan.generator(
+        gan.sample_noise(batch_size, noise_seed), training=training
+    )
+    fake = keras.ops.stop_gradient(keras.ops.cast(fake, real.dtype))
+    noise = gan.sample_noise(batch_size, g_seed)
+    if not gan.engine.mixes:
+        return (fake, None, None), noise
+    lam = gan.draw_lambda(batch_size, lam_seed)
+    return (fake, lam, gan.mixing_state.decide(mix_seed)), noise
+
+
+def _discriminator_loss(gan, real, draws, training, run=gan_steps.call):
+    """The discriminator's loss: on the mixed batch if the step mixes,
+    on the plain GAN batch otherwise (a `cond`, so switching needs no
+    retrace).
+
+    Args:
+        real: the real samples.
+        draws: `(fake, lam, mixed)` (see `_draws`).
+        training: passed to the discriminator.
+        run: calls a loss function of no arguments; on JAX it runs it
+            statelessly and returns `(loss, state)` (what each `cond`
+            branch then returns). Defaults to calling it.
+    """
+    fake, lam, mixed = draws
+
+    def loss(lam):
+        def batch_loss():
+            inputs, targets = gan.discriminator_batch(real, fake, lam)
+            logits = gan.discriminator(inputs, training=training)
+            return _bce(targets, _logits(logits))
+
+        return run(batch_loss)
+
+    if mixed is None:
+        return loss(None)
+    return keras.ops.cond(mixed, lambda: loss(lam), lambda: loss(None))
+
+
+def _generator_loss(gan, noise, training):
+    """The non-saturating loss, -log sigmoid(D(G(z)))."""
+    fake = gan.generator(noise, training=training)
+    logits = _logits(gan.discriminator(fake, training=training))
+    return _bce(keras.ops.ones_like(logits), logits)
+
+
+def _step_losses(gan, real, step, training=True):
+    """One step on real samples, the same on every backend: draws the
+    noise and lam, then the discriminator's update on real samples
+    blended with generated ones, then the generator's on fresh noise.
+
+    Args:
+        real: the real samples (see `_real_samples`).
+        step: how the backend runs draws and minimises losses.
+        training: `False` computes both losses without updates (the
+            test step). Defaults to `True`.
+
+    Returns:
+        `(d_loss, g_loss)`.
+    """
+    draws, noise = step.run(lambda: _draws(gan, real, training))
+    d_loss_of = functools.partial(
+        _discriminator_loss, gan, real, draws, training
+    )
+
+    def g_loss_of(run):
+        return run(lambda: _generator_loss(gan, noise, training))
+
+    if not training:
+        return step.loss(d_loss_of), step.loss(g_loss_of)
+    d_loss = step.minimize(d_loss_of, gan.discriminator, gan.d_optimizer)
+    g_loss = step.minimize(g_loss_of, gan.generator, gan.g_optimizer)
+    return d_loss, g_loss
+
+
+def _update(gan, d_loss, g_loss):
+    gan.d_loss_tracker.update_state(d_loss)
+    gan.g_loss_tracker.update_state(g_loss)
+    return {m.name: m.result() for m in gan.metrics}
+
+
+def _jax_step(gan, state, data, *, training):
+    """The JAX train or test step on the state's variable values."""
+    # A train state holds the optimizers' values, a test state does not.
+    trainable, non_trainable, *optimizer_values, metrics_values = state
+    step = gan_steps.JaxStep(gan, trainable, non_trainable, *optimizer_values)
+    losses = _step_losses(gan, _real_samples(gan, data), step, training)
+    logs, metrics_values = gan_steps.stateless(
+        lambda: _update(gan, *losses),
+        list(zip(gan.metrics_variables, metrics_values, strict=True)),
+        gan.metrics_variables,
+    )
+    if training:
+        optimizer_values = [v for part in step.optimizer_values for v in part]
+        return logs, (
+            step.trainable,
+            step.non_trainable,
+            optimizer_values,
+            metrics_values,
+        )
+    return logs, (step.trainable, step.non_trainable, metrics_values)

@@ -24,10 +24,21 @@ class HoldsEngine:
         self, owner, accepted, named, kwargs, *, fixed=None, mixes=True
     ):
         """Builds `self.engine` from the options the entry point takes by
-        name (`named`) and those in `kwargs`, and initialises the next base
-        class (a Keras layer or model) with the rest of `kwargs`."""
-        mixing = MixingEngine.taking(
-            owner, accepted, named, kwargs, fixed=fixed, mixes=mixes
+        name (`named`, a dict) and those found in `kwargs`, which are
+        removed from it, and initialises the next base class (a Keras layer
+        or model) with the rest of `kwargs` (such as `name`)."""
+        refused = sorted(
+            k for k in kwargs if k in options.OPTIONS and k not in accepted
+        )
+        options.check_names(owner, refused, accepted)
+        given = {k: kwargs.pop(k) for k in accepted if k in kwargs}
+        mixing = MixingEngine(
+            owner=owner,
+            accepted=accepted,
+            fixed=fixed,
+            mixes=mixes,
+            **named,
+            **given,
         )
         if not isinstance(self, keras.layers.Layer):
             options.check_names(owner, kwargs, accepted)  # no base takes it
@@ -57,8 +68,11 @@ class HoldsEngine:
     def alpha(self):
         """The alpha the next batch is drawn with (a `MixupSchedule` may
         have changed it; `get_config` keeps the constructor's), or `None`
-        where nothing mixes (the plain `MixupGAN`)."""
-        return self.engine.alpha
+        where nothing mixes (the plain `MixupGAN`): a Python float, the
+        shortest decimal the float32 variable holds (0.3, not
+        0.30000001192092896)."""
+        state = self.engine.state
+        return None if state is None else state.values()[0]
 
     @property
     def mixing_state(self):

@@ -10,8 +10,9 @@ its own.
 
 import keras
 
-from keras_mixup import backend, checks, compat, elements, engine, options
+from keras_mixup import backend, blending, checks, compat, elements, options
 from keras_mixup.holding import HoldsEngine
+from keras_mixup.settings import Settings
 
 __all__ = ["MixStep", "MixupLayer", "check_no_keras_mask"]
 
@@ -74,7 +75,9 @@ class MixStep:
         ops = backend.ops()
         return ops.core.cond(
             ops.numpy.equal(self.chosen, self.index),
-            lambda: self.engine.blend(inputs, lam, partner_index),
+            lambda: blending.blend(
+                inputs, lam, partner_index, fused=self.engine.options["fused"]
+            ),
             lambda: inputs,
         )
 
@@ -212,11 +215,11 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
 
     def get_config(self):
         """Returns the constructor arguments (the options, base args)."""
-        return {**super().get_config(), **self.engine.get_config()}
+        return {**super().get_config(), **self.engine.settings.get_config()}
 
     @classmethod
     def from_config(cls, config):
-        return cls(**engine.MixingEngine.options_from_config(config))
+        return cls(**Settings.options_from_config(config))
 
 
 MixupLayer.__doc__ = options.document_options(

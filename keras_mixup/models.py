@@ -6,11 +6,12 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, engine, options
+from keras_mixup import backend, checks, compat, options
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
 from keras_mixup.regmixup import RegMixup
+from keras_mixup.settings import Settings
 
 __all__ = [
     "MixupModel",
@@ -180,6 +181,39 @@ class _MixPoints:
         self.points = points
         self.layers = layers
 
+    @contextlib.contextmanager
+    def instructing(self, steps):
+        """Sets each MixupLayer's `mix_step` for the block, then restores
+        it. `steps` lists one `MixStep` per layer of `layers`;
+        `None` keeps a step already set (the model called inside its own
+        training step) and makes the others pass through."""
+        layers = self.layers
+        before = [layer.mix_step for layer in layers]
+        if steps is None:
+            steps = [b if b is not None else MixStep.PASS for b in before]
+        for layer, step in zip(layers, steps, strict=True):
+            layer.mix_step = step
+        try:
+            yield
+        finally:
+            for layer, step in zip(layers, before, strict=True):
+                layer.mix_step = step
+
+    def check_applied(self, steps):
+        """Refuses a step whose chosen MixupLayers were never called."""
+        missed = [
+            layer.name
+            for layer, step in zip(self.layers, steps, strict=True)
+            if step.draw is not None and not step.applied
+        ]
+        if missed:
+            raise ValueError(
+                f"`mix_at` includes the MixupLayers {missed}, but the "
+                "forward pass never called them, so the labels would be "
+                "mixed without the inputs. Call them in the model, or leave "
+                "them out of `mix_at`."
+            )
+
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class MixupModel(HoldsEngine, keras.Model):
@@ -298,28 +332,10 @@ class MixupModel(HoldsEngine, keras.Model):
         _check_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
-    @contextlib.contextmanager
-    def _instructing(self, steps):
-        """Sets each MixupLayer's `mix_step` for the block, then restores
-        it. `steps` lists one `MixStep` per layer of `_mix_points.layers`;
-        `None` keeps a step already set (the model called inside its own
-        training step) and makes the others pass through."""
-        layers = self._mix_points.layers
-        before = [layer.mix_step for layer in layers]
-        if steps is None:
-            steps = [b if b is not None else MixStep.PASS for b in before]
-        for layer, step in zip(layers, steps, strict=True):
-            layer.mix_step = step
-        try:
-            yield
-        finally:
-            for layer, step in zip(layers, before, strict=True):
-                layer.mix_step = step
-
     def call(self, inputs, training=None):
         """Calls the wrapped model; never mixes, even with `training=True`
         (its MixupLayers pass through unless a training step picks them)."""
-        with self._instructing(None):
+        with self._mix_points.instructing(None):
             return self.model(inputs, training=training)
 
     def mix(self, x, y=None, sample_weight=None):
@@ -378,9 +394,9 @@ class MixupModel(HoldsEngine, keras.Model):
             return self._stateless_train_step(*args)
         (data,) = args
         batch, steps, rows = self._step_batch(data)
-        with self._instructing(steps), self._regmixup.training(rows):
+        with self._mix_points.instructing(steps), self._regmixup.training(rows):
             logs = super().train_step(batch)
-        self._check_applied(steps)
+        self._mix_points.check_applied(steps)
         return logs
 
     def _step_batch(self, data):
@@ -404,43 +420,16 @@ class MixupModel(HoldsEngine, keras.Model):
             batch, steps, rows = self._step_batch(data)
         non_trainable = [scope.get_current_value(v) for v in variables]
         state = (trainable, non_trainable, optimizer_state, metrics_state)
-        with self._instructing(steps), self._regmixup.training(rows):
+        with self._mix_points.instructing(steps), self._regmixup.training(rows):
             logs, state = super().train_step(state, batch)
-        self._check_applied(steps)
+        self._mix_points.check_applied(steps)
         return logs, state
-
-    def _check_applied(self, steps):
-        """Refuses a step whose chosen MixupLayers were never called."""
-        missed = [
-            layer.name
-            for layer, step in zip(self._mix_points.layers, steps, strict=True)
-            if step.draw is not None and not step.applied
-        ]
-        if missed:
-            raise ValueError(
-                f"`mix_at` includes the MixupLayers {missed}, but the "
-                "forward pass never called them, so the labels would be "
-                "mixed without the inputs. Call them in the model, or leave "
-                "them out of `mix_at`."
-            )
 
     @property
     def metrics(self):
         """The compiled metrics and, with RegMixup, the trackers of
         `mixed_loss` and `clean_loss` (reported by training steps only)."""
         return [*super().metrics, *self._regmixup.trackers]
-
-    def _encode(self, y):
-        """One-hot encodes integer labels, as the training step does."""
-        num_classes = self.engine.options["num_classes"]
-        if y is None or num_classes is None:
-            return y
-        return keras.tree.map_structure(
-            lambda t: (
-                t if backend.is_floating(t) else encode_labels(t, num_classes)
-            ),
-            y,
-        )
 
     def compute_loss(
         self,
@@ -452,7 +441,7 @@ class MixupModel(HoldsEngine, keras.Model):
     ):
         """The compiled loss, with integer labels one-hot encoded; in a
         RegMixup step, `mixed loss + clean_loss_weight * clean loss`."""
-        y = self._encode(y)
+        y = _encode(y, self.engine.options["num_classes"])
         if self._regmixup.rows is None:
             return super().compute_loss(
                 x, y, y_pred, sample_weight, training=training
@@ -474,7 +463,9 @@ class MixupModel(HoldsEngine, keras.Model):
         """The compiled metrics, with integer labels one-hot encoded (in a
         RegMixup step, on the mixed rows)."""
         y, y_pred, sample_weight = self._regmixup.metrics_rows(
-            self._encode(y), y_pred, sample_weight
+            _encode(y, self.engine.options["num_classes"]),
+            y_pred,
+            sample_weight,
         )
         logs = super().compute_metrics(
             x, y, y_pred, sample_weight=sample_weight
@@ -487,7 +478,7 @@ class MixupModel(HoldsEngine, keras.Model):
             **super().get_config(),
             "model": keras.saving.serialize_keras_object(self.model),
             "mix_at": self.mix_at,
-            **self.engine.get_config(),
+            **self.engine.settings.get_config(),
         }
 
     @classmethod
@@ -497,7 +488,21 @@ class MixupModel(HoldsEngine, keras.Model):
         config["model"] = keras.saving.deserialize_keras_object(
             config["model"], custom_objects=custom_objects
         )
-        return cls(**engine.MixingEngine.options_from_config(config))
+        return cls(
+            **Settings.options_from_config(config, accepted=MODEL_OPTIONS)
+        )
+
+
+def _encode(y, num_classes):
+    """One-hot encodes integer labels, as the training step does."""
+    if y is None or num_classes is None:
+        return y
+    return keras.tree.map_structure(
+        lambda t: (
+            t if backend.is_floating(t) else encode_labels(t, num_classes)
+        ),
+        y,
+    )
 
 
 def _as_float(structure):

@@ -218,7 +218,7 @@ _COMMON = (
             value, "label_bandwidth", pairing.LABEL_BANDWIDTH_MEANING
         ),
         'for `pairing="label_kernel"` (C-Mixup), sigma, the width of '
-        "the Gaussian kernel on the label distance, a finite number > 0 "
+        "the Gaussian kernel on the label distance, a finite number above 0 "
         "in the units of the labels: small values mix examples with "
         "close labels only, large ones approach random pairing.",
         used=lambda resolved: resolved.options["pairing"] == "label_kernel",

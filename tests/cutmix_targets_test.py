@@ -290,7 +290,11 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
         [
             keras.Input((8, 8, 1)),
             keras_mixup.MixupLayer(
-                cutmix_alpha=0.5, cutmix_minmax=(0.2, 0.5), name="mix"
+                cutmix_alpha=0.5,
+                cutmix_minmax=(0.2, 0.5),
+                bounding_box_format="rel_xyxy",
+                min_box_visibility=0.2,
+                name="mix",
             ),
             keras.layers.Flatten(),
             keras.layers.Dense(3, activation="softmax"),
@@ -303,8 +307,6 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
         switch_prob=0.3,
         correct_lam=False,
         data_format="channels_last",
-        bounding_box_format="rel_xyxy",
-        min_box_visibility=0.2,
     )
     path = tmp_path / "model.keras"
     model.save(path)
@@ -312,9 +314,10 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
     options = {k: v for k, v in model.get_config().items() if k != "model"}
     assert {k: loaded.get_config()[k] for k in options} == options
     assert (loaded.switch_prob, loaded.correct_lam) == (0.3, False)
-    assert loaded.bounding_box_format == "rel_xyxy"
     layer = loaded.model.get_layer("mix")
     assert (layer.cutmix_alpha, layer.cutmix_minmax) == (0.5, (0.2, 0.5))
+    assert layer.bounding_box_format == "rel_xyxy"
+    assert layer.min_box_visibility == 0.2
 
 
 def test_mixup_layer_dict_form_pastes_masks_with_the_pixels():

@@ -356,7 +356,7 @@ def test_configs_round_trip():
                 tf.data.Dataset.from_tensors(index_images(2)),
                 cutmix_alpha=1.0,
             ),
-            r"CutMix needs the labels \(`mix_labels=True`\)",
+            r"\['cutmix'\] need\(s\) the labels \(`mix_labels=True`",
         ),
         (
             lambda: keras_mixup.MixupModel(

@@ -68,7 +68,9 @@ def test_every_entry_point_takes_shows_and_saves_the_options(entry):
         shown = repr(obj)
         # The options that take effect, once each; not those the pairing
         # and variant ignore, nor the model's.
-        for name in keras_mixup.Mixup(**NON_DEFAULTS).engine.saved_names:
+        for name in keras_mixup.Mixup(
+            **NON_DEFAULTS
+        ).engine.settings.saved_names:
             assert shown.count(f" {name}=") + shown.count(f"({name}=") == 1
         for name in ("label_bandwidth", "clean_loss_weight", "cutmix_alpha"):
             assert f"{name}=" not in shown, name

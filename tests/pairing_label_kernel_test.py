@@ -307,4 +307,4 @@ def test_label_bandwidth_round_trips_through_configs():
         "label_kernel",
         0.25,
     )
-    assert "label_bandwidth=0.25" in model.engine.describe()
+    assert "label_bandwidth=0.25" in model.engine.settings.describe()
