@@ -238,12 +238,13 @@ def run(data, options, weight_decay, seed, args):
     extra_maps = []
     smoothing = options.get("smoothing", 0.0)
     if "pairing" in options:
+        knn = {"knn_k": args.knn_k} if "knn" in options["pairing"] else {}
         mixup = keras_mixup.Mixup(
             args.alpha,
             num_classes=num_classes,
             pairing=options["pairing"],
-            knn_k=args.knn_k,
             seed=seed,
+            **knn,
         )
     elif options.get("inputs_only"):
         mixup = keras_mixup.Mixup(

@@ -127,7 +127,8 @@ def plot_cutmixed(x, y, num_classes, path, args):
     draw = engine.draw(8, x, y)
     images, labels, _ = engine.apply(draw, x, y)
     fig, axes = plt.subplots(1, 8, figsize=(12, 2.6))
-    boxes = zip(draw.lows.numpy(), draw.highs.numpy(), strict=True)
+    lows, highs = (draw.params[key].numpy() for key in ("lows", "highs"))
+    boxes = zip(lows, highs, strict=True)
     panels = zip(axes, images.numpy(), labels.numpy(), boxes, strict=True)
     for ax, image, label, (low, high) in panels:
         ax.imshow(image[..., 0], cmap="gray_r", vmin=0, vmax=1)

@@ -345,12 +345,15 @@ def unused(names, resolved):
 
 
 def check_used(owner, given, resolved):
-    """Refuses options given that the chosen variants or pairing ignore.
+    """Refuses options given, at a value other than their default, that the
+    chosen variants or pairing ignore (a default passed on, such as
+    `cutmix_alpha=None` from a command line, changes nothing and passes).
 
     Raises:
         ValueError: naming the option, what uses it and what was chosen.
     """
-    for name in unused(given, resolved):
+    changed = [name for name in given if given[name] != OPTIONS[name].default]
+    for name in unused(changed, resolved):
         raise ValueError(
             f"{owner} got `{name}`, which only {OPTIONS[name].users} "
             f"use(s); with variant={resolved.options['variant']!r} and "

@@ -158,9 +158,9 @@ def test_the_site_builds_strictly_with_the_runtime_docstrings(tmp_path):
         },
     )
     assert result.returncode == 0, result.stderr[-4000:]
-    # The options that engine.document_options adds at import time.
+    # The options that options.document_options adds at import time.
     model = (site / "reference" / "MixupModel" / "index.html").read_text()
-    for option in ("min_box_visibility", "clean_loss_weight", "switch_prob"):
+    for option in ("cutmix_minmax", "clean_loss_weight", "switch_prob"):
         assert option in model
     gallery = (site / "gallery" / "index.html").read_text()
     for figure in sorted((ROOT / "examples" / "figures").glob("*.png")):

@@ -4,6 +4,17 @@
 to probabilities (a `keras_mixup.variants.choice.Choice`). `register` adds a
 variant: its class (a `keras_mixup.variants.base.Variant`) and its options,
 which join the option table.
+
+Example:
+
+```python
+assert {"mixup", "cutmix"} <= set(keras_mixup.variants.REGISTRY)
+choice = keras_mixup.variants.check_variant({"mixup": 0.5, "cutmix": 0.5})
+mixer = keras_mixup.Mixup(variant=choice, num_classes=4, seed=1)
+images, labels = mixer(np.random.rand(8, 16, 16, 3).astype("float32"),
+                       np.arange(8) % 4)
+assert labels.shape == (8, 4)
+```
 """
 
 import math

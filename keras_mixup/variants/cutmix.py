@@ -140,7 +140,8 @@ def _merge_trailing(image, rank, axes):
     trailing = 1
     for size in shape[last + 1 :]:
         trailing = trailing * size
-    merged = ops.numpy.reshape(image, [*shape[:last], -1])
+    # No -1: a batch of 0 examples has no size to infer.
+    merged = ops.numpy.reshape(image, [*shape[:last], shape[last] * trailing])
     return merged, last + 1, trailing
 
 
