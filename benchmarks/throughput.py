@@ -69,12 +69,17 @@ import re
 import statistics
 import sys
 import time
+import types
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The keras_mixup of this checkout, not an installed one.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import anchors  # noqa: E402 - the benchmarks' folder is on the path now
+import profiles  # noqa: E402
 
 #: Imported by `load_backend` once the backend is known (Keras reads
 #: KERAS_BACKEND once, at import): Keras, keras_mixup and two of its
@@ -168,6 +173,10 @@ class Workload:
     name: str
     cases: list
     unit: str = "examples/s"
+    #: The examples of one call, to report ms per batch (0: not reported).
+    batch: int = 0
+    #: Bytes each case moves per example, to report GB/s (`{case: bytes}`).
+    traffic: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -179,6 +188,7 @@ class Row:
     ratio: float = float("nan")
     best_ratio: float = float("nan")
     note: str = ""
+    ms_per_batch: float = float("nan")
 
 
 # --------------------------------------------------------------------------
@@ -233,6 +243,11 @@ def time_workload(workload, repeats):
             baseline = median, best
         row.ratio = median / baseline[0]
         row.best_ratio = best / baseline[1]
+        if workload.batch:
+            row.ms_per_batch = 1000 * workload.batch / row.rate
+        if case.name in workload.traffic:
+            gigabytes = row.rate * workload.traffic[case.name] / 1e9
+            row.note = f"{gigabytes:.1f} GB/s"
     return list(rows.values())
 
 
@@ -812,10 +827,17 @@ def pairing_section(args):
     return [Workload("pairing", f"Mixup, batch {batch} of 32x32x3", cases)]
 
 
+def anchors_section(args):
+    """Other libraries' mixup and CutMix beside keras_mixup's (see
+    `benchmarks/anchors.py`): under torch and jax."""
+    return anchors.anchors_section(args, types.SimpleNamespace(**globals()))
+
+
 SECTIONS = {
     "data": data_section,
     "train": train_section,
     "pairing": pairing_section,
+    "anchors": anchors_section,
 }
 #: The sections that time `tf.data` pipelines: TensorFlow only.
 TF_SECTIONS = ("data", "pairing")
@@ -882,11 +904,12 @@ def format_table(rows):
         "workload",
         "case",
         "examples/s",
+        "ms/batch",
         "x baseline",
         "best x",
         "",
     )
-    numeric = (3, 4, 5)
+    numeric = (3, 4, 5, 6)
     lines = [header]
     for row in rows:
         # Three decimals for the small fractions of "mixing alone".
@@ -894,6 +917,7 @@ def format_table(rows):
             "" if np.isnan(value) else f"{value:{spec}}"
             for value, spec in (
                 (row.rate, ",.0f"),
+                (row.ms_per_batch, ".3f"),
                 (row.ratio, ".2f" if row.ratio >= 0.1 else ".3f"),
                 (row.best_ratio, ".2f" if row.best_ratio >= 0.1 else ".3f"),
             )
@@ -933,7 +957,10 @@ def write_json(path, env, args, rows, *, tensorflow_imported):
         "environment": env,
         "options": vars(args),
         "rows": [
-            {k: measured(v) for k, v in dataclasses.asdict(row).items()}
+            {
+                **{k: measured(v) for k, v in dataclasses.asdict(row).items()},
+                "device": env["device"],
+            }
             for row in rows
         ],
     }
@@ -983,6 +1010,21 @@ def _parser():
         "optimizations, which measures the cost per batch)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="under torch, the intra-op threads (torch.set_num_threads; "
+        "default torch's own). On a shared machine, 1 keeps busy cores from "
+        "stalling every op",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="under torch, also print the PyTorch ops of one MixupLayer "
+        "call (per example and per batch), each with its count and time "
+        "per call (torch.profiler)",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="also write the environment and the rows to FILE as JSON",
@@ -1001,7 +1043,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.sections is None:
         on_tf = args.backend == "tensorflow"
-        args.sections = list(SECTIONS) if on_tf else ["train"]
+        tf_default = [s for s in SECTIONS if s != "anchors"]
+        args.sections = tf_default if on_tf else ["train", "anchors"]
     tf_only = [s for s in args.sections if s in TF_SECTIONS]
     if args.backend != "tensorflow" and tf_only:
         parser.error(
@@ -1022,6 +1065,8 @@ def main(argv=None):
     """
     args = parse_args(argv)
     load_backend(args.backend)
+    if args.threads is not None and args.backend == "torch":
+        importlib.import_module("torch").set_num_threads(args.threads)
     env = environment()
     print("Environment:")
     for key, value in env.items():
@@ -1042,6 +1087,15 @@ def main(argv=None):
         "CNN, random pairing); lower is faster. best x: the same for the "
         "fastest repeat of each, less sensitive to other load on the machine."
     )
+    if "anchors" in args.sections or "train" in args.sections:
+        print("\nTargets (ratios measured in this run):")
+        for line in anchors.check_targets(rows):
+            print(f"  {line}")
+    if args.profile:
+        print(
+            "\n"
+            + profiles.profile_report(args, types.SimpleNamespace(**globals()))
+        )
     imported = "tensorflow" in sys.modules
     print(f"\ntensorflow imported: {'yes' if imported else 'no'}")
     if args.json:

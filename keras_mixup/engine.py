@@ -517,12 +517,11 @@ class MixingEngine:
             label_bandwidth=self.options["label_bandwidth"],
         )
         mixed = self.state.decide(apply_seed)
-        numpy = backend.ops().numpy
-        itself = numpy.arange(batch_size, dtype="int32")
-        partner_index = numpy.where(mixed, partner_index, itself)
         if self.cuts:
+            itself = backend.ops().numpy.arange(batch_size, dtype="int32")
+            partner_index = tf.where(mixed, partner_index, itself)
             return self._draw_cuts(lam, partner_index, mixed, x, apply_seed)
-        return numpy.where(mixed, lam, numpy.ones_like(lam)), partner_index
+        return draws.unless_mixed(mixed, lam, partner_index, batch_size)
 
     def _draw_cuts(self, lam, partner_index, mixed, x, seed):
         """The CutMix part of a draw: which examples are cut, their boxes

@@ -177,6 +177,10 @@ def gradients():
     return out
 
 
+#: The largest finite half-precision values (3.4e38 is inf in both).
+LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+
+
 def forward():
     """The blend of hand-built inputs, self-pairs, half precision and
     integers."""
@@ -186,17 +190,22 @@ def forward():
     lam = ops.convert_to_tensor([0.25, 0.5, 0.75, 1.0], "float32")
     index = ops.convert_to_tensor([1, 2, 3, 0], "int32")
     out = {"hand": _numpy(blending.blend_tensor(x, lam, index)).tolist()}
-    special = np.array([[np.inf, -np.inf, np.nan, 3.4e38, 1e-45, -0.0]] * 3)
-    same = np.concatenate([special, RNG.normal(size=(3, 6))]).astype("float32")
+    normal = RNG.normal(size=(3, 6))
+    infinite = np.array([[np.inf, -np.inf]] * 6, "float32")
     identity = ops.arange(6)
-    lam6 = ops.convert_to_tensor(RNG.uniform(size=6), "float32")
+    # lam 0 and 1 (either end of torch.lerp's two formulas) and between.
+    lam6 = ops.convert_to_tensor([0.0, 1.0, 0.25, 0.5, 0.75, 1e-7], "float32")
     for dtype in FLOAT_DTYPES:
-        given = ops.cast(same, dtype)
+        big = LARGEST.get(dtype, 3.4e38)  # finite in the dtype
+        special = [[np.nan, big, 1e-45, -0.0, 0.0, -big]] * 3
+        given = ops.cast(np.concatenate([special, normal]), dtype)
         mixed = blending.blend_tensor(given, lam6, identity)
         out[f"self/{dtype}"] = bool(
             keras.backend.standardize_dtype(mixed.dtype) == dtype
             and np.array_equal(_numpy(mixed), _numpy(given), equal_nan=True)
         )
+        mixed = blending.blend_tensor(ops.cast(infinite, dtype), lam6, identity)
+        out[f"self_inf/{dtype}"] = _numpy(ops.cast(mixed, "float32")).tolist()
     out.update(_half_forward(index, lam))
     ints = ops.convert_to_tensor([[1, 2], [3, 4], [5, 6], [7, 8]], "int32")
     mixed = blending.blend_tensor(ints, lam, index)
