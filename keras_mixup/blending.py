@@ -374,7 +374,8 @@ def _torch_lerp(first, second, lam, *, reuse_second=False):
 def _torch_blend_leaf(tensor, lam, partner_index, float_dtype):
     """`_blend_leaf` on PyTorch: the partners gathered (`index_select`, one
     pass), then blended into that buffer (`_torch_lerp`, one pass)."""
-    tensor = _as_float(tensor, float_dtype)
+    if not tensor.is_floating_point():
+        tensor = _as_float(tensor, float_dtype)
     partners = tensor.index_select(0, partner_index)
     return _torch_lerp(tensor, partners, lam, reuse_second=True)
 
