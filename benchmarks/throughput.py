@@ -447,10 +447,11 @@ def _cnn(input_shape, hidden_mixup=False):
     return keras.Model(inputs, outputs)
 
 
-def _compiled(model):
+def _compiled(model, jit_compile="auto"):
     model.compile(
         optimizer="adam",
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
     )
     return model
 
@@ -502,11 +503,13 @@ def _fit_inputs(x, y, steps):
     }
 
 
-def _fit_case(name, build_model, x, y, steps, skip_on_error=""):
+def _fit_case(
+    name, build_model, x, y, steps, skip_on_error="", jit_compile="auto"
+):
     """`model.fit` for `steps` batches, one epoch per repeat."""
 
     def build():
-        model = _compiled(build_model())
+        model = _compiled(build_model(), jit_compile=jit_compile)
         inputs = _fit_inputs(x, y, steps)
 
         def run():
@@ -538,13 +541,39 @@ def train_section(args):
         else:
             cases.append(_fit_case(name, build_model, x, y, steps, pending))
     size = f"batch {batch} of {'x'.join(map(str, shape))}"
+    compiled = []
+    if backend == "torch":
+        compiled = [
+            Workload(
+                "train",
+                f"CNN step, jit_compile=True (torch.compile), {size}",
+                _torch_compile_cases(args, shape, x, y, steps),
+            )
+        ]
     return [
         Workload("train", f"CNN step, {size}", cases),
+        *compiled,
         Workload(
             "train",
             f"mixing alone vs the step, {size}",
             _mixing_alone_cases(shape, x, y, steps, pending),
         ),
+    ]
+
+
+def _torch_compile_cases(args, shape, x, y, steps):
+    """The plain CNN and the CNN behind a `MixupLayer`, compiled with
+    `jit_compile=True` (on PyTorch, `torch.compile`: the mixing runs in
+    the compiled step, its draws breaking the graph where Dynamo cannot
+    trace them). Skipped with `--quick`: compiling takes tens of seconds."""
+    models = [("plain CNN", lambda: _cnn(shape))]
+    models += [(n, b) for n, b, _ in _mixup_models(shape)[:1] if b]
+    if args.quick:
+        reason = "--quick (compiling takes tens of seconds)"
+        return [Case(name, skip=reason) for name, _ in models]
+    return [
+        _fit_case(name, build, x, y, steps, jit_compile=True)
+        for name, build in models
     ]
 
 
