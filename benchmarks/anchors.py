@@ -55,13 +55,20 @@ TARGETS = (
         0.05,
         "CPU",
     ),
+    (
+        "ResNet-50 step",
+        "MixupLayer: mixing alone",
+        "plain ResNet-50 step",
+        0.01,
+        "GPU",
+    ),
 )
 
 #: The GPU targets, written beside the CPU ones; no GPU figure has been
 #: measured for them until a run on a GPU reports one.
 GPU_TARGETS = (
     "in the model, mixing at most 1% of a ResNet-50 training step at "
-    "batch 256 (workload 'ResNet-50 step')",
+    "batch 256 (workload 'ResNet-50 step': runs on a GPU only)",
     "the blend at 80% of the device's memory bandwidth or better (workload "
     "'blend bandwidth': 'MixupLayer blend' against 'copy (peak)')",
 )
@@ -402,14 +409,57 @@ def _bandwidth_workload(args, bench):
     )
 
 
+def _resnet_workload(args, bench):
+    """The GPU target's workload: a ResNet-50 training step at batch 256
+    (224x224x3, 1000 classes, no pretrained weights), against what
+    `MixupLayer` adds to it (its draw and blend, on the dict element).
+    Runs on a GPU only (a CPU step takes minutes)."""
+    import numpy as np
+
+    keras = bench.keras
+    batch, shape, calls = 256, (224, 224, 3), max(1, int(10 * args.scale))
+    names = ("plain ResNet-50 step", "MixupLayer: mixing alone")
+    device = bench.default_device()
+    title = f"ResNet-50 step, batch {batch} of 224x224x3"
+    if "cuda" not in device and "gpu" not in device or args.quick:
+        reason = "--quick" if args.quick else f"needs a GPU (device {device})"
+        cases = [bench.Case(name, skip=reason) for name in names]
+        return bench.Workload("anchors", title, cases, batch=batch)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (batch, *shape)).astype("float32")
+    y = np.eye(1000, dtype="float32")[rng.integers(0, 1000, batch)]
+    resnet = lambda: keras.applications.ResNet50(  # noqa: E731
+        weights=None, input_shape=shape, classes=1000
+    )
+    labels = keras.ops.convert_to_tensor(rng.integers(0, 1000, batch))
+
+    def mixing():
+        layer = bench.keras_mixup.MixupLayer(alpha=0.2, num_classes=1000)
+        fn = lambda x, y: layer({"images": x, "labels": y})  # noqa: E731
+        return fn, (keras.ops.convert_to_tensor(x), labels)
+
+    cases = [
+        bench._loop_case(
+            names[0],
+            lambda: bench._plain_step(shape, x, y, build=resnet),
+            calls,
+            batch,
+        ),
+        bench._loop_case(names[1], mixing, calls, batch),
+    ]
+    return bench.Workload("anchors", title, cases, batch=batch)
+
+
 def anchors_section(args, bench):
     """The anchors section's workloads for the backend (torch or jax)."""
     backend = bench.keras.backend.backend()
     if backend == "torch":
-        return _torch_workloads(args, bench)
-    if backend == "jax":
-        return _jax_workloads(args, bench)
-    return []
+        workloads = _torch_workloads(args, bench)
+    elif backend == "jax":
+        workloads = _jax_workloads(args, bench)
+    else:
+        return []
+    return workloads + [_resnet_workload(args, bench)]
 
 
 def _jax_mixup(key, x, y):

@@ -701,10 +701,11 @@ def _forward_backward(fn, h):
     return out, tape.gradient(out, h, output_gradients=h)
 
 
-def _plain_step(shape, x, y):
-    """Keras's own training step of the plain CNN (`model.train_step`, what
-    `fit` runs per batch), on one batch; its state carried on JAX."""
-    model = _compiled(_cnn(shape))
+def _plain_step(shape, x, y, build=None):
+    """Keras's own training step of the plain CNN (or of the model
+    `build()` returns: `model.train_step`, what `fit` runs per batch), on
+    one batch; its state carried on JAX."""
+    model = _compiled(_cnn(shape) if build is None else build())
     model.train_on_batch(x, y)  # builds the model, optimizer and metrics
     data = (keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
     if keras.backend.backend() != "jax":

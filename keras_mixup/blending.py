@@ -5,8 +5,12 @@ Every blend happens here, in `blend_pair`:
     mixed[i] = x[partner_index[i]] + lam[i] * (x[i] - x[partner_index[i]])
 
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
-paired with itself comes back bit for bit unchanged (equal values, +-inf
-included, are returned as they are). lam is drawn by `keras_mixup.draws`
+paired with itself comes back unchanged (equal values are returned as they
+are; on TensorFlow and JAX +-inf too). On PyTorch it is one `torch.lerp`
+after the gather of the partners: two passes over the batch, against the
+six of the formula written out op by op with its select of equal values
+(XLA fuses those into one on TensorFlow and JAX). lam is drawn by
+`keras_mixup.draws`
 and `partner_index` by `keras_mixup.pairing`; this module only applies them,
 so tests can inject both.
 
@@ -291,7 +295,13 @@ def blend_pair(first, second, lam):
     The one blend formula of the package, written `second + lam * (first -
     second)`; where the two values are equal the value itself is returned,
     so an example blended with an identical one (or paired with itself)
-    comes back bit for bit unchanged, even where it holds +-inf.
+    comes back unchanged: bit for bit on TensorFlow and JAX, even where it
+    holds +-inf. On PyTorch it is `torch.lerp(second, first, lam)`, one
+    kernel, which computes `first - (first - second) * (1 - lam)` for lam
+    >= 0.5: `second` exactly at lam 0, `first` exactly at lam 1, and equal
+    finite values exactly (a zero may lose its sign); an infinity blended
+    with an equal infinity gives NaN there (inf - inf), as an infinity
+    blended with a finite value can on every backend (0 * inf at lam 0).
     `blend_tensor` calls it with a batch and its partners; `MixupGAN` with
     real and generated samples. Runs on TensorFlow, JAX and PyTorch
     tensors, differentiable by the backend's automatic differentiation.
