@@ -69,12 +69,17 @@ import re
 import statistics
 import sys
 import time
+import types
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # The keras_mixup of this checkout, not an installed one.
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+import anchors  # noqa: E402 - the benchmarks' folder is on the path now
+import profiles  # noqa: E402
 
 #: Imported by `load_backend` once the backend is known (Keras reads
 #: KERAS_BACKEND once, at import): Keras, keras_mixup and two of its
@@ -168,6 +173,10 @@ class Workload:
     name: str
     cases: list
     unit: str = "examples/s"
+    #: The examples of one call, to report ms per batch (0: not reported).
+    batch: int = 0
+    #: Bytes each case moves per example, to report GB/s (`{case: bytes}`).
+    traffic: dict = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass
@@ -179,6 +188,7 @@ class Row:
     ratio: float = float("nan")
     best_ratio: float = float("nan")
     note: str = ""
+    ms_per_batch: float = float("nan")
 
 
 # --------------------------------------------------------------------------
@@ -233,6 +243,11 @@ def time_workload(workload, repeats):
             baseline = median, best
         row.ratio = median / baseline[0]
         row.best_ratio = best / baseline[1]
+        if workload.batch:
+            row.ms_per_batch = 1000 * workload.batch / row.rate
+        if case.name in workload.traffic:
+            gigabytes = row.rate * workload.traffic[case.name] / 1e9
+            row.note = f"{gigabytes:.1f} GB/s"
     return list(rows.values())
 
 
@@ -432,10 +447,11 @@ def _cnn(input_shape, hidden_mixup=False):
     return keras.Model(inputs, outputs)
 
 
-def _compiled(model):
+def _compiled(model, jit_compile="auto"):
     model.compile(
         optimizer="adam",
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
+        jit_compile=jit_compile,
     )
     return model
 
@@ -487,11 +503,13 @@ def _fit_inputs(x, y, steps):
     }
 
 
-def _fit_case(name, build_model, x, y, steps, skip_on_error=""):
+def _fit_case(
+    name, build_model, x, y, steps, skip_on_error="", jit_compile="auto"
+):
     """`model.fit` for `steps` batches, one epoch per repeat."""
 
     def build():
-        model = _compiled(build_model())
+        model = _compiled(build_model(), jit_compile=jit_compile)
         inputs = _fit_inputs(x, y, steps)
 
         def run():
@@ -523,13 +541,39 @@ def train_section(args):
         else:
             cases.append(_fit_case(name, build_model, x, y, steps, pending))
     size = f"batch {batch} of {'x'.join(map(str, shape))}"
+    compiled = []
+    if backend == "torch":
+        compiled = [
+            Workload(
+                "train",
+                f"CNN step, jit_compile=True (torch.compile), {size}",
+                _torch_compile_cases(args, shape, x, y, steps),
+            )
+        ]
     return [
         Workload("train", f"CNN step, {size}", cases),
+        *compiled,
         Workload(
             "train",
             f"mixing alone vs the step, {size}",
             _mixing_alone_cases(shape, x, y, steps, pending),
         ),
+    ]
+
+
+def _torch_compile_cases(args, shape, x, y, steps):
+    """The plain CNN and the CNN behind a `MixupLayer`, compiled with
+    `jit_compile=True` (on PyTorch, `torch.compile`: the mixing runs in
+    the compiled step, its draws breaking the graph where Dynamo cannot
+    trace them). Skipped with `--quick`: compiling takes tens of seconds."""
+    models = [("plain CNN", lambda: _cnn(shape))]
+    models += [(n, b) for n, b, _ in _mixup_models(shape)[:1] if b]
+    if args.quick:
+        reason = "--quick (compiling takes tens of seconds)"
+        return [Case(name, skip=reason) for name, _ in models]
+    return [
+        _fit_case(name, build, x, y, steps, jit_compile=True)
+        for name, build in models
     ]
 
 
@@ -657,10 +701,11 @@ def _forward_backward(fn, h):
     return out, tape.gradient(out, h, output_gradients=h)
 
 
-def _plain_step(shape, x, y):
-    """Keras's own training step of the plain CNN (`model.train_step`, what
-    `fit` runs per batch), on one batch; its state carried on JAX."""
-    model = _compiled(_cnn(shape))
+def _plain_step(shape, x, y, build=None):
+    """Keras's own training step of the plain CNN (or of the model
+    `build()` returns: `model.train_step`, what `fit` runs per batch), on
+    one batch; its state carried on JAX."""
+    model = _compiled(_cnn(shape) if build is None else build())
     model.train_on_batch(x, y)  # builds the model, optimizer and metrics
     data = (keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
     if keras.backend.backend() != "jax":
@@ -812,10 +857,17 @@ def pairing_section(args):
     return [Workload("pairing", f"Mixup, batch {batch} of 32x32x3", cases)]
 
 
+def anchors_section(args):
+    """Other libraries' mixup and CutMix beside keras_mixup's (see
+    `benchmarks/anchors.py`): under torch and jax."""
+    return anchors.anchors_section(args, types.SimpleNamespace(**globals()))
+
+
 SECTIONS = {
     "data": data_section,
     "train": train_section,
     "pairing": pairing_section,
+    "anchors": anchors_section,
 }
 #: The sections that time `tf.data` pipelines: TensorFlow only.
 TF_SECTIONS = ("data", "pairing")
@@ -882,11 +934,12 @@ def format_table(rows):
         "workload",
         "case",
         "examples/s",
+        "ms/batch",
         "x baseline",
         "best x",
         "",
     )
-    numeric = (3, 4, 5)
+    numeric = (3, 4, 5, 6)
     lines = [header]
     for row in rows:
         # Three decimals for the small fractions of "mixing alone".
@@ -894,6 +947,7 @@ def format_table(rows):
             "" if np.isnan(value) else f"{value:{spec}}"
             for value, spec in (
                 (row.rate, ",.0f"),
+                (row.ms_per_batch, ".3f"),
                 (row.ratio, ".2f" if row.ratio >= 0.1 else ".3f"),
                 (row.best_ratio, ".2f" if row.best_ratio >= 0.1 else ".3f"),
             )
@@ -933,7 +987,10 @@ def write_json(path, env, args, rows, *, tensorflow_imported):
         "environment": env,
         "options": vars(args),
         "rows": [
-            {k: measured(v) for k, v in dataclasses.asdict(row).items()}
+            {
+                **{k: measured(v) for k, v in dataclasses.asdict(row).items()},
+                "device": env["device"],
+            }
             for row in rows
         ],
     }
@@ -983,6 +1040,21 @@ def _parser():
         "optimizations, which measures the cost per batch)",
     )
     parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="under torch, the intra-op threads (torch.set_num_threads; "
+        "default torch's own). On a shared machine, 1 keeps busy cores from "
+        "stalling every op",
+    )
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="under torch, also print the PyTorch ops of one MixupLayer "
+        "call (per example and per batch), each with its count and time "
+        "per call (torch.profiler)",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="also write the environment and the rows to FILE as JSON",
@@ -1001,7 +1073,8 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.sections is None:
         on_tf = args.backend == "tensorflow"
-        args.sections = list(SECTIONS) if on_tf else ["train"]
+        tf_default = [s for s in SECTIONS if s != "anchors"]
+        args.sections = tf_default if on_tf else ["train", "anchors"]
     tf_only = [s for s in args.sections if s in TF_SECTIONS]
     if args.backend != "tensorflow" and tf_only:
         parser.error(
@@ -1022,6 +1095,8 @@ def main(argv=None):
     """
     args = parse_args(argv)
     load_backend(args.backend)
+    if args.threads is not None and args.backend == "torch":
+        importlib.import_module("torch").set_num_threads(args.threads)
     env = environment()
     print("Environment:")
     for key, value in env.items():
@@ -1042,6 +1117,15 @@ def main(argv=None):
         "CNN, random pairing); lower is faster. best x: the same for the "
         "fastest repeat of each, less sensitive to other load on the machine."
     )
+    if "anchors" in args.sections or "train" in args.sections:
+        print("\nTargets (ratios measured in this run):")
+        for line in anchors.check_targets(rows):
+            print(f"  {line}")
+    if args.profile:
+        print(
+            "\n"
+            + profiles.profile_report(args, types.SimpleNamespace(**globals()))
+        )
     imported = "tensorflow" in sys.modules
     print(f"\ntensorflow imported: {'yes' if imported else 'no'}")
     if args.json:

@@ -38,6 +38,7 @@ __all__ = [
     "normal",
     "on_tensorflow",
     "ops",
+    "permutation",
     "rank",
     "split",
     "tf",
@@ -164,6 +165,23 @@ def fold_in(seed, value):
     return tf.random.experimental.stateless_fold_in(seed, value)
 
 
+def _torch_draw(seed, draw, shape, dtype, **kwargs):
+    """`draw(shape, ...)` (a `torch` sampler) with the `torch.Generator` of
+    the `SeedGenerator` `seed` (see `compat.torch_generator`): no host
+    round trip, no generator made per draw."""
+    import torch
+
+    generator = compat.torch_generator(seed)
+    return draw(
+        *kwargs.pop("args", ()),
+        tuple(int(d) for d in shape),
+        generator=generator,
+        device=generator.device,
+        dtype=getattr(torch, keras.backend.standardize_dtype(dtype)),
+        **kwargs,
+    )
+
+
 def uniform(shape, seed, *, minval=0.0, maxval=1.0, dtype="float32"):
     """Uniform draws in `[minval, maxval)`; integers for an int `dtype`
     (then `minval` and `maxval` are required ints or int tensors)."""
@@ -171,6 +189,16 @@ def uniform(shape, seed, *, minval=0.0, maxval=1.0, dtype="float32"):
         return tf.random.stateless_uniform(
             shape, seed=seed, minval=minval, maxval=maxval, dtype=dtype
         )
+    if name() == "torch":
+        import torch
+
+        if "int" in dtype:
+            bounds = (int(minval), int(maxval))
+            return _torch_draw(seed, torch.randint, shape, dtype, args=bounds)
+        draw = _torch_draw(seed, torch.rand, shape, dtype)
+        if (minval, maxval) == (0.0, 1.0):
+            return draw
+        return draw * (maxval - minval) + minval
     if "int" in dtype:
         return keras.random.randint(
             shape, minval, maxval, dtype=dtype, seed=seed
@@ -183,5 +211,27 @@ def uniform(shape, seed, *, minval=0.0, maxval=1.0, dtype="float32"):
 def normal(shape, seed, *, dtype="float32"):
     """Standard normal draws (`seed` as for `uniform`)."""
     if _is_generator(seed):
+        if name() == "torch":
+            import torch
+
+            return _torch_draw(seed, torch.randn, shape, dtype)
         return keras.random.normal(shape, dtype=dtype, seed=seed)
     return tf.random.stateless_normal(shape, seed=seed, dtype=dtype)
+
+
+def permutation(size, seed):
+    """A uniformly random permutation of `range(size)`, int32: the argsort
+    of uniform keys (`seed` as for `uniform`), or on PyTorch one
+    `torch.randperm`."""
+    if _is_generator(seed) and name() == "torch":
+        import torch
+
+        generator = compat.torch_generator(seed)
+        return torch.randperm(
+            int(size),
+            generator=generator,
+            device=generator.device,
+            dtype=torch.int32,
+        )
+    numpy = ops().numpy
+    return ops().core.cast(numpy.argsort(uniform([size], seed)), "int32")

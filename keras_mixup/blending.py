@@ -5,8 +5,12 @@ Every blend happens here, in `blend_pair`:
     mixed[i] = x[partner_index[i]] + lam[i] * (x[i] - x[partner_index[i]])
 
 which is `lam * x_i + (1 - lam) * x_partner`, written so that an example
-paired with itself comes back bit for bit unchanged (equal values, +-inf
-included, are returned as they are). lam is drawn by `keras_mixup.draws`
+paired with itself comes back unchanged (equal values are returned as they
+are; on TensorFlow and JAX +-inf too). On PyTorch it is one `torch.lerp`
+after the gather of the partners: two passes over the batch, against the
+six of the formula written out op by op with its select of equal values
+(XLA fuses those into one on TensorFlow and JAX). lam is drawn by
+`keras_mixup.draws`
 and `partner_index` by `keras_mixup.pairing`; this module only applies them,
 so tests can inject both.
 
@@ -187,7 +191,10 @@ def _blend_grads(grads, lam, partner_index):
     where a row can be the partner of several) a segment sum. Automatic
     differentiation would turn the gather into a scatter-add, several times
     slower on CPU. Half precision is computed in float32 and rounded once.
+    On PyTorch, torch ops (`_torch_blend_grad`).
     """
+    if backend.name() == "torch":
+        return [_torch_blend_grad(g, lam, partner_index) for g in grads]
     ops = backend.ops()
     counts = _segment_sum(ops.numpy.ones_like(partner_index), partner_index)
     wide = [_wide(g) for g in grads]
@@ -288,7 +295,13 @@ def blend_pair(first, second, lam):
     The one blend formula of the package, written `second + lam * (first -
     second)`; where the two values are equal the value itself is returned,
     so an example blended with an identical one (or paired with itself)
-    comes back bit for bit unchanged, even where it holds +-inf.
+    comes back unchanged: bit for bit on TensorFlow and JAX, even where it
+    holds +-inf. On PyTorch it is `torch.lerp(second, first, lam)`, one
+    kernel, which computes `first - (first - second) * (1 - lam)` for lam
+    >= 0.5: `second` exactly at lam 0, `first` exactly at lam 1, and equal
+    finite values exactly (a zero may lose its sign); an infinity blended
+    with an equal infinity gives NaN there (inf - inf), as an infinity
+    blended with a finite value can on every backend (0 * inf at lam 0).
     `blend_tensor` calls it with a batch and its partners; `MixupGAN` with
     real and generated samples. Runs on TensorFlow, JAX and PyTorch
     tensors, differentiable by the backend's automatic differentiation.
@@ -317,6 +330,8 @@ def blend_pair(first, second, lam):
             "The two tensors to blend must have the same shape; received "
             f"{first.shape} and {second.shape}."
         )
+    if backend.name() == "torch":
+        return _torch_lerp(first, second, lam)
     ops = backend.ops()
     # Blend half precision in float32 and round once: first - second would
     # overflow float16 for values of opposite signs above 32752 (inf, and
@@ -327,6 +342,85 @@ def blend_pair(first, second, lam):
     # would make the formula NaN); NaN is never equal, so it passes through.
     same = ops.numpy.equal(first, second)
     return ops.core.cast(ops.numpy.where(same, first, mixed), dtype)
+
+
+def _torch_weight(lam, tensor, dtype):
+    """lam in `dtype`, shaped `[B, 1, ...]` to broadcast against `tensor`
+    (a scalar lam as it is)."""
+    lam = lam.to(dtype)
+    if lam.ndim == 0:
+        return lam
+    return lam.view(-1, *[1] * (tensor.ndim - 1))
+
+
+def _torch_lerp(first, second, lam, *, reuse_second=False):
+    """`blend_pair` on PyTorch: one `torch.lerp(second, first, lam)`, the
+    blend in one kernel (one read of each tensor, one write).
+
+    `torch.lerp` computes `second + lam * (first - second)` for lam < 0.5
+    and `first - (first - second) * (1 - lam)` otherwise, so it returns
+    `second` exactly at lam 0, `first` exactly at lam 1, and a finite value
+    blended with itself exactly. Half precision is widened to float32
+    (`torch.lerp` takes its weight in the dtype of the tensors: lam would
+    be rounded to float16), blended there and rounded once. With
+    `reuse_second` (a buffer the caller made, such as the gathered
+    partners) the result is written into it when no gradient is recorded.
+    """
+    import torch
+
+    dtype = first.dtype
+    wide = dtype in (torch.float16, torch.bfloat16)
+    if wide:
+        first, second, reuse_second = first.float(), second.float(), True
+    weight = _torch_weight(lam, first, first.dtype)
+    recorded = torch.is_grad_enabled() and (
+        first.requires_grad or second.requires_grad or weight.requires_grad
+    )
+    out = second if reuse_second and not recorded else None
+    mixed = torch.lerp(second, first, weight, out=out)
+    return mixed.to(dtype) if wide else mixed
+
+
+def _torch_blend_leaf(tensor, lam, partner_index, float_dtype):
+    """`_blend_leaf` on PyTorch: the partners gathered (`index_select`, one
+    pass), then blended into that buffer (`_torch_lerp`, one pass)."""
+    if not tensor.is_floating_point():
+        tensor = _as_float(tensor, float_dtype)
+    partners = tensor.index_select(0, partner_index)
+    return _torch_lerp(tensor, partners, lam, reuse_second=True)
+
+
+def _torch_blend_grad(grad, lam, partner_index):
+    """`_blend_grads` of one leaf on PyTorch, in torch ops: row `j` gets
+    `lam[j] * g[j] + (1 - lam[i]) * g[i]` for every `i` with `p[i] == j`.
+
+    For a permutation (checked on the host: the backward's one round
+    trip) the sum is a gather by the inverse permutation, `g[q]` with
+    `q = argsort(p)`, scaled in place and added to `lam * g` in place:
+    three passes. Otherwise an `index_add_` (a scatter-add). Half
+    precision is summed in float32 and rounded once.
+    """
+    import torch
+
+    dtype = grad.dtype
+    wide = grad.float() if dtype in (torch.float16, torch.bfloat16) else grad
+    rows = partner_index.shape[0]
+    lam = lam.to(wide.dtype)
+    own = _torch_weight(lam, wide, wide.dtype)
+    sent = 1 - (lam if lam.ndim else lam.expand(rows))
+    counts = torch.bincount(partner_index, minlength=rows)
+    if bool((counts == 1).all()):
+        inverse = torch.argsort(partner_index)
+        total = wide.index_select(0, inverse)
+        total.mul_(
+            _torch_weight(sent.index_select(0, inverse), wide, wide.dtype)
+        )
+    else:
+        total = torch.zeros_like(wide).index_add_(
+            0, partner_index, wide * _torch_weight(sent, wide, wide.dtype)
+        )
+    total.addcmul_(own, wide)
+    return total.to(dtype)
 
 
 def _blend_tensorflow(leaves, lam, partner_index, float_dtype, fused):
@@ -387,7 +481,8 @@ def _blend_differentiable(leaf, lam, partner_index):
                 )
             return lam_grad, leaf_grad, None
 
-        return _blend_leaf(leaf, lam, partner_index, None), grad
+        plain = _torch_blend_leaf if backend.name() == "torch" else _blend_leaf
+        return plain(leaf, lam, partner_index, None), grad
 
     return blend_leaf(lam, leaf, partner_index)
 
@@ -401,31 +496,46 @@ def _needs_gradient(leaf, lam):
     )
 
 
+def _leaves(structure, is_tensor):
+    """The leaves of `structure`, and the function that packs blended
+    leaves back into it. A tensor, or a list or tuple of tensors, skips
+    the walk of `keras.tree` (tens of microseconds on PyTorch, where this
+    runs eagerly every step)."""
+    if is_tensor(structure):
+        return [structure], lambda mixed: mixed[0]
+    if type(structure) in (list, tuple) and all(map(is_tensor, structure)):
+        return list(structure), type(structure)
+    return keras.tree.flatten(structure), functools.partial(
+        keras.tree.pack_sequence_as, structure
+    )
+
+
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     """Blends every tensor of a nested structure with the same lam and
     partners. See `blend_tensor`; with the fused path, all the tensors are
     blended by one XLA computation."""
     ops = backend.ops()
-    leaves = [
-        ops.core.convert_to_tensor(t) for t in keras.tree.flatten(structure)
-    ]
+    leaves, pack = _leaves(structure, ops.core.is_tensor)
+    if not leaves:
+        return structure
+    leaves = [ops.core.convert_to_tensor(t) for t in leaves]
     float_dtype = keras.backend.standardize_dtype(
         float_dtype or keras.config.dtype_policy().compute_dtype
     )
     lam = ops.core.convert_to_tensor(lam)
     partner_index = ops.core.convert_to_tensor(partner_index)
-    if not leaves:
-        return structure
     fused = use_fused(fused)
-    if backend.name() == "tensorflow":
+    name = backend.name()
+    if name == "tensorflow":
         mixed = _blend_tensorflow(
             leaves, lam, partner_index, float_dtype, fused
         )
     else:
+        plain = _torch_blend_leaf if name == "torch" else _blend_leaf
         mixed = [
             _blend_differentiable(_as_float(t, float_dtype), lam, partner_index)
             if _needs_gradient(t, lam)
-            else _blend_leaf(t, lam, partner_index, float_dtype)
+            else plain(t, lam, partner_index, float_dtype)
             for t in leaves
         ]
-    return keras.tree.pack_sequence_as(structure, mixed)
+    return pack(mixed)

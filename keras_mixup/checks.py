@@ -385,6 +385,8 @@ def check_structure(structure, name):
             rank 0, or an empty structure; the message names the leaf
             (`x['image']`).
     """
+    if backend.ops().core.is_tensor(structure):  # no walk of a lone tensor
+        return check_tensor(structure, name)
     flat = keras.tree.flatten(structure)
     if not flat:
         raise ValueError(f"`{name}` is empty; it must hold at least a tensor.")

@@ -10,6 +10,7 @@ suite instead of silently changing behaviour.
 import contextlib
 import functools
 import importlib
+import sys
 
 __all__ = [
     "backend_module",
@@ -20,6 +21,7 @@ __all__ = [
     "loss_tracker",
     "sublayers",
     "torch_dirichlet",
+    "torch_generator",
 ]
 
 
@@ -41,7 +43,13 @@ def backend_module(name):
 def in_tf_graph():
     """Whether TensorFlow is tracing a graph (a `Dataset.map`, a
     `tf.function`), as Keras' preprocessing layers ask it; `False` when
-    TensorFlow was never imported (and is not imported by asking)."""
+    TensorFlow was never imported (and is not imported by asking).
+
+    Asked many times a step (PyTorch runs the mixing eagerly), so without
+    TensorFlow it answers before calling Keras.
+    """
+    if "tensorflow" not in sys.modules:
+        return False
     from keras.src.utils import backend_utils
 
     return backend_utils.in_tf_graph()
@@ -120,12 +128,41 @@ def inputs_as_given(layer):
             setattr(layer, name, value)
 
 
-def torch_dirichlet(concentration, seed):
-    """Dirichlet draws from PyTorch's sampler with a generator seeded by
-    the int `seed`: what `torch.distributions.Dirichlet` (and `Beta`, a
+def torch_dirichlet(concentration, generator):
+    """Dirichlet draws from PyTorch's sampler with the `torch.Generator`
+    `generator`: what `torch.distributions.Dirichlet` (and `Beta`, a
     Dirichlet of two) samples with, but its public classes draw from
     torch's global generator only; `torch._sample_dirichlet` takes one."""
     import torch
 
-    generator = torch.Generator(concentration.device).manual_seed(seed)
     return torch._sample_dirichlet(concentration, generator=generator)
+
+
+#: The attribute of a `keras.random.SeedGenerator` that holds its
+#: `torch.Generator` (see `torch_generator`).
+_TORCH_GENERATOR = "_keras_mixup_torch_generator"
+
+
+def torch_generator(seed_generator):
+    """The `torch.Generator` that keras_mixup's PyTorch draws with the
+    Keras `seed_generator` come from.
+
+    Keras draws on PyTorch (`keras.random.uniform(seed=generator)`) read
+    the seed generator's state back to the host and seed a new
+    `torch.Generator` for every draw: a host round trip (a device sync on
+    a GPU) and a few tens of microseconds each. This generator is made
+    once, on the seed generator's device, seeded from its state (read
+    once), and kept as an attribute of the seed generator (Keras has no
+    slot for it), so it follows the seed generator and is copied with it;
+    every draw then advances it. The same int seed gives the same stream.
+    """
+    generator = getattr(seed_generator, _TORCH_GENERATOR, None)
+    if generator is None:
+        import torch
+
+        state = seed_generator.state.value
+        first, second = (int(v) for v in state.detach().cpu().tolist())
+        generator = torch.Generator(state.device)
+        generator.manual_seed((first * 1_000_003 + second) % 2**63)
+        setattr(seed_generator, _TORCH_GENERATOR, generator)
+    return generator

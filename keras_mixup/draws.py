@@ -17,7 +17,7 @@ from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf, tfp
 from keras_mixup.state import as_seed
 
-__all__ = ["sample_lambda", "sample_lambda_tf"]
+__all__ = ["sample_lambda", "sample_lambda_tf", "unless_mixed"]
 
 
 def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
@@ -76,45 +76,71 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
         )
     dtype = checks.check_lambda_dtype(dtype)
     shape = checks.check_shape(shape)
-    if keras.ops.is_tensor(alpha) or isinstance(alpha, keras.Variable):
-        concentration = keras.ops.cast(alpha, dtype)
-    else:
-        concentration = checks.check_alpha(alpha)
-    sample = _torch_beta if backend.name() == "torch" else _beta
-    lam = sample(
+    if not (keras.ops.is_tensor(alpha) or isinstance(alpha, keras.Variable)):
+        alpha = checks.check_alpha(alpha)
+    seed = _seed_generator(seed)
+    if backend.name() == "torch":
+        return _torch_beta(shape, alpha, inputs_only, dtype=dtype, seed=seed)
+    concentration = keras.ops.cast(alpha, dtype)
+    lam = keras.random.beta(
         shape,
         concentration + 1 if inputs_only else concentration,
         concentration,
         dtype=dtype,
-        seed=_seed_generator(seed),
+        seed=seed,
     )
     return keras.ops.clip(lam, 0.0, 1.0)
 
 
-def _beta(shape, concentration1, concentration0, *, dtype, seed):
-    """`keras.random.beta`: on JAX `jax.random.beta`, in log space."""
-    return keras.random.beta(
-        shape, concentration1, concentration0, dtype=dtype, seed=seed
+def _torch_beta(shape, alpha, inputs_only, *, dtype, seed):
+    """Beta(alpha + 1 if `inputs_only` else alpha, alpha) on PyTorch:
+    `torch.distributions.Beta`'s sampler (a Dirichlet draw of the pair of
+    concentrations, which matches the exact Beta at alpha 0.01 to 64) from
+    the seed generator's `torch.Generator` (`compat.torch_generator`), in
+    three small torch ops and no host round trip. (`keras.random.beta`
+    reseeds torch's global generator for every draw.) The sampler divides
+    one gamma draw by the sum of two in float64: lam is in [0, 1] as it
+    comes, with no clip.
+    """
+    import torch
+
+    generator = compat.torch_generator(seed)
+    alpha = torch.as_tensor(
+        getattr(alpha, "value", alpha),
+        dtype=getattr(torch, dtype),
+        device=generator.device,
     )
+    dims = [shape] if checks.is_int(shape) else [int(d) for d in shape]
+    if inputs_only:
+        pair = torch.stack([alpha + 1, alpha]).expand(*dims, 2)
+    else:
+        pair = alpha.expand(*dims, 2)
+    return compat.torch_dirichlet(pair, generator)[..., 0]
 
 
-def _torch_beta(shape, concentration1, concentration0, *, dtype, seed):
-    """`torch.distributions.Beta`'s sampler, a Dirichlet draw of the pair
-    of concentrations, from a `torch.Generator` seeded by `seed`'s next
-    state (as Keras seeds its other PyTorch draws). `keras.random.beta`
-    reseeds torch's global generator for every draw instead, which costs
-    more than the draw (the guide "Performance" gives the figures)."""
-    pair = keras.ops.stack(
-        [
-            keras.ops.broadcast_to(keras.ops.cast(c, dtype), shape)
-            for c in (concentration1, concentration0)
-        ],
-        axis=-1,
+def unless_mixed(mixed, lam, partner_index, batch_size):
+    """`(lam, partner_index)` where the scalar bool `mixed` is true, else
+    lam 1 and each example its own partner (which the blend returns as it
+    is): the end of every draw. On PyTorch two `torch.where`s, without
+    Keras's dispatch (the draw runs eagerly every step there)."""
+    if backend.name() == "torch":
+        import torch
+
+        itself = torch.arange(
+            partner_index.shape[0],
+            dtype=partner_index.dtype,
+            device=partner_index.device,
+        )
+        return (
+            torch.where(mixed, lam, 1.0),
+            torch.where(mixed, partner_index, itself),
+        )
+    numpy = backend.ops().numpy
+    itself = numpy.arange(batch_size, dtype="int32")
+    return (
+        numpy.where(mixed, lam, numpy.ones_like(lam)),
+        numpy.where(mixed, partner_index, itself),
     )
-    first, second = keras.ops.convert_to_numpy(seed.next()).astype("int64")
-    return compat.torch_dirichlet(pair, int(first + second) & 0xFFFFFFFF)[
-        ..., 0
-    ]
 
 
 def _seed_generator(seed):

@@ -180,12 +180,10 @@ class MixingEngine:
             self.options, batch_size, partner_seed, (x, y, partner_x, partner_y)
         )
         mixed = self.state.decide(apply_seed)
-        np = backend.ops().numpy
-        itself = np.arange(batch_size, dtype="int32")
-        return draw._replace(
-            lam=np.where(mixed, draw.lam, np.ones_like(draw.lam)),
-            partner_index=np.where(mixed, partner_index, itself),
+        lam, partner_index = draws.unless_mixed(
+            mixed, draw.lam, partner_index, batch_size
         )
+        return draw._replace(lam=lam, partner_index=partner_index)
 
     def encode(self, y):
         """Labels as they are mixed: class ids one-hot, smoothed."""

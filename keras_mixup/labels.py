@@ -108,6 +108,20 @@ def _checked_ids(ids, num_classes):
     return ids
 
 
+def _checked_torch_ids(ids, num_classes):
+    """`_checked_ids` on PyTorch: the smallest and largest id in one read
+    back to the host (two small ops); the first id outside is looked for
+    only when there is one."""
+    import torch
+
+    if ids.numel():
+        low, high = torch.stack(torch.aminmax(ids)).tolist()
+        if low < 0 or high >= num_classes:
+            outside = (ids < 0) | (ids >= num_classes)
+            _raise_if_outside(True, ids[outside][0], num_classes)
+    return ids
+
+
 def _one_hot(labels, num_classes):
     """Class ids `[B]` or `[B, 1]` as one-hot rows, range checked."""
     ops = backend.ops()
@@ -119,6 +133,15 @@ def _one_hot(labels, num_classes):
             f"[batch, 1]; received shape {_shape(labels)}. Pass one-hot "
             "or multi-hot labels as floats."
         )
+    if backend.name() == "torch":  # a scatter of ones, on checked ids
+        import torch
+
+        ids = _checked_torch_ids(labels.long(), num_classes)
+        dtype = getattr(torch, keras.config.floatx())
+        one_hot = torch.zeros(
+            (ids.shape[0], num_classes), dtype=dtype, device=ids.device
+        )
+        return one_hot.scatter_(1, ids.unsqueeze(1), 1.0)
     ids = _checked_ids(ops.core.cast(labels, "int32"), num_classes)
     return ops.nn.one_hot(ids, num_classes, dtype=keras.config.floatx())
 

@@ -204,7 +204,8 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         """Casts a numeric tensor to the compute dtype (what Keras' autocast
         does for floats, and integers too); others pass to the checks."""
         tensor = checks.to_tensor(tensor)
-        if backend.is_floating(tensor) or backend.is_integer(tensor):
+        dtype = backend.dtype_name(tensor)
+        if dtype != self.compute_dtype and ("float" in dtype or "int" in dtype):
             return backend.ops().core.cast(tensor, self.compute_dtype)
         return tensor
 

@@ -139,9 +139,9 @@ def random_partner(
     del inputs, labels, partner_labels
     numpy = backend.ops().numpy
     if partner_inputs is None:
-        return _int32(numpy.argsort(backend.uniform([batch_size], seed)))
+        return backend.permutation(batch_size, seed)
     partner_size = _rows(partner_inputs)
-    order = numpy.argsort(backend.uniform([partner_size], seed))
+    order = backend.permutation(partner_size, seed)
     cycled = numpy.take(order, _positions(batch_size) % partner_size)
     return _int32(cycled) + batch_size
 

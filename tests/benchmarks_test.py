@@ -79,6 +79,8 @@ def _start_quick_run(backend, folder):
     env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3")
     command = [sys.executable, str(SCRIPT), "--backend", backend]
     command += ["--quick", "--json", str(folder / f"{backend}.json")]
+    if backend == "torch":
+        command += ["--profile"]
     with open(folder / f"{backend}.out", "w") as out:
         return subprocess.Popen(
             command, env=env, stdout=out, stderr=subprocess.PIPE, text=True
@@ -102,7 +104,7 @@ def quick_runs(throughput, tmp_path_factory):
                 + [str(folder / "tensorflow.json")]
             )
     finally:
-        finish_processes(processes, timeout=240)
+        finish_processes(processes, timeout=480)
     (folder / "tensorflow.out").write_text(out.getvalue())
     return {
         backend: (
@@ -119,19 +121,191 @@ def test_quick_train_run_on_each_backend(quick_runs, backend):
     assert f"backend: {backend}" in out and "device: " in out
     assert record["backend"] == backend == record["environment"]["backend"]
     assert record["device"] and record["device"] in out
-    # Off TensorFlow the train section is the default, and TensorFlow is
-    # never imported.
-    assert record["options"]["sections"] == ["train"]
+    # Off TensorFlow the train and anchors sections are the default, and
+    # TensorFlow is never imported.
+    default = ["train"] if backend == "tensorflow" else ["train", "anchors"]
+    assert record["options"]["sections"] == default
+    assert all(row["device"] == record["device"] for row in record["rows"])
     assert record["tensorflow_imported"] == (backend == "tensorflow")
     train = [row for row in record["rows"] if row["section"] == "train"]
     cases = {}
     for row in train:
         cases.setdefault(row["workload"], []).append(row["case"])
-    assert cases == TRAIN_CASES
+    compiled = "CNN step, jit_compile=True (torch.compile), batch 8 of 8x8x3"
+    expected = dict(TRAIN_CASES)
+    if backend == "torch":  # measured without --quick only
+        expected[compiled] = ["plain CNN", "MixupLayer"]
+    assert cases == expected
     for row in train:
+        if row["workload"] == compiled:
+            assert row["note"].startswith("skipped: --quick"), row
+            continue
         assert row["rate"] > 0 and row["note"] == "", row
         if row["case"].startswith("plain"):  # the baselines
             assert row["ratio"] == 1.0, row
+
+
+#: The anchors section's workloads (`--quick`), each with its cases.
+ANCHOR_WORKLOADS = {
+    "torch": {
+        "mixup per batch, batch 8 of 8x8x3": [
+            "torchvision v2.MixUp",
+            "timm Mixup",
+            "MixupLayer",
+            "MixupModel.mix",
+            "Keras layer x*0.5 (floor)",
+            "copy x*0.5",
+        ],
+        "mixup per example, batch 8 of 8x8x3": [
+            "kornia RandomMixUpV2",
+            "timm Mixup",
+            "MixupLayer",
+            "MixupModel.mix",
+        ],
+        "CutMix per batch, batch 8 of 8x8x3": [
+            "torchvision v2.CutMix",
+            "timm Mixup",
+            "MixupLayer",
+            "MixupModel.mix",
+        ],
+        "CutMix per example, batch 8 of 8x8x3": [
+            "kornia RandomCutMixV2",
+            "timm Mixup",
+            "MixupLayer",
+            "MixupModel.mix",
+        ],
+        "blend bandwidth, batch 8 of 8x8x3": [
+            "copy (peak)",
+            "MixupLayer blend",
+        ],
+    },
+    "jax": {
+        "mixup per example (jit), batch 8 of 8x8x3": [
+            "hand-written jax.jit mixup",
+            "MixupLayer",
+            "MixupModel.mix",
+        ],
+    },
+}
+#: The GPU target's workload, on both (skipped with --quick, and off GPUs).
+RESNET = "ResNet-50 step, batch 256 of 224x224x3"
+for _workloads in ANCHOR_WORKLOADS.values():
+    _workloads[RESNET] = ["plain ResNet-50 step", "MixupLayer: mixing alone"]
+
+
+def _anchor_rows(record):
+    rows = {}
+    for row in record["rows"]:
+        if row["section"] == "anchors":
+            rows.setdefault(row["workload"], {})[row["case"]] = row
+    return rows
+
+
+@pytest.mark.parametrize("backend", ["torch", "jax"])
+def test_quick_anchors_run_ours_beside_the_anchors(quick_runs, backend):
+    out, record = quick_runs[backend]
+    rows = _anchor_rows(record)
+    expected = ANCHOR_WORKLOADS[backend]
+    assert {w: list(cases) for w, cases in rows.items()} == expected
+    for workload, cases in rows.items():
+        for name, row in cases.items():
+            if workload == RESNET:
+                assert row["note"] == "skipped: --quick", row
+                continue
+            ours = name.startswith(("Mixup", "hand-written", "copy", "Keras"))
+            if ours and "CutMix" not in workload:
+                assert row["rate"] > 0 and row["ms_per_batch"] > 0, row
+            elif "CutMix" in workload and name.startswith("Mixup"):
+                # CutMix in the model on PyTorch: measured once it runs,
+                # else listed with the reason.
+                assert row["rate"] or "refused" in row["note"], row
+    if backend == "torch":
+        assert (
+            "GB/s"
+            in rows["blend bandwidth, batch 8 of 8x8x3"]["MixupLayer blend"][
+                "note"
+            ]
+        )
+    assert "Targets (ratios measured in this run):" in out
+    assert "GPU target: in the model, mixing at most 1%" in out
+
+
+@pytest.mark.parametrize("anchor", ["torchvision", "timm", "kornia"])
+def test_quick_anchor_rows_run_or_say_the_anchor_is_missing(
+    quick_runs, throughput, anchor
+):
+    rows = _anchor_rows(quick_runs["torch"][1])
+    mine = [
+        row
+        for cases in rows.values()
+        for name, row in cases.items()
+        if name.split()[0] == anchor
+    ]
+    assert mine
+    if importlib.util.find_spec(anchor) is None:
+        for row in mine:
+            assert row["note"] == (
+                f"skipped: {anchor} is not installed "
+                "(pip install 'keras-mixup[bench]')"
+            ), row
+        pytest.skip(f"{anchor} is not installed (the bench extra)")
+    for row in mine:
+        assert row["rate"] > 0 and row["note"] == "", row
+
+
+def test_quick_torch_profile_lists_the_ops_of_a_call(quick_runs):
+    out, _ = quick_runs["torch"]
+    assert "Profile: the PyTorch ops of one MixupLayer call" in out
+    for mode in ("'elem'", "'batch'"):
+        assert f"MixupLayer, mode={mode}:" in out
+    for op in ("aten::lerp", "aten::index_select", "aten::_sample_dirichlet"):
+        assert op in out
+    assert "aten::eq " not in out  # no equality test over the batch
+
+
+def test_a_missing_anchor_is_a_skipped_case(throughput):
+    anchors = sys.modules["anchors"]
+    assert anchors.import_anchor("keras_mixup_no_such_anchor") is None
+    case = anchors.anchor_case(
+        lambda label, build, skip="": throughput.Case(label, build, skip=skip),
+        "keras_mixup_no_such_anchor",
+        "an anchor",
+        lambda: None,
+    )
+    (row,) = throughput.time_workload(
+        throughput.Workload("anchors", "w", [case]), repeats=1
+    )
+    assert row.note == (
+        "skipped: keras_mixup_no_such_anchor is not installed "
+        "(pip install 'keras-mixup[bench]')"
+    )
+
+
+def test_targets_are_ratios_of_rows_of_one_run(throughput):
+    anchors = sys.modules["anchors"]
+    workload = "mixup per batch, batch 8 of 8x8x3"
+    row = throughput.Row
+    rows = [
+        row("anchors", workload, "torchvision v2.MixUp", rate=300.0),
+        row("anchors", workload, "MixupLayer", rate=250.0),
+        row("anchors", "mixup per example, w", "kornia RandomMixUpV2", 100.0),
+        row("anchors", "mixup per example, w", "MixupLayer", rate=50.0),
+        row("anchors", "CutMix per batch, w", "torchvision v2.CutMix", 9.0),
+        row("anchors", "CutMix per batch, w", "MixupLayer", note="skipped: x"),
+    ]
+    lines = anchors.check_targets(rows)
+    assert (
+        f"CPU target, {workload}: MixupLayer <= 1.5x torchvision v2.MixUp: "
+        "1.20x (met)"
+    ) in lines
+    assert (
+        "CPU target, mixup per example, w: MixupLayer <= 1x kornia "
+        "RandomMixUpV2: 2.00x (MISSED)"
+    ) in lines
+    assert any(
+        line.endswith("v2.CutMix: not measured (skipped: x)") for line in lines
+    )
+    assert sum(line.startswith("GPU target:") for line in lines) == 2
 
 
 def test_tf_data_sections_need_the_tensorflow_backend(throughput, capsys):

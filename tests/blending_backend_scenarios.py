@@ -177,6 +177,10 @@ def gradients():
     return out
 
 
+#: The largest finite half-precision values (3.4e38 is inf in both).
+LARGEST = {"float16": 65504.0, "bfloat16": 3.3895313892515355e38}
+
+
 def forward():
     """The blend of hand-built inputs, self-pairs, half precision and
     integers."""
@@ -186,24 +190,84 @@ def forward():
     lam = ops.convert_to_tensor([0.25, 0.5, 0.75, 1.0], "float32")
     index = ops.convert_to_tensor([1, 2, 3, 0], "int32")
     out = {"hand": _numpy(blending.blend_tensor(x, lam, index)).tolist()}
-    special = np.array([[np.inf, -np.inf, np.nan, 3.4e38, 1e-45, -0.0]] * 3)
-    same = np.concatenate([special, RNG.normal(size=(3, 6))]).astype("float32")
+    normal = RNG.normal(size=(3, 6))
+    infinite = np.array([[np.inf, -np.inf]] * 6, "float32")
     identity = ops.arange(6)
-    lam6 = ops.convert_to_tensor(RNG.uniform(size=6), "float32")
+    # lam 0 and 1 (either end of torch.lerp's two formulas) and between.
+    lam6 = ops.convert_to_tensor([0.0, 1.0, 0.25, 0.5, 0.75, 1e-7], "float32")
     for dtype in FLOAT_DTYPES:
-        given = ops.cast(same, dtype)
+        big = LARGEST.get(dtype, 3.4e38)  # finite in the dtype
+        special = [[np.nan, big, 1e-45, -0.0, 0.0, -big]] * 3
+        given = ops.cast(np.concatenate([special, normal]), dtype)
         mixed = blending.blend_tensor(given, lam6, identity)
         out[f"self/{dtype}"] = bool(
             keras.backend.standardize_dtype(mixed.dtype) == dtype
             and np.array_equal(_numpy(mixed), _numpy(given), equal_nan=True)
         )
+        mixed = blending.blend_tensor(ops.cast(infinite, dtype), lam6, identity)
+        out[f"self_inf/{dtype}"] = _numpy(ops.cast(mixed, "float32")).tolist()
     out.update(_half_forward(index, lam))
+    # lam not representable in half precision: blended with lam's float32
+    # value, not a float16 rounding of it.
+    uneven = ops.convert_to_tensor([0.1, 0.3, 0.7, 0.9], "float32")
+    out.update(
+        {f"{k}/uneven": v for k, v in _half_forward(index, uneven).items()}
+    )
     ints = ops.convert_to_tensor([[1, 2], [3, 4], [5, 6], [7, 8]], "int32")
     mixed = blending.blend_tensor(ints, lam, index)
     out["int"] = [
         keras.backend.standardize_dtype(mixed.dtype),
         _numpy(mixed).tolist(),
     ]
+    return out
+
+
+def ends():
+    """`blend_pair` at lam 0 and 1 on unequal finite values (either end of
+    torch.lerp's two formulas), per example and scalar: `{dtype: [lam 0
+    gives second, lam 1 gives first]}`, each exact or not."""
+    out = {}
+    first = RNG.normal(size=(4, 5)) * 1000
+    second = RNG.normal(size=(4, 5)) * 1000
+    for dtype in FLOAT_DTYPES:
+        a, b = ops.cast(first, dtype), ops.cast(second, dtype)
+        exact = []
+        for value, expected in ((0.0, b), (1.0, a)):
+            for lam in (ops.full([4], value), ops.convert_to_tensor(value)):
+                mixed = blending.blend_pair(a, b, lam)
+                exact.append(
+                    bool(np.array_equal(_numpy(mixed), _numpy(expected)))
+                )
+        out[dtype] = [all(exact[:2]), all(exact[2:])]
+    return out
+
+
+def blended_fused():
+    """JAX: the blend of a batch compiled by `jax.jit`: the instructions
+    of the compiled entry computation that make a batch-sized array, other
+    than the inputs (one fusion means one pass over the batch)."""
+    if BACKEND != "jax":
+        return None
+    import jax
+
+    x = ops.convert_to_tensor(RNG.uniform(size=(16, 8, 8, 3)), "float32")
+    y = ops.convert_to_tensor(RNG.uniform(size=(16, 10)), "float32")
+    lam = ops.convert_to_tensor(RNG.uniform(size=16), "float32")
+    index = ops.convert_to_tensor(RNG.permutation(16), "int32")
+    out = {}
+    for name, structure in (("batch", x), ("batch_and_labels", [x, y])):
+        text = (
+            jax.jit(lambda s, lam, i: blending.blend(s, lam, i))
+            .lower(structure, lam, index)
+            .compile()
+            .as_text()
+        )
+        entry = text[text.index("ENTRY") :].splitlines()[1:]
+        out[name] = [
+            line.split("=", 1)[1].split("(", 1)[0].split()[-1]
+            for line in entry
+            if " = f32[16," in line and "parameter(" not in line
+        ]
     return out
 
 
@@ -309,6 +373,8 @@ def blending_scenario():
         "labels": labels_scenario(),
         "fused_true": _fused_true(),
         "custom_backward": _uses_custom_backward(),
+        "ends": ends(),
+        "fused": blended_fused(),
     }
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     return out

@@ -52,16 +52,66 @@ def test_forward_is_the_formula_on_hand_built_inputs(result):
     ]
 
 
-def test_self_pairs_come_back_bit_exact_in_every_float_dtype(result):
-    # inf, -inf, NaN, 3.4e38, a subnormal and -0.0 included.
+def test_self_pairs_come_back_exactly_in_every_float_dtype(result):
+    # NaN, +-3.4e38, a subnormal and +-0.0 included, at lam 0 and 1 too.
     selves = {k: v for k, v in result["forward"].items() if "self/" in k}
     assert len(selves) >= 3 and all(selves.values()), selves
 
 
+def test_infinities_paired_with_themselves(result):
+    # TensorFlow and JAX return equal values as they are (a select fused
+    # into the blend); PyTorch's one-kernel torch.lerp computes inf - inf:
+    # NaN, as documented in blend_pair.
+    infinities = {
+        k: v for k, v in result["forward"].items() if k.startswith("self_inf/")
+    }
+    assert len(infinities) >= 3
+    for key, values in infinities.items():
+        if result["backend"] == "torch":
+            assert np.isnan(values).all(), (key, values)
+        else:
+            assert values == [[np.inf, -np.inf]] * 6, (key, values)
+
+
 def test_half_precision_is_blended_in_float32_and_rounded_once(result):
+    # +-60000 blended at lam 0.5 (first - second overflows float16); lam
+    # 0.1 to 0.9 (not float16 values) blended with its float32 value.
     for dtype in ("float16", "bfloat16"):
-        half = result["forward"][f"half/{dtype}"]
-        assert half == {"dtype": dtype, "rounded_once": True, "finite": True}
+        for key in (f"half/{dtype}", f"half/{dtype}/uneven"):
+            half = result["forward"][key]
+            assert half == {
+                "dtype": dtype,
+                "rounded_once": True,
+                "finite": True,
+            }, key
+
+
+def test_lam_0_returns_the_second_tensor_exactly(result):
+    # Unequal finite values, lam per example and scalar, in every dtype
+    # (float64 where the backend has it).
+    assert len(result["ends"]) >= 3
+    for dtype, (at_zero, _) in result["ends"].items():
+        assert at_zero, dtype
+
+
+def test_lam_1_returns_the_first_tensor_exactly_on_pytorch(result):
+    # torch.lerp computes first - (first - second) * (1 - lam) for lam >=
+    # 0.5: exact at 1. TensorFlow and JAX compute second + lam * (first -
+    # second), which at lam 1 may round (equal values, and so self pairs,
+    # are exact everywhere: test_self_pairs_come_back_...).
+    at_one = {dtype: ends[1] for dtype, ends in result["ends"].items()}
+    if result["backend"] == "torch":
+        assert all(at_one.values()), at_one
+
+
+@pytest.mark.parametrize("result", ["jax"], indirect=True)
+def test_jax_blend_is_one_fusion_under_jit(result):
+    # The compiled blend makes each blended array in one loop fusion (the
+    # gather, the formula and the select of equal values): one pass over
+    # the batch, none for the gather alone.
+    fused = result["fused"]
+    assert fused["batch"] == ["fusion"], fused
+    assert fused["batch_and_labels"] in (["fusion"], ["fusion", "fusion"])
 
 
 def test_integer_inputs_are_blended_in_the_float_dtype(result):
