@@ -29,7 +29,12 @@ from keras_mixup import (
 )
 from keras_mixup.backend import tf
 from keras_mixup.labels import encode_labels
-from keras_mixup.state import MixingState, SeedSource
+from keras_mixup.state import (
+    MixingState,
+    SeedSource,
+    load_seed_state,
+    save_seed_state,
+)
 
 __all__ = [
     "MODEL_ONLY",
@@ -795,12 +800,27 @@ class HoldsEngine:
         if keras.backend.backend() == "jax":
             self._mixing_variables = self.engine.state.variables
 
+    def _seed_streams(self):
+        """The engine's seed streams, as `state.save_seed_state` takes
+        them (none for an object without an engine)."""
+        mixing = getattr(self, "engine", None)
+        if mixing is None:
+            return {}
+        return {
+            "seed_source": mixing._seed_source,
+            "seed_generator": mixing.seed_generator,
+        }
+
     def save_own_variables(self, store):
-        """Saves nothing: the mixing state (seeds, switch, alpha) is not
-        saved, so `.keras` files load on every backend."""
+        """Saves where the seed streams are, so that a loaded model resumes
+        with the same draws (see `keras_mixup.state.save_seed_state`);
+        the switch and alpha are not saved (a `MixupSchedule` sets them)."""
+        save_seed_state(store, **self._seed_streams())
 
     def load_own_variables(self, store):
-        """Loads nothing (see `save_own_variables`)."""
+        """Loads the seed streams `save_own_variables` saved, when the file
+        holds this backend's kind of stream."""
+        load_seed_state(store, **self._seed_streams())
 
     @property
     def alpha(self):

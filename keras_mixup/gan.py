@@ -733,8 +733,8 @@ class MixupGAN(keras.Model):
             )
         return logs, (step.trainable, step.non_trainable, metrics_values)
 
-    # The mixing state (seeds, switch, alpha) is not saved: the same file
-    # loads on every backend.
+    # The seed streams are saved (the switch and alpha are not), each under
+    # its backend's key: the same file loads on every backend.
     save_own_variables = engine.HoldsEngine.save_own_variables
     load_own_variables = engine.HoldsEngine.load_own_variables
 

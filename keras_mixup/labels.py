@@ -9,12 +9,22 @@ concrete JAX arrays, and by a host callback (`jax.debug.callback`) inside a
 jitted JAX function, whose values are only known when it runs.
 """
 
+import re
+
 import keras
 
 from keras_mixup import backend, checks
 from keras_mixup.backend import tf
 
-__all__ = ["class_ids", "encode_labels", "smooth_labels"]
+__all__ = [
+    "class_ids",
+    "encode_labels",
+    "encode_masks",
+    "id_in_message",
+    "outside_error",
+    "outside_ids",
+    "smooth_labels",
+]
 
 
 def _shape(tensor):
@@ -56,9 +66,7 @@ def _outside_message(num_classes):
 def _raise_if_outside(any_outside, first_outside, num_classes):
     """Raises the out-of-range error (a host callback on JAX)."""
     if bool(any_outside):
-        raise ValueError(
-            f"{_outside_message(num_classes)} {int(first_outside)}."
-        )
+        raise outside_error(first_outside, num_classes)
 
 
 def _is_jax_tracer(tensor):
@@ -67,8 +75,35 @@ def _is_jax_tracer(tensor):
     return isinstance(tensor, jax.core.Tracer)
 
 
-def _checked_ids(ids, num_classes):
+def outside_ids(ids, num_classes):
+    """Whether any of the integer `ids` is outside `[0, num_classes)`, and
+    the first that is: `(found, first)`, two scalar tensors (`first` is
+    meaningless when `found` is false)."""
+    ops = backend.ops()
+    ids = ops.numpy.reshape(ids, [-1])
+    outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
+    found = ops.numpy.any(outside)
+    return found, ops.numpy.take(ids, ops.numpy.argmax(outside))
+
+
+def id_in_message(message, num_classes):
+    """The class id a TensorFlow range check's error message names (see
+    `_checked_ids`), or `None` for another message."""
+    found = re.search(
+        re.escape(_outside_message(num_classes)) + r"\W*(-?\d+)", message
+    )
+    return None if found is None else int(found.group(1))
+
+
+def outside_error(first, num_classes):
+    """The `ValueError` for the out-of-range class id `first`."""
+    return ValueError(f"{_outside_message(num_classes)} {int(first)}.")
+
+
+def _checked_ids(ids, num_classes, check_range=True):
     """int32 class ids, with ids outside `[0, num_classes)` refused."""
+    if not check_range:
+        return ids
     if backend.name() == "tensorflow":
         outside = tf.logical_or(ids < 0, ids >= num_classes)
         check = tf.debugging.Assert(
@@ -77,10 +112,7 @@ def _checked_ids(ids, num_classes):
         )
         with tf.control_dependencies([check]):
             return tf.identity(ids)
-    ops = backend.ops()
-    outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
-    found = ops.numpy.any(outside)
-    first = ops.numpy.take(ids, ops.numpy.argmax(outside))
+    found, first = outside_ids(ids, num_classes)
     if backend.name() == "jax" and _is_jax_tracer(ids):
         import jax
 
@@ -90,7 +122,7 @@ def _checked_ids(ids, num_classes):
     return ids
 
 
-def _one_hot(labels, num_classes):
+def _one_hot(labels, num_classes, check_range=True):
     """Class ids `[B]` or `[B, 1]` as one-hot rows, range checked."""
     ops = backend.ops()
     if backend.rank(labels) == 2 and labels.shape[1] == 1:
@@ -101,7 +133,8 @@ def _one_hot(labels, num_classes):
             f"[batch, 1]; received shape {_shape(labels)}. Pass one-hot "
             "or multi-hot labels as floats."
         )
-    ids = _checked_ids(ops.core.cast(labels, "int32"), num_classes)
+    ids = ops.core.cast(labels, "int32")
+    ids = _checked_ids(ids, num_classes, check_range)
     return ops.nn.one_hot(ids, num_classes, dtype=keras.config.floatx())
 
 
@@ -129,7 +162,9 @@ def _check_float_labels(labels, num_classes):
         )
 
 
-def encode_labels(labels, num_classes=None, label_smoothing=0.0):
+def encode_labels(
+    labels, num_classes=None, label_smoothing=0.0, *, check_range=True
+):
     """Turns labels into the float targets that mixup blends.
 
     Integer class ids of shape `[B]` or `[B, 1]` are one-hot encoded into
@@ -145,6 +180,10 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
         labels: a batch-first tensor of class ids or float labels.
         num_classes: the number of classes, or `None`. Defaults to `None`.
         label_smoothing: in [0, 1). Defaults to `0.0`.
+        check_range: whether to refuse class ids outside
+            `[0, num_classes)`; `False` for a caller that checks them
+            itself (see `outside_ids`): they one-hot encode to rows of
+            zeros. Defaults to `True`.
 
     Returns:
         A float tensor: `[B, num_classes]` for class ids, else the labels.
@@ -167,7 +206,9 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             f"of dtype {backend.dtype_name(labels)} and shape "
             f"{_shape(labels)}."
         )
-    return smooth_labels(_one_hot(labels, num_classes), label_smoothing)
+    return smooth_labels(
+        _one_hot(labels, num_classes, check_range), label_smoothing
+    )
 
 
 def class_ids(labels, name="labels"):

@@ -6,9 +6,8 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, engine
+from keras_mixup import backend, checks, compat, engine, labels
 from keras_mixup.backend import tf
-from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
 
 __all__ = [
@@ -291,6 +290,20 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         _check_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
+    def compile_from_config(self, config):
+        """Compiles the model as `get_compile_config` recorded it: what
+        `keras.saving.load_model` calls, so that a loaded model resumes
+        `fit` (the optimizer's variables are built here, for the file's
+        values to load into).
+
+        Args:
+            config: the dict `get_compile_config` returned.
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     @contextlib.contextmanager
     def _instructing(self, steps):
         """Sets each MixupLayer's `mix_step` for the block, then restores
@@ -384,9 +397,13 @@ class MixupModel(engine.HoldsEngine, keras.Model):
 
     def _stateless_train_step(self, state, data):
         """`train_step` on JAX: mixes with the state's variable values,
-        then runs Keras' step on the mixed batch with the advanced ones."""
+        then runs Keras' step on the mixed batch with the advanced ones.
+        A batch with a class id out of range changes no state, and says so
+        in its logs (see `_screen_labels`)."""
+        before = state
         trainable, non_trainable, optimizer_state, metrics_state = state
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, screen = self._screen_labels(y)
         variables = self.non_trainable_variables
         with keras.StatelessScope(
             state_mapping=list(zip(variables, non_trainable, strict=True))
@@ -397,7 +414,59 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         with self._instructing(plan.layer_steps):
             logs, state = super().train_step(state, (x, y, sample_weight))
         self._check_applied(plan.layer_steps)
-        return logs, state
+        return _held_back(screen, logs, state, before)
+
+    def _screen_labels(self, y):
+        """On JAX: integer labels one-hot encoded, and `(found, first)`,
+        whether a class id is out of range and the first that is (`None`
+        without integer labels to encode). Inside a jitted step a host
+        callback that raises would fail late, after `fit` returned, with
+        the model's state lost; so the step reports the id in its logs
+        and the train function raises (see `make_train_function`)."""
+        num_classes = self.engine.options["num_classes"]
+        leaves = [t for t in keras.tree.flatten(y) if backend.is_integer(t)]
+        if num_classes is None or not leaves:
+            return y, None
+        ops = backend.ops()
+        found, first = labels.outside_ids(leaves[0], num_classes)
+        for leaf in leaves[1:]:
+            other, value = labels.outside_ids(leaf, num_classes)
+            first = ops.numpy.where(found, first, value)
+            found = ops.numpy.logical_or(found, other)
+        y = keras.tree.map_structure(
+            lambda t: labels.encode_labels(t, num_classes, check_range=False),
+            y,
+        )
+        return y, (found, first)
+
+    def make_train_function(self, force=False):
+        """Keras' train function; on JAX it raises the `ValueError` for a
+        class id out of range (see `_screen_labels`), with the model's
+        variables back in place, unchanged by the refused batch."""
+        super().make_train_function(force)
+        self.train_function = _raising_label_errors(
+            self, self.train_function, _STATE_PARTS
+        )
+
+    def test_step(self, *args):
+        """Keras' test step (nothing is mixed); on JAX, with class ids
+        out of range reported as in `train_step`."""
+        if keras.backend.backend() != "jax":
+            return super().test_step(*args)
+        state, data = args
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, screen = self._screen_labels(y)
+        logs, after = super().test_step(state, (x, y, sample_weight))
+        return _held_back(screen, logs, after, state)
+
+    def make_test_function(self, force=False):
+        """Keras' test function; on JAX it raises for a class id out of
+        range, as `make_train_function`'s does."""
+        super().make_test_function(force)
+        parts = tuple(p for p in _STATE_PARTS if p != "optimizer_variables")
+        self.test_function = _raising_label_errors(
+            self, self.test_function, parts
+        )
 
     def _check_applied(self, steps):
         """Refuses a step whose chosen MixupLayers were never called."""
@@ -475,15 +544,15 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         self._loss_parts.reset()
 
     def _encode(self, y):
-        """One-hot encodes integer labels, as the training step does."""
-        num_classes = self.engine.options["num_classes"]
-        if y is None or num_classes is None:
+        """One-hot encodes integer labels, as the training step does, with
+        the training step's checks: Keras builds the compiled loss and
+        metrics on the unmixed labels before the first step (on JAX and
+        PyTorch), and evaluation never mixes."""
+        if y is None:
             return y
+        num_classes = self.engine.options["num_classes"]
         return keras.tree.map_structure(
-            lambda t: (
-                t if backend.is_floating(t) else encode_labels(t, num_classes)
-            ),
-            y,
+            lambda t: labels.encode_labels(t, num_classes), y
         )
 
     def compute_loss(
@@ -543,6 +612,82 @@ class _LossParts:
     def reset(self):
         for tracker in self.trackers.values():
             tracker.reset_state()
+
+
+#: The log entries a JAX step reports an out-of-range class id with.
+_FOUND, _FIRST = "_mixup_id_outside", "_mixup_first_id_outside"
+
+#: The parts of a JAX train step's state, as `jax_state_sync` names them.
+_STATE_PARTS = (
+    "trainable_variables",
+    "non_trainable_variables",
+    "optimizer_variables",
+    "metrics_variables",
+)
+
+
+def _held_back(screen, logs, state, before):
+    """A JAX step's `(logs, state)`: with a class id out of range
+    (`screen`, from `MixupModel._screen_labels`), the state as it was
+    before the step, and the id in the logs."""
+    if screen is None:
+        return logs, state
+    import jax
+
+    found, first = screen
+    state = jax.tree.map(
+        lambda new, old: jax.numpy.where(found, old, new), state, before
+    )
+    return {**logs, _FOUND: found, _FIRST: first}, state
+
+
+def _raising_label_errors(model, function, parts):
+    """Wraps a JAX train or test function (whose state has the `parts`):
+    a step that reports an out-of-range class id puts the state back into
+    the model's variables (Keras took them out for the epoch) and raises
+    the `ValueError`. Other backends' functions are returned as they
+    are; on TensorFlow, the range check's `InvalidArgumentError` becomes
+    the same `ValueError`."""
+    if hasattr(function, "reports") or keras.backend.backend() == "torch":
+        return function
+    if keras.backend.backend() == "tensorflow":
+        return _tensorflow_label_errors(model, function)
+
+    def checked(state, iterator):
+        logs, state = function(state, iterator)
+        logs = dict(logs)
+        found, first = logs.pop(_FOUND, False), logs.pop(_FIRST, None)
+        if bool(found):
+            model._jax_state = dict(zip(parts, state, strict=True))
+            model._jax_state_synced = False
+            model.jax_state_sync()
+            raise labels.outside_error(
+                first, model.engine.options["num_classes"]
+            )
+        return logs, state
+
+    checked.reports = "out-of-range class ids"
+    return checked
+
+
+def _tensorflow_label_errors(model, function):
+    """Wraps a TensorFlow train or test function: the range check's
+    `InvalidArgumentError` (a `tf.debugging.Assert`, which stops the step
+    before any update) is raised as the `ValueError` of the other
+    backends."""
+    num_classes = model.engine.options["num_classes"]
+
+    def checked(*args):
+        try:
+            return function(*args)
+        except tf.errors.InvalidArgumentError as error:
+            first = labels.id_in_message(error.message, num_classes)
+            if first is None:
+                raise
+            raise labels.outside_error(first, num_classes) from None
+
+    checked.reports = "out-of-range class ids"
+    return checked
 
 
 def _unscaled(loss):
