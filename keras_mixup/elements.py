@@ -158,6 +158,11 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     if masks is not None:
         mixed[MASKS_KEY] = masks
     if parts.boxes is not None:
+        parts = parts._replace(
+            boxes=checks.check_boxes(
+                parts.boxes, options["bounding_box_format"]
+            )
+        )
         image, axes = None, None
         if isinstance(draw, cutmix.CutDraw):
             images, specs, _, _ = cutmix.split_inputs(

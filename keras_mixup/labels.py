@@ -6,23 +6,21 @@ TensorFlow (in `tf.data`, graphs, the TensorFlow backend), JAX and PyTorch
 tensors. Class ids outside `[0, num_classes)` are refused on every backend:
 by a `tf.debugging.Assert` on TensorFlow, eagerly on PyTorch and on
 concrete JAX arrays, and by a host callback (`jax.debug.callback`) inside a
-jitted JAX function, whose values are only known when it runs.
+jitted JAX function, whose values are only known when it runs (see
+`keras_mixup.checks.require`; `MixupModel` checks its batches itself on JAX,
+so that `fit` raises). Integer segmentation masks are checked alike.
 """
-
-import re
 
 import keras
 
 from keras_mixup import backend, checks
-from keras_mixup.backend import tf
 
 __all__ = [
     "class_ids",
     "encode_labels",
     "encode_masks",
-    "id_in_message",
-    "outside_error",
     "outside_ids",
+    "outside_message",
     "smooth_labels",
 ]
 
@@ -56,70 +54,30 @@ def smooth_labels(labels, label_smoothing):
     return labels * (1 - label_smoothing) + label_smoothing / num_classes
 
 
-def _outside_message(num_classes):
-    return (
-        f"Labels must be in [0, {num_classes}) (num_classes={num_classes}); "
-        "received the class id"
-    )
-
-
-def _raise_if_outside(any_outside, first_outside, num_classes):
-    """Raises the out-of-range error (a host callback on JAX)."""
-    if bool(any_outside):
-        raise outside_error(first_outside, num_classes)
-
-
-def _is_jax_tracer(tensor):
-    import jax
-
-    return isinstance(tensor, jax.core.Tracer)
-
-
 def outside_ids(ids, num_classes):
     """Whether any of the integer `ids` is outside `[0, num_classes)`, and
     the first that is: `(found, first)`, two scalar tensors (`first` is
     meaningless when `found` is false)."""
-    ops = backend.ops()
-    ids = ops.numpy.reshape(ids, [-1])
-    outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
-    found = ops.numpy.any(outside)
-    return found, ops.numpy.take(ids, ops.numpy.argmax(outside))
+    outside = backend.ops().numpy.logical_or(ids < 0, ids >= num_classes)
+    return checks.first_bad(ids, outside)
 
 
-def id_in_message(message, num_classes):
-    """The class id a TensorFlow range check's error message names (see
-    `_checked_ids`), or `None` for another message."""
-    found = re.search(
-        re.escape(_outside_message(num_classes)) + r"\W*(-?\d+)", message
+def outside_message(num_classes, name="labels"):
+    """The message refusing a class id out of range, for `name`."""
+    what = "Labels" if name == "labels" else f"`{name}`"
+    return (
+        f"{what} must be in [0, {num_classes}) (num_classes={num_classes}); "
+        "received the class id"
     )
-    return None if found is None else int(found.group(1))
 
 
-def outside_error(first, num_classes):
-    """The `ValueError` for the out-of-range class id `first`."""
-    return ValueError(f"{_outside_message(num_classes)} {int(first)}.")
-
-
-def _checked_ids(ids, num_classes, check_range=True):
-    """int32 class ids, with ids outside `[0, num_classes)` refused."""
+def _checked_ids(ids, num_classes, check_range=True, name="labels"):
+    """int32 class ids, with ids outside `[0, num_classes)` refused (see
+    `keras_mixup.checks.require`)."""
     if not check_range:
         return ids
-    if backend.name() == "tensorflow":
-        outside = tf.logical_or(ids < 0, ids >= num_classes)
-        check = tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(outside)),
-            [_outside_message(num_classes), tf.boolean_mask(ids, outside)[:1]],
-        )
-        with tf.control_dependencies([check]):
-            return tf.identity(ids)
     found, first = outside_ids(ids, num_classes)
-    if backend.name() == "jax" and _is_jax_tracer(ids):
-        import jax
-
-        jax.debug.callback(_raise_if_outside, found, first, num_classes)
-    else:
-        _raise_if_outside(found, first, num_classes)
-    return ids
+    return checks.require(ids, found, first, outside_message(num_classes, name))
 
 
 def _one_hot(labels, num_classes, check_range=True):
@@ -266,13 +224,24 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
     probabilities), else kept (a CutMix paste keeps them integer); float
     masks (one-hot or soft) are kept.
 
+    Class ids outside `[0, num_classes)` are refused (they would one-hot
+    encode to rows of zeros), as for labels (see `encode_labels`); masks
+    with an "ignore" id (such as 255) must be one-hot encoded by the user,
+    as floats, with the ignored pixels' rows as they mean them.
+
     Raises:
         ValueError: for integer masks to one-hot encode without
-            `num_classes`, or whose channel axis is not of size 1.
+            `num_classes`, whose channel axis is not of size 1, or (when
+            the values are checked) with a class id out of range.
     """
     masks = checks.check_tensor(masks, "segmentation_masks")
-    if not one_hot or backend.is_floating(masks):
+    if backend.is_floating(masks):
         return masks
+    if not one_hot:  # a paste keeps the ids: checked when they can be
+        if num_classes is None:
+            return masks
+        ids = backend.ops().core.cast(masks, "int32")
+        return _checked_ids(ids, num_classes, name="segmentation_masks")
     if num_classes is None:
         raise ValueError(
             "Integer segmentation masks are one-hot encoded with "
@@ -287,6 +256,7 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
         )
     ops = backend.ops()
     ids = ops.core.cast(ops.numpy.squeeze(masks, axis=channel_axis), "int32")
+    ids = _checked_ids(ids, num_classes, name="segmentation_masks")
     return ops.nn.one_hot(
         ids, num_classes, axis=channel_axis, dtype=keras.config.floatx()
     )

@@ -399,11 +399,11 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         """`train_step` on JAX: mixes with the state's variable values,
         then runs Keras' step on the mixed batch with the advanced ones.
         A batch with a class id out of range changes no state, and says so
-        in its logs (see `_screen_labels`)."""
+        in its logs (see `_screen`)."""
         before = state
         trainable, non_trainable, optimizer_state, metrics_state = state
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, screen = self._screen_labels(y)
+        y, sample_weight, screen = self._screen(y, sample_weight)
         variables = self.non_trainable_variables
         with keras.StatelessScope(
             state_mapping=list(zip(variables, non_trainable, strict=True))
@@ -416,32 +416,41 @@ class MixupModel(engine.HoldsEngine, keras.Model):
         self._check_applied(plan.layer_steps)
         return _held_back(screen, logs, state, before)
 
-    def _screen_labels(self, y):
-        """On JAX: integer labels one-hot encoded, and `(found, first)`,
-        whether a class id is out of range and the first that is (`None`
-        without integer labels to encode). Inside a jitted step a host
-        callback that raises would fail late, after `fit` returned, with
-        the model's state lost; so the step reports the id in its logs
-        and the train function raises (see `make_train_function`)."""
+    def _screen(self, y, sample_weight):
+        """On JAX: the batch's value checks, made here rather than by a
+        host callback (which, inside a jitted step, fails late, after
+        `fit` returned, with the model's state lost). Integer labels come
+        back one-hot encoded, refused weights replaced by 1 (the step is
+        held back anyway), and `screen`: `(found, first, kind)`, whether a
+        check failed, the value it names and which check (an index into
+        `_messages(self)`), or `None` when nothing is checked. The step
+        reports it in its logs and the train function raises (see
+        `make_train_function`)."""
         num_classes = self.engine.options["num_classes"]
-        leaves = [t for t in keras.tree.flatten(y) if backend.is_integer(t)]
-        if num_classes is None or not leaves:
-            return y, None
-        ops = backend.ops()
-        found, first = labels.outside_ids(leaves[0], num_classes)
-        for leaf in leaves[1:]:
-            other, value = labels.outside_ids(leaf, num_classes)
-            first = ops.numpy.where(found, first, value)
-            found = ops.numpy.logical_or(found, other)
-        y = keras.tree.map_structure(
-            lambda t: labels.encode_labels(t, num_classes, check_range=False),
-            y,
-        )
-        return y, (found, first)
+        problems = []
+        if num_classes is not None:
+            ids = [t for t in keras.tree.flatten(y) if backend.is_integer(t)]
+            problems += [labels.outside_ids(t, num_classes) for t in ids]
+            y = keras.tree.map_structure(
+                lambda t: labels.encode_labels(
+                    t, num_classes, check_range=False
+                ),
+                y,
+            )
+        kinds = [0] * len(problems)
+        weights = [] if sample_weight is None else sample_weight
+        for leaf in keras.tree.flatten(weights):
+            if backend.is_floating(leaf):
+                bad = checks.refused_weights(leaf)
+                problems.append(checks.first_bad(leaf, bad))
+                kinds.append(1)
+        if sample_weight is not None:
+            sample_weight = keras.tree.map_structure(_weights_or_ones, weights)
+        return y, sample_weight, _first_problem(problems, kinds)
 
     def make_train_function(self, force=False):
         """Keras' train function; on JAX it raises the `ValueError` for a
-        class id out of range (see `_screen_labels`), with the model's
+        class id out of range (see `_screen`), with the model's
         variables back in place, unchanged by the refused batch."""
         super().make_train_function(force)
         self.train_function = _raising_label_errors(
@@ -455,7 +464,7 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             return super().test_step(*args)
         state, data = args
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, screen = self._screen_labels(y)
+        y, sample_weight, screen = self._screen(y, sample_weight)
         logs, after = super().test_step(state, (x, y, sample_weight))
         return _held_back(screen, logs, after, state)
 
@@ -614,8 +623,12 @@ class _LossParts:
             tracker.reset_state()
 
 
-#: The log entries a JAX step reports an out-of-range class id with.
-_FOUND, _FIRST = "_mixup_id_outside", "_mixup_first_id_outside"
+#: The log entries a JAX step reports a failed value check with.
+_FOUND, _FIRST, _KIND = (
+    "_mixup_refused",
+    "_mixup_refused_value",
+    "_mixup_refused_kind",
+)
 
 #: The parts of a JAX train step's state, as `jax_state_sync` names them.
 _STATE_PARTS = (
@@ -626,19 +639,51 @@ _STATE_PARTS = (
 )
 
 
+def _messages(model):
+    """The messages of the value checks a step makes (see
+    `MixupModel._screen`), in the order of their kinds."""
+    num_classes = model.engine.options["num_classes"]
+    return (labels.outside_message(num_classes), checks.WEIGHTS_MESSAGE)
+
+
+def _weights_or_ones(weights):
+    """Float weights with the refused ones (see
+    `keras_mixup.checks.refused_weights`) replaced by 1."""
+    if not backend.is_floating(weights):
+        return weights
+    where = backend.ops().numpy.where
+    return where(checks.refused_weights(weights), 1.0, weights)
+
+
+def _first_problem(problems, kinds):
+    """`(found, first, kind)` of the first failed check among `problems`
+    (`(found, first)` pairs), or `None` without checks."""
+    if not problems:
+        return None
+    ops = backend.ops()
+    found, first = problems[0]
+    first = ops.core.cast(first, "float32")
+    kind = ops.numpy.array(kinds[0], "int32")
+    for (other, value), index in zip(problems[1:], kinds[1:], strict=True):
+        first = ops.numpy.where(found, first, ops.core.cast(value, "float32"))
+        kind = ops.numpy.where(found, kind, index)
+        found = ops.numpy.logical_or(found, other)
+    return found, first, kind
+
+
 def _held_back(screen, logs, state, before):
-    """A JAX step's `(logs, state)`: with a class id out of range
-    (`screen`, from `MixupModel._screen_labels`), the state as it was
-    before the step, and the id in the logs."""
+    """A JAX step's `(logs, state)`: after a failed value check
+    (`screen`, from `MixupModel._screen`), the state as it was before the
+    step, and the check in the logs."""
     if screen is None:
         return logs, state
     import jax
 
-    found, first = screen
+    found, first, kind = screen
     state = jax.tree.map(
         lambda new, old: jax.numpy.where(found, old, new), state, before
     )
-    return {**logs, _FOUND: found, _FIRST: first}, state
+    return {**logs, _FOUND: found, _FIRST: first, _KIND: kind}, state
 
 
 def _raising_label_errors(model, function, parts):
@@ -656,14 +701,13 @@ def _raising_label_errors(model, function, parts):
     def checked(state, iterator):
         logs, state = function(state, iterator)
         logs = dict(logs)
-        found, first = logs.pop(_FOUND, False), logs.pop(_FIRST, None)
+        found = logs.pop(_FOUND, False)
+        first, kind = logs.pop(_FIRST, None), logs.pop(_KIND, None)
         if bool(found):
             model._jax_state = dict(zip(parts, state, strict=True))
             model._jax_state_synced = False
             model.jax_state_sync()
-            raise labels.outside_error(
-                first, model.engine.options["num_classes"]
-            )
+            raise checks.value_error(_messages(model)[int(kind)], first)
         return logs, state
 
     checked.reports = "out-of-range class ids"
@@ -675,16 +719,16 @@ def _tensorflow_label_errors(model, function):
     `InvalidArgumentError` (a `tf.debugging.Assert`, which stops the step
     before any update) is raised as the `ValueError` of the other
     backends."""
-    num_classes = model.engine.options["num_classes"]
+    messages = _messages(model)
 
     def checked(*args):
         try:
             return function(*args)
         except tf.errors.InvalidArgumentError as error:
-            first = labels.id_in_message(error.message, num_classes)
-            if first is None:
+            refused = checks.from_tensorflow_error(error, messages)
+            if refused is None:
                 raise
-            raise labels.outside_error(first, num_classes) from None
+            raise refused from None
 
     checked.reports = "out-of-range class ids"
     return checked
