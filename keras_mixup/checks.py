@@ -509,10 +509,11 @@ def first_bad(values, bad):
     """`(found, first)`: whether `bad` (a bool tensor shaped as `values`)
     holds anywhere, and the first value where it does (meaningless when
     `found` is false)."""
-    ops = backend.ops()
-    flat = ops.numpy.reshape(values, [-1])
-    bad = ops.numpy.reshape(bad, [-1])
-    return ops.numpy.any(bad), ops.numpy.take(flat, ops.numpy.argmax(bad))
+    ops = backend.ops().numpy
+    # One good value appended: an empty batch has a first value too.
+    flat = ops.concatenate([ops.reshape(values, [-1]), ops.zeros([1], "int32")])
+    bad = ops.concatenate([ops.reshape(bad, [-1]), ops.zeros([1], "bool")])
+    return ops.any(bad), ops.take(flat, ops.argmax(bad))
 
 
 def require(tensor, found, first, message):

@@ -70,11 +70,21 @@ def test_matching_labels_still_mix():
 
 def test_an_out_of_range_class_id_is_named():
     mixup = keras_mixup.Mixup(num_classes=5)
+    ids = np.array([0, 1, 7, 2, 9, 3])
+    # Eagerly: the ValueError of every backend.
+    with pytest.raises(
+        ValueError,
+        match=r"^Labels must be in \[0, 5\) \(num_classes=5\); received "
+        r"the class id 7\.$",
+    ):
+        mixup(X, ids)
+    # In tf.data, a graph: the assertion names it when the batch runs.
+    ds = tf.data.Dataset.from_tensors((X, ids)).map(mixup)
     with pytest.raises(
         tf.errors.InvalidArgumentError,
         match=r"(?s)Labels must be in \[0, 5\).*received the class id\W*7",
     ):
-        mixup(X, np.array([0, 1, 7, 2, 9, 3]))
+        next(iter(ds))
 
 
 # --- keras's element format --------------------------------------------------
