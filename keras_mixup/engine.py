@@ -822,6 +822,13 @@ class HoldsEngine:
         holds this backend's kind of stream."""
         load_seed_state(store, **self._seed_streams())
 
+    def _described(self):
+        """What the repr shows: `name=...` and every option."""
+        return [f"name={self.name!r}", self.engine.describe()]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(self._described())})"
+
     @property
     def alpha(self):
         """The alpha the next batch is drawn with (a `MixupSchedule` may

@@ -427,6 +427,16 @@ class MixupGAN(keras.Model):
         (`None` for the plain GAN, which never mixes)."""
         return None if self.engine is None else self.engine.state
 
+    def __repr__(self):
+        options = (
+            "alpha=None" if self.engine is None else self.engine.describe()
+        )
+        return (
+            f"MixupGAN(name={self.name!r}, generator={self.generator.name!r}, "
+            f"discriminator={self.discriminator.name!r}, "
+            f"latent_dim={self.latent_dim}, {options})"
+        )
+
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
 

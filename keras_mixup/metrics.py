@@ -355,6 +355,12 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         ):
             variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
 
+    def __repr__(self):
+        return (
+            f"ExpectedCalibrationError(num_bins={self.num_bins}, "
+            f"from_logits={self.from_logits}, name={self.name!r})"
+        )
+
     def get_config(self):
         config = super().get_config()
         config.update(num_bins=self.num_bins, from_logits=self.from_logits)

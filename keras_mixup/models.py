@@ -275,6 +275,16 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             self.engine.options["clean_loss_weight"] > 0
         )
 
+    def _described(self):
+        """The repr: the wrapped model's name, `mix_at` and the options."""
+        name, options = super()._described()
+        return [
+            name,
+            f"model={self.model.name!r}",
+            f"mix_at={self.mix_at!r}",
+            options,
+        ]
+
     @property
     def mix_points(self):
         """The names of the points a step may mix at, in model order."""

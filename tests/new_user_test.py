@@ -175,3 +175,57 @@ def test_every_pairing_passes_an_empty_batch_through(name):
     for dataset in (ds.map(mixup), dynamic.map(mixup)):
         for x, y in dataset:
             assert x.shape == (0, 4) and y.shape == (0, 5)
+
+
+# --- repr ---------------------------------------------------------------------
+
+
+def _backbone():
+    return keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras_mixup.MixupLayer(name="mix"),
+            keras.layers.Dense(3),
+        ],
+        name="backbone",
+    )
+
+
+def test_every_entry_point_prints_its_options():
+    layer = keras_mixup.MixupLayer(alpha=0.4, seed=1, name="mixer")
+    shown = repr(layer)
+    assert shown.startswith("MixupLayer(name='mixer', alpha=0.4, ")
+    assert "seed=1" in shown and "prob=1.0" in shown
+    assert str(layer) == shown
+    model = keras_mixup.MixupModel(
+        _backbone(), num_classes=3, mix_at="latent", clean_loss_weight=0.5
+    )
+    shown = repr(model)
+    assert shown.startswith(
+        "MixupModel(name='mixup_model', model='backbone', mix_at='latent', "
+        "alpha=0.2, num_classes=3, "
+    )
+    assert "clean_loss_weight=0.5" in shown
+    generator = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(2)], name="g"
+    )
+    discriminator = keras.Sequential(
+        [keras.Input((2,)), keras.layers.Dense(1)], name="d"
+    )
+    assert repr(keras_mixup.MixupGAN(generator, discriminator, 2, seed=3)) == (
+        "MixupGAN(name='mixup_gan', generator='g', discriminator='d', "
+        "latent_dim=2, alpha=0.2, seed=3, prob=1.0)"
+    )
+    assert repr(
+        keras_mixup.MixupGAN(generator, discriminator, 2, alpha=None)
+    ).endswith("latent_dim=2, alpha=None)")
+    assert repr(keras_mixup.MixupSchedule(layer, 2, alpha={3: 0.4})) == (
+        "MixupSchedule(target=['mixer'], start_epoch=2, stop_epoch=None, "
+        "alpha={3: 0.4})"
+    )
+    assert repr(keras_mixup.metrics.ExpectedCalibrationError(10)) == (
+        "ExpectedCalibrationError(num_bins=10, from_logits=False, "
+        "name='expected_calibration_error')"
+    )
+    assert repr(keras_mixup.Mixup(alpha=0.3)).startswith("Mixup(alpha=0.3, ")
+    assert repr(keras_mixup.CutMix(alpha=1.0)).startswith("CutMix(alpha=1.0")
