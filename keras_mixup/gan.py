@@ -748,6 +748,14 @@ class MixupGAN(keras.Model):
     save_own_variables = engine.HoldsEngine.save_own_variables
     load_own_variables = engine.HoldsEngine.load_own_variables
 
+    def _seed_streams(self):
+        """The steps' seed streams (see `_hold_seeds`), for
+        `save_own_variables`."""
+        return {
+            "seed_source": getattr(self, "seed_source", None),
+            "seed_generator": getattr(self, "_mixing_seed_generator", None),
+        }
+
     def get_config(self):
         return {
             "name": self.name,
