@@ -26,6 +26,7 @@ __all__ = [
     "check_bool",
     "check_boxes",
     "check_choice",
+    "check_constructed",
     "check_fused",
     "check_in_model_backend",
     "check_int",
@@ -328,6 +329,22 @@ def check_shape(shape):
     return shape
 
 
+def check_constructed(owner, args):
+    """Refuses a class called on a batch: `ds.map(keras_mixup.Mixup)`
+    calls the class itself with each element's tensors.
+
+    Raises:
+        ValueError: if a positional argument is a tensor or a dict.
+    """
+    if any(_is_tensor(a) or isinstance(a, dict) for a in args):
+        raise ValueError(
+            f"{owner} was called with a batch's tensors in place of its "
+            f"options, as `Dataset.map({owner})` does: {owner} is a class; "
+            f"build it, then map the object: "
+            f"`ds.batch(...).map(keras_mixup.{owner}(alpha=...))`."
+        )
+
+
 def _refuse_composite(tensor, name):
     """Refuses TensorFlow's ragged and sparse tensors by name (TensorFlow
     is not imported to ask: only it makes them)."""
@@ -371,7 +388,8 @@ def check_tensor(tensor, name):
     if backend.rank(tensor) == 0:
         raise ValueError(
             f"`{name}` must be batch-first with rank >= 1; received a scalar "
-            "(rank 0). Batch the dataset before mapping Mixup."
+            "(rank 0). A dataset mapped before `batch` gives one example at "
+            "a time: batch first, `ds.batch(n).map(...)`."
         )
     return tensor
 
@@ -431,7 +449,11 @@ def batch_size(*structures):
         "size (first dimension)"
     )
     if len(static) > 1:
-        raise ValueError(f"{message}; received batch sizes {sorted(static)}.")
+        raise ValueError(
+            f"{message}; received batch sizes {sorted(static)}. (A dataset "
+            "mapped before `batch` gives one example at a time, whose first "
+            "dimension is not a batch: batch first, `ds.batch(n).map(...)`.)"
+        )
     if static:
         return static.pop()
     sizes = [tf.shape(t, out_type=tf.int32)[0] for t in leaves]

@@ -431,3 +431,60 @@ def test_evaluate_raises_for_logits_given_as_probabilities():
     x = np.random.default_rng(0).normal(size=(16, 4)).astype("float32") * 10
     with pytest.raises(ValueError, match=r"logits need `from_logits=True`"):
         model.evaluate(x, np.arange(16) % 3, verbose=0)
+
+
+# --- clear messages for the obscure mistakes ---------------------------------
+
+FORMS_MESSAGE = (
+    r"Mixup maps batches of the forms `\(x, y\)`, `\(x, y, sample_weight\)`"
+)
+
+
+def test_an_element_of_another_arity_is_named():
+    four = tf.data.Dataset.from_tensor_slices((X, IDS, IDS, IDS)).batch(3)
+    with pytest.raises(
+        ValueError, match=FORMS_MESSAGE + r".*received an element of 4 parts"
+    ):
+        next(iter(four.map(keras_mixup.Mixup(num_classes=5))))
+    with pytest.raises(ValueError, match=r"received an element of 4 parts"):
+        keras_mixup.Mixup(num_classes=5)(X, IDS, IDS, IDS)
+
+
+@pytest.mark.parametrize("cls", ["Mixup", "CutMix"])
+def test_the_class_itself_mapped_is_named(cls):
+    ds = tf.data.Dataset.from_tensor_slices((X, IDS)).batch(3)
+    with pytest.raises(
+        ValueError,
+        match=rf"^{cls} was called with a batch's tensors in place of its "
+        rf"options, as `Dataset.map\({cls}\)` does: {cls} is a class; build "
+        rf"it, then map the object: `ds.batch\(...\).map\(keras_mixup.{cls}",
+    ):
+        ds.map(getattr(keras_mixup, cls))
+
+
+def test_sample_lambda_needs_a_seed():
+    with pytest.raises(
+        ValueError,
+        match=r"^`sample_lambda` draws statelessly, so `seed` is "
+        r"required.*received seed=None\.$",
+    ):
+        keras_mixup.sample_lambda([3], 0.2, seed=None)
+
+
+def test_a_dataset_mapped_before_batch_is_named():
+    slices = tf.data.Dataset.from_tensor_slices((X, IDS))
+    with pytest.raises(
+        ValueError,
+        match=r"received a scalar \(rank 0\)\. A dataset mapped before "
+        r"`batch` gives one example at a time: batch first",
+    ):
+        slices.map(keras_mixup.Mixup(num_classes=5))
+    one_hot = tf.data.Dataset.from_tensor_slices(
+        (X, np.eye(5, dtype="float32")[IDS])
+    )
+    with pytest.raises(
+        ValueError,
+        match=r"received batch sizes \[4, 5\]\. \(A dataset mapped before "
+        r"`batch` gives one example at a time",
+    ):
+        one_hot.map(keras_mixup.Mixup())
