@@ -130,7 +130,7 @@ def readme_examples(x, y):
         seed=1,
     )
     wrapper.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-    out["latent_losses"] = _fit(wrapper, x, y, epochs=2)
+    out["latent_losses"] = _fit(wrapper, x, y)
     out["mix_points"] = wrapper.mix_points
     return out, model, wrapper
 
