@@ -481,7 +481,9 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
         `batch_size` returns it.
 
     Raises:
-        ValueError: as `check_structure` and `batch_size` do.
+        ValueError: as `check_structure` and `batch_size` do, and for a
+            NaN, infinite or negative sample weight (see `check_weights`;
+            `InvalidArgumentError` when a TensorFlow graph runs).
     """
     x = check_structure(x, f"{prefix}x")
     if y is not None:

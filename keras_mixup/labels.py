@@ -127,9 +127,10 @@ def encode_labels(
 
     Integer class ids of shape `[B]` or `[B, 1]` are one-hot encoded into
     `[B, num_classes]`; an id outside `[0, num_classes)` is refused,
-    naming it: `InvalidArgumentError` at run time on TensorFlow,
-    `ValueError` on PyTorch and on concrete JAX arrays, an error raised
-    by a host callback when a jitted JAX step runs. Float labels (one-hot,
+    naming it: `ValueError` eagerly (every backend), `InvalidArgumentError`
+    when a TensorFlow graph runs, an error raised by a host callback when
+    a jitted JAX function runs (`MixupModel` raises the `ValueError` from
+    `fit` on every backend). Float labels (one-hot,
     soft, multi-label, regression) are kept as they are, and must have
     `num_classes` values per example when `num_classes` is set. Label
     smoothing is applied last (see `smooth_labels`).

@@ -226,7 +226,16 @@ class MixupModel(engine.HoldsEngine, keras.Model):
             so they are one-hot: use a categorical loss); at the first
             training step for integer labels without `num_classes`, float
             labels that do not match `num_classes`, or a chosen MixupLayer
-            the forward pass never calls.
+            the forward pass never calls; from `fit` and `evaluate`, on
+            every backend and with the same message, for a class id
+            outside `[0, num_classes)` or a NaN, infinite or negative
+            sample weight (the batch changes nothing: the model trains on
+            once the data is fixed).
+
+    A model saved with `model.save` loads with `keras.saving.load_model`
+    compiled, with its optimizer's state and the position of its seed
+    streams: `fit` resumes where it stopped (with the same next steps on
+    the same backend).
 
     Example:
 
