@@ -387,7 +387,7 @@ def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
 SHARED = (
     "backend_scenarios.py:beta",
     "pairing_backend_scenarios.py:pairings",
-    "blending_backend_scenarios.py:blending",
+    "blending_backend_scenarios.py:blending_scenario",
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 
