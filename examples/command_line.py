@@ -7,21 +7,27 @@ they all share:
 - the length of a run, named for its unit: `--epochs`, or `--iterations`
   (the GAN example) or `--draws` (the Beta distribution example);
 - `--alpha`: the mixup Beta(alpha, alpha) concentration(s);
-- `--batch-size` and `--verbose` (Keras `fit` verbosity);
+- `--batch-size`, `--verbose` (Keras `fit` verbosity: by default 1, a
+  progress bar, so a long run shows progress) and `--quiet` (verbosity 0);
 - `--quick`: a tiny configuration that runs in seconds (the tests run it);
-- `--figures DIR`: where the PNG figures go; full runs default to
-  `examples/figures`, `--quick` runs to a new temporary directory, so a
-  quick run never overwrites the figures the docs show (docs/gallery.md).
+- `--out DIR` (or `--figures DIR`): where the PNG figures and raw results
+  go; `examples/output/` by default (`examples/output/quick/` with
+  `--quick`), a folder git ignores, so no run writes over the figures the
+  docs show (`examples/figures/`: pass `--out examples/figures` to
+  redraw them).
 
-This module imports neither TensorFlow nor Keras: an example parses its
-arguments before it loads them, so `--help` answers at once. Importing it
-selects the TensorFlow backend and quietens TensorFlow's C++ logs (unless
-`KERAS_BACKEND` or `TF_CPP_MIN_LOG_LEVEL` is set).
+`--help` lists every option with its default. This module imports neither
+TensorFlow nor Keras: an example parses its arguments before it loads them,
+so `--help` answers at once. Importing it selects the TensorFlow backend
+and quietens TensorFlow's C++ logs (unless `KERAS_BACKEND` or
+`TF_CPP_MIN_LOG_LEVEL` is set); parsing the arguments then imports
+TensorFlow with its start-up messages (written to stderr before its log
+level applies) silenced.
 """
 
 import argparse
 import os
-import tempfile
+import sys
 
 # Set before any example loads TensorFlow (they import this module first).
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -29,6 +35,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __all__ = [
     "FIGURES_DIR",
+    "OUTPUT_DIR",
     "IMAGE_MODEL_NAMES",
     "LENGTH_HELP",
     "TABULAR",
@@ -39,10 +46,54 @@ __all__ = [
     "make_parser",
 ]
 
-#: Where full runs save their figures unless `--figures` says otherwise.
+#: The figures the README shows (tracked: no run writes here unless told
+#: to with `--out`).
 FIGURES_DIR = os.path.join(
     os.path.dirname(os.path.abspath(__file__)), "figures"
 )
+
+#: Where runs save their figures unless `--out` says otherwise (ignored by
+#: git); quick runs use its `quick/` folder.
+OUTPUT_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "output")
+
+
+class _ExampleParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose `--help` shows every default, and whose
+    `parse_args` settles the verbosity and imports TensorFlow quietly."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            formatter_class=argparse.ArgumentDefaultsHelpFormatter, **kwargs
+        )
+
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if parsed.quiet:
+            parsed.verbose = 0
+        _import_tensorflow_quietly()
+        return parsed
+
+
+def _import_tensorflow_quietly():
+    """Imports TensorFlow (and runs one op, which loads its devices) with
+    file descriptor 2 pointed at /dev/null: its C++ start-up messages are
+    written there before `TF_CPP_MIN_LOG_LEVEL` applies. Python errors are
+    raised after stderr is back."""
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 2)
+    try:
+        import tensorflow as tf
+
+        tf.constant(0) + 1
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+
 
 #: The networks `--model` takes in the CIFAR and ImageNet examples (built
 #: by `images.IMAGE_MODELS`).
@@ -108,7 +159,7 @@ def make_parser(
             "Pass exactly one of `epochs`, `iterations` and `draws`; "
             f"received {lengths}."
         )
-    parser = argparse.ArgumentParser(description=description)
+    parser = _ExampleParser(description=description)
     ((unit, length),) = given.items()
     _add_number(parser, f"--{unit}", int, length, LENGTH_HELP[unit])
     parser.add_argument(
@@ -129,10 +180,22 @@ def make_parser(
         help="a tiny configuration that runs in seconds (the tests run it)",
     )
     parser.add_argument(
-        "--figures", metavar="DIR", default=None, help=_figures_help(figures)
+        "--out",
+        "--figures",
+        dest="figures",
+        metavar="DIR",
+        default=None,
+        help=_figures_help(figures),
     )
     parser.add_argument(
-        "--verbose", type=int, default=0, help="Keras fit verbosity (0-2)"
+        "--verbose",
+        type=int,
+        default=1,
+        help="Keras fit verbosity: 0 silent, 1 a progress bar (a line per "
+        "epoch when the output is not a terminal), 2 a line per epoch",
+    )
+    parser.add_argument(
+        "--quiet", action="store_true", help="no progress: --verbose 0"
     )
     if replot:
         parser.add_argument(
@@ -162,9 +225,9 @@ def _figures_help(figures):
     if not figures:
         return "where figures go (this example saves none)"
     return (
-        f"directory for the figures ({', '.join(figures)}); defaults to "
-        "examples/figures, or a new temporary directory with --quick; "
-        "'' saves none"
+        f"directory for the figures ({', '.join(figures)}) and raw results; "
+        "None means examples/output, or examples/output/quick with "
+        "--quick (folders git ignores); '' saves none"
     )
 
 
@@ -244,17 +307,14 @@ def add_image_flags(parser, *, model, learning_rate, weight_decay):
 
 
 def figures_dir(args):
-    """The directory figures go to, or `None` if `--figures ''`.
+    """The directory figures go to, or `None` if `--out ''`.
 
-    Without `--figures`, full runs use `FIGURES_DIR` and `--quick` runs a
-    new temporary directory (created once per run and kept in
-    `args.figures`).
+    Without `--out`, full runs use `OUTPUT_DIR` and `--quick` runs its
+    `quick` folder (kept in `args.figures`).
     """
     if args.figures is None:
         args.figures = (
-            tempfile.mkdtemp(prefix="keras_mixup_figures_")
-            if args.quick
-            else FIGURES_DIR
+            os.path.join(OUTPUT_DIR, "quick") if args.quick else OUTPUT_DIR
         )
     if not args.figures:
         return None

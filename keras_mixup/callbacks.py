@@ -178,6 +178,18 @@ class MixupSchedule(keras.callbacks.Callback):
         self.alpha = alpha
         self._alpha_steps = _check_alpha_schedule(alpha)
 
+    def __repr__(self):
+        targets = (
+            self.target
+            if isinstance(self.target, (list, tuple))
+            else [self.target]
+        )
+        names = [getattr(t, "name", type(t).__name__) for t in targets]
+        return (
+            f"MixupSchedule(target={names}, start_epoch={self.start_epoch}, "
+            f"stop_epoch={self.stop_epoch!r}, alpha={self.alpha!r})"
+        )
+
     def is_active(self, epoch):
         """Whether the targets mix during `epoch`.
 

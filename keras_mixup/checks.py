@@ -8,6 +8,7 @@ what is accepted. Tensors are checked at trace time by `check_structure`,
 
 import math
 import numbers
+import re
 
 import keras
 
@@ -21,7 +22,9 @@ __all__ = [
     "check_box_format",
     "check_batch",
     "check_bool",
+    "check_boxes",
     "check_choice",
+    "check_constructed",
     "check_fused",
     "check_int",
     "check_label_smoothing",
@@ -36,8 +39,15 @@ __all__ = [
     "check_shape",
     "check_structure",
     "check_tensor",
+    "check_weights",
+    "first_bad",
+    "from_tensorflow_error",
+    "refused_weights",
+    "require",
     "to_tensor",
     "is_int",
+    "value_error",
+    "WEIGHTS_MESSAGE",
 ]
 
 #: Dtypes lam may be drawn in. Half precision is refused: Beta draws for
@@ -316,6 +326,22 @@ def check_shape(shape):
     return shape
 
 
+def check_constructed(owner, args):
+    """Refuses a class called on a batch: `ds.map(keras_mixup.Mixup)`
+    calls the class itself with each element's tensors.
+
+    Raises:
+        ValueError: if a positional argument is a tensor or a dict.
+    """
+    if any(_is_tensor(a) or isinstance(a, dict) for a in args):
+        raise ValueError(
+            f"{owner} was called with a batch's tensors in place of its "
+            f"options, as `Dataset.map({owner})` does: {owner} is a class; "
+            f"build it, then map the object: "
+            f"`ds.batch(...).map(keras_mixup.{owner}(alpha=...))`."
+        )
+
+
 def _refuse_composite(tensor, name):
     """Refuses TensorFlow's ragged and sparse tensors by name (TensorFlow
     is not imported to ask: only it makes them)."""
@@ -359,7 +385,8 @@ def check_tensor(tensor, name):
     if backend.rank(tensor) == 0:
         raise ValueError(
             f"`{name}` must be batch-first with rank >= 1; received a scalar "
-            "(rank 0). Batch the dataset before mapping Mixup."
+            "(rank 0). A dataset mapped before `batch` gives one example at "
+            "a time: batch first, `ds.batch(n).map(...)`."
         )
     return tensor
 
@@ -421,7 +448,11 @@ def batch_size(*structures):
         "size (first dimension)"
     )
     if len(static) > 1:
-        raise ValueError(f"{message}; received batch sizes {sorted(static)}.")
+        raise ValueError(
+            f"{message}; received batch sizes {sorted(static)}. (A dataset "
+            "mapped before `batch` gives one example at a time, whose first "
+            "dimension is not a batch: batch first, `ds.batch(n).map(...)`.)"
+        )
     if static:
         return static.pop()
     sizes = [tf.shape(t, out_type=tf.int32)[0] for t in leaves]
@@ -449,14 +480,119 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
         `batch_size` returns it.
 
     Raises:
-        ValueError: as `check_structure` and `batch_size` do.
+        ValueError: as `check_structure` and `batch_size` do, and for a
+            NaN, infinite or negative sample weight (see `check_weights`;
+            `InvalidArgumentError` when a TensorFlow graph runs).
     """
     x = check_structure(x, f"{prefix}x")
     if y is not None:
         y = check_structure(y, f"{prefix}y")
     if sample_weight is not None:
         sample_weight = check_structure(sample_weight, f"{prefix}sample_weight")
+        sample_weight = check_weights(sample_weight)
     return x, y, sample_weight, batch_size(x, y, sample_weight)
+
+
+# --- values -----------------------------------------------------------------
+
+# A tensor's values are checked where a wrong value would give a silent
+# result (a label row of zeros, a weight spread to a partner): with a
+# `tf.debugging.Assert` on TensorFlow (an `InvalidArgumentError` when the
+# graph runs, which `MixupModel` raises as the `ValueError` of the other
+# backends), eagerly on PyTorch and on concrete JAX arrays, and by a host
+# callback inside a jitted JAX function (which `MixupModel` avoids: it
+# checks its batches itself and reports them from `fit`).
+
+#: What `check_weights` refuses.
+WEIGHTS_MESSAGE = (
+    "`sample_weight` must hold finite weights >= 0 (mixup blends the "
+    "weights of the examples it mixes, so a NaN, an inf or a negative "
+    "weight would spread to the partner); received the weight"
+)
+
+
+def _shown(value):
+    """A scalar as the error messages print it, alike on every backend."""
+    value = float(value)
+    return str(int(value)) if value.is_integer() else f"{value:.6g}"
+
+
+def value_error(message, value):
+    """The `ValueError` of a failed value check: `message` (which ends
+    naming what was received) followed by the offending `value`."""
+    return ValueError(f"{message} {_shown(value)}.")
+
+
+def _raise_unless(ok, value, message):
+    if not bool(ok):
+        raise value_error(message, value)
+
+
+def first_bad(values, bad):
+    """`(found, first)`: whether `bad` (a bool tensor shaped as `values`)
+    holds anywhere, and the first value where it does (meaningless when
+    `found` is false)."""
+    ops = backend.ops().numpy
+    # One good value appended: an empty batch has a first value too.
+    flat = ops.concatenate([ops.reshape(values, [-1]), ops.zeros([1], "int32")])
+    bad = ops.concatenate([ops.reshape(bad, [-1]), ops.zeros([1], "bool")])
+    return ops.any(bad), ops.take(flat, ops.argmax(bad))
+
+
+def require(tensor, found, first, message):
+    """`tensor`, once a value check passed: `found` (a scalar bool tensor)
+    must be false, else the check fails naming `first` (see
+    `first_bad`)."""
+    if backend.name() == "tensorflow" and not tf.executing_eagerly():
+        check = tf.debugging.Assert(tf.logical_not(found), [message, first])
+        with tf.control_dependencies([check]):
+            return tf.identity(tensor)
+    ok = backend.ops().numpy.logical_not(found)
+    if backend.name() == "jax" and _is_jax_tracer(ok):
+        import jax
+
+        jax.debug.callback(_raise_unless, ok, first, message)
+    else:
+        _raise_unless(ok, first, message)
+    return tensor
+
+
+def _is_jax_tracer(tensor):
+    import jax
+
+    return isinstance(tensor, jax.core.Tracer)
+
+
+def from_tensorflow_error(error, messages):
+    """The `ValueError` for a TensorFlow `InvalidArgumentError` raised by
+    `require` with one of `messages`, or `None` for another error."""
+    for message in messages:
+        found = re.search(
+            r"\[" + re.escape(message) + r"\] \[([^\]]*)\]", error.message
+        )
+        if found is not None:
+            return value_error(message, float(found.group(1).split()[0]))
+    return None
+
+
+def refused_weights(weights):
+    """Where float `weights` are NaN, infinite or negative (a bool
+    tensor)."""
+    ops = backend.ops().numpy
+    return ops.logical_or(ops.logical_not(ops.isfinite(weights)), weights < 0)
+
+
+def check_weights(sample_weight):
+    """Every float leaf of `sample_weight`, with NaN and negative weights
+    refused (see `WEIGHTS_MESSAGE`)."""
+
+    def checked(weights):
+        if not backend.is_floating(weights):
+            return weights
+        found, first = first_bad(weights, refused_weights(weights))
+        return require(weights, found, first, WEIGHTS_MESSAGE)
+
+    return keras.tree.map_structure(checked, sample_weight)
 
 
 # --- the variants' options ----------------------------------------------------
@@ -532,3 +668,112 @@ def check_box_format(value, formats):
     if value is None:
         return None
     return check_choice(value, "bounding_box_format", formats)
+
+
+#: Per box format: how to read each box's low and high corners (x and y
+#: in either order) from its four values `a, b, c, d`.
+_BOX_CORNERS = {
+    "xyxy": lambda a, b, c, d: ((a, b), (c, d)),
+    "yxyx": lambda a, b, c, d: ((a, b), (c, d)),
+    "xywh": lambda a, b, c, d: ((a, b), (a + c, b + d)),
+    "center_xywh": lambda a, b, c, d: (
+        (a - c / 2, b - d / 2),
+        (a + c / 2, b + d / 2),
+    ),
+    "center_yxhw": lambda a, b, c, d: (
+        (a - c / 2, b - d / 2),
+        (a + c / 2, b + d / 2),
+    ),
+}
+
+#: The slack of the range check of relative boxes (float rounding).
+_RELATIVE_SLACK = 1e-6
+
+
+def _box_message(what, box_format):
+    return (
+        f"`bounding_boxes['boxes']` {what}, in `bounding_box_format="
+        f"{box_format!r}`; received a box with the value"
+    )
+
+
+def _check_box_shapes(boxes, labels):
+    """Static checks: boxes `[B, N, 4]`, labels `[B, N]`."""
+    shape, label_shape = tuple(boxes.shape), tuple(labels.shape)
+    if len(shape) != 3 or shape[-1] != 4:
+        raise ValueError(
+            "`bounding_boxes['boxes']` must be of shape [B, N, 4] (four "
+            "coordinates per box, in `bounding_box_format`, padded with -1); "
+            f"received shape {shape}."
+        )
+    if len(label_shape) != 2 or any(
+        a is not None and b is not None and a != b
+        for a, b in zip(shape[:2], label_shape, strict=True)
+    ):
+        raise ValueError(
+            "`bounding_boxes['labels']` must be of shape [B, N], one class "
+            f"id per box of `bounding_boxes['boxes']` (shape {shape}); "
+            f"received shape {label_shape}."
+        )
+
+
+def check_boxes(bounding_boxes, box_format):
+    """Keras's `bounding_boxes` dict, checked: boxes `[B, N, 4]` and labels
+    `[B, N]`; every box that is not padding (a label >= 0) finite and,
+    with `box_format` given, its high corner at or past its low corner
+    (`x_max >= x_min`, or a width >= 0) and, for a `rel_` format, inside
+    `[0, 1]`.
+
+    Args:
+        bounding_boxes: `{"boxes": ..., "labels": ...}`.
+        box_format: the `bounding_box_format`, or `None` (only the shapes
+            and NaNs are checked).
+
+    Returns:
+        The dict, its tensors checked (see `require`).
+
+    Raises:
+        ValueError: for a shape that is not `[B, N, 4]` / `[B, N]`, and for
+            a box that is NaN or contradicts `box_format` (when the values
+            are checked: at run time in a graph).
+    """
+    boxes = to_tensor(bounding_boxes["boxes"])
+    labels = to_tensor(bounding_boxes["labels"])
+    _check_box_shapes(boxes, labels)
+    ops = backend.ops().numpy
+    real = (labels >= 0)[..., None]
+    values = backend.ops().core.cast(boxes, "float32")
+    bad = ops.logical_and(real, ops.logical_not(ops.isfinite(values)))
+    found, first = first_bad(values, bad)
+    message = _box_message("must hold finite numbers", box_format)
+    boxes = require(boxes, found, first, message)
+    if box_format is not None:
+        boxes = _check_box_values(boxes, values, real, box_format)
+    return {**bounding_boxes, "boxes": boxes, "labels": labels}
+
+
+def _check_box_values(boxes, values, real, box_format):
+    """The order and (relative formats) range checks of `check_boxes`."""
+    ops = backend.ops().numpy
+    name = box_format.removeprefix("rel_")
+    a, b, c, d = (values[..., i] for i in range(4))
+    low, high = _BOX_CORNERS[name](a, b, c, d)
+    low, high = ops.stack(low, axis=-1), ops.stack(high, axis=-1)
+    order = ops.logical_and(real, high < low)
+    found, first = first_bad(values[..., 2:], order)
+    what = "must have x_max >= x_min and y_max >= y_min"
+    if name != "xyxy" and name != "yxyx":
+        what = "must have a width and a height >= 0"
+    boxes = require(boxes, found, first, _box_message(what, box_format))
+    if box_format.startswith("rel_"):
+        outside = ops.logical_or(
+            low < -_RELATIVE_SLACK, high > 1 + _RELATIVE_SLACK
+        )
+        outside = ops.logical_and(real, outside)
+        corners = ops.concatenate([low, high], axis=-1)
+        found, first = first_bad(
+            corners, ops.concatenate([outside, outside], axis=-1)
+        )
+        what = "must lie in [0, 1] (fractions of the image size)"
+        boxes = require(boxes, found, first, _box_message(what, box_format))
+    return boxes

@@ -195,7 +195,17 @@ class Mixup(HoldsEngine):
             partner_weight=partner_sample_weight,
         )
 
-    def __call__(self, x, y=_ONLY_X, sample_weight=None):
+    def __new__(cls, *args, **kwargs):
+        checks.check_constructed(cls.__name__, args)
+        return super().__new__(cls)
+
+    def __call__(self, x, y=_ONLY_X, sample_weight=None, *rest):
+        if rest:
+            raise ValueError(
+                f"{type(self).__name__} maps batches of the forms "
+                f"{elements.FORMS}; received an element of {3 + len(rest)} "
+                f"parts {elements.describe((x, y, sample_weight, *rest))}."
+            )
         if y is _ONLY_X:
             return self._mix_dict(x)
         x, y, sample_weight = self.mix(x, y, sample_weight)

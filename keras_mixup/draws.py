@@ -70,6 +70,14 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     assert lam.dtype == np.float32 and ((lam >= 0) & (lam <= 1)).all()
     ```
     """
+    if seed is None:
+        raise ValueError(
+            "`sample_lambda` draws statelessly, so `seed` is required (the "
+            "same seed gives the same draw): pass an int (another one for "
+            "another draw), or on JAX and PyTorch a "
+            "keras.random.SeedGenerator, which each draw advances; "
+            "received seed=None."
+        )
     if backend.name() == "tensorflow":
         return sample_lambda_tf(
             shape, alpha, seed, inputs_only=inputs_only, dtype=dtype

@@ -152,7 +152,10 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     if masks is not None:
         result[MASKS_KEY] = mixed[3]
     if parts.boxes is not None:
-        result[BOXES_KEY] = engine.apply_boxes(draw, parts.boxes, x)
+        checked = checks.check_boxes(
+            parts.boxes, engine.options["bounding_box_format"]
+        )
+        result[BOXES_KEY] = engine.apply_boxes(draw, checked, x)
     return result
 
 

@@ -149,6 +149,16 @@ class MixupGAN(HoldsEngine, keras.Model):
         """The seed of a step's draws: the engine's stream."""
         return self.engine.next_seed()
 
+    def __repr__(self):
+        options = (
+            "alpha=None" if self.engine is None else self.engine.describe()
+        )
+        return (
+            f"MixupGAN(name={self.name!r}, generator={self.generator.name!r}, "
+            f"discriminator={self.discriminator.name!r}, "
+            f"latent_dim={self.latent_dim}, {options})"
+        )
+
     def call(self, inputs, training=None):
         return self.generator(inputs, training=training)
 
@@ -298,6 +308,14 @@ class MixupGAN(HoldsEngine, keras.Model):
         real = _real_samples(self, data)
         losses = _step_losses(self, real, self._backend_step(), training=False)
         return _update(self, *losses)
+
+    def _seed_streams(self):
+        """The steps' seed streams (see `_hold_seeds`), for
+        `save_own_variables`."""
+        return {
+            "seed_source": getattr(self, "seed_source", None),
+            "seed_generator": getattr(self, "_mixing_seed_generator", None),
+        }
 
     def get_config(self):
         return {

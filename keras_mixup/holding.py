@@ -4,6 +4,7 @@ import keras
 
 from keras_mixup import options
 from keras_mixup.engine import MixingEngine
+from keras_mixup.state import load_seed_state, save_seed_state
 
 __all__ = ["HoldsEngine"]
 
@@ -57,12 +58,36 @@ class HoldsEngine:
         if keras.backend.backend() == "jax" and self.engine.mixes:
             self._mixing_variables = self.engine.state.variables
 
+    def _seed_streams(self):
+        """The engine's seed streams, as `state.save_seed_state` takes
+        them (none for an object without an engine)."""
+        mixing = getattr(self, "engine", None)
+        if mixing is None:
+            return {}
+        return {
+            "seed_source": mixing._seed_source,
+            "seed_generator": mixing.seed_generator,
+        }
+
     def save_own_variables(self, store):
-        """Saves nothing: the mixing state (seeds, switch, alpha) is not
-        saved, so `.keras` files load on every backend."""
+        """Saves where the seed streams are, so that a loaded model resumes
+        with the same draws (see `keras_mixup.state.save_seed_state`);
+        the switch and alpha are not saved (a `MixupSchedule` sets them),
+        and each backend's stream under its own key, so the file loads on
+        every backend."""
+        save_seed_state(store, **self._seed_streams())
 
     def load_own_variables(self, store):
-        """Loads nothing (see `save_own_variables`)."""
+        """Loads the seed streams `save_own_variables` saved, when the file
+        holds this backend's kind of stream."""
+        load_seed_state(store, **self._seed_streams())
+
+    def _described(self):
+        """What the repr shows: `name=...` and every option."""
+        return [f"name={self.name!r}", self.engine.settings.describe()]
+
+    def __repr__(self):
+        return f"{type(self).__name__}({', '.join(self._described())})"
 
     @property
     def alpha(self):

@@ -6,15 +6,23 @@ TensorFlow (in `tf.data`, graphs, the TensorFlow backend), JAX and PyTorch
 tensors. Class ids outside `[0, num_classes)` are refused on every backend:
 by a `tf.debugging.Assert` on TensorFlow, eagerly on PyTorch and on
 concrete JAX arrays, and by a host callback (`jax.debug.callback`) inside a
-jitted JAX function, whose values are only known when it runs.
+jitted JAX function, whose values are only known when it runs (see
+`keras_mixup.checks.require`; `MixupModel` checks its batches itself on JAX,
+so that `fit` raises). Integer segmentation masks are checked alike.
 """
 
 import keras
 
 from keras_mixup import backend, checks
-from keras_mixup.backend import tf
 
-__all__ = ["class_ids", "encode_labels", "smooth_labels"]
+__all__ = [
+    "class_ids",
+    "encode_labels",
+    "encode_masks",
+    "outside_ids",
+    "outside_message",
+    "smooth_labels",
+]
 
 
 def _shape(tensor):
@@ -62,67 +70,33 @@ def smooth_labels(labels, label_smoothing):
     return labels * (1 - label_smoothing) + label_smoothing / num_classes
 
 
-def _outside_message(num_classes):
+def outside_ids(ids, num_classes):
+    """Whether any of the integer `ids` is outside `[0, num_classes)`, and
+    the first that is: `(found, first)`, two scalar tensors (`first` is
+    meaningless when `found` is false)."""
+    outside = backend.ops().numpy.logical_or(ids < 0, ids >= num_classes)
+    return checks.first_bad(ids, outside)
+
+
+def outside_message(num_classes, name="labels"):
+    """The message refusing a class id out of range, for `name`."""
+    what = "Labels" if name == "labels" else f"`{name}`"
     return (
-        f"Labels must be in [0, {num_classes}) (num_classes={num_classes}); "
+        f"{what} must be in [0, {num_classes}) (num_classes={num_classes}); "
         "received the class id"
     )
 
 
-def _raise_if_outside(any_outside, first_outside, num_classes):
-    """Raises the out-of-range error (a host callback on JAX)."""
-    if bool(any_outside):
-        raise ValueError(
-            f"{_outside_message(num_classes)} {int(first_outside)}."
-        )
-
-
-def _is_jax_tracer(tensor):
-    import jax
-
-    return isinstance(tensor, jax.core.Tracer)
-
-
-def _checked_ids(ids, num_classes):
-    """int32 class ids, with ids outside `[0, num_classes)` refused."""
-    if backend.name() == "tensorflow":
-        outside = tf.logical_or(ids < 0, ids >= num_classes)
-        check = tf.debugging.Assert(
-            tf.logical_not(tf.reduce_any(outside)),
-            [_outside_message(num_classes), tf.boolean_mask(ids, outside)[:1]],
-        )
-        with tf.control_dependencies([check]):
-            return tf.identity(ids)
-    if ids.shape[0] == 0:  # an empty batch (static on JAX and PyTorch)
+def _checked_ids(ids, num_classes, check_range=True, name="labels"):
+    """int32 class ids, with ids outside `[0, num_classes)` refused (see
+    `keras_mixup.checks.require`)."""
+    if not check_range:
         return ids
-    ops = backend.ops()
-    outside = ops.numpy.logical_or(ids < 0, ids >= num_classes)
-    found = ops.numpy.any(outside)
-    first = ops.numpy.take(ids, ops.numpy.argmax(outside))
-    if backend.name() == "jax" and _is_jax_tracer(ids):
-        import jax
-
-        jax.debug.callback(_raise_if_outside, found, first, num_classes)
-    else:
-        _raise_if_outside(found, first, num_classes)
-    return ids
+    found, first = outside_ids(ids, num_classes)
+    return checks.require(ids, found, first, outside_message(num_classes, name))
 
 
-def _checked_torch_ids(ids, num_classes):
-    """`_checked_ids` on PyTorch: the smallest and largest id in one read
-    back to the host (two small ops); the first id outside is looked for
-    only when there is one."""
-    import torch
-
-    if ids.numel():
-        low, high = torch.stack(torch.aminmax(ids)).tolist()
-        if low < 0 or high >= num_classes:
-            outside = (ids < 0) | (ids >= num_classes)
-            _raise_if_outside(True, ids[outside][0], num_classes)
-    return ids
-
-
-def _one_hot(labels, num_classes):
+def _one_hot(labels, num_classes, check_range=True):
     """Class ids `[B]` or `[B, 1]` as one-hot rows, range checked."""
     ops = backend.ops()
     if backend.rank(labels) == 2 and labels.shape[1] == 1:
@@ -133,16 +107,8 @@ def _one_hot(labels, num_classes):
             f"[batch, 1]; received shape {_shape(labels)}. Pass one-hot "
             "or multi-hot labels as floats."
         )
-    if backend.name() == "torch":  # a scatter of ones, on checked ids
-        import torch
-
-        ids = _checked_torch_ids(labels.long(), num_classes)
-        dtype = getattr(torch, keras.config.floatx())
-        one_hot = torch.zeros(
-            (ids.shape[0], num_classes), dtype=dtype, device=ids.device
-        )
-        return one_hot.scatter_(1, ids.unsqueeze(1), 1.0)
-    ids = _checked_ids(ops.core.cast(labels, "int32"), num_classes)
+    ids = ops.core.cast(labels, "int32")
+    ids = _checked_ids(ids, num_classes, check_range)
     return ops.nn.one_hot(ids, num_classes, dtype=keras.config.floatx())
 
 
@@ -170,14 +136,17 @@ def _check_float_labels(labels, num_classes):
         )
 
 
-def encode_labels(labels, num_classes=None, label_smoothing=0.0):
+def encode_labels(
+    labels, num_classes=None, label_smoothing=0.0, *, check_range=True
+):
     """Turns labels into the float targets that mixup blends.
 
     Integer class ids of shape `[B]` or `[B, 1]` are one-hot encoded into
     `[B, num_classes]`; an id outside `[0, num_classes)` is refused,
-    naming it: `InvalidArgumentError` at run time on TensorFlow,
-    `ValueError` on PyTorch and on concrete JAX arrays, an error raised
-    by a host callback when a jitted JAX step runs. Float labels (one-hot,
+    naming it: `ValueError` eagerly (every backend), `InvalidArgumentError`
+    when a TensorFlow graph runs, an error raised by a host callback when
+    a jitted JAX function runs (`MixupModel` raises the `ValueError` from
+    `fit` on every backend). Float labels (one-hot,
     soft, multi-label, regression) are kept as they are, and must have
     `num_classes` values per example when `num_classes` is set. Label
     smoothing is applied last (see `smooth_labels`).
@@ -186,6 +155,10 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
         labels: a batch-first tensor of class ids or float labels.
         num_classes: the number of classes, or `None`. Defaults to `None`.
         label_smoothing: in [0, 1). Defaults to `0.0`.
+        check_range: whether to refuse class ids outside
+            `[0, num_classes)`; `False` for a caller that checks them
+            itself (see `outside_ids`): they one-hot encode to rows of
+            zeros. Defaults to `True`.
 
     Returns:
         A float tensor: `[B, num_classes]` for class ids, else the labels.
@@ -217,7 +190,9 @@ def encode_labels(labels, num_classes=None, label_smoothing=0.0):
             f"of dtype {backend.dtype_name(labels)} and shape "
             f"{_shape(labels)}."
         )
-    return smooth_labels(_one_hot(labels, num_classes), label_smoothing)
+    return smooth_labels(
+        _one_hot(labels, num_classes, check_range), label_smoothing
+    )
 
 
 def class_ids(labels, name="labels"):
@@ -284,13 +259,24 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
     probabilities), else kept (a CutMix paste keeps them integer); float
     masks (one-hot or soft) are kept.
 
+    Class ids outside `[0, num_classes)` are refused (they would one-hot
+    encode to rows of zeros), as for labels (see `encode_labels`); masks
+    with an "ignore" id (such as 255) must be one-hot encoded by the user,
+    as floats, with the ignored pixels' rows as they mean them.
+
     Raises:
         ValueError: for integer masks to one-hot encode without
-            `num_classes`, or whose channel axis is not of size 1.
+            `num_classes`, whose channel axis is not of size 1, or (when
+            the values are checked) with a class id out of range.
     """
     masks = checks.check_tensor(masks, "segmentation_masks")
-    if not one_hot or backend.is_floating(masks):
+    if backend.is_floating(masks):
         return masks
+    if not one_hot:  # a paste keeps the ids: checked when they can be
+        if num_classes is None:
+            return masks
+        ids = backend.ops().core.cast(masks, "int32")
+        return _checked_ids(ids, num_classes, name="segmentation_masks")
     if num_classes is None:
         raise ValueError(
             "Integer segmentation masks are one-hot encoded with "
@@ -305,6 +291,7 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
         )
     ops = backend.ops()
     ids = ops.core.cast(ops.numpy.squeeze(masks, axis=channel_axis), "int32")
+    ids = _checked_ids(ids, num_classes, name="segmentation_masks")
     return ops.nn.one_hot(
         ids, num_classes, axis=channel_axis, dtype=keras.config.floatx()
     )

@@ -44,6 +44,12 @@ def check_no_keras_mask(owner, mask):
         )
 
 
+#: The size given to unknown dimensions when JAX or PyTorch describe a
+#: symbolic call (see `MixupLayer.compute_output_spec`); outputs of this
+#: size are described as unknown.
+_SPEC_SIZE = 37
+
+
 class MixStep:
     """A MixupModel's instruction to one of its MixupLayers for one step.
 
@@ -208,6 +214,32 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         if dtype != self.compute_dtype and ("float" in dtype or "int" in dtype):
             return backend.ops().core.cast(tensor, self.compute_dtype)
         return tensor
+
+    def compute_output_spec(self, inputs, training=None):
+        """The output's structure, shapes and dtypes for a symbolic call
+        (a functional model). JAX and PyTorch cannot draw for symbolic
+        tensors, whose batch size is unknown: the call runs on a small
+        batch of zeros, in a `keras.StatelessScope` (so no draw is taken
+        from the seed stream), and its outputs are described with the
+        unknown dimensions unknown again."""
+        if keras.backend.backend() == "tensorflow":
+            return super().compute_output_spec(inputs, training=training)
+        ops = backend.ops()
+        zeros = keras.tree.map_structure(
+            lambda t: ops.numpy.zeros(
+                [_SPEC_SIZE if d is None else d for d in t.shape], t.dtype
+            ),
+            inputs,
+        )
+        with keras.StatelessScope():
+            outputs = self.call(zeros, training=training)
+        return keras.tree.map_structure(
+            lambda t: keras.KerasTensor(
+                [None if d == _SPEC_SIZE else d for d in t.shape],
+                backend.dtype_name(t),
+            ),
+            outputs,
+        )
 
     def compute_mask(self, inputs, mask=None):
         """Passes the input mask through (at inference; a mixing call

@@ -111,6 +111,64 @@ def _weights(sample_weight, like, dtype):
     return ops.broadcast_to(weights, ops.shape(like))
 
 
+#: What `update_state` refuses, in the order of the `refused` counts.
+_REFUSED = (
+    "`y_pred` must hold probabilities in [0, 1] (logits need "
+    "`from_logits=True`), finite logits with `from_logits=True`",
+    "`y_true` must hold class ids in [0, K) (whole numbers), or labels in "
+    "[0, 1] for one probability per example",
+    "`sample_weight` must hold finite weights >= 0",
+)
+
+
+def _refused_predictions(y_pred, from_logits):
+    """Per example `[B]`: predictions no calibration error can take."""
+    flat = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
+    bad = ops.logical_not(ops.isfinite(flat))
+    if not from_logits:
+        bad = ops.logical_or(bad, ops.logical_or(flat < 0, flat > 1))
+    return ops.any(bad, axis=-1)
+
+
+def _refused_labels(y_true, y_pred, dtype):
+    """Per example `[B]`: labels outside what `_decisions` reads."""
+    pred_shape = _static_shape(y_pred)
+    binary = len(pred_shape) == 1 or pred_shape[-1] == 1
+    values = ops.cast(y_true, dtype)
+    values = ops.reshape(values, (ops.shape(values)[0], -1))
+    if binary:
+        bad = ops.logical_or(values < 0, values > 1)
+    elif values.shape[-1] == 1:
+        bad = ops.logical_or(values < 0, values >= pred_shape[-1])
+        bad = ops.logical_or(bad, ops.not_equal(values, ops.floor(values)))
+    else:
+        bad = ops.logical_or(values < 0, values > 1)
+    bad = ops.logical_or(bad, ops.logical_not(ops.isfinite(values)))
+    return ops.any(bad, axis=-1)
+
+
+def _refused_weights(sample_weight, like, dtype):
+    """Per example `[B]`: NaN, infinite or negative weights."""
+    weights = _weights(sample_weight, like, dtype)
+    bad = ops.logical_not(ops.isfinite(weights))
+    return ops.logical_or(bad, weights < 0), weights
+
+
+def _is_symbolic(tensor):
+    """Whether `tensor` is traced (its values unknown here)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        return not tf.executing_eagerly()
+    if backend == "jax":
+        import jax
+
+        return isinstance(tensor, jax.core.Tracer)
+    # PyTorch: Keras describes a call with tensors on the "meta" device.
+    return bool(getattr(tensor, "is_meta", False))
+
+
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class ExpectedCalibrationError(keras.metrics.Metric):
     """Expected calibration error (ECE), accumulated over batches.
@@ -193,6 +251,14 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_counts = self._bin_variable("bin_counts")
         self.bin_confidences = self._bin_variable("bin_confidences")
         self.bin_correct = self._bin_variable("bin_correct")
+        #: Per kind of refused input (see `_REFUSED`), how many examples
+        #: `update_state` left out since the last `reset_state()`.
+        self.refused = self.add_variable(
+            shape=(len(_REFUSED),),
+            initializer="zeros",
+            dtype=self.dtype,
+            name="refused",
+        )
 
     def _bin_variable(self, name):
         return self.add_variable(
@@ -217,9 +283,25 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             ValueError: for a `y_pred` not of rank 1 or 2, or a `y_true` or
                 `sample_weight` whose shape does not fit `y_pred`.
         """
+        y_true = ops.convert_to_tensor(y_true)
+        y_pred = ops.convert_to_tensor(y_pred)
         decided = _decisions(y_true, y_pred, self.from_logits, self.dtype)
         confidence = decided.confidence
-        weights = _weights(sample_weight, confidence, self.dtype)
+        bad_weights, weights = _refused_weights(
+            sample_weight, confidence, self.dtype
+        )
+        refused = ops.stack(
+            [
+                _refused_predictions(y_pred, self.from_logits),
+                _refused_labels(y_true, y_pred, self.dtype),
+                bad_weights,
+            ]
+        )
+        self.refused.assign_add(ops.sum(ops.cast(refused, self.dtype), 1))
+        # Refused examples count nowhere: `result` reports them instead.
+        left_out = ops.any(refused, axis=0)
+        weights = ops.where(left_out, 0.0, weights)
+        confidence = ops.where(left_out, 0.0, confidence)
         correct = ops.cast(
             ops.equal(decided.predicted, decided.true), self.dtype
         )
@@ -238,13 +320,23 @@ class ExpectedCalibrationError(keras.metrics.Metric):
         self.bin_correct.assign_add(ops.sum(in_bin * correct[:, None], axis=0))
 
     def result(self):
-        """Returns the ECE of every batch since the last reset, a scalar
-        in [0, 1] (0 before any update)."""
+        """The ECE of every example since the last `reset_state()`.
+
+        Raises:
+            ValueError: where the values are known (eagerly, and at the
+                end of a `fit` epoch or an `evaluate`), if `update_state`
+                refused an example (see the class docstring); inside a
+                traced step the result is then NaN.
+        """
         # (count_b / N) * |correct_b / count_b - confidences_b / count_b|
         # = |correct_b - confidences_b| / N; an empty bin adds 0.
         total = ops.sum(self.bin_counts)
         gaps = ops.sum(ops.abs(self.bin_correct - self.bin_confidences))
-        return ops.divide_no_nan(gaps, total)
+        value = ops.divide_no_nan(gaps, total)
+        refused = ops.convert_to_tensor(self.refused)
+        if not _is_symbolic(refused):
+            _raise_refused(ops.convert_to_numpy(refused))
+        return ops.where(ops.sum(refused) > 0, float("nan"), value)
 
     def reset_state(self):
         """Empties every bin."""
@@ -252,11 +344,34 @@ class ExpectedCalibrationError(keras.metrics.Metric):
             self.bin_counts,
             self.bin_confidences,
             self.bin_correct,
+            self.refused,
         ):
             variable.assign(ops.zeros(variable.shape, dtype=variable.dtype))
+
+    def __repr__(self):
+        return (
+            f"ExpectedCalibrationError(num_bins={self.num_bins}, "
+            f"from_logits={self.from_logits}, name={self.name!r})"
+        )
 
     def get_config(self):
         """Returns the constructor arguments."""
         config = super().get_config()
         config.update(num_bins=self.num_bins, from_logits=self.from_logits)
         return config
+
+
+def _raise_refused(counts):
+    """Raises for the refused examples `counts` (per kind) if any."""
+    found = [
+        f"{message} ({int(count)} examples)"
+        for message, count in zip(_REFUSED, counts, strict=True)
+        if count > 0
+    ]
+    if found:
+        raise ValueError(
+            "ExpectedCalibrationError left out examples since the last "
+            "reset_state(), whose calibration error is undefined: "
+            + "; ".join(found)
+            + ". Fix the inputs (or reset the metric)."
+        )

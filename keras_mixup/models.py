@@ -6,9 +6,9 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, options
+from keras_mixup import backend, checks, compat, labels, options
+from keras_mixup.backend import tf
 from keras_mixup.holding import HoldsEngine
-from keras_mixup.labels import encode_labels
 from keras_mixup.layers import MixStep, MixupLayer
 from keras_mixup.regmixup import RegMixup
 from keras_mixup.settings import Settings
@@ -263,14 +263,23 @@ class MixupModel(HoldsEngine, keras.Model):
 
     Raises:
         ValueError: at construction if `model` is not a Keras model, for an
-            invalid or unknown option, and for a `mix_at` that is unknown,
-            names a missing layer or a layer that is not a MixupLayer, or
-            is `"latent"` for a model without MixupLayers; at `compile` for
-            a sparse loss (labels are mixed, so they are one-hot: use a
-            categorical loss); at the first training step for integer
-            labels without `num_classes`, float labels that do not match
-            `num_classes`, or a chosen MixupLayer the forward pass never
-            calls.
+            invalid or unknown option, and for a
+            `mix_at` that is unknown, names a missing layer or a layer that
+            is not a MixupLayer, or is `"latent"` for a model without
+            MixupLayers; at `compile` for a sparse loss (labels are mixed,
+            so they are one-hot: use a categorical loss); at the first
+            training step for integer labels without `num_classes`, float
+            labels that do not match `num_classes`, or a chosen MixupLayer
+            the forward pass never calls; from `fit` and `evaluate`, on
+            every backend and with the same message, for a class id
+            outside `[0, num_classes)` or a NaN, infinite or negative
+            sample weight (the batch changes nothing: the model trains on
+            once the data is fixed).
+
+    A model saved with `model.save` loads with `keras.saving.load_model`
+    compiled, with its optimizer's state and the position of its seed
+    streams: `fit` resumes where it stopped (with the same next steps on
+    the same backend).
 
     Example:
 
@@ -317,6 +326,16 @@ class MixupModel(HoldsEngine, keras.Model):
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
         self._regmixup = RegMixup(self.engine.options["clean_loss_weight"])
 
+    def _described(self):
+        """The repr: the wrapped model's name, `mix_at` and the options."""
+        name, options = super()._described()
+        return [
+            name,
+            f"model={self.model.name!r}",
+            f"mix_at={self.mix_at!r}",
+            options,
+        ]
+
     @property
     def mix_points(self):
         """The names of the points a step may mix at, in model order."""
@@ -331,6 +350,20 @@ class MixupModel(HoldsEngine, keras.Model):
         """
         _check_loss(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
+
+    def compile_from_config(self, config):
+        """Compiles the model as `get_compile_config` recorded it: what
+        `keras.saving.load_model` calls, so that a loaded model resumes
+        `fit` (the optimizer's variables are built here, for the file's
+        values to load into).
+
+        Args:
+            config: the dict `get_compile_config` returned.
+        """
+        config = keras.saving.deserialize_keras_object(config)
+        self.compile(**config)
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
 
     def call(self, inputs, training=None):
         """Calls the wrapped model; never mixes, even with `training=True`
@@ -411,25 +444,91 @@ class MixupModel(HoldsEngine, keras.Model):
 
     def _stateless_train_step(self, state, data):
         """`train_step` on JAX: mixes with the state's variable values,
-        then runs Keras' step on the mixed batch with the advanced ones."""
+        then runs Keras' step on the mixed batch with the advanced ones.
+        A batch with a class id out of range changes no state, and says so
+        in its logs (see `_screen`)."""
+        before = state
         trainable, non_trainable, optimizer_state, metrics_state = state
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, sample_weight, screen = self._screen(y, sample_weight)
         variables = self.non_trainable_variables
         with keras.StatelessScope(
             state_mapping=list(zip(variables, non_trainable, strict=True))
         ) as scope:
-            batch, steps, rows = self._step_batch(data)
+            batch, steps, rows = self._step_batch((x, y, sample_weight))
         non_trainable = [scope.get_current_value(v) for v in variables]
         state = (trainable, non_trainable, optimizer_state, metrics_state)
         with self._mix_points.instructing(steps), self._regmixup.training(rows):
             logs, state = super().train_step(state, batch)
         self._mix_points.check_applied(steps)
-        return logs, state
+        return _held_back(screen, logs, state, before)
 
     @property
     def metrics(self):
         """The compiled metrics and, with RegMixup, the trackers of
         `mixed_loss` and `clean_loss` (reported by training steps only)."""
         return [*super().metrics, *self._regmixup.trackers]
+
+    def _screen(self, y, sample_weight):
+        """On JAX: the batch's value checks, made here rather than by a
+        host callback (which, inside a jitted step, fails late, after
+        `fit` returned, with the model's state lost). Integer labels come
+        back one-hot encoded, refused weights replaced by 1 (the step is
+        held back anyway), and `screen`: `(found, first, kind)`, whether a
+        check failed, the value it names and which check (an index into
+        `_messages(self)`), or `None` when nothing is checked. The step
+        reports it in its logs and the train function raises (see
+        `make_train_function`)."""
+        num_classes = self.engine.options["num_classes"]
+        problems = []
+        if num_classes is not None:
+            ids = [t for t in keras.tree.flatten(y) if backend.is_integer(t)]
+            problems += [labels.outside_ids(t, num_classes) for t in ids]
+            y = keras.tree.map_structure(
+                lambda t: labels.encode_labels(
+                    t, num_classes, check_range=False
+                ),
+                y,
+            )
+        kinds = [0] * len(problems)
+        weights = [] if sample_weight is None else sample_weight
+        for leaf in keras.tree.flatten(weights):
+            if backend.is_floating(leaf):
+                bad = checks.refused_weights(leaf)
+                problems.append(checks.first_bad(leaf, bad))
+                kinds.append(1)
+        if sample_weight is not None:
+            sample_weight = keras.tree.map_structure(_weights_or_ones, weights)
+        return y, sample_weight, _first_problem(problems, kinds)
+
+    def make_train_function(self, force=False):
+        """Keras' train function; on JAX it raises the `ValueError` for a
+        class id out of range (see `_screen`), with the model's
+        variables back in place, unchanged by the refused batch."""
+        super().make_train_function(force)
+        self.train_function = _raising_label_errors(
+            self, self.train_function, _STATE_PARTS
+        )
+
+    def test_step(self, *args):
+        """Keras' test step (nothing is mixed); on JAX, with class ids
+        out of range reported as in `train_step`."""
+        if keras.backend.backend() != "jax":
+            return super().test_step(*args)
+        state, data = args
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y, sample_weight, screen = self._screen(y, sample_weight)
+        logs, after = super().test_step(state, (x, y, sample_weight))
+        return _held_back(screen, logs, after, state)
+
+    def make_test_function(self, force=False):
+        """Keras' test function; on JAX it raises for a class id out of
+        range, as `make_train_function`'s does."""
+        super().make_test_function(force)
+        parts = tuple(p for p in _STATE_PARTS if p != "optimizer_variables")
+        self.test_function = _raising_label_errors(
+            self, self.test_function, parts
+        )
 
     def compute_loss(
         self,
@@ -494,15 +593,126 @@ class MixupModel(HoldsEngine, keras.Model):
 
 
 def _encode(y, num_classes):
-    """One-hot encodes integer labels, as the training step does."""
-    if y is None or num_classes is None:
+    """One-hot encodes integer labels, as the training step does, with
+    the training step's checks: Keras builds the compiled loss and metrics
+    on the unmixed labels before the first step (on JAX and PyTorch), and
+    evaluation never mixes."""
+    if y is None:
         return y
     return keras.tree.map_structure(
-        lambda t: (
-            t if backend.is_floating(t) else encode_labels(t, num_classes)
-        ),
-        y,
+        lambda t: labels.encode_labels(t, num_classes), y
     )
+
+
+#: The log entries a JAX step reports a failed value check with.
+_FOUND, _FIRST, _KIND = (
+    "_mixup_refused",
+    "_mixup_refused_value",
+    "_mixup_refused_kind",
+)
+
+#: The parts of a JAX train step's state, as `jax_state_sync` names them.
+_STATE_PARTS = (
+    "trainable_variables",
+    "non_trainable_variables",
+    "optimizer_variables",
+    "metrics_variables",
+)
+
+
+def _messages(model):
+    """The messages of the value checks a step makes (see
+    `MixupModel._screen`), in the order of their kinds."""
+    num_classes = model.engine.options["num_classes"]
+    return (labels.outside_message(num_classes), checks.WEIGHTS_MESSAGE)
+
+
+def _weights_or_ones(weights):
+    """Float weights with the refused ones (see
+    `keras_mixup.checks.refused_weights`) replaced by 1."""
+    if not backend.is_floating(weights):
+        return weights
+    where = backend.ops().numpy.where
+    return where(checks.refused_weights(weights), 1.0, weights)
+
+
+def _first_problem(problems, kinds):
+    """`(found, first, kind)` of the first failed check among `problems`
+    (`(found, first)` pairs), or `None` without checks."""
+    if not problems:
+        return None
+    ops = backend.ops()
+    found, first = problems[0]
+    first = ops.core.cast(first, "float32")
+    kind = ops.numpy.array(kinds[0], "int32")
+    for (other, value), index in zip(problems[1:], kinds[1:], strict=True):
+        first = ops.numpy.where(found, first, ops.core.cast(value, "float32"))
+        kind = ops.numpy.where(found, kind, index)
+        found = ops.numpy.logical_or(found, other)
+    return found, first, kind
+
+
+def _held_back(screen, logs, state, before):
+    """A JAX step's `(logs, state)`: after a failed value check
+    (`screen`, from `MixupModel._screen`), the state as it was before the
+    step, and the check in the logs."""
+    if screen is None:
+        return logs, state
+    import jax
+
+    found, first, kind = screen
+    state = jax.tree.map(
+        lambda new, old: jax.numpy.where(found, old, new), state, before
+    )
+    return {**logs, _FOUND: found, _FIRST: first, _KIND: kind}, state
+
+
+def _raising_label_errors(model, function, parts):
+    """Wraps a JAX train or test function (whose state has the `parts`):
+    a step that reports an out-of-range class id puts the state back into
+    the model's variables (Keras took them out for the epoch) and raises
+    the `ValueError`. Other backends' functions are returned as they
+    are; on TensorFlow, the range check's `InvalidArgumentError` becomes
+    the same `ValueError`."""
+    if hasattr(function, "reports") or keras.backend.backend() == "torch":
+        return function
+    if keras.backend.backend() == "tensorflow":
+        return _tensorflow_label_errors(model, function)
+
+    def checked(state, iterator):
+        logs, state = function(state, iterator)
+        logs = dict(logs)
+        found = logs.pop(_FOUND, False)
+        first, kind = logs.pop(_FIRST, None), logs.pop(_KIND, None)
+        if bool(found):
+            model._jax_state = dict(zip(parts, state, strict=True))
+            model._jax_state_synced = False
+            model.jax_state_sync()
+            raise checks.value_error(_messages(model)[int(kind)], first)
+        return logs, state
+
+    checked.reports = "out-of-range class ids"
+    return checked
+
+
+def _tensorflow_label_errors(model, function):
+    """Wraps a TensorFlow train or test function: the range check's
+    `InvalidArgumentError` (a `tf.debugging.Assert`, which stops the step
+    before any update) is raised as the `ValueError` of the other
+    backends."""
+    messages = _messages(model)
+
+    def checked(*args):
+        try:
+            return function(*args)
+        except tf.errors.InvalidArgumentError as error:
+            refused = checks.from_tensorflow_error(error, messages)
+            if refused is None:
+                raise
+            raise refused from None
+
+    checked.reports = "out-of-range class ids"
+    return checked
 
 
 def _as_float(structure):

@@ -13,7 +13,19 @@ import keras
 from keras_mixup import backend, checks
 from keras_mixup.backend import tf
 
-__all__ = ["MixingState", "SeedSource", "as_seed"]
+__all__ = [
+    "MixingState",
+    "SeedSource",
+    "as_seed",
+    "load_seed_state",
+    "save_seed_state",
+]
+
+#: The weights-store key of each kind of seed stream: a `SeedSource`'s
+#: generator (TensorFlow) and a `keras.random.SeedGenerator` (JAX, PyTorch).
+#: A file saved on one backend loads on another, which ignores the key it
+#: has no stream for (and starts from the constructor seed).
+SEED_KEYS = {"source": "tensorflow_seed_state", "generator": "keras_seed_state"}
 
 
 def as_seed(seed):
@@ -283,3 +295,40 @@ class MixingState:
             return active
         draw = backend.uniform([], seed)
         return ops.numpy.logical_and(active, draw < self.prob)
+
+
+def save_seed_state(store, *, seed_source=None, seed_generator=None):
+    """Writes where the seed streams are into a Keras weights store (what
+    `save_own_variables` receives), so that a loaded model draws the
+    same next lam and partners as the saved one.
+
+    Args:
+        store: the dict-like weights store.
+        seed_source: a `SeedSource`, or `None`. Defaults to `None`.
+        seed_generator: a `keras.random.SeedGenerator`, or `None`.
+            Defaults to `None`.
+    """
+    if seed_source is not None:
+        store[SEED_KEYS["source"]] = seed_source.generator.state.numpy()
+    if seed_generator is not None:
+        store[SEED_KEYS["generator"]] = keras.ops.convert_to_numpy(
+            seed_generator.state.value
+        )
+
+
+def load_seed_state(store, *, seed_source=None, seed_generator=None):
+    """Sets the seed streams from a Keras weights store written by
+    `save_seed_state`; a stream whose key the store lacks (a file from
+    another backend, or from before seeds were saved) is left as it is.
+
+    Args:
+        store: the dict-like weights store.
+        seed_source: a `SeedSource`, or `None`. Defaults to `None`.
+        seed_generator: a `keras.random.SeedGenerator`, or `None`.
+            Defaults to `None`.
+    """
+    keys = set(store.keys())
+    if seed_source is not None and SEED_KEYS["source"] in keys:
+        seed_source.generator.state.assign(store[SEED_KEYS["source"]])
+    if seed_generator is not None and SEED_KEYS["generator"] in keys:
+        seed_generator.state.assign(store[SEED_KEYS["generator"]])

@@ -1,27 +1,24 @@
 """Every Keras backend: lam is drawn correctly on TensorFlow, JAX and PyTorch.
 
 Each backend runs `backend_scenarios.py` in its own process (Keras picks its
-backend once, at import), and the tests here check what it measured.
+backend once, at import; the other scenarios of `conftest.SHARED` run in
+the same process), and the tests here check what it measured.
 """
 
 import math
-import pathlib
 
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, shared_result
 from scipy import stats
 
-SCENARIOS = pathlib.Path(__file__).with_name("backend_scenarios.py")
 ALPHAS = (0.01, 0.2, 1.0, 8.0, 64.0)
 DRAWS = 100_000
 END = 1e-3
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def beta(request):
-    result = run_scenario(request.param, SCENARIOS, "beta")
-    assert result["backend"] == request.param
-    return result
+@pytest.fixture(params=BACKENDS)
+def beta(request, shared_runs):
+    return shared_result(shared_runs, request.param, "beta")
 
 
 def _rows(beta):

@@ -600,6 +600,9 @@ class BadBatch(NamedTuple):
     error: type
     match: str
     dynamic: Any = None
+    #: `(error, match)` in a graph (`tf.function`, `Dataset.map`), where a
+    #: value check is an assertion that fails when the graph runs.
+    traced: Any = None
 
 
 def mixup3():
@@ -645,14 +648,48 @@ BAD_BATCHES = {
     "label-too-large": BadBatch(
         mixup3,
         (tf.eye(2), tf.constant([0, 3])),
-        tf.errors.InvalidArgumentError,
-        r"Labels must be in \[0, 3\)",
+        ValueError,
+        r"^Labels must be in \[0, 3\) \(num_classes=3\); received the "
+        r"class id 3\.$",
+        traced=(tf.errors.InvalidArgumentError, r"Labels must be in \[0, 3\)"),
     ),
     "label-negative": BadBatch(
         mixup3,
         (tf.eye(2), tf.constant([-1, 0])),
-        tf.errors.InvalidArgumentError,
-        r"Labels must be in \[0, 3\)",
+        ValueError,
+        r"Labels must be in \[0, 3\).*received the class id -1\.$",
+        traced=(tf.errors.InvalidArgumentError, r"Labels must be in \[0, 3\)"),
+    ),
+    "sample_weight-negative": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), tf.constant([1.0, -0.5])),
+        ValueError,
+        r"^`sample_weight` must hold finite weights >= 0 .*received the "
+        r"weight -0\.5\.$",
+        traced=(
+            tf.errors.InvalidArgumentError,
+            r"`sample_weight` must hold finite weights >= 0",
+        ),
+    ),
+    "sample_weight-nan": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), tf.constant([NAN, 1.0])),
+        ValueError,
+        r"`sample_weight` must hold finite weights.*received the weight nan",
+        traced=(
+            tf.errors.InvalidArgumentError,
+            r"`sample_weight` must hold finite weights >= 0",
+        ),
+    ),
+    "sample_weight-inf": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), tf.constant([1.0, float("inf")])),
+        ValueError,
+        r"`sample_weight` must hold finite weights.*received the weight inf",
+        traced=(
+            tf.errors.InvalidArgumentError,
+            r"`sample_weight` must hold finite weights >= 0",
+        ),
     ),
     "int-labels-without-num_classes": BadBatch(
         mixup_float_labels,
@@ -754,6 +791,8 @@ def test_bad_batch(row, runner):
     error, match = row.error, row.match
     if runner == "function" and row.dynamic:
         error, match = row.dynamic
+    if runner != "eager" and row.traced:
+        error, match = row.traced
     with pytest.raises(error, match=match):
         RUNNERS[runner](row.make(), row.batch)
 

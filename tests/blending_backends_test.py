@@ -1,20 +1,18 @@
 """Every Keras backend: the blend and the labels on TensorFlow, JAX and
 PyTorch tensors, and the latent blend's gradient exact on each.
 
-Each backend runs `blending_backend_scenarios.py` in its own process (Keras
+Each backend runs `blending_backend_scenarios.py` in its own process (with the
+other scenarios of `conftest.SHARED`) (Keras
 picks its backend once, at import), the three at once, and the tests here
 check what it computed.
 """
 
-import concurrent.futures
-import pathlib
 import re
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, shared_result
 
-SCENARIOS = pathlib.Path(__file__).with_name("blending_backend_scenarios.py")
 #: Gradient error allowed, relative to the gradient's largest value: float32
 #: rounding, summed in another order than automatic differentiation's.
 FLOAT32_ERROR = 1e-5
@@ -23,23 +21,9 @@ FLOAT32_ERROR = 1e-5
 HALF_ERROR = {"float16": 5e-3, "bfloat16": 4e-2}
 
 
-@pytest.fixture(scope="module")
-def runs():
-    """The three backends' scenario processes, started together (each
-    spends seconds importing its framework)."""
-    pool = concurrent.futures.ThreadPoolExecutor(len(BACKENDS))
-    with pool:
-        yield {
-            backend: pool.submit(run_scenario, backend, SCENARIOS, "blending")
-            for backend in BACKENDS
-        }
-
-
 @pytest.fixture(params=BACKENDS)
-def result(request, runs):
-    result = runs[request.param].result()
-    assert result["backend"] == request.param
-    return result
+def result(request, shared_runs):
+    return shared_result(shared_runs, request.param, "blending_scenario")
 
 
 def test_forward_is_the_formula_on_hand_built_inputs(result):

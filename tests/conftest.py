@@ -13,9 +13,12 @@ one copy of each, imported by the tests as `from conftest import ...`:
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
 - `run_scenario`: runs a scenario script under one Keras backend;
-  `run_in_turn` under each, passing saved files on.
+  `run_in_turn` under each, passing saved files on; `shared_runs`, a
+  session fixture, runs the scenarios that load nothing (`SHARED`) in one
+  process per backend, the three at once.
 """
 
+import concurrent.futures
 import json
 import os
 import pathlib
@@ -376,3 +379,35 @@ def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
         assert found[backend]["backend"] == backend
         previous = folder
     return found
+
+
+#: The scenarios that take no arguments and load nothing, run together in
+#: one process per backend (`scenario_runner.py`): each framework is
+#: imported once for all of them.
+SHARED = (
+    "backend_scenarios.py:beta",
+    "pairing_backend_scenarios.py:pairings",
+    "blending_backend_scenarios.py:blending_scenario",
+)
+RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
+
+
+@pytest.fixture(scope="session")
+def shared_runs():
+    """`{backend: future of {scenario name: result}}`, the three backends'
+    processes started together when a test first needs one."""
+    pool = concurrent.futures.ThreadPoolExecutor(len(BACKENDS))
+    with pool:
+        yield {
+            backend: pool.submit(
+                run_scenario, backend, RUNNER, *SHARED, timeout=900
+            )
+            for backend in BACKENDS
+        }
+
+
+def shared_result(shared_runs, backend, name):
+    """What scenario `name` returned under `backend` (see `SHARED`)."""
+    result = shared_runs[backend].result()[name]
+    assert result["backend"] == backend
+    return result

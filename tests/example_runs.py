@@ -1,7 +1,7 @@
 """Checks on the examples' `--quick` runs, shared by their tests.
 
 - `examples/figures/` holds the figures the docs show: a `--quick` run
-  writes its figures elsewhere (a temporary directory), never over them;
+  writes its figures elsewhere (`examples/output/quick/`), never over them;
 - no `fit` on a `tf.data` pipeline warns that `shuffle=True` is ignored.
 """
 

@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 
 import keras
 import numpy as np
@@ -275,22 +276,24 @@ def test_make_parser_takes_exactly_one_length():
         )
 
 
-def test_figures_go_to_a_temporary_directory_in_quick_runs(tmp_path):
+def test_figures_go_to_the_documented_output_folder(tmp_path):
     from argparse import Namespace
 
     quick = Namespace(figures=None, quick=True)
     path = command_line.figure_path(quick, "a.png")
-    assert os.path.dirname(path) == quick.figures
+    expected = os.path.join(command_line.OUTPUT_DIR, "quick")
+    assert os.path.dirname(path) == quick.figures == expected
     assert os.path.isdir(quick.figures)
-    assert os.path.dirname(path) != command_line.FIGURES_DIR
+    # Not the README's figures, and not a temporary folder left behind.
+    assert not expected.startswith(command_line.FIGURES_DIR)
+    assert not expected.startswith(tempfile.gettempdir())
     # The same directory for every figure of the run.
     assert command_line.figure_path(quick, "b.png") == os.path.join(
         quick.figures, "b.png"
     )
-    os.rmdir(quick.figures)
     full = Namespace(figures=None, quick=False)
     assert command_line.figure_path(full, "a.png") == os.path.join(
-        command_line.FIGURES_DIR, "a.png"
+        command_line.OUTPUT_DIR, "a.png"
     )
     none = Namespace(figures="", quick=False)
     assert command_line.figure_path(none, "a.png") is None
@@ -298,6 +301,44 @@ def test_figures_go_to_a_temporary_directory_in_quick_runs(tmp_path):
     path = command_line.figure_path(chosen, "a.png")
     assert path == str(tmp_path / "figs" / "a.png")
     assert (tmp_path / "figs").is_dir()
+
+
+def test_the_output_folder_is_ignored_by_git():
+    done = subprocess.run(
+        ["git", "check-ignore", "-q", command_line.OUTPUT_DIR + "/x.png"],
+        cwd=EXAMPLES,
+    )
+    assert done.returncode == 0
+
+
+def test_help_shows_the_defaults_and_runs_show_progress_unless_quiet():
+    parser = command_line.make_parser("x", epochs=7, alpha=0.3, batch_size=4)
+    text = parser.format_help()
+    assert "training epochs (default: 7)" in text
+    assert "(default: 0.3)" in text and "--out DIR, --figures DIR" in text
+    assert parser.parse_args([]).verbose == 1  # Keras's progress bar
+    assert parser.parse_args(["--quiet"]).verbose == 0
+    assert parser.parse_args(["--verbose", "2"]).verbose == 2
+    assert parser.parse_args(["--out", "d"]).figures == "d"
+
+
+def test_tensorflow_start_up_logs_never_reach_stderr():
+    code = (
+        "import sys; sys.path.insert(0, '.'); import command_line; "
+        "command_line.make_parser('x', epochs=1, alpha=0.2, batch_size=2)"
+        ".parse_args([]); import tensorflow as tf; print(tf.constant(2) + 1)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLES,
+        env=env,
+        check=True,
+    )
+    assert "3" in done.stdout
+    assert done.stderr == "", done.stderr
 
 
 def test_image_model_names_on_the_command_line_are_the_built_ones():

@@ -130,7 +130,7 @@ def readme_examples(x, y):
         seed=1,
     )
     wrapper.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-    out["latent_losses"] = _fit(wrapper, x, y, epochs=2)
+    out["latent_losses"] = _fit(wrapper, x, y)
     out["mix_points"] = wrapper.mix_points
     return out, model, wrapper
 
@@ -334,6 +334,209 @@ def layer_in_tf_data():
     }
 
 
+def _resume_model(backend, **options):
+    """A compiled MixupModel for the resume scenarios (seeded weights)."""
+    import keras
+
+    import keras_mixup
+
+    model = keras_mixup.MixupModel(
+        _readme_backbone(), alpha=0.4, num_classes=CLASSES, seed=3, **options
+    )
+    model.compile(keras.optimizers.Adam(0.01), "categorical_crossentropy")
+    return model
+
+
+def _state(model):
+    """Weights and optimizer variables, as float64 arrays."""
+    return [
+        np.asarray(keras_ops().convert_to_numpy(v), "float64")
+        for v in [*model.trainable_weights, *model.optimizer.variables]
+    ]
+
+
+#: The MixupModels saved and resumed: every `mix_at`, RegMixup where the
+#: backend runs it.
+RESUMED = {
+    "input": {},
+    "latent": {"mix_at": "latent"},
+    "list": {"mix_at": ["mix_2"]},
+    "regmixup": {"clean_loss_weight": 1.0},
+}
+
+
+def resume(x, y, load_dir, save_dir):
+    """A saved MixupModel loads compiled, with its optimizer, and its next
+    `fit` steps are those of the model that was saved; a file another
+    backend saved loads and resumes with the optimizer state carried."""
+    import warnings
+
+    import keras
+
+    backend = keras.backend.backend()
+    out = {}
+    save_dir = pathlib.Path(save_dir)
+    for name, options in RESUMED.items():
+        if name == "regmixup" and backend != "tensorflow":
+            continue  # RegMixup runs on TensorFlow only, for now
+        model = _resume_model(backend, **options)
+        _fit(model, x, y)
+        path = save_dir / f"resume_{name}.keras"
+        model.save(path)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            loaded = keras.saving.load_model(path)
+        saved = _state(model)
+        iterations = int(
+            keras_ops().convert_to_numpy(loaded.optimizer.iterations)
+        )
+        _fit(model, x, y)
+        _fit(loaded, x, y)
+        out[f"resume_{name}"] = {
+            "compile_warnings": [
+                str(w.message)[:200]
+                for w in caught
+                if "compile" in str(w.message)
+            ],
+            "iterations_loaded": iterations,
+            "iterations_after": int(
+                keras_ops().convert_to_numpy(loaded.optimizer.iterations)
+            ),
+            "next_steps": _max_difference(_state(model), _state(loaded)),
+            "moved": _max_difference(saved, _state(model)),
+        }
+        if name == "input":
+            np.savez(save_dir / "resume_input.npz", *saved)
+    if load_dir != "-":
+        load_dir = pathlib.Path(load_dir)
+        loaded = keras.saving.load_model(load_dir / "resume_input.keras")
+        stored = np.load(load_dir / "resume_input.npz")
+        stored = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        out["resume_other_backend"] = {
+            "carried": _max_difference(stored, _state(loaded)),
+            "iterations_loaded": int(
+                keras_ops().convert_to_numpy(loaded.optimizer.iterations)
+            ),
+            "losses": _fit(loaded, x, y),
+            "iterations_after": int(
+                keras_ops().convert_to_numpy(loaded.optimizer.iterations)
+            ),
+        }
+    return out
+
+
+def _message(run):
+    """The message of the ValueError `run()` raises (`None` if it raises
+    nothing, the type and message for another error)."""
+    try:
+        run()
+    except ValueError as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 - reported, for the parent
+        return f"{type(error).__name__}: {error}"[:300]
+    return None
+
+
+def _small_model(**options):
+    import keras
+
+    import keras_mixup
+
+    backbone = keras.Sequential(
+        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
+    )
+    model = keras_mixup.MixupModel(backbone, seed=1, **options)
+    model.compile("adam", "categorical_crossentropy")
+    return model
+
+
+def mistakes():
+    """The same mistakes on every backend: the message each raises, from
+    `fit`; after an out-of-range id the model is unchanged and trains."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(16, 4)).astype("float32")
+    ids = rng.integers(0, 3, 16).astype("int32")
+    hot = np.eye(3, dtype="float32")[ids]
+    bad_ids = ids.copy()
+    bad_ids[2] = 7
+    weights = np.ones(16, "float32")
+
+    def fit(model, y, sample_weight=None):
+        model.fit(
+            x,
+            y,
+            sample_weight=sample_weight,
+            batch_size=8,
+            verbose=0,
+            shuffle=False,
+        )
+
+    def weight(value):
+        changed = weights.copy()
+        changed[5] = value
+        return changed
+
+    table = {
+        "ids_without_num_classes": lambda: fit(_small_model(), ids),
+        "one_hot_too_wide": lambda: fit(
+            _small_model(num_classes=3), np.eye(5, dtype="float32")[ids]
+        ),
+        "float_ids": lambda: fit(
+            _small_model(num_classes=3), ids.astype("float32")
+        ),
+        "id_out_of_range": lambda: fit(_small_model(num_classes=3), bad_ids),
+        "negative_weight": lambda: fit(
+            _small_model(num_classes=3), hot, weight(-0.5)
+        ),
+        "nan_weight": lambda: fit(
+            _small_model(num_classes=3), hot, weight(np.nan)
+        ),
+        "evaluate_id_out_of_range": lambda: _small_model(
+            num_classes=3
+        ).evaluate(x, bad_ids, verbose=0),
+    }
+    out = {"mistakes": {name: _message(run) for name, run in table.items()}}
+    model = _small_model(num_classes=3)
+    before = _weights(model)
+    raised = _message(lambda: fit(model, bad_ids))
+    unchanged = _max_difference(before, _weights(model))
+    fit(model, ids)
+    out["after_refused_batch"] = {
+        "raised": raised,
+        "unchanged": unchanged,
+        "then_trained": _max_difference(before, _weights(model)),
+        "predicts": list(model.predict(x, verbose=0).shape),
+    }
+    return out
+
+
+def dict_layer_in_functional_model():
+    """The dict form of MixupLayer inside a functional model: built
+    symbolically, identity at inference, mixing when training."""
+    import keras
+
+    import keras_mixup
+
+    x = np.eye(8, dtype="float32")
+    images, labels = keras.Input((8,)), keras.Input((8,))
+    mixed = keras_mixup.MixupLayer(alpha=1.0, seed=2)(
+        {"images": images, "labels": labels}
+    )
+    model = keras.Model([images, labels], [mixed["images"], mixed["labels"]])
+    same = model.predict([x, x], verbose=0)
+    trained = [
+        keras_ops().convert_to_numpy(t) for t in model([x, x], training=True)
+    ]
+    return {
+        "dict_layer_shapes": [list(t.shape) for t in model.outputs],
+        "dict_layer_identity": bool(np.array_equal(same[0], x)),
+        "dict_layer_mixes": not np.array_equal(trained[0], x),
+        "dict_layer_labels_follow": bool(
+            np.allclose(trained[0], trained[1], atol=1e-6)
+        ),
+    }
+
+
 def in_model(load_dir, save_dir):
     """Every scenario above; see the module docstring."""
     import keras
@@ -353,6 +556,9 @@ def in_model(load_dir, save_dir):
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     out["tfp_imported"] = "tensorflow_probability" in sys.modules
     out.update(save_and_load(layer_model, wrapper, load_dir, save_dir))
+    out.update(resume(x, y, load_dir, save_dir))
+    out.update(mistakes())
+    out.update(dict_layer_in_functional_model())
     out.update(layer_in_tf_data())
     return out
 

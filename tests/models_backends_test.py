@@ -10,6 +10,7 @@ backends run in turn, each loading the `.keras` files the previous one saved
 
 import math
 import pathlib
+import re
 
 import pytest
 from conftest import BACKENDS, run_in_turn
@@ -108,3 +109,83 @@ def test_jax_and_torch_models_never_import_tensorflow(results):
 def test_a_layer_mapped_over_tf_data_mixes_with_tensorflow(result):
     assert result["tf_data_is_tensorflow"] and result["tf_data_mixed"]
     assert result["tf_data_labels_follow"]
+
+
+def test_a_loaded_model_resumes_fit_with_its_optimizer(result):
+    expected = {"input", "latent", "list"}
+    if result["backend"] == "tensorflow":
+        expected.add("regmixup")  # RegMixup runs on TensorFlow only, now
+    found = {
+        k.removeprefix("resume_")
+        for k in result
+        if k
+        in ("resume_input", "resume_latent", "resume_list", "resume_regmixup")
+    }
+    assert found == expected
+    for name in expected:
+        resumed = result[f"resume_{name}"]
+        assert resumed["compile_warnings"] == [], name
+        # Two steps before saving, two after: the iteration count goes on.
+        assert resumed["iterations_loaded"] == 2, name
+        assert resumed["iterations_after"] == 4, name
+        assert resumed["moved"] > 1e-3, name  # the steps changed weights
+        # The same next steps as the model that was saved: seeds, weights
+        # and optimizer slots all carried over.
+        if result["backend"] == "tensorflow":
+            assert resumed["next_steps"] == 0.0, name
+        else:
+            assert resumed["next_steps"] < 1e-6, name
+
+
+def test_a_file_saved_on_another_backend_resumes(result):
+    if result["backend"] == "tensorflow":  # loads nothing: it runs first
+        return
+    other = result["resume_other_backend"]
+    assert other["carried"] < 1e-6  # weights and optimizer slots
+    assert other["iterations_loaded"] == 2
+    assert other["iterations_after"] == 4
+    assert _finite(other["losses"])
+
+
+#: Each mistake, and the ValueError every backend raises for it.
+MISTAKES = {
+    "ids_without_num_classes": r"^Integer labels \(class ids\) need "
+    r"`num_classes`.*dtype int32 and shape \(8,\)\.$",
+    "one_hot_too_wide": r"^The labels have 5 values per example "
+    r"\(shape \(8, 5\)\), but `num_classes=3`",
+    "float_ids": r"^`num_classes=3` one-hot encodes class ids, but the "
+    r"labels are floats of shape \(8,\)",
+    "id_out_of_range": r"^Labels must be in \[0, 3\) \(num_classes=3\); "
+    r"received the class id 7\.$",
+    "negative_weight": r"^`sample_weight` must hold finite weights >= 0 "
+    r".*received the weight -0\.5\.$",
+    "nan_weight": r"^`sample_weight` must hold finite weights >= 0 "
+    r".*received the weight nan\.$",
+    "evaluate_id_out_of_range": r"^Labels must be in \[0, 3\) "
+    r"\(num_classes=3\); received the class id 7\.$",
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_the_same_mistake_raises_the_same_error_on_every_backend(
+    results, mistake
+):
+    messages = {b: results[b]["mistakes"][mistake] for b in BACKENDS}
+    for backend, message in messages.items():
+        assert message is not None, (backend, "raised nothing")
+        assert re.match(MISTAKES[mistake], message), (backend, message)
+    assert len(set(messages.values())) == 1, messages
+
+
+def test_a_refused_batch_changes_nothing_and_the_model_trains_on(result):
+    after = result["after_refused_batch"]
+    assert re.match(MISTAKES["id_out_of_range"], after["raised"])
+    assert after["unchanged"] == 0.0
+    assert after["then_trained"] > 1e-4
+    assert after["predicts"] == [16, 3]
+
+
+def test_the_dict_form_of_the_layer_builds_in_a_functional_model(result):
+    assert result["dict_layer_shapes"] == [[None, 8], [None, 8]]
+    assert result["dict_layer_identity"] and result["dict_layer_mixes"]
+    assert result["dict_layer_labels_follow"]

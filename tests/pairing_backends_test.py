@@ -1,30 +1,26 @@
 """Every pairing strategy on TensorFlow, JAX and PyTorch.
 
-Each backend runs `pairing_backend_scenarios.py` once, in its own process
+Each backend runs `pairing_backend_scenarios.py` once, in its own process (with
+the other scenarios of `conftest.SHARED`)
 (Keras picks its backend once, at import): it draws partners with every
 strategy on the batches `batches()` gives (on JAX under `jax.jit`, as a
 training step does), and the tests here check them against NumPy.
 """
 
-import pathlib
-
 import numpy as np
 import pairing_backend_scenarios as scenarios
 import pytest
-from conftest import BACKENDS, nearest_sets, run_scenario
+from conftest import BACKENDS, nearest_sets, shared_result
 
 import keras_mixup
 
-SCENARIOS = pathlib.Path(scenarios.__file__)
 NAMES = ("knn", "label_kernel", "random", "same_class", "same_class_knn")
 K = scenarios.OPTIONS["knn_k"]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def drawn(request):
-    result = run_scenario(request.param, SCENARIOS, "pairings")
-    assert result["backend"] == request.param
-    return result
+@pytest.fixture(params=BACKENDS)
+def drawn(request, shared_runs):
+    return shared_result(shared_runs, request.param, "pairings")
 
 
 def _partners(drawn, name, form="batch"):
