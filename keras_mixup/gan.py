@@ -151,7 +151,9 @@ class MixupGAN(HoldsEngine, keras.Model):
 
     def __repr__(self):
         options = (
-            "alpha=None" if self.engine is None else self.engine.describe()
+            self.engine.settings.describe()
+            if self.engine.mixes
+            else f"alpha=None, seed={self.seed!r}"
         )
         return (
             f"MixupGAN(name={self.name!r}, generator={self.generator.name!r}, "

@@ -215,7 +215,7 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
             return backend.ops().core.cast(tensor, self.compute_dtype)
         return tensor
 
-    def compute_output_spec(self, inputs, training=None):
+    def compute_output_spec(self, inputs, training=None, mask=None):
         """The output's structure, shapes and dtypes for a symbolic call
         (a functional model). JAX and PyTorch cannot draw for symbolic
         tensors, whose batch size is unknown: the call runs on a small
@@ -223,7 +223,9 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         from the seed stream), and its outputs are described with the
         unknown dimensions unknown again."""
         if keras.backend.backend() == "tensorflow":
-            return super().compute_output_spec(inputs, training=training)
+            return super().compute_output_spec(
+                inputs, training=training, mask=mask
+            )
         ops = backend.ops()
         zeros = keras.tree.map_structure(
             lambda t: ops.numpy.zeros(
@@ -232,7 +234,7 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
             inputs,
         )
         with keras.StatelessScope():
-            outputs = self.call(zeros, training=training)
+            outputs = self.call(zeros, training=training, mask=mask)
         return keras.tree.map_structure(
             lambda t: keras.KerasTensor(
                 [None if d == _SPEC_SIZE else d for d in t.shape],

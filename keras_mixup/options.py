@@ -93,6 +93,10 @@ def _spatial(resolved):
     return resolved.variant.spatial
 
 
+def _boxes(resolved):
+    return "bounding_boxes" in resolved.variant.takes
+
+
 def _geometric_boxes(resolved):
     return resolved.variant.needs_box_format
 
@@ -246,7 +250,7 @@ _COMMON = (
         "`[B, H, W, C]` and videos `[B, T, H, W, C]` (the same cut on "
         "every frame); `None` means `keras.config.image_data_format()`.",
         used=_spatial,
-        users="the variants that cut images (such as `'cutmix'`)",
+        users="the variants that cut images",
     ),
     Option(
         "axes",
@@ -258,7 +262,7 @@ _COMMON = (
         "label weight. `None`: the spatial axes of `data_format`.",
         to_config=as_list,
         used=_spatial,
-        users="the variants that cut images (such as `'cutmix'`)",
+        users="the variants that cut images",
     ),
     Option(
         "bounding_box_format",
@@ -268,8 +272,9 @@ _COMMON = (
         '`"yxyx"`, `"xywh"`, `"center_xywh"`, `"center_yxhw"` or their '
         '`"rel_"` forms, relative to the image size); needed when the '
         "elements hold boxes that a cutting variant moves.",
-        used=_geometric_boxes,
-        users="the variants that move boxes (such as `'cutmix'`)",
+        used=_boxes,
+        users="the variants that take boxes (their boxes are checked "
+        "against it; the cutting ones move them)",
     ),
     Option(
         "min_box_visibility",
@@ -282,7 +287,7 @@ _COMMON = (
         "with a cutting variant, a box keeping less than this fraction of "
         "its area visible is dropped (padded with -1).",
         used=_geometric_boxes,
-        users="the variants that move boxes (such as `'cutmix'`)",
+        users="the variants that move boxes",
     ),
 )
 

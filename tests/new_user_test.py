@@ -223,7 +223,7 @@ def test_every_entry_point_prints_its_options():
     )
     assert repr(
         keras_mixup.MixupGAN(generator, discriminator, 2, alpha=None)
-    ).endswith("latent_dim=2, alpha=None)")
+    ).endswith("latent_dim=2, alpha=None, seed=None)")
     assert repr(keras_mixup.MixupSchedule(layer, 2, alpha={3: 0.4})) == (
         "MixupSchedule(target=['mixer'], start_epoch=2, stop_epoch=None, "
         "alpha={3: 0.4})"
