@@ -200,7 +200,8 @@ def test_config_round_trip_and_keras_serialization():
         alpha=0.3, num_classes=5, label_smoothing=0.1, mode="batch", seed=2
     )
     # The options that take effect: not those of the knn pairings, C-Mixup
-    # or the cutting variants, which mixup with random pairing ignores.
+    # or the cutting variants, which mixup with random pairing ignores
+    # (mixup checks boxes against bounding_box_format).
     assert mixup.get_config() == {
         "alpha": 0.3,
         "num_classes": 5,
@@ -212,6 +213,7 @@ def test_config_round_trip_and_keras_serialization():
         "prob": 1.0,
         "seed": 2,
         "fused": "auto",
+        "bounding_box_format": None,
     }
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(mixup)

@@ -375,6 +375,7 @@ def test_config_round_trip_with_pairing_options():
         "prob",
         "seed",
         "fused",
+        "bounding_box_format",
     }
     restored = keras_mixup.Mixup.from_config(config)
     assert restored.knn_features is first_feature
