@@ -29,48 +29,32 @@ _ONLY_X = object()
 class Mixup(HoldsEngine):
     """Mixes batches in a `tf.data` pipeline (mixup, Zhang et al. 2018).
 
-    Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p],
-    lam * y + (1 - lam) * y[p])`, with `p` the partners (a random
-    permutation of the batch by default) and lam ~ Beta(alpha, alpha),
-    drawn fresh for every batch inside the graph with stateless TensorFlow
-    Probability sampling. It is pure TensorFlow, so it works in
-    `Dataset.map` whatever `KERAS_BACKEND` is set, and can be called
-    eagerly on tensors too. Map it after `batch`.
+    Each batch `(x, y)` becomes `(lam * x + (1 - lam) * x[p], lam * y +
+    (1 - lam) * y[p])`, with `p` the partners (a random permutation by
+    default) and lam ~ Beta(alpha, alpha) drawn for every batch in the
+    graph. It is pure TensorFlow, so it works in `Dataset.map` on any
+    backend: map it after `batch`. See the guide "The `tf.data` pipeline".
 
     Args:
-        alpha: the Beta concentration, a finite number > 0. Small values
-            (0.1 to 0.4) mix gently; 1 gives a uniform lam. Defaults to
-            `0.2`.
+        alpha: the Beta concentration (> 0). Defaults to `0.2`.
         {options}
 
     Call arguments:
-        x: the inputs: a batch-first tensor of rank >= 1, or a tuple or
-            dict of them (integer inputs such as uint8 images are blended
-            in the Keras compute dtype; float ones keep their dtype); or
-            keras's dict element `{"images": x, "labels": y}` alone,
-            which may also hold `"segmentation_masks"` (blended one-hot,
-            pasted by CutMix) and `"bounding_boxes"` (see the guide
-            "Segmentation and detection" of the documentation).
+        x: a batch-first tensor of rank >= 1, a tuple or dict of them, or
+            keras's dict element `{"images": x, "labels": y}` alone.
         y: the labels; left out only for the dict element.
-        sample_weight: optional per-example weights, blended with the same
-            lam and partners. Defaults to `None`.
+        sample_weight: optional weights, blended. Defaults to `None`.
 
     Returns:
-        `(x, y)`, `(x, y, sample_weight)` when weights are given, or the
-        dict element with the same keys, mixed. Labels come back as floats
-        (as given with `mix_labels=False`). A batch of one example comes
-        back unchanged (labels encoded); an empty batch comes back empty.
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed, with
+        float labels (as given with `mix_labels=False`).
 
     Raises:
-        ValueError: at construction for an invalid or unknown option (also
-            `label_smoothing` with `mix_labels=False`); at trace time for
-            an element of another form, integer labels without
-            `num_classes`, float labels that do not match `num_classes`,
-            string, ragged or rank-0 inputs, differing static batch sizes,
-            or a same-class pairing without labels.
+        ValueError: for an invalid option, or at trace time for an element
+            of another form, labels that do not fit `num_classes`, or
+            string, ragged or rank-0 inputs.
         tf.errors.InvalidArgumentError: at run time for class ids outside
-            `[0, num_classes)` (the message names one) or differing dynamic
-            batch sizes; under XLA these checks are compiled out.
+            `[0, num_classes)` or differing batch sizes.
 
     Example:
 
@@ -81,17 +65,6 @@ class Mixup(HoldsEngine):
     ds = ds.map(keras_mixup.Mixup(alpha=0.2, num_classes=10, seed=1))
     images, labels = next(iter(ds))
     assert images.shape == (8, 8, 8, 3) and labels.shape == (8, 10)
-    ```
-
-    Same-class partners, inputs only (labels come back as given):
-
-    ```python
-    mixup = keras_mixup.Mixup(alpha=0.2, pairing="same_class",
-                              mix_labels=False, seed=1)
-    x = np.random.rand(6, 4).astype("float32")
-    y = np.array([0, 0, 1, 1, 2, 2])
-    mixed_x, same_y = mixup(x, y)
-    np.testing.assert_array_equal(same_y, y)
     ```
     """
 
@@ -277,58 +250,36 @@ class CutMix(Mixup):
     """Cuts and pastes boxes between images in a `tf.data` pipeline (CutMix,
     Yun et al., ICCV 2019).
 
-    For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
-    Beta(alpha, alpha); a box of area fraction about 1 - lam (side
-    fractions sqrt(1 - lam)), its centre uniform over the image, clipped
-    at the border, is filled with the partner's pixels, and the labels
-    are blended with the weight of the pixels each example keeps. The
-    partners are a random permutation of the batch; any batch size
-    works (a batch of one comes back unchanged). The paste is one masked
-    select, fused with XLA in graphs. Element forms, seeds and
-    `for_input_context` are those of `keras_mixup.Mixup`; keras's dict
-    element may also hold `"segmentation_masks"` (pasted in the same
-    box, integer masks stay integer) and `"bounding_boxes"` (see the
-    guide "Segmentation and detection" of the documentation).
-
-    Images `[B, H, W, C]` (`[B, C, H, W]` with `data_format=
-    "channels_first"`) are cut in their two spatial axes, videos
-    `[B, T, H, W, C]` with the same box on every frame; other ranks need
-    `axes`. Inputs of rank < 3 in a nested structure are blended with
-    each example's label weight. Pasted images keep their dtype
-    (uint8 stays uint8). For mixup and CutMix together (the DeiT
-    recipe), use `keras_mixup.Mixup(..., cutmix_alpha=1.0,
-    switch_prob=0.5)`.
+    For each example (`mode="elem"`) or batch (`mode="batch"`), a box of
+    area about 1 - lam, lam ~ Beta(alpha, alpha), is filled with the
+    partner's pixels, and the labels are blended with the pixels each
+    example keeps. Images are `[B, H, W, C]` (or channels first), videos
+    `[B, T, H, W, C]`; element forms are those of `Mixup` (guide "Variants").
 
     Args:
-        alpha: the Beta concentration of lam, a finite number > 0.
-            Defaults to `1.0` (uniform, as the paper).
-        minmax: `None`, or `(lo, hi)` with 0 < lo <= hi <= 1: the box's
-            side fractions are drawn uniformly in that range, the box
-            inside the image (timm's `cutmix_minmax`). Defaults to `None`.
+        alpha: the Beta concentration (> 0). Defaults to `1.0`.
+        minmax: `None`, or `(lo, hi)` with 0 < lo <= hi <= 1, the range of
+            the box's side fractions (timm's). Defaults to `None`.
         {options}
 
     Call arguments:
         x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
         y: the labels; left out only for the dict element.
-        sample_weight: optional per-example weights, blended with the
-            label weights. Defaults to `None`.
+        sample_weight: optional weights, blended. Defaults to `None`.
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats.
+        labels as floats, pasted images in their own dtype.
 
     Raises:
-        ValueError: at construction for an invalid option (alpha, minmax
-            outside (0, 1], ...); at trace time as `Mixup`, and for
-            inputs with no image (rank 4 or 5) or of rank 3 or above 5
-            without `axes`.
+        ValueError: for an invalid option; at trace time as `Mixup`, and
+            for inputs with no image (rank 4 or 5) and no `axes`.
 
     Example:
 
     ```python
-    # Each image filled with its own index: a cut image holds two values.
     x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")
+        (8, 32, 32, 3), "float32")  # each image filled with its index
     ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
     ds = ds.map(keras_mixup.CutMix(alpha=1.0, num_classes=8, seed=1))
     images, labels = next(iter(ds))

@@ -51,32 +51,19 @@ def _bce(targets, logits):
 class MixupGAN(HoldsEngine, keras.Model):
     """A GAN whose discriminator is trained with mixup (Zhang et al. 2018).
 
-    At every step the discriminator sees `lam * x_real + (1 - lam) * G(z)`,
-    real example `i` blended with generated example `i` with its own
-    lam ~ Beta(alpha, alpha), and is trained towards the target lam (binary
-    cross-entropy on its logit). The generator is trained with the
-    non-saturating loss `-log sigmoid(D(G(z)))` on fresh noise. With
-    `alpha=None` it is the plain GAN through the same code path (real
-    batch with target 1, generated batch with target 0), so the two differ
-    only in the mixing; a `MixupSchedule` switches mixing off and on or
-    changes alpha by epoch.
-
-    The discriminator returns one logit per example (`[B, 1]` or `[B]`, no
-    sigmoid). Calling the model on noise `[B, latent_dim]` runs the
-    generator, so `predict(noise)` generates samples. It trains on every
-    Keras backend, and `.keras` files load across backends.
+    Each step the discriminator sees `lam * x_real + (1 - lam) * G(z)`,
+    lam ~ Beta(alpha, alpha) per example, with target lam; `alpha=None` is
+    the plain GAN. Calling the model on noise runs the generator. See the
+    guide "GANs: `MixupGAN`".
 
     Args:
         generator: a Keras model mapping noise `[B, latent_dim]` to samples.
         discriminator: a Keras model mapping samples to logits `[B, 1]`.
-        latent_dim: the size of the noise vector, an int >= 1. The noise is
-            standard normal.
-        alpha: the Beta concentration of lam, a finite number > 0, or `None`
-            for the plain GAN. Defaults to `0.2` (the paper's value).
-        seed: an int for a reproducible stream of noise and lam, or `None`.
-            Defaults to `None`.
-        prob: the probability that a discriminator step mixes, in [0, 1];
-            a step that does not is a plain GAN step. Defaults to `1.0`.
+        latent_dim: the size of the standard normal noise, an int >= 1.
+        alpha: the Beta concentration (> 0), or `None` for the plain GAN.
+            Defaults to `0.2`.
+        seed: an int for reproducible draws, or `None`. Defaults to `None`.
+        prob: the chance a discriminator step mixes. Defaults to `1.0`.
         **kwargs: passed to `keras.Model` (such as `name`).
 
     Call arguments:
@@ -87,32 +74,19 @@ class MixupGAN(HoldsEngine, keras.Model):
         The generated samples.
 
     Raises:
-        ValueError: at construction if `alpha` or `latent_dim` is invalid,
-            if the generator does not accept noise of shape
-            `[B, latent_dim]`, if the discriminator does not accept the
-            generator's output, or if it does not return one logit per
-            example; at the first training step (before any update) if the
-            real samples do not have the shape of the generated ones, or if
-            batches hold labels.
+        ValueError: for an invalid `alpha` or `latent_dim`, models whose
+            shapes do not fit, or real samples of another shape or with
+            labels at the first training step.
 
     Example:
 
     ```python
-    generator = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
-         keras.layers.Dense(2)])
-    discriminator = keras.Sequential(
-        [keras.Input((2,)), keras.layers.Dense(16, activation="relu"),
-         keras.layers.Dense(1)])
-    gan = keras_mixup.MixupGAN(generator, discriminator, latent_dim=2,
-                               alpha=0.2, seed=0)
-    gan.compile(d_optimizer=keras.optimizers.Adam(1e-3),
-                g_optimizer=keras.optimizers.Adam(1e-3))
-    real = np.random.randn(256, 2).astype("float32")
-    history = gan.fit(real, batch_size=64, epochs=1, verbose=0)
+    g = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    d = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    gan = keras_mixup.MixupGAN(g, d, latent_dim=2, alpha=0.2, seed=0)
+    gan.compile(d_optimizer="adam", g_optimizer="adam")
+    history = gan.fit(np.random.randn(256, 2), batch_size=64, verbose=0)
     assert set(history.history) == {"d_loss", "g_loss"}
-    samples = generator.predict(np.random.randn(8, 2), verbose=0)
-    assert samples.shape == (8, 2)
     ```
     """
 

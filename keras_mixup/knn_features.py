@@ -159,29 +159,24 @@ class _Features:
 class MeanPool(_Features):
     """Cheap `knn_features`: the flattened inputs averaged in `dim` blocks.
 
-    The nearest-neighbour pairings on raw high-dimensional inputs cost a
-    `[B, D] x [D, B]` matrix product per batch. `MeanPool` brings the
-    inputs down to `dim` numbers per example in one pass: the flattened
-    inputs (every leaf of a nested structure, concatenated), zero-padded
-    to a multiple of `dim`, are cut into `dim` contiguous blocks, each
-    averaged. For images this is a thumbnail; for inputs whose neighbouring
-    features are unrelated (tabular data, embeddings) use `CountSketch`.
-    It needs a static feature size, runs in `tf.data`, under XLA and in
-    JAX and PyTorch models, and returns float64 for float64 inputs, else
-    float32, without gradient. The guide "Pairing and semi-supervised
-    partners" of the documentation compares the two.
+    The flattened inputs (every leaf of a nested structure, concatenated),
+    zero-padded to a multiple of `dim`, are cut into `dim` contiguous
+    blocks, each averaged: for images, a thumbnail. For inputs whose
+    neighbouring features are unrelated, use `CountSketch`. See the guide
+    "Pairing and semi-supervised partners".
 
     Args:
-        dim: the number of output features, an int >= 1; when it is at
-            least the feature size, the output is the input, zero-padded,
-            and distances are exact. Defaults to `64`.
+        dim: the number of output features, an int >= 1; at least the
+            feature size, the output is the input, zero-padded. Defaults
+            to `64`.
 
     Call arguments:
         inputs: a batch-first tensor or nested structure of tensors with
             static feature sizes.
 
     Returns:
-        A float tensor of shape `[B, dim]`.
+        A float tensor of shape `[B, dim]` (float64 for float64 inputs,
+        else float32), without gradient.
 
     Raises:
         ValueError: for a bad `dim`, at construction, or inputs whose
@@ -231,24 +226,16 @@ class CountSketch(_Features):
 
     Feature `i` of the flattened inputs (every leaf of a nested structure,
     concatenated) is added, with a random sign `s_i = +-1`, to output
-    `i mod dim`:
-
-        sketch(x)_j = sum over i with i mod dim == j of s_i * x_i
-
-    It is linear and preserves squared Euclidean distances in expectation
-    on any input (a Johnson-Lindenstrauss sketch), so the neighbours it
-    finds are near ones, not always the exact `knn_k` nearest. The signs
-    are drawn with NumPy from `seed` when the sketch is first applied to a
-    feature size, so the sketch is the same in every process and after
-    `get_config` / `from_config`. It needs a static feature size, runs in
-    `tf.data`, under XLA and in JAX and PyTorch models, and returns float64
-    for float64 inputs, else float32, without gradient. The guide "Pairing
-    and semi-supervised partners" of the documentation gives its accuracy.
+    `i mod dim`. It is linear and preserves squared Euclidean distances in
+    expectation, so the neighbours it finds are near ones, not always the
+    exact `knn_k` nearest. The signs come from `seed`, so the sketch is the
+    same in every process and after `get_config` / `from_config`. See the
+    guide "Pairing and semi-supervised partners".
 
     Args:
-        dim: the number of output features, an int >= 1. When it is at
-            least the feature size the sketch is a signed copy (padded
-            with zeros) and the distances are exact. Defaults to `64`.
+        dim: the number of output features, an int >= 1; at least the
+            feature size, the sketch is a signed, zero-padded copy.
+            Defaults to `64`.
         seed: the seed of the signs, an int >= 0. Defaults to `0`.
 
     Call arguments:
@@ -256,7 +243,8 @@ class CountSketch(_Features):
             static feature sizes.
 
     Returns:
-        A float tensor of shape `[B, dim]`.
+        A float tensor of shape `[B, dim]` (float64 for float64 inputs,
+        else float32), without gradient.
 
     Raises:
         ValueError: for a bad `dim` or `seed`, at construction, or inputs
@@ -270,11 +258,6 @@ class CountSketch(_Features):
     assert sketch(images.astype("float32")).shape == (32, 64)
     mixup = keras_mixup.Mixup(alpha=0.2, num_classes=10, pairing="knn",
                               knn_features=sketch)
-    labels = np.arange(32) % 10
-    dataset = tf.data.Dataset.from_tensor_slices(
-        (images.astype("float32"), labels)).batch(16).map(mixup)
-    x, y = next(iter(dataset))
-    assert x.shape == (16, 32, 32, 3) and y.shape == (16, 10)
     same = keras_mixup.Mixup.from_config(mixup.get_config())
     assert same.knn_features == sketch
     ```

@@ -174,67 +174,41 @@ class ExpectedCalibrationError(keras.metrics.Metric):
     """Expected calibration error (ECE), accumulated over batches.
 
     Each prediction falls in one of `num_bins` equal-width bins of its
-    confidence (the largest predicted probability), binned as
-    `tfp.stats.expected_calibration_error` bins, which this metric equals
-    on the same predictions. Per bin it sums the (weighted) count, the
-    confidences and the correct predictions over every batch since the
-    last `reset_state()`, and reports
-
-        ECE = sum_b (count_b / N) * |accuracy_b - confidence_b|
-
-    with `N` the total count: 0 for a calibrated model, up to 1.
-
-    `y_pred` is `[B, K]` class probabilities (logits with
-    `from_logits=True`), or `[B]` / `[B, 1]` holding p(class 1) for a
-    binary task. `y_true` is class ids `[B]` or `[B, 1]`, or one-hot or
-    soft (mixed) labels `[B, K]`, whose argmax is the class. The per-bin
-    sums are the variables `bin_counts`, `bin_confidences` and
-    `bin_correct`, for reliability diagrams. The guide "Calibration,
-    regression and RegMixup" of the documentation gives the details.
+    confidence (the largest probability), and the metric reports
+    `sum_b (count_b / N) * |accuracy_b - confidence_b|` over every batch
+    since `reset_state()`, as `tfp.stats.expected_calibration_error`.
+    `y_pred` is `[B, K]` probabilities (or logits), or `[B]` / `[B, 1]`
+    p(class 1); `y_true` is class ids, or one-hot or soft labels. See the
+    guide "Calibration, regression and RegMixup".
 
     Args:
-        num_bins: the number of equal-width confidence bins over [0, 1],
-            an int >= 1. Defaults to `15`.
-        from_logits: whether `y_pred` holds logits rather than
-            probabilities. Defaults to `False`.
+        num_bins: the number of bins, an int >= 1. Defaults to `15`.
+        from_logits: whether `y_pred` holds logits. Defaults to `False`.
         name: the metric's name. Defaults to
             `"expected_calibration_error"`.
         dtype: the dtype of the accumulators and the result. Defaults to
-            `None` (Keras's float type, float32 unless configured).
+            `None` (Keras's float type).
 
     Returns:
-        A `keras.metrics.Metric`; `result()` is a scalar in [0, 1], 0
-        before any update.
+        A `keras.metrics.Metric`; `result()` is a scalar in [0, 1].
 
     Raises:
-        ValueError: at construction, for a `num_bins` that is not an
-            int >= 1 (bools refused) or a `from_logits` that is not a
-            bool; in `update_state`, for a `y_pred` not of rank 1 or 2, or
-            a `y_true` or `sample_weight` whose shape does not fit
-            `y_pred`.
+        ValueError: for a bad `num_bins` or `from_logits`; in
+            `update_state`, for a `y_pred` not of rank 1 or 2, or a
+            `y_true` or `sample_weight` that does not fit it.
 
     Example:
 
     ```python
     metric = keras_mixup.metrics.ExpectedCalibrationError(num_bins=10)
-    # Confidences 0.9 (right), 0.65 (right) and 0.75 (wrong), one per bin:
-    # ECE = (|1 - 0.9| + |1 - 0.65| + |0 - 0.75|) / 3 = 0.4.
+    # Right at 0.9 and 0.65, wrong at 0.75: (0.1 + 0.35 + 0.75) / 3 = 0.4.
     metric.update_state([0, 1, 1], [[0.9, 0.1], [0.35, 0.65], [0.75, 0.25]])
     assert abs(float(metric.result()) - 0.4) < 1e-6
-
-    # In a model: logged by fit and evaluate.
-    model = keras.Sequential(
-        [keras.Input((4,)), keras.layers.Dense(3, activation="softmax")]
-    )
-    model.compile(
-        optimizer="adam",
-        loss="sparse_categorical_crossentropy",
-        metrics=[keras_mixup.metrics.ExpectedCalibrationError()],
-    )
-    x = np.random.rand(32, 4).astype("float32")
-    y = np.random.randint(0, 3, size=32)
-    logs = model.evaluate(x, y, return_dict=True, verbose=0)
-    print(logs["expected_calibration_error"])
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    ece = keras_mixup.metrics.ExpectedCalibrationError(from_logits=True)
+    model.compile("adam", "mse", metrics=[ece])  # logged by fit, evaluate
+    logs = model.evaluate(np.random.rand(8, 4), np.eye(3)[np.arange(8) % 3],
+                          return_dict=True, verbose=0)
     ```
     """
 

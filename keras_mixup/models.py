@@ -217,39 +217,20 @@ class _MixPoints:
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
 class MixupModel(HoldsEngine, keras.Model):
-    """Wraps a model so that its training step mixes (mixup or Manifold
-    Mixup).
+    """Wraps a model so that its training step mixes (mixup, Manifold Mixup).
 
-    `compile`, `fit`, `evaluate`, `predict`, callbacks, metrics and `save`
-    work as for the wrapped model; only the training step mixes, and
-    `evaluate` and `predict` never do.
-
-    - `mix_at="input"` (mixup): each step mixes the inputs, the labels and
-      the sample weights with lam ~ Beta(alpha, alpha) and random partners
-      from the batch, so any loss is right, mean squared error included.
-    - `mix_at="latent"` (Manifold Mixup, Verma et al., ICML 2019): each
-      step picks one mix point uniformly among the input and every
-      `MixupLayer` inside the wrapped model, mixes the representation
-      there and the labels with the same lam and partners; the other
-      MixupLayers pass through. `mix_at=[names]` chooses among those named.
-
-    Integer labels are one-hot encoded with `num_classes` in every step,
-    evaluation included: compile with a categorical loss. With
-    `clean_loss_weight=w > 0` (RegMixup) each step trains on `mixed loss +
-    w * clean loss`. The guides "Mixing in the model" and "Calibration,
-    regression and RegMixup" of the documentation say when to use which.
+    Only the training step mixes: `evaluate`, `predict` and calls never do.
+    `mix_at="latent"` mixes at one point drawn among the input and every
+    `MixupLayer` inside; integer labels are one-hot: use a categorical
+    loss. See the guide "Mixing in the model" (saving, resuming, errors).
 
     Args:
-        model: the `keras.Model` to train (Sequential, functional or
-            subclassed; any inputs structure).
-        alpha: the Beta concentration, a finite number > 0. Defaults to
-            `0.2`.
-        num_classes: the number of classes, to one-hot encode integer
-            labels. Defaults to `None`.
+        model: the `keras.Model` to train (any kind, any inputs).
+        alpha: the Beta concentration (> 0). Defaults to `0.2`.
+        num_classes: the classes, for integer labels. Defaults to `None`.
         mix_at: `"input"`, `"latent"`, or a list of MixupLayer names
             (optionally with `"input"`). Defaults to `"input"`.
-        seed: an int for a reproducible stream of lam, partners and mix
-            points, or `None`. Defaults to `None`.
+        seed: an int for reproducible draws, or `None`. Defaults to `None`.
         {options}
         **kwargs: base model arguments (`name`, ...).
 
@@ -258,47 +239,22 @@ class MixupModel(HoldsEngine, keras.Model):
         training: passed to the wrapped model. Defaults to `None`.
 
     Returns:
-        The wrapped model's outputs. Calling the model never mixes, even
-        with `training=True`: only the training step does.
+        The wrapped model's outputs, never mixed.
 
     Raises:
-        ValueError: at construction if `model` is not a Keras model, for an
-            invalid or unknown option, and for a
-            `mix_at` that is unknown, names a missing layer or a layer that
-            is not a MixupLayer, or is `"latent"` for a model without
-            MixupLayers; at `compile` for a sparse loss (labels are mixed,
-            so they are one-hot: use a categorical loss); at the first
-            training step for integer labels without `num_classes`, float
-            labels that do not match `num_classes`, or a chosen MixupLayer
-            the forward pass never calls; from `fit` and `evaluate`, on
-            every backend and with the same message, for a class id
-            outside `[0, num_classes)` or a NaN, infinite or negative
-            sample weight (the batch changes nothing: the model trains on
-            once the data is fixed).
-
-    A model saved with `model.save` loads with `keras.saving.load_model`
-    compiled, with its optimizer's state and the position of its seed
-    streams: `fit` resumes where it stopped (with the same next steps on
-    the same backend).
+        ValueError: for a non-Keras `model`, a bad option or `mix_at`, a
+            sparse loss, or invalid labels or sample weights in a step.
 
     Example:
 
     ```python
-    backbone = keras.Sequential([
-        keras.Input((8,)),
-        keras.layers.Dense(16, activation="relu"),
-        keras_mixup.MixupLayer(name="mix_hidden"),
-        keras.layers.Dense(3, activation="softmax"),
-    ])
-    model = keras_mixup.MixupModel(
-        backbone, alpha=2.0, num_classes=3, mix_at="latent", seed=1
-    )
-    model.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
-    x = np.random.rand(64, 8).astype("float32")
-    y = np.random.randint(0, 3, size=64)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0)
+    model = keras_mixup.MixupModel(keras.Sequential([
+        keras.Input((8,)), keras_mixup.MixupLayer(name="mix_hidden"),
+        keras.layers.Dense(3, activation="softmax")]),
+        alpha=2.0, num_classes=3, mix_at="latent", seed=1)
+    model.compile("adam", "categorical_crossentropy")
+    model.fit(np.random.rand(64, 8), np.arange(64) % 3, verbose=0)
     assert model.mix_points == ["input", "mix_hidden"]
-    assert model.predict(x, verbose=0).shape == (64, 3)
     ```
     """
 

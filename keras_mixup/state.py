@@ -163,25 +163,12 @@ class MixingState:
     """Whether an object mixes, and with which alpha: the state that
     `keras_mixup.MixupSchedule` changes.
 
-    Every mixing engine holds one, and every mixing object exposes it as
-    `mixing_state`. The switch and alpha live in variables that the traced
-    step reads, so a change applies from the next batch on, without
-    retracing: in `tf.data` pipelines (which capture variables by
-    reference), in `tf.function`, under XLA, and in a JAX or PyTorch
-    model's step. `prob` never changes.
-
-    There is one pair of variables per kind of tensor the object mixes:
-    TensorFlow variables for `tf.data` and the TensorFlow backend (made
-    when first needed), and Keras variables on the JAX and PyTorch
-    backends (made at construction, so that the layer or model holding
-    the object tracks them: Keras then threads them through a JAX step).
-    `set` changes them all; `alpha` and `active` are those of the
-    backend the mixing math runs on now (see `keras_mixup.backend.name`).
-
-    The current switch and alpha are not part of any config, so they are
-    not saved: a loaded object starts active with its constructor alpha,
-    and a `MixupSchedule` passed to `fit` sets them again for the epoch
-    it starts at.
+    Every mixing object exposes one as `mixing_state`. The switch and
+    alpha live in variables that the traced step reads, so a change
+    applies from the next batch on, without retracing, in `tf.data`,
+    `tf.function`, XLA and JAX or PyTorch steps. `prob` never changes.
+    The current switch and alpha are not saved: a loaded object starts
+    active with its constructor alpha. See the guide "Schedules".
 
     Args:
         alpha: the constructor alpha, a finite number > 0.
