@@ -20,7 +20,9 @@ __all__ = [
     "is_xla",
     "loss_tracker",
     "sublayers",
+    "set_torch_generator_state",
     "torch_dirichlet",
+    "torch_generator_state",
     "torch_generator",
 ]
 
@@ -166,3 +168,23 @@ def torch_generator(seed_generator):
         generator.manual_seed((first * 1_000_003 + second) % 2**63)
         setattr(seed_generator, _TORCH_GENERATOR, generator)
     return generator
+
+
+def torch_generator_state(seed_generator):
+    """The state of `seed_generator`'s kept `torch.Generator` (see
+    `torch_generator`) as a uint8 numpy array, or `None` if no draw made it
+    yet (the stream is then where the seed generator's state says)."""
+    generator = getattr(seed_generator, _TORCH_GENERATOR, None)
+    if generator is None:
+        return None
+    return generator.get_state().numpy()
+
+
+def set_torch_generator_state(seed_generator, state):
+    """Puts `seed_generator`'s kept `torch.Generator` (made if needed) at
+    `state`, as `torch_generator_state` returned it."""
+    import torch
+
+    torch_generator(seed_generator).set_state(
+        torch.as_tensor(state, dtype=torch.uint8)
+    )

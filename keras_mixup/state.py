@@ -10,7 +10,7 @@ import numbers
 
 import keras
 
-from keras_mixup import backend, checks
+from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf
 
 __all__ = [
@@ -25,7 +25,12 @@ __all__ = [
 #: generator (TensorFlow) and a `keras.random.SeedGenerator` (JAX, PyTorch).
 #: A file saved on one backend loads on another, which ignores the key it
 #: has no stream for (and starts from the constructor seed).
-SEED_KEYS = {"source": "tensorflow_seed_state", "generator": "keras_seed_state"}
+SEED_KEYS = {
+    "source": "tensorflow_seed_state",
+    "generator": "keras_seed_state",
+    # PyTorch draws advance a torch.Generator kept with the seed generator.
+    "torch": "torch_generator_state",
+}
 
 
 def as_seed(seed):
@@ -301,6 +306,10 @@ def save_seed_state(store, *, seed_source=None, seed_generator=None):
         store[SEED_KEYS["generator"]] = keras.ops.convert_to_numpy(
             seed_generator.state.value
         )
+        if keras.backend.backend() == "torch":
+            torch_state = compat.torch_generator_state(seed_generator)
+            if torch_state is not None:
+                store[SEED_KEYS["torch"]] = torch_state
 
 
 def load_seed_state(store, *, seed_source=None, seed_generator=None):
@@ -319,3 +328,7 @@ def load_seed_state(store, *, seed_source=None, seed_generator=None):
         seed_source.generator.state.assign(store[SEED_KEYS["source"]])
     if seed_generator is not None and SEED_KEYS["generator"] in keys:
         seed_generator.state.assign(store[SEED_KEYS["generator"]])
+        if keras.backend.backend() == "torch" and SEED_KEYS["torch"] in keys:
+            compat.set_torch_generator_state(
+                seed_generator, store[SEED_KEYS["torch"]]
+            )
