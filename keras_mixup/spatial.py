@@ -28,7 +28,9 @@ def _resolve(axes, rank):
     return None
 
 
-def cut_axes(rank, data_format=None, axes=None, name="x", owner="CutMix"):
+def cut_axes(
+    rank, data_format=None, axes=None, name="x", owner="A cutting variant"
+):
     """The axes along which a tensor of rank `rank` is cut, or `None` if it
     is blended.
 
@@ -66,7 +68,9 @@ def cut_axes(rank, data_format=None, axes=None, name="x", owner="CutMix"):
     return (rank - 3, rank - 2)
 
 
-def split_inputs(structure, data_format=None, axes=None, owner="CutMix"):
+def split_inputs(
+    structure, data_format=None, axes=None, owner="A cutting variant"
+):
     """Splits a structure into the leaves a cutting variant cuts and the
     others.
 
