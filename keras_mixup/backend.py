@@ -14,6 +14,16 @@ int32 tensor of shape `[2]`, handed out per batch by
 PyTorch models: every draw advances it, and Keras threads its state through
 the JAX training step). `uniform`, `split` and `fold_in` take either.
 
+Two questions pick a backend, each asked in one place:
+
+- `name()`: where does the mixing math run now? TensorFlow in `tf.data`
+  and inside TensorFlow graphs, whatever the Keras backend; the Keras
+  backend elsewhere. Ask it before choosing ops, samplers or dtypes.
+- `keras_backend()`: which backend does Keras's machinery run on (its
+  seed generators and variables, `train_step` / `test_step`, stateless
+  JAX steps, layer calls, metrics)? That is `KERAS_BACKEND`, fixed at
+  import. No module calls `keras.backend.backend()` but this one.
+
 `tf` and `tfp` are the TensorFlow and TFP modules, imported on first use:
 under the JAX and PyTorch backends a model that mixes never imports
 TensorFlow.
@@ -34,6 +44,7 @@ __all__ = [
     "fold_in",
     "is_floating",
     "is_integer",
+    "keras_backend",
     "name",
     "normal",
     "on_tensorflow",
@@ -89,13 +100,20 @@ def on_tensorflow(function):
     return wrapped
 
 
+def keras_backend():
+    """The backend Keras's machinery runs on (seed generators, variables,
+    train and test steps): `"tensorflow"`, `"jax"` or `"torch"`, as
+    `KERAS_BACKEND` chose at import. Where the mixing math runs is `name`."""
+    return keras.backend.backend()
+
+
 def name():
     """The backend the mixing math runs on now: `"tensorflow"`, `"jax"` or
     `"torch"`."""
     forced = _FORCED.get()
     if forced is not None:
         return forced
-    backend = keras.backend.backend()
+    backend = keras_backend()
     if backend == "tensorflow" or compat.in_tf_graph():
         return "tensorflow"
     return backend

@@ -8,7 +8,8 @@ detection loss can use:
 
 - a blend (mixup; Zhang et al. 2019, arXiv:1902.04103): every box is kept,
   its own boxes weighed lam and its partner's 1 - lam (`blend_boxes`);
-- a paste (CutMix): the partner's boxes are clipped to the pasted region;
+- a paste (a cutting variant): the partner's boxes are clipped to the
+  pasted region;
   the example's own boxes keep their visible part (trimmed where the paste
   covers a whole side, so the box stays the bounding box of what is
   visible); a box left with less than `min_box_visibility` of its area is

@@ -604,7 +604,8 @@ def check_optional_alpha(alpha, name):
 
 
 def check_minmax(minmax, name="minmax"):
-    """Validates CutMix's `minmax`: `None` or `(lo, hi)`, 0 < lo <= hi <= 1.
+    """Validates a range of box side fractions (a cutting variant's
+    `minmax`): `None` or `(lo, hi)`, 0 < lo <= hi <= 1.
 
     Returns:
         `None`, or `(lo, hi)` as a tuple of Python floats.
@@ -632,8 +633,8 @@ def check_minmax(minmax, name="minmax"):
 
 
 def check_axes(axes):
-    """Validates CutMix's `axes`: `None`, or 1 to 3 distinct ints, none of
-    them the batch axis (0).
+    """Validates the axes a cutting variant cuts along: `None`, or 1 to 3
+    distinct ints, none of them the batch axis (0).
 
     Returns:
         `None`, or the axes as a tuple of ints.

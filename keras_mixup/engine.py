@@ -37,8 +37,9 @@ class MixingEngine:
             to `"Mixup"`.
         accepted: the names of the options the entry point takes, in the
             order they are saved and printed. Defaults to every option.
-        fixed: options the entry point sets itself (such as `CutMix`'s
-            variant), never given by the user. Defaults to none.
+        fixed: options the entry point sets itself (such as the variant
+            of a map function named after one), never given by the user.
+            Defaults to none.
         mixes: `False` for an engine that never mixes (the plain
             `MixupGAN`): it has options and a seed stream, no mixing
             state. Defaults to `True`.
@@ -76,7 +77,7 @@ class MixingEngine:
         #: TensorFlow backend): the layer or model holding the engine
         #: tracks it, so Keras threads its state through a JAX step.
         self.seed_generator = None
-        if keras.backend.backend() == "tensorflow":
+        if backend.keras_backend() == "tensorflow":
             self.prepare_tensorflow()
         else:
             self.seed_generator = keras.random.SeedGenerator(

@@ -173,7 +173,7 @@ class MixupGAN(HoldsEngine, keras.Model):
         self.g_optimizer = g_optimizer
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
-        if keras.backend.backend() == "jax":
+        if backend.keras_backend() == "jax":
             self.optimizer = gan_steps.Optimizers(
                 self.d_optimizer, self.g_optimizer
             )
@@ -270,7 +270,7 @@ class MixupGAN(HoldsEngine, keras.Model):
     def train_step(self, *args):
         """One training step (see `_step_losses`). On JAX, Keras' stateless
         step `train_step(state, data)`, which returns the updated state."""
-        if keras.backend.backend() == "jax":
+        if backend.keras_backend() == "jax":
             return _jax_step(self, *args, training=True)
         (data,) = args
         real = _real_samples(self, data)
@@ -278,7 +278,7 @@ class MixupGAN(HoldsEngine, keras.Model):
 
     def test_step(self, *args):
         """Both losses on a batch, without updates (see `train_step`)."""
-        if keras.backend.backend() == "jax":
+        if backend.keras_backend() == "jax":
             return _jax_step(self, *args, training=False)
         (data,) = args
         real = _real_samples(self, data)

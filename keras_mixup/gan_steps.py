@@ -13,6 +13,7 @@ import functools
 
 import keras
 
+from keras_mixup import backend
 from keras_mixup.backend import tf
 
 __all__ = [
@@ -209,6 +210,6 @@ class Optimizers:
 def for_backend(owner):
     """The step object of the TensorFlow or PyTorch backend (JAX's takes
     the step's state: see `JaxStep`)."""
-    if keras.backend.backend() == "torch":
+    if backend.keras_backend() == "torch":
         return TorchStep(owner)
     return TensorFlowStep()

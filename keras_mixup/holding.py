@@ -2,7 +2,7 @@
 
 import keras
 
-from keras_mixup import options
+from keras_mixup import backend, options
 from keras_mixup.engine import MixingEngine
 from keras_mixup.state import load_seed_state, save_seed_state
 
@@ -55,7 +55,7 @@ class HoldsEngine:
         layer; PyTorch steps read them live)."""
         if self.engine.seed_generator is not None:
             self._mixing_seed_generator = self.engine.seed_generator
-        if keras.backend.backend() == "jax" and self.engine.mixes:
+        if backend.keras_backend() == "jax" and self.engine.mixes:
             self._mixing_variables = self.engine.state.variables
 
     def _seed_streams(self):

@@ -256,7 +256,7 @@ def encode_masks(masks, num_classes, *, one_hot, channel_axis=-1):
 
     Integer masks (class ids, with a channel axis of size 1) are one-hot
     encoded along the channel axis when `one_hot` (a blend needs
-    probabilities), else kept (a CutMix paste keeps them integer); float
+    probabilities), else kept (a paste keeps them integer); float
     masks (one-hot or soft) are kept.
 
     Class ids outside `[0, num_classes)` are refused (they would one-hot

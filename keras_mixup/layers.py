@@ -149,7 +149,7 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
-        if keras.backend.backend() == "tensorflow" or not compat.in_tf_graph():
+        if backend.keras_backend() == "tensorflow" or not compat.in_tf_graph():
             return super().__call__(inputs, *args, **kwargs)
         # In tf.data under JAX or PyTorch: mix the TensorFlow tensors there.
         with compat.inputs_as_given(self):
@@ -194,7 +194,7 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         batch of zeros, in a `keras.StatelessScope` (so no draw is taken
         from the seed stream), and its outputs are described with the
         unknown dimensions unknown again."""
-        if keras.backend.backend() == "tensorflow":
+        if backend.keras_backend() == "tensorflow":
             return super().compute_output_spec(
                 inputs, training=training, mask=mask
             )

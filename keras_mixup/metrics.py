@@ -9,7 +9,7 @@ import collections
 import keras
 from keras import ops
 
-from keras_mixup import checks
+from keras_mixup import backend, checks
 
 __all__ = ["ExpectedCalibrationError"]
 
@@ -156,12 +156,12 @@ def _refused_weights(sample_weight, like, dtype):
 
 def _is_symbolic(tensor):
     """Whether `tensor` is traced (its values unknown here)."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    machinery = backend.keras_backend()
+    if machinery == "tensorflow":
         import tensorflow as tf
 
         return not tf.executing_eagerly()
-    if backend == "jax":
+    if machinery == "jax":
         import jax
 
         return isinstance(tensor, jax.core.Tracer)

@@ -379,7 +379,7 @@ class MixupModel(HoldsEngine, keras.Model):
         `train_step(state, data)`: the draw runs with the step's values of
         the seed generator and the mixing state, and returns them
         advanced."""
-        if keras.backend.backend() == "jax":
+        if backend.keras_backend() == "jax":
             return self._stateless_train_step(*args)
         (data,) = args
         batch, steps, rows = self._step_batch(data)
@@ -469,7 +469,7 @@ class MixupModel(HoldsEngine, keras.Model):
     def test_step(self, *args):
         """Keras' test step (nothing is mixed); on JAX, with class ids
         out of range reported as in `train_step`."""
-        if keras.backend.backend() != "jax":
+        if backend.keras_backend() != "jax":
             return super().test_step(*args)
         state, data = args
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -630,9 +630,9 @@ def _raising_label_errors(model, function, parts):
     the `ValueError`. Other backends' functions are returned as they
     are; on TensorFlow, the range check's `InvalidArgumentError` becomes
     the same `ValueError`."""
-    if hasattr(function, "reports") or keras.backend.backend() == "torch":
+    if hasattr(function, "reports") or backend.keras_backend() == "torch":
         return function
-    if keras.backend.backend() == "tensorflow":
+    if backend.keras_backend() == "tensorflow":
         return _tensorflow_label_errors(model, function)
 
     def checked(state, iterator):

@@ -49,7 +49,7 @@ def _pad_step(step, rows):
     partner_index = np.concatenate(
         [partner_index, np.arange(rows, 2 * rows, dtype="int32")], axis=0
     )
-    lam = variants.Variant.pad_rows(lam, rows, 1.0)
+    lam = variants.pad_rows(lam, rows, 1.0)
     return MixStep(step.engine, (lam, partner_index), step.chosen, step.index)
 
 

@@ -25,7 +25,8 @@ class Settings:
         owner: the entry point's name, for error messages.
         accepted: the names of the options it takes, in the order they are
             saved and printed (`None`: every option).
-        fixed: options it sets itself (such as `CutMix`'s variant).
+        fixed: options it sets itself (such as the variant of a map
+            function named after one).
         values: the options given.
 
     Raises:

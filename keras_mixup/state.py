@@ -200,7 +200,7 @@ class MixingState:
         self.prob = checks.check_prob(prob)
         self._tensorflow = None
         self._keras = None
-        if keras.backend.backend() == "tensorflow":
+        if backend.keras_backend() == "tensorflow":
             self.tensorflow_variables()
         else:
             self._keras = _variables(keras.Variable, self.initial_alpha, True)
@@ -306,7 +306,7 @@ def save_seed_state(store, *, seed_source=None, seed_generator=None):
         store[SEED_KEYS["generator"]] = keras.ops.convert_to_numpy(
             seed_generator.state.value
         )
-        if keras.backend.backend() == "torch":
+        if backend.keras_backend() == "torch":
             torch_state = compat.torch_generator_state(seed_generator)
             if torch_state is not None:
                 store[SEED_KEYS["torch"]] = torch_state
@@ -328,7 +328,7 @@ def load_seed_state(store, *, seed_source=None, seed_generator=None):
         seed_source.generator.state.assign(store[SEED_KEYS["source"]])
     if seed_generator is not None and SEED_KEYS["generator"] in keys:
         seed_generator.state.assign(store[SEED_KEYS["generator"]])
-        if keras.backend.backend() == "torch" and SEED_KEYS["torch"] in keys:
+        if backend.keras_backend() == "torch" and SEED_KEYS["torch"] in keys:
             compat.set_torch_generator_state(
                 seed_generator, store[SEED_KEYS["torch"]]
             )

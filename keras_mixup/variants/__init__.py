@@ -22,7 +22,13 @@ import numbers
 
 from keras_mixup import options as option_table
 from keras_mixup.variants import base, choice, cutmix, mixup
-from keras_mixup.variants.base import Draw, DrawContext, Resolved, Variant
+from keras_mixup.variants.base import (
+    Draw,
+    DrawContext,
+    Resolved,
+    Variant,
+    pad_rows,
+)
 
 __all__ = [
     "REGISTRY",
@@ -33,6 +39,7 @@ __all__ = [
     "base",
     "check_variant",
     "names",
+    "pad_rows",
     "register",
     "resolve",
 ]

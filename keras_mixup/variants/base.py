@@ -19,7 +19,14 @@ import collections
 
 from keras_mixup import backend, blending, spatial
 
-__all__ = ["Draw", "DrawContext", "Resolved", "TARGETS", "Variant"]
+__all__ = [
+    "Draw",
+    "DrawContext",
+    "Resolved",
+    "TARGETS",
+    "Variant",
+    "pad_rows",
+]
 
 #: The kinds of target a batch may carry.
 TARGETS = (
@@ -170,7 +177,7 @@ class Variant:
         """The draw extended by `rows` examples that are their own partners
         and are not mixed (the partner batch of `keras_mixup.mix_with`; the
         partner index must already cover them)."""
-        return draw._replace(lam=_pad(draw.lam, rows, 1.0))
+        return draw._replace(lam=pad_rows(draw.lam, rows, 1.0))
 
     def apply_images(self, draw, images, specs, float_dtype):
         """Mixes every image of an element (`specs`: their `(rank, axes,
@@ -205,9 +212,11 @@ class Variant:
         raise NotImplementedError
 
 
-def _pad(value, rows, fill):
+def pad_rows(value, rows, fill):
     """A per-example tensor extended by `rows` entries of `fill`; a scalar
-    (one value for the batch) as it is."""
+    (one value for the batch) as it is. What `Variant.pad` does to each
+    per-example part of a draw (the partner batch of
+    `keras_mixup.mix_with`, RegMixup's clean rows)."""
     if backend.rank(value) == 0:
         return value
     ops = backend.ops()
@@ -215,6 +224,3 @@ def _pad(value, rows, fill):
     shape[0] = rows
     extra = ops.numpy.full(shape, fill, dtype=backend.dtype_name(value))
     return ops.numpy.concatenate([value, extra], axis=0)
-
-
-Variant.pad_rows = staticmethod(_pad)

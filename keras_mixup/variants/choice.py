@@ -1,6 +1,5 @@
-"""A choice among variants, with probabilities: the mixup/CutMix switch of
-the DeiT recipe, and any mix of names (`variant={"mixup": 0.5, "cutmix":
-0.5}`).
+"""A choice among variants, with probabilities: the switch of the DeiT
+recipe, and any mix of registered names (`variant={name: probability}`).
 
 Each member draws its own parameters for the whole batch; the choice draws,
 per example (or per batch, as `mode` says), which member applies, and each
@@ -92,12 +91,12 @@ class Choice(base.Variant):
             )
         ]
         params = {
-            "choice": self.pad_rows(draw.params["choice"], rows, 0),
+            "choice": base.pad_rows(draw.params["choice"], rows, 0),
             "lams": [d.lam for d in padded],
             "members": [d.params for d in padded],
         }
         return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
+            base.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
         )
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):

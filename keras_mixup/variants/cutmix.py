@@ -200,11 +200,11 @@ class CutMix(base.Variant):
         if backend.rank(draw.lam) == 0:
             return draw
         params = {
-            key: self.pad_rows(value, rows, 0)
+            key: base.pad_rows(value, rows, 0)
             for key, value in draw.params.items()
         }
         return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
+            base.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
         )
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
