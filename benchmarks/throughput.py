@@ -37,12 +37,12 @@ case (its baseline). Sections:
   `--parallel` times the usual AUTOTUNE pipeline (see `_pipeline_case`).
 - train (every backend): the training step of a small CNN, plain and with
   mixup in the model (`MixupLayer`, `MixupModel` at the input and at a
-  hidden layer), as `model.fit` runs it (see `_fit_inputs`); and the mixing
-  work of a step timed alone against the plain step (Keras's own
-  `train_step`), which resolves the few percent that mixing adds (see
-  `_mixing_alone_cases`). Cases whose API is not in this version of
-  keras_mixup are listed as skipped; under jax and torch, so are the mixup
-  cases that raise, with the error as the reason.
+  hidden layer, and CutMix at the input), as `model.fit` runs it (see
+  `_fit_inputs`); and the mixing work of a step timed alone against the
+  plain step (Keras's own `train_step`), which resolves the few percent that
+  mixing adds (see `_mixing_alone_cases`). Cases whose API is not in this
+  version of keras_mixup are listed as skipped; under jax and torch, so are
+  the mixup cases that raise, with the error as the reason.
 - pairing (TensorFlow): the data path (`Mixup` in `tf.data`) at batch 256
   of 32x32x3 with
   each pairing strategy of `keras_mixup.pairing.PAIRINGS` (knn, same_class)
@@ -59,6 +59,7 @@ import argparse
 import dataclasses
 import importlib
 import importlib.abc
+import importlib.util
 import inspect
 import json
 import math
@@ -484,7 +485,24 @@ def _mixup_models(input_shape):
             variants.append((name, wrapped, ""))
         else:
             variants.append((name, None, "no keras_mixup.MixupModel"))
+    variants.append(_cutmix_model(input_shape))
     return variants
+
+
+def _cutmix_model(input_shape):
+    """`(name, build_model or None, reason)` for CutMix in the model:
+    `MixupModel(variant="cutmix")` at the input, where the variant protocol
+    (`keras_mixup.variants`) is there."""
+    name = "MixupModel input, CutMix"
+    if importlib.util.find_spec("keras_mixup.variants") is None:
+        return name, None, "no variant= in this keras_mixup"
+
+    def wrapped():
+        return keras_mixup.MixupModel(
+            _cnn(input_shape), alpha=1.0, variant="cutmix", mix_at="input"
+        )
+
+    return name, wrapped, ""
 
 
 def _fit_inputs(x, y, steps):

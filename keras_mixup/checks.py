@@ -576,18 +576,20 @@ def from_tensorflow_error(error, messages):
 
 
 def refused_weights(weights):
-    """Where float `weights` are NaN, infinite or negative (a bool
-    tensor)."""
+    """Where float `weights` are NaN, infinite or negative, or integer
+    ones negative (a bool tensor)."""
     ops = backend.ops().numpy
+    if backend.is_integer(weights):
+        return weights < 0
     return ops.logical_or(ops.logical_not(ops.isfinite(weights)), weights < 0)
 
 
 def check_weights(sample_weight):
-    """Every float leaf of `sample_weight`, with NaN and negative weights
-    refused (see `WEIGHTS_MESSAGE`)."""
+    """Every numeric leaf of `sample_weight`, with NaN, infinite and
+    negative weights refused (see `WEIGHTS_MESSAGE`)."""
 
     def checked(weights):
-        if not backend.is_floating(weights):
+        if not (backend.is_floating(weights) or backend.is_integer(weights)):
             return weights
         found, first = first_bad(weights, refused_weights(weights))
         return require(weights, found, first, WEIGHTS_MESSAGE)

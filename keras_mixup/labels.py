@@ -16,13 +16,22 @@ import keras
 from keras_mixup import backend, checks
 
 __all__ = [
+    "NONFINITE_MESSAGE",
     "class_ids",
     "encode_labels",
     "encode_masks",
+    "nonfinite_labels",
     "outside_ids",
     "outside_message",
     "smooth_labels",
 ]
+
+#: What `encode_labels` refuses in float labels.
+NONFINITE_MESSAGE = (
+    "Float labels (one-hot, soft or continuous targets) must be finite "
+    "(mixup blends each example's labels with its partner's, so a NaN or "
+    "an inf would spread to the partner); received the label"
+)
 
 
 def _shape(tensor):
@@ -87,6 +96,22 @@ def outside_message(num_classes, name="labels"):
     )
 
 
+def nonfinite_labels(labels):
+    """Whether any of the float `labels` is a NaN or an inf, and the first
+    that is: `(found, first)`, as `outside_ids`."""
+    numpy = backend.ops().numpy
+    return checks.first_bad(labels, numpy.logical_not(numpy.isfinite(labels)))
+
+
+def _checked_finite(labels, check_values=True):
+    """Float labels, with NaN and infinite values refused (see
+    `keras_mixup.checks.require`)."""
+    if not check_values:
+        return labels
+    found, first = nonfinite_labels(labels)
+    return checks.require(labels, found, first, NONFINITE_MESSAGE)
+
+
 def _checked_ids(ids, num_classes, check_range=True, name="labels"):
     """int32 class ids, with ids outside `[0, num_classes)` refused (see
     `keras_mixup.checks.require`)."""
@@ -147,27 +172,30 @@ def encode_labels(
     when a TensorFlow graph runs, an error raised by a host callback when
     a jitted JAX function runs (`MixupModel` raises the `ValueError` from
     `fit` on every backend). Float labels (one-hot,
-    soft, multi-label, regression) are kept as they are, and must have
-    `num_classes` values per example when `num_classes` is set. Label
-    smoothing is applied last (see `smooth_labels`).
+    soft, multi-label, regression) are kept as they are, must be finite
+    (a NaN or an inf is refused alike) and must have `num_classes` values
+    per example when `num_classes` is set. Label smoothing is applied last
+    (see `smooth_labels`).
 
     Args:
         labels: a batch-first tensor of class ids or float labels.
         num_classes: the number of classes, or `None`. Defaults to `None`.
         label_smoothing: in [0, 1). Defaults to `0.0`.
         check_range: whether to refuse class ids outside
-            `[0, num_classes)`; `False` for a caller that checks them
-            itself (see `outside_ids`): they one-hot encode to rows of
-            zeros. Defaults to `True`.
+            `[0, num_classes)` and float labels that are NaN or infinite;
+            `False` for a caller that checks them itself (see
+            `outside_ids` and `nonfinite_labels`): such ids one-hot encode
+            to rows of zeros. Defaults to `True`.
 
     Returns:
         A float tensor: `[B, num_classes]` for class ids, else the labels.
 
     Raises:
         ValueError: for integer labels without `num_classes` or of another
-            shape, and, with `num_classes` set, for float labels of shape
-            `[B]` or `[B, 1]` (class ids stored as floats) or whose last
-            dimension is not `num_classes`.
+            shape, for float labels holding a NaN or an inf (when the
+            values are checked), and, with `num_classes` set, for float
+            labels of shape `[B]` or `[B, 1]` (class ids stored as floats)
+            or whose last dimension is not `num_classes`.
 
     Example:
 
@@ -181,6 +209,7 @@ def encode_labels(
     labels = checks.check_tensor(labels, "y")
     if not backend.is_integer(labels):
         _check_float_labels(labels, num_classes)
+        labels = _checked_finite(labels, check_range)
         return smooth_labels(labels, label_smoothing)
     if num_classes is None:
         raise ValueError(

@@ -436,20 +436,18 @@ class MixupModel(HoldsEngine, keras.Model):
         reports it in its logs and the train function raises (see
         `make_train_function`)."""
         num_classes = self.engine.options["num_classes"]
-        problems = []
-        if num_classes is not None:
-            ids = [t for t in keras.tree.flatten(y) if backend.is_integer(t)]
-            problems += [labels.outside_ids(t, num_classes) for t in ids]
-            y = keras.tree.map_structure(
-                lambda t: labels.encode_labels(
-                    t, num_classes, check_range=False
-                ),
-                y,
-            )
-        kinds = [0] * len(problems)
+        problems, kinds = [], []
+        for leaf in [] if y is None else keras.tree.flatten(y):
+            if backend.is_floating(leaf):
+                problems.append(labels.nonfinite_labels(leaf))
+                kinds.append(2)
+            elif num_classes is not None and backend.is_integer(leaf):
+                problems.append(labels.outside_ids(leaf, num_classes))
+                kinds.append(0)
+        y = _screened_labels(y, num_classes)
         weights = [] if sample_weight is None else sample_weight
         for leaf in keras.tree.flatten(weights):
-            if backend.is_floating(leaf):
+            if backend.is_floating(leaf) or backend.is_integer(leaf):
                 bad = checks.refused_weights(leaf)
                 problems.append(checks.first_bad(leaf, bad))
                 kinds.append(1)
@@ -580,16 +578,40 @@ def _messages(model):
     """The messages of the value checks a step makes (see
     `MixupModel._screen`), in the order of their kinds."""
     num_classes = model.engine.options["num_classes"]
-    return (labels.outside_message(num_classes), checks.WEIGHTS_MESSAGE)
+    return (
+        labels.outside_message(num_classes),
+        checks.WEIGHTS_MESSAGE,
+        labels.NONFINITE_MESSAGE,
+    )
+
+
+def _screened_labels(y, num_classes):
+    """Labels as `MixupModel._screen` passes them on: class ids one-hot
+    encoded (with `num_classes`), NaN and infinite float labels replaced
+    by 0 (the step is held back anyway), so that no check in the step
+    fails again."""
+    if y is None:
+        return y
+
+    def screened(t):
+        if num_classes is not None or not backend.is_integer(t):
+            t = labels.encode_labels(t, num_classes, check_range=False)
+        if not backend.is_floating(t):
+            return t
+        numpy = backend.ops().numpy
+        return numpy.where(numpy.isfinite(t), t, numpy.zeros_like(t))
+
+    return keras.tree.map_structure(screened, y)
 
 
 def _weights_or_ones(weights):
-    """Float weights with the refused ones (see
+    """Weights with the refused ones (see
     `keras_mixup.checks.refused_weights`) replaced by 1."""
-    if not backend.is_floating(weights):
+    if not (backend.is_floating(weights) or backend.is_integer(weights)):
         return weights
     where = backend.ops().numpy.where
-    return where(checks.refused_weights(weights), 1.0, weights)
+    ones = backend.ops().numpy.ones_like(weights)
+    return where(checks.refused_weights(weights), ones, weights)
 
 
 def _first_problem(problems, kinds):

@@ -17,8 +17,8 @@ END = 1e-3
 
 
 @pytest.fixture(params=BACKENDS)
-def beta(request, shared_runs):
-    return shared_result(shared_runs, request.param, "beta")
+def beta(request):
+    return shared_result(request, request.param, "beta")
 
 
 def _rows(beta):

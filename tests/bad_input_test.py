@@ -691,6 +691,38 @@ BAD_BATCHES = {
             r"`sample_weight` must hold finite weights >= 0",
         ),
     ),
+    "sample_weight-int-negative": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant(IDS), tf.constant([1, -2])),
+        ValueError,
+        r"`sample_weight` must hold finite weights.*received the weight -2\.$",
+        traced=(
+            tf.errors.InvalidArgumentError,
+            r"`sample_weight` must hold finite weights >= 0",
+        ),
+    ),
+    "one-hot-label-nan": BadBatch(
+        mixup3,
+        (tf.eye(2), tf.constant([[1.0, 0.0, 0.0], [NAN, 1.0, 0.0]])),
+        ValueError,
+        r"^Float labels \(one-hot, soft or continuous targets\) must be "
+        r"finite .*received the label nan\.$",
+        traced=(tf.errors.InvalidArgumentError, r"Float labels .* finite"),
+    ),
+    "soft-label-inf": BadBatch(
+        mixup_float_labels,
+        (tf.eye(2), tf.constant([[0.5, 0.5], [INF, 0.0]])),
+        ValueError,
+        r"^Float labels .* must be finite .*received the label inf\.$",
+        traced=(tf.errors.InvalidArgumentError, r"Float labels .* finite"),
+    ),
+    "regression-target-nan": BadBatch(
+        mixup_float_labels,
+        (tf.eye(2), tf.constant([2.5, NAN])),
+        ValueError,
+        r"^Float labels .* must be finite .*received the label nan\.$",
+        traced=(tf.errors.InvalidArgumentError, r"Float labels .* finite"),
+    ),
     "int-labels-without-num_classes": BadBatch(
         mixup_float_labels,
         (tf.eye(2), tf.constant(IDS)),
@@ -795,6 +827,26 @@ def test_bad_batch(row, runner):
         error, match = row.traced
     with pytest.raises(error, match=match):
         RUNNERS[runner](row.make(), row.batch)
+
+
+def test_mix_with_and_the_layer_refuse_nan_labels():
+    """A NaN in the labels of either batch of `mix_with` fails the
+    pipeline; `MixupLayer`'s dict form raises it eagerly."""
+    hot = tf.eye(2)
+    nan = tf.constant([[1.0, 0.0], [NAN, 1.0]])
+    good = tf.data.Dataset.from_tensors((tf.eye(2), hot))
+    bad = tf.data.Dataset.from_tensors((tf.eye(2), nan))
+    for ds, partners in ((bad, good), (good, bad)):
+        mixed = keras_mixup.mix_with(
+            ds, partners, alpha=1.0, seed=0, mix_labels=True
+        )
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match=r"Float labels .* finite"
+        ):
+            list(mixed)
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=1)
+    with pytest.raises(ValueError, match=r"finite .*received the label nan"):
+        layer({"images": tf.eye(2), "labels": nan}, training=True)
 
 
 # Documented behaviours.

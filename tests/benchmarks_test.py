@@ -61,6 +61,7 @@ TRAIN_CASES = {
         "MixupLayer",
         "MixupModel input",
         "MixupModel latent",
+        "MixupModel input, CutMix",
     ],
     "mixing alone vs the step, batch 8 of 8x8x3": [
         "plain CNN step",

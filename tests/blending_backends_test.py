@@ -22,8 +22,8 @@ HALF_ERROR = {"float16": 5e-3, "bfloat16": 4e-2}
 
 
 @pytest.fixture(params=BACKENDS)
-def result(request, shared_runs):
-    return shared_result(shared_runs, request.param, "blending_scenario")
+def result(request):
+    return shared_result(request, request.param, "blending_scenario")
 
 
 def test_forward_is_the_formula_on_hand_built_inputs(result):

@@ -13,17 +13,21 @@ one copy of each, imported by the tests as `from conftest import ...`:
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
 - `run_scenario`: runs a scenario script under one Keras backend;
-  `run_in_turn` under each, passing saved files on; `shared_runs`, a
-  session fixture, runs the scenarios that load nothing (`SHARED`) in one
-  process per backend, the three at once.
+  `run_in_turn` under each, passing saved files on;
+- `background_run`: declares a test module's scenario subprocesses, which
+  start in the background when the session starts (see `Background`);
+  `shared_result`: the scenarios that load nothing (`SHARED`), run in one
+  process per backend.
 """
 
 import concurrent.futures
+import functools
 import json
 import os
 import pathlib
 import subprocess
 import sys
+import threading
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -334,7 +338,7 @@ def finish_processes(processes, timeout):
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
-def run_scenario(backend, script, name, *args, timeout=300, env=None):
+def run_scenario(backend, script, name, *args, timeout=600, env=None):
     """Runs `python script name *args` with `KERAS_BACKEND=backend` (Keras
     picks its backend once, at import) and the variables of `env` set, and
     returns the JSON object the scenario prints last."""
@@ -381,33 +385,200 @@ def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
     return found
 
 
-#: The scenarios that take no arguments and load nothing, run together in
-#: one process per backend (`scenario_runner.py`): each framework is
-#: imported once for all of them.
-SHARED = (
-    "backend_scenarios.py:beta",
-    "pairing_backend_scenarios.py:pairings",
-    "blending_backend_scenarios.py:blending_scenario",
+# --- scenario runs in the background ------------------------------------------
+
+
+class Background:
+    """The suite's scenario subprocesses, run in the background.
+
+    A test module declares each of its runs with `background_run` (a
+    function of a folder factory that returns what the tests check); when
+    the session starts, the runs of every module with a selected test are
+    started, most expensive first, `WORKERS` at a time, while the tests of
+    this process run. A test's fixture waits for its run's result (a run
+    whose module was not selected runs then, in the foreground); a run that
+    failed fails each test that needs it, with its error.
+    """
+
+    #: Runs at once besides this process: the suite's machine has 2 cores.
+    WORKERS = 2
+
+    def __init__(self):
+        self.runs = {}  # key: (module file, cost, function)
+        self.futures = {}
+        self.selected = frozenset()
+        self.pool = None
+        self.lock = threading.Lock()
+
+    def add(self, key, modules, cost, function):
+        """Declares the run `key` of the test modules `modules` (the
+        resolved paths of their files)."""
+        if key in self.runs and self.runs[key][0] != modules:
+            raise ValueError(f"Two modules declare the run {key!r}.")
+        self.runs[key] = (frozenset(modules), cost, function)
+
+    def start(self, modules, tmp_path_factory):
+        """Starts the runs of the test modules `modules` (their files)."""
+        self.selected = frozenset(modules)
+        chosen = [k for k, run in self.runs.items() if run[0] & modules]
+        chosen.sort(key=lambda k: -self.runs[k][1])
+        self.pool = concurrent.futures.ThreadPoolExecutor(self.WORKERS)
+        factory = _LockedFactory(tmp_path_factory, self.lock)
+        for key in chosen:
+            self.futures[key] = self.pool.submit(self.runs[key][2], factory)
+
+    def result(self, key, tmp_path_factory):
+        if key not in self.futures:
+            factory = _LockedFactory(tmp_path_factory, self.lock)
+            self.futures[key] = concurrent.futures.Future()
+            try:
+                self.futures[key].set_result(self.runs[key][2](factory))
+            except BaseException as error:  # kept for the next test too
+                self.futures[key].set_exception(error)
+        return self.futures[key].result()
+
+    def stop(self):
+        if self.pool is not None:
+            for future in self.futures.values():
+                future.cancel()
+            self.pool.shutdown(wait=True)
+
+
+class _LockedFactory:
+    """`tmp_path_factory.mktemp`, safe to call from several threads."""
+
+    def __init__(self, factory, lock):
+        self.factory, self.lock = factory, lock
+
+    def mktemp(self, name):
+        with self.lock:
+            return self.factory.mktemp(name)
+
+
+BACKGROUND = Background()
+
+
+def _resolved(path):
+    return str(pathlib.Path(path).resolve())
+
+
+def background_run(key, function, *, cost):
+    """Declares the run `key` of the calling test module: `function(
+    tmp_path_factory)` (only its `mktemp`) returns what its tests check;
+    `cost`, its rough duration in seconds, orders the runs. Returns a
+    module-scoped fixture giving that result (assign it to the fixture's
+    name in the module)."""
+    module = sys._getframe(1).f_globals["__file__"]
+    BACKGROUND.add(key, [_resolved(module)], cost, function)
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        return BACKGROUND.result(key, tmp_path_factory)
+
+    return fixture
+
+
+def background_runs(key, function, *, cost):
+    """Declares one run per backend (`function(backend,
+    tmp_path_factory)`), as `background_run` does; returns a
+    module-scoped fixture, parametrized by backend, giving its result."""
+    module = _resolved(sys._getframe(1).f_globals["__file__"])
+    for backend in BACKENDS:
+        run = functools.partial(function, backend)
+        BACKGROUND.add(f"{key}:{backend}", [module], cost, run)
+
+    @pytest.fixture(scope="module", params=BACKENDS)
+    def fixture(request, tmp_path_factory):
+        key_of_backend = f"{key}:{request.param}"
+        return BACKGROUND.result(key_of_backend, tmp_path_factory)
+
+    return fixture
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _background_runs(request, tmp_path_factory):
+    """Starts the background runs of the selected test modules."""
+    modules = {_resolved(item.path) for item in request.session.items}
+    BACKGROUND.start(modules, tmp_path_factory)
+    yield
+    BACKGROUND.stop()
+
+
+#: The scenario chain: the scenarios of the backend test modules, run in
+#: one process per backend (`scenario_runner.py`, the backends in turn:
+#: each framework is imported once for all of them), as `(test module,
+#: script, scenario, arguments)`; the arguments are the folder the previous
+#: backend saved to (`"l"`, `-` for the first), `"s"` this backend's. The
+#: scenarios that check that JAX and PyTorch never import TensorFlow run
+#: first (`in_model` checks before it saves, which imports it).
+CHAIN = (
+    ("pairing_backends", "pairing_backend_scenarios.py", "pairings", ""),
+    (
+        "blending_backends",
+        "blending_backend_scenarios.py",
+        "blending_scenario",
+        "",
+    ),
+    ("backends", "backend_scenarios.py", "beta", ""),
+    ("regmixup_backends", "regmixup_backend_scenarios.py", "step", ""),
+    ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
+    ("variants_contract", "variant_contract_scenarios.py", "contract", "s"),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
+#: JAX sees two CPU devices in the chain, for `DataParallel`.
+TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
-@pytest.fixture(scope="session")
-def shared_runs():
-    """`{backend: future of {scenario name: result}}`, the three backends'
-    processes started together when a test first needs one."""
-    pool = concurrent.futures.ThreadPoolExecutor(len(BACKENDS))
-    with pool:
-        yield {
-            backend: pool.submit(
-                run_scenario, backend, RUNNER, *SHARED, timeout=900
-            )
-            for backend in BACKENDS
-        }
+def _test_file(module):
+    return _resolved(pathlib.Path(__file__).with_name(f"{module}_test.py"))
 
 
-def shared_result(shared_runs, backend, name):
-    """What scenario `name` returned under `backend` (see `SHARED`)."""
-    result = shared_runs[backend].result()[name]
+def _chain(tmp_path_factory):
+    """`{backend: {scenario: result}}`, the chain's scenarios of the
+    selected test modules, the backends in turn."""
+    specs = [c for c in CHAIN if _test_file(c[0]) in BACKGROUND.selected]
+    found, previous = {}, "-"
+    for backend in BACKENDS:
+        folder = tmp_path_factory.mktemp(f"chain_{backend}")
+        paths = {"l": str(previous), "s": str(folder)}
+        runs = [[s, n, [paths[a] for a in args]] for _, s, n, args in specs]
+        found[backend] = run_scenario(
+            backend,
+            RUNNER,
+            json.dumps(runs),
+            timeout=1800,
+            env=TWO_DEVICES if backend == "jax" else None,
+        )
+        previous = folder
+    return found
+
+
+BACKGROUND.add("chain", [_test_file(c[0]) for c in CHAIN], 900, _chain)
+
+
+def scenario_result(request, backend, name):
+    """What the chain's scenario `name` returned under `backend`, for the
+    test whose `request` this is (the scenario's error fails the test)."""
+    factory = request.getfixturevalue("tmp_path_factory")
+    result = BACKGROUND.result("chain", factory)[backend][name]
+    assert "error" not in result, result.get("error")
+    return result
+
+
+def chain_results(name):
+    """A module-scoped fixture: `{backend: result}` of the chain's
+    scenario `name` (see `scenario_result`)."""
+
+    @pytest.fixture(scope="module")
+    def fixture(request):
+        return {b: scenario_result(request, b, name) for b in BACKENDS}
+
+    return fixture
+
+
+def shared_result(request, backend, name):
+    """What scenario `name` (one that records its backend) returned under
+    `backend`."""
+    result = scenario_result(request, backend, name)
     assert result["backend"] == backend
     return result

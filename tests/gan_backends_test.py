@@ -15,16 +15,18 @@ import pathlib
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, run_in_turn
+from conftest import BACKENDS, background_run, run_in_turn
 
 SCENARIOS = pathlib.Path(__file__).with_name("gan_backend_scenarios.py")
 
 
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """Every backend's scenario, in turn: each loads the `.keras` file the
-    previous one saved."""
-    return run_in_turn(SCENARIOS, "gan", tmp_path_factory)
+#: Every backend's scenario, in turn: each loads the `.keras` file the
+#: previous one saved.
+results = background_run(
+    "gan",
+    lambda tmp_path_factory: run_in_turn(SCENARIOS, "gan", tmp_path_factory),
+    cost=150,
+)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -450,6 +450,14 @@ def _small_model(**options):
     return model
 
 
+def _mix_layer_labels(x, y):
+    """`MixupLayer`'s dict form, called eagerly while training."""
+    import keras_mixup
+
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=1)
+    layer({"images": x, "labels": y}, training=True)
+
+
 def mistakes():
     """The same mistakes on every backend: the message each raises, from
     `fit`; after an out-of-range id the model is unchanged and trains."""
@@ -476,6 +484,11 @@ def mistakes():
         changed[5] = value
         return changed
 
+    def label(labels, value):
+        changed = labels.copy()
+        changed[3, 1] = value
+        return changed
+
     table = {
         "ids_without_num_classes": lambda: fit(_small_model(), ids),
         "one_hot_too_wide": lambda: fit(
@@ -494,6 +507,14 @@ def mistakes():
         "evaluate_id_out_of_range": lambda: _small_model(
             num_classes=3
         ).evaluate(x, bad_ids, verbose=0),
+        "nan_one_hot_label": lambda: fit(
+            _small_model(num_classes=3), label(hot, np.nan)
+        ),
+        "inf_soft_label": lambda: fit(_small_model(), label(hot, np.inf)),
+        "negative_int_weight": lambda: fit(
+            _small_model(num_classes=3), hot, weight(-2).astype("int32")
+        ),
+        "layer_nan_label": lambda: _mix_layer_labels(x, label(hot, np.nan)),
     }
     out = {"mistakes": {name: _message(run) for name, run in table.items()}}
     model = _small_model(num_classes=3)

@@ -2,31 +2,21 @@
 PyTorch.
 
 `models_backend_scenarios.py` runs the in-model guide's examples and every
-option a step takes under each backend, in its own process (Keras picks its
-backend once, at import); JAX sees two CPU devices, for `DataParallel`. The
-backends run in turn, each loading the `.keras` files the previous one saved
-(TensorFlow to JAX, JAX to PyTorch).
+option a step takes under each backend, in the scenario chain's process
+(see `conftest.CHAIN`: Keras picks its backend once, at import); JAX sees
+two CPU devices, for `DataParallel`. The backends run in turn, each loading
+the `.keras` files the previous one saved (TensorFlow to JAX, JAX to
+PyTorch).
 """
 
 import math
-import pathlib
 import re
 
 import pytest
-from conftest import BACKENDS, run_in_turn
+from conftest import BACKENDS, chain_results
 
-SCENARIOS = pathlib.Path(__file__).with_name("models_backend_scenarios.py")
-TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-
-
-@pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    return run_in_turn(
-        SCENARIOS,
-        "in_model",
-        tmp_path_factory,
-        env_of=lambda backend: TWO_DEVICES if backend == "jax" else None,
-    )
+#: `{backend: what models_backend_scenarios.in_model returned}`.
+results = chain_results("in_model")
 
 
 @pytest.fixture(params=BACKENDS)
@@ -163,6 +153,14 @@ MISTAKES = {
     r".*received the weight nan\.$",
     "evaluate_id_out_of_range": r"^Labels must be in \[0, 3\) "
     r"\(num_classes=3\); received the class id 7\.$",
+    "nan_one_hot_label": r"^Float labels \(one-hot, soft or continuous "
+    r"targets\) must be finite .*received the label nan\.$",
+    "inf_soft_label": r"^Float labels .* must be finite .*received the "
+    r"label inf\.$",
+    "negative_int_weight": r"^`sample_weight` must hold finite weights >= 0 "
+    r".*received the weight -2\.$",
+    "layer_nan_label": r"^Float labels .* must be finite .*received the "
+    r"label nan\.$",
 }
 
 

@@ -19,8 +19,8 @@ K = scenarios.OPTIONS["knn_k"]
 
 
 @pytest.fixture(params=BACKENDS)
-def drawn(request, shared_runs):
-    return shared_result(shared_runs, request.param, "pairings")
+def drawn(request):
+    return shared_result(request, request.param, "pairings")
 
 
 def _partners(drawn, name, form="batch"):

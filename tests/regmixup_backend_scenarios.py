@@ -1,7 +1,7 @@
 """RegMixup under one Keras backend, in a subprocess of
 regmixup_backends_test.py:
 
-    KERAS_BACKEND=torch python tests/regmixup_backend_scenarios.py step DIR
+    KERAS_BACKEND=torch python tests/regmixup_backend_scenarios.py
 
 prints one JSON object: the weights before one step, the logged losses of
 that step (input and latent mixing, a draw injected) and what evaluate
@@ -57,13 +57,14 @@ def run(mix_at, weight):
     }
 
 
+def step():
+    """Every scenario: `{"input_0.5": run("input", 0.5), ...}`."""
+    return {
+        f"{mix_at}_{weight}": run(mix_at, weight)
+        for mix_at in ("input", "latent")
+        for weight in (0.5, 2.0)
+    }
+
+
 if __name__ == "__main__":
-    print(
-        json.dumps(
-            {
-                f"{mix_at}_{weight}": run(mix_at, weight)
-                for mix_at in ("input", "latent")
-                for weight in (0.5, 2.0)
-            }
-        )
-    )
+    print(json.dumps(step()))

@@ -1,23 +1,19 @@
 """RegMixup on TensorFlow, JAX and PyTorch: one step with an injected draw
 trains on `mixed loss + w * clean loss` (checked against the formula by
 hand, with the SGD update), logs both parts, and evaluate reports only the
-loss. Each backend runs `regmixup_backend_scenarios.py` in its own process.
+loss. Each backend runs `regmixup_backend_scenarios.py` in the scenario
+chain's process (see `conftest.CHAIN`).
 """
-
-import pathlib
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, scenario_result
 from regmixup_backend_scenarios import LAM, PARTNER, X, Y
-
-SCENARIOS = pathlib.Path(__file__).with_name("regmixup_backend_scenarios.py")
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def results(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"regmixup_{request.param}")
-    return run_scenario(request.param, SCENARIOS, "step", folder)
+def results(request):
+    return scenario_result(request, request.param, "step")
 
 
 def _cross_entropy(logits, labels):

@@ -13,6 +13,7 @@ these checks by registering.
 import json
 import pathlib
 import sys
+import time
 import traceback
 
 import keras
@@ -250,23 +251,34 @@ CHECKS = {
 }
 
 
+def _checked(run, *args):
+    """`None`, or the traceback of the assertion `run(*args)` failed."""
+    try:
+        run(*args)
+    except Exception:  # recorded for the parent test to show
+        return traceback.format_exc()[-1500:]
+    return None
+
+
 def main(folder):
-    results = {}
+    """`{variant: {check: error or None}}`, and under `"_seconds"` what
+    each variant's checks took (the cost of a variant, for the suite's
+    time budget)."""
+    results, seconds = {}, {}
     for name, variant in specs().items():
-        found = {}
-        for check, run in CHECKS.items():
-            try:
-                run(variant)
-                found[check] = None
-            except Exception:  # recorded for the parent test to show
-                found[check] = traceback.format_exc()[-1500:]
-        try:
-            contract_saved(variant, folder)
-            found["saved"] = None
-        except Exception:
-            found["saved"] = traceback.format_exc()[-1500:]
+        start = time.perf_counter()
+        found = {check: _checked(run, variant) for check, run in CHECKS.items()}
+        found["saved"] = _checked(contract_saved, variant, folder)
         results[name] = found
+        seconds[name] = round(time.perf_counter() - start, 2)
+    results["_seconds"] = seconds
     return results
+
+
+def contract(folder):
+    """`{variant: {check: error or None}}` (see `main`), as the scenario
+    chain of conftest.py calls it."""
+    return main(folder)
 
 
 if __name__ == "__main__":

@@ -11,20 +11,16 @@ the same seed the same result, and a `.keras` round trip. A new variant
 gets these tests by registering.
 """
 
-import pathlib
-
 import pytest
-from conftest import BACKENDS, run_scenario
+from conftest import BACKENDS, scenario_result
 from variant_contract_scenarios import CHECKS, specs
 
-SCENARIOS = pathlib.Path(__file__).with_name("variant_contract_scenarios.py")
 NAMES = list(specs())
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def results(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"contract_{request.param}")
-    return run_scenario(request.param, SCENARIOS, "contract", folder)
+def results(request):
+    return scenario_result(request, request.param, "contract")
 
 
 @pytest.mark.parametrize("check", [*CHECKS, "saved"])
