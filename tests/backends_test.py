@@ -1,7 +1,7 @@
 """Every Keras backend: lam is drawn correctly on TensorFlow, JAX and PyTorch.
 
 Each backend runs `backend_scenarios.py` in its own process (Keras picks its
-backend once, at import; the other scenarios of `conftest.SHARED` run in
+backend once, at import; the other scenarios of `conftest.CHAIN` run in
 the same process), and the tests here check what it measured.
 """
 

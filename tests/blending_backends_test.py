@@ -2,7 +2,7 @@
 PyTorch tensors, and the latent blend's gradient exact on each.
 
 Each backend runs `blending_backend_scenarios.py` in its own process (with the
-other scenarios of `conftest.SHARED`) (Keras
+other scenarios of `conftest.CHAIN`) (Keras
 picks its backend once, at import), the three at once, and the tests here
 check what it computed.
 """

@@ -14,14 +14,14 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
 - `run_scenario`: runs a scenario script under one Keras backend;
   `run_in_turn` under each, passing saved files on;
-- `background_run`: declares a test module's scenario subprocesses, which
-  start in the background when the session starts (see `Background`);
-  `shared_result`: the scenarios that load nothing (`SHARED`), run in one
-  process per backend.
+- `background_run`: declares a test module's scenario subprocess, which
+  starts in the background when the session starts
+  (see `Background`);
+- `scenario_result`, `chain_results`, `shared_result`: what a scenario of
+  the backend modules returned (`CHAIN`: they share few processes).
 """
 
 import concurrent.futures
-import functools
 import json
 import os
 import pathlib
@@ -394,53 +394,67 @@ class Background:
     A test module declares each of its runs with `background_run` (a
     function of a folder factory that returns what the tests check); when
     the session starts, the runs of every module with a selected test are
-    started, most expensive first, `WORKERS` at a time, while the tests of
-    this process run. A test's fixture waits for its run's result (a run
-    whose module was not selected runs then, in the foreground); a run that
-    failed fails each test that needs it, with its error.
+    queued, most expensive first, `WORKERS` at a time, while the tests of
+    this process run. A test's fixture waits for its run's result; a run
+    still queued when a test needs it runs then, in this process's thread.
+    A run that failed fails each test that needs it, with its error.
     """
 
     #: Runs at once besides this process: the suite's machine has 2 cores.
     WORKERS = 2
 
     def __init__(self):
-        self.runs = {}  # key: (module file, cost, function)
+        self.runs = {}  # key: (module files, cost, function)
         self.futures = {}
+        self.claimed = set()
         self.selected = frozenset()
         self.pool = None
         self.lock = threading.Lock()
+        self.factory = None
 
     def add(self, key, modules, cost, function):
         """Declares the run `key` of the test modules `modules` (the
         resolved paths of their files)."""
-        if key in self.runs and self.runs[key][0] != modules:
+        if key in self.runs and self.runs[key][0] != frozenset(modules):
             raise ValueError(f"Two modules declare the run {key!r}.")
         self.runs[key] = (frozenset(modules), cost, function)
 
     def start(self, modules, tmp_path_factory):
-        """Starts the runs of the test modules `modules` (their files)."""
+        """Queues the runs of the test modules `modules` (their files)."""
         self.selected = frozenset(modules)
+        self.factory = _LockedFactory(tmp_path_factory, self.lock)
         chosen = [k for k, run in self.runs.items() if run[0] & modules]
         chosen.sort(key=lambda k: -self.runs[k][1])
         self.pool = concurrent.futures.ThreadPoolExecutor(self.WORKERS)
-        factory = _LockedFactory(tmp_path_factory, self.lock)
         for key in chosen:
-            self.futures[key] = self.pool.submit(self.runs[key][2], factory)
+            self.futures[key] = concurrent.futures.Future()
+            self.pool.submit(self._run, key)
+
+    def _run(self, key):
+        """Runs `key` unless another thread claimed it first."""
+        with self.lock:
+            if key in self.claimed:
+                return
+            self.claimed.add(key)
+        future = self.futures[key]
+        try:
+            future.set_result(self.runs[key][2](self.factory))
+        except BaseException as error:  # kept for every test that needs it
+            future.set_exception(error)
 
     def result(self, key, tmp_path_factory):
-        if key not in self.futures:
-            factory = _LockedFactory(tmp_path_factory, self.lock)
-            self.futures[key] = concurrent.futures.Future()
-            try:
-                self.futures[key].set_result(self.runs[key][2](factory))
-            except BaseException as error:  # kept for the next test too
-                self.futures[key].set_exception(error)
+        """The result of run `key`, run here if it has not started."""
+        if self.factory is None:
+            self.factory = _LockedFactory(tmp_path_factory, self.lock)
+        with self.lock:
+            self.futures.setdefault(key, concurrent.futures.Future())
+        self._run(key)
         return self.futures[key].result()
 
     def stop(self):
         if self.pool is not None:
-            for future in self.futures.values():
-                future.cancel()
+            with self.lock:
+                self.claimed.update(self.futures)  # nothing new starts
             self.pool.shutdown(wait=True)
 
 
@@ -478,21 +492,11 @@ def background_run(key, function, *, cost):
     return fixture
 
 
-def background_runs(key, function, *, cost):
-    """Declares one run per backend (`function(backend,
-    tmp_path_factory)`), as `background_run` does; returns a
-    module-scoped fixture, parametrized by backend, giving its result."""
-    module = _resolved(sys._getframe(1).f_globals["__file__"])
-    for backend in BACKENDS:
-        run = functools.partial(function, backend)
-        BACKGROUND.add(f"{key}:{backend}", [module], cost, run)
-
-    @pytest.fixture(scope="module", params=BACKENDS)
-    def fixture(request, tmp_path_factory):
-        key_of_backend = f"{key}:{request.param}"
-        return BACKGROUND.result(key_of_backend, tmp_path_factory)
-
-    return fixture
+def pytest_collection_modifyitems(session, config, items):
+    """The tests of modules with background runs go last (in their
+    order), so that the other tests run while the runs work."""
+    waiting = set().union(*(run[0] for run in BACKGROUND.runs.values()))
+    items.sort(key=lambda item: _resolved(item.path) in waiting)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -504,13 +508,14 @@ def _background_runs(request, tmp_path_factory):
     BACKGROUND.stop()
 
 
-#: The scenario chain: the scenarios of the backend test modules, run in
-#: one process per backend (`scenario_runner.py`, the backends in turn:
-#: each framework is imported once for all of them), as `(test module,
-#: script, scenario, arguments)`; the arguments are the folder the previous
-#: backend saved to (`"l"`, `-` for the first), `"s"` this backend's. The
-#: scenarios that check that JAX and PyTorch never import TensorFlow run
-#: first (`in_model` checks before it saves, which imports it).
+#: The scenarios of the backend test modules, as `(test module, script,
+#: scenario, arguments)`, run by `scenario_runner.py` in few processes
+#: (each framework is imported once for all of them): those that load
+#: nothing in one process per backend, the three independent; those that
+#: load what the previous backend saved (argument `"l"`: its folder, `-`
+#: for the first; `"s"`: this backend's) in one process per backend, the
+#: backends in turn. The scenarios that check that JAX and PyTorch never
+#: import TensorFlow run first in their process.
 CHAIN = (
     ("pairing_backends", "pairing_backend_scenarios.py", "pairings", ""),
     (
@@ -521,11 +526,11 @@ CHAIN = (
     ),
     ("backends", "backend_scenarios.py", "beta", ""),
     ("regmixup_backends", "regmixup_backend_scenarios.py", "step", ""),
-    ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
     ("variants_contract", "variant_contract_scenarios.py", "contract", "s"),
+    ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
-#: JAX sees two CPU devices in the chain, for `DataParallel`.
+#: JAX sees two CPU devices, for `DataParallel`.
 TWO_DEVICES = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
 
 
@@ -533,41 +538,71 @@ def _test_file(module):
     return _resolved(pathlib.Path(__file__).with_name(f"{module}_test.py"))
 
 
-def _chain(tmp_path_factory):
-    """`{backend: {scenario: result}}`, the chain's scenarios of the
-    selected test modules, the backends in turn."""
-    specs = [c for c in CHAIN if _test_file(c[0]) in BACKGROUND.selected]
+def _in_turn(entry):
+    return "l" in entry[3]
+
+
+def _run_chain(backend, entries, previous, folder):
+    """`{scenario: result}` of the selected `entries` under `backend`."""
+    paths = {"l": str(previous), "s": str(folder)}
+    runs = [
+        [script, name, [paths[a] for a in args]]
+        for module, script, name, args in entries
+        if _test_file(module) in BACKGROUND.selected
+    ]
+    return run_scenario(
+        backend,
+        RUNNER,
+        json.dumps(runs),
+        timeout=1800,
+        env=TWO_DEVICES if backend == "jax" else None,
+    )
+
+
+def _alone(backend):
+    def run(tmp_path_factory):
+        folder = tmp_path_factory.mktemp(f"scenarios_{backend}")
+        entries = [e for e in CHAIN if not _in_turn(e)]
+        return _run_chain(backend, entries, "-", folder)
+
+    return run
+
+
+def _in_turns(tmp_path_factory):
+    """`{backend: {scenario: result}}`, the backends in turn."""
     found, previous = {}, "-"
     for backend in BACKENDS:
-        folder = tmp_path_factory.mktemp(f"chain_{backend}")
-        paths = {"l": str(previous), "s": str(folder)}
-        runs = [[s, n, [paths[a] for a in args]] for _, s, n, args in specs]
-        found[backend] = run_scenario(
-            backend,
-            RUNNER,
-            json.dumps(runs),
-            timeout=1800,
-            env=TWO_DEVICES if backend == "jax" else None,
-        )
+        folder = tmp_path_factory.mktemp(f"in_turn_{backend}")
+        entries = [e for e in CHAIN if _in_turn(e)]
+        found[backend] = _run_chain(backend, entries, previous, folder)
         previous = folder
     return found
 
 
-BACKGROUND.add("chain", [_test_file(c[0]) for c in CHAIN], 900, _chain)
+_ALONE = [_test_file(e[0]) for e in CHAIN if not _in_turn(e)]
+for _backend in BACKENDS:
+    BACKGROUND.add(f"scenarios:{_backend}", _ALONE, 200, _alone(_backend))
+BACKGROUND.add(
+    "in_turn", [_test_file(e[0]) for e in CHAIN if _in_turn(e)], 400, _in_turns
+)
 
 
 def scenario_result(request, backend, name):
-    """What the chain's scenario `name` returned under `backend`, for the
-    test whose `request` this is (the scenario's error fails the test)."""
+    """What the scenario `name` of `CHAIN` returned under `backend`, for
+    the test whose `request` this is (the scenario's error fails it)."""
     factory = request.getfixturevalue("tmp_path_factory")
-    result = BACKGROUND.result("chain", factory)[backend][name]
+    entry = next(e for e in CHAIN if e[2] == name)
+    if _in_turn(entry):
+        result = BACKGROUND.result("in_turn", factory)[backend][name]
+    else:
+        result = BACKGROUND.result(f"scenarios:{backend}", factory)[name]
     assert "error" not in result, result.get("error")
     return result
 
 
 def chain_results(name):
-    """A module-scoped fixture: `{backend: result}` of the chain's
-    scenario `name` (see `scenario_result`)."""
+    """A module-scoped fixture: `{backend: result}` of the scenario `name`
+    of `CHAIN` (see `scenario_result`)."""
 
     @pytest.fixture(scope="module")
     def fixture(request):

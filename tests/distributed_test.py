@@ -18,7 +18,12 @@ import distributed_scenarios as sc
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import decode_cuts, decode_identity_rows, finish_processes
+from conftest import (
+    background_run,
+    decode_cuts,
+    decode_identity_rows,
+    finish_processes,
+)
 
 import keras_mixup
 from keras_mixup import state
@@ -64,12 +69,15 @@ def load(path):
         return pickle.load(f)
 
 
-@pytest.fixture(scope="module")
-def mirrored(tmp_path_factory):
-    """Every `MIRRORED` scenario, run once in one subprocess."""
+def _mirrored(tmp_path_factory):
     out = tmp_path_factory.mktemp("mirrored") / "results.pkl"
     finish([start("mirrored", out)])
     return load(out)
+
+
+#: Every `MIRRORED` scenario, run once in one subprocess (in the
+#: background, see `conftest.Background`).
+mirrored = background_run("mirrored", _mirrored, cost=120)
 
 
 def mirrored_ids(step, replica):

@@ -18,6 +18,7 @@ import sys
 
 import keras
 import pytest
+from conftest import background_run
 
 import keras_mixup
 
@@ -134,15 +135,12 @@ def test_every_public_name_has_a_reference_page_in_the_nav():
     assert [w for w in wanted if pages[w] not in nav] == []
 
 
-@pytest.mark.skipif(
-    bool(_missing_docs_extra()),
-    reason=(
-        "the docs extra is not installed (missing "
-        f'{", ".join(_missing_docs_extra())}): pip install -e ".[docs]"'
-    ),
-)
-def test_the_site_builds_strictly_with_the_runtime_docstrings(tmp_path):
-    site = tmp_path / "site"
+def _build_site(tmp_path_factory):
+    """`(mkdocs build --strict's result, the site's folder)`, or `None`
+    without the docs extra."""
+    if _missing_docs_extra():
+        return None
+    site = tmp_path_factory.mktemp("site")
     result = subprocess.run(
         # Not `--quiet`: it hides the warnings that `--strict` counts.
         [sys.executable, "-m", "mkdocs", "build", "--strict"]
@@ -156,7 +154,24 @@ def test_the_site_builds_strictly_with_the_runtime_docstrings(tmp_path):
             "KERAS_BACKEND": "tensorflow",
             "NO_MKDOCS_2_WARNING": "1",
         },
+        timeout=900,
     )
+    return result, site
+
+
+#: The site, built in the background (see `conftest.Background`).
+site_build = background_run("mkdocs", _build_site, cost=90)
+
+
+@pytest.mark.skipif(
+    bool(_missing_docs_extra()),
+    reason=(
+        "the docs extra is not installed (missing "
+        f'{", ".join(_missing_docs_extra())}): pip install -e ".[docs]"'
+    ),
+)
+def test_the_site_builds_strictly_with_the_runtime_docstrings(site_build):
+    result, site = site_build
     assert result.returncode == 0, result.stderr[-4000:]
     # The options that options.document_options adds at import time.
     model = (site / "reference" / "MixupModel" / "index.html").read_text()

@@ -1,7 +1,7 @@
 """Every pairing strategy on TensorFlow, JAX and PyTorch.
 
 Each backend runs `pairing_backend_scenarios.py` once, in its own process (with
-the other scenarios of `conftest.SHARED`)
+the other scenarios of `conftest.CHAIN`)
 (Keras picks its backend once, at import): it draws partners with every
 strategy on the batches `batches()` gives (on JAX under `jax.jit`, as a
 training step does), and the tests here check them against NumPy.
