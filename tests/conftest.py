@@ -352,15 +352,27 @@ def run_scenario(backend, script, name, *args, timeout=600, env=None):
     env["PYTHONPATH"] = os.pathsep.join(
         [root, *filter(None, [env.get("PYTHONPATH")])]
     )
-    done = subprocess.run(
+    process = subprocess.Popen(
         [sys.executable, str(script), name, *map(str, args)],
         env=env,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-        timeout=timeout,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    _LIVE.add(process)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    finally:
+        if process.poll() is None:  # timed out, or the session stopped
+            process.kill()
+            process.communicate()
+        _LIVE.discard(process)
+    assert process.returncode == 0, stderr[-3000:]
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+#: The scenario processes running now (`Background.stop` ends them).
+_LIVE = set()
 
 
 def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
@@ -452,9 +464,13 @@ class Background:
         return self.futures[key].result()
 
     def stop(self):
+        """Starts nothing more and ends the runs still going (the session
+        stopped early: `-x`, Ctrl-C)."""
         if self.pool is not None:
             with self.lock:
                 self.claimed.update(self.futures)  # nothing new starts
+            for process in list(_LIVE):
+                process.kill()
             self.pool.shutdown(wait=True)
 
 
