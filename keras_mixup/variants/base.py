@@ -5,7 +5,8 @@ the partner index, and its own boxes, masks or tiles) and applies them to
 each kind of target: images (`apply_image`, one batch-first tensor at a
 time, cut along its spatial axes), labels, sample weights and the inputs
 it does not cut (`apply_labels`: blended with the label weight), and
-detection boxes (`apply_boxes`). It declares which targets it takes
+detection boxes (`apply_boxes`) and the padding masks of sequences
+(`apply_padding`, the opt-in target `"padding_mask"`). It declares which targets it takes
 (`takes`), whether it cuts images (`spatial`), whether every value it
 returns is a value of its inputs (`keeps_values`: a paste keeps integer
 images integer) and whether it has an inputs-only form. The engine and the
@@ -19,7 +20,14 @@ import collections
 
 from keras_mixup import backend, blending, spatial
 
-__all__ = ["Draw", "DrawContext", "Resolved", "TARGETS", "Variant"]
+__all__ = [
+    "Draw",
+    "DrawContext",
+    "PADDING_MASK",
+    "Resolved",
+    "TARGETS",
+    "Variant",
+]
 
 #: The kinds of target a batch may carry.
 TARGETS = (
@@ -29,6 +37,11 @@ TARGETS = (
     "segmentation_masks",
     "bounding_boxes",
 )
+
+#: The target of padded sequences and their masks: not in `TARGETS`, so a
+#: variant takes it only by naming it in `takes` (and defining
+#: `apply_padding`); the others get one clear error.
+PADDING_MASK = "padding_mask"
 
 
 class Draw(collections.namedtuple("Draw", ["lam", "partner_index", "params"])):
@@ -202,6 +215,18 @@ class Variant:
     def apply_boxes(self, draw, bounding_boxes, sizes):
         """Mixes keras's `bounding_boxes` dict; `sizes` is `(height,
         width)` of the images."""
+        raise NotImplementedError
+
+    def apply_padding(self, draw, sequences, mask, rule, float_dtype):
+        """Mixes padded sequences `[B, T, ...]` and their padding mask
+        (bool `[B, T]`) under the mask rule `rule` (see
+        `keras_mixup.sequences`), for a variant whose `takes` names
+        `PADDING_MASK`.
+
+        Returns:
+            `(mixed, combined_mask, label_weight)`: the sequences, the
+            combined mask, and each example's own-label weight.
+        """
         raise NotImplementedError
 
 
