@@ -20,6 +20,7 @@ __all__ = [
     "is_xla",
     "loss_tracker",
     "sublayers",
+    "set_keras_mask",
     "set_torch_generator_state",
     "torch_dirichlet",
     "torch_generator_state",
@@ -128,6 +129,22 @@ def inputs_as_given(layer):
     finally:
         for name, value in zip(names, before, strict=True):
             setattr(layer, name, value)
+
+
+def set_keras_mask(tensor, mask):
+    """Attaches `mask` to `tensor` as its Keras mask and returns `tensor`.
+
+    A layer whose output mask depends on its draw (a `MixupLayer` mixing
+    padded sequences under `mask_rule`) sets it in `call`: Keras then keeps
+    it instead of asking `compute_mask`, which cannot know the partners.
+    Keras' own setter, `keras.src.backend.set_keras_mask`, is private (it
+    stores the mask on the tensor, or by id for tensors that take no
+    attributes, such as JAX arrays).
+    """
+    from keras.src import backend as keras_backend
+
+    keras_backend.set_keras_mask(tensor, mask)
+    return tensor
 
 
 def torch_dirichlet(concentration, generator):

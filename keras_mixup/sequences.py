@@ -39,6 +39,7 @@ __all__ = [
     "PADDING_MASK",
     "RULES",
     "apply_padded",
+    "check_batch",
     "check_padding_mask",
     "check_rule",
     "is_padded",
@@ -226,10 +227,10 @@ def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
         y: the labels, or `None`. Defaults to `None`.
         sample_weight: per-example weights, or `None`. Defaults to `None`.
         **how: `mix_labels` (default: the option) blends the labels and
-            weights with the rule's label weight; `inputs_only` (default
-            `True`) says that unmixed labels are the inputs-only form,
-            where `"anchor"` is refused (`False`: a `MixupModel` mixes the
-            labels itself).
+            weights with the rule's label weight; without it `"anchor"`
+            is refused, whose label weight is known only here: in the
+            inputs-only form (`inputs_only=True`, the default) and where
+            a `MixupModel` mixes the labels itself (`inputs_only=False`).
 
     Returns:
         `(x, y, sample_weight, combined_mask)`.
@@ -243,8 +244,10 @@ def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
         mix_labels = engine.options["mix_labels"]
     engine.settings.check_targets([PADDING_MASK])
     rule = engine.options["mask_rule"]
-    if not mix_labels and rule == "anchor" and how.get("inputs_only", True):
-        raise ValueError(f"{engine.owner}: {_INPUTS_ONLY}")
+    if not mix_labels and rule == "anchor":
+        inputs_only = how.get("inputs_only", True)
+        reason = _INPUTS_ONLY if inputs_only else _LABELS_MIXED
+        raise ValueError(f"{engine.owner}: {reason}")
     sequences, others, repack = split_padded(x, mask, engine.owner)
     dtype = keras.config.dtype_policy().compute_dtype
     sequences, combined, weight = engine.variant.apply_padding(
@@ -271,6 +274,23 @@ def split_dict(x, name="x"):
     return rest, mask
 
 
+def check_batch(x, y=None, sample_weight=None, *, prefix=""):
+    """`keras_mixup.checks.check_batch`, with a dict of inputs that holds a
+    `"padding_mask"` checked apart (a bool mask is not blended).
+
+    Returns:
+        `(x, y, sample_weight, batch_size)`.
+    """
+    if not is_padded(x):
+        return checks.check_batch(x, y, sample_weight, prefix=prefix)
+    rest, mask = split_dict(x, f"{prefix}x")
+    rest, y, sample_weight, size = checks.check_batch(
+        rest, y, sample_weight, prefix=prefix
+    )
+    checks.batch_size(rest, mask)
+    return {**rest, PADDING_MASK: mask}, y, sample_weight, size
+
+
 def mix_padded_dict(engine, x, y=None, sample_weight=None, *, inputs_only):
     """Checks, draws and mixes a dict of inputs with a `"padding_mask"`
     entry; the combined mask comes back under the same key.
@@ -278,9 +298,8 @@ def mix_padded_dict(engine, x, y=None, sample_weight=None, *, inputs_only):
     Returns:
         `(x, y, sample_weight)`, `None` entries kept.
     """
+    x, y, sample_weight, size = check_batch(x, y, sample_weight)
     rest, mask = split_dict(x)
-    rest, y, sample_weight, size = checks.check_batch(rest, y, sample_weight)
-    checks.batch_size(rest, mask)
     draw = engine.draw(size, rest, y, inputs_only=inputs_only)
     rest, y, sample_weight, mask = apply_padded(
         engine, draw, rest, mask, y, sample_weight, mix_labels=not inputs_only
