@@ -23,10 +23,8 @@ def mix_with_partner(
         `(x, y, sample_weight)` of the batch, mixed; `None` entries kept.
     """
     x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
-    partner_x, partner_y, partner_weight, partner_size = (
-        sequences.check_batch(
-            partner_x, partner_y, partner_weight, prefix="partner_"
-        )
+    partner_x, partner_y, partner_weight, partner_size = sequences.check_batch(
+        partner_x, partner_y, partner_weight, prefix="partner_"
     )
     _check_partner(x, partner_x, "x")
     mix_labels = engine.options["mix_labels"]

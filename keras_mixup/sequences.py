@@ -62,6 +62,13 @@ _INPUTS_ONLY = (
     "only for a symmetric mixing: use mask_rule='union' or "
     "'intersection', or mix the labels too."
 )
+_LABELS_MIXED = (
+    "`mask_rule='anchor'` weighs each example's labels by the steps it "
+    "keeps, which are known only where the sequences mix, but at a hidden "
+    "mix point MixupModel weighs the labels with lam before the forward "
+    "pass: use mask_rule='union' or 'intersection' (label weight lam), or "
+    "mix_at='input' with a dict of inputs holding a 'padding_mask'."
+)
 
 
 def check_rule(value):

@@ -4,13 +4,13 @@ A variant draws its parameters for a batch (`draw`: the label weight lam,
 the partner index, and its own boxes, masks or tiles) and applies them to
 each kind of target: images (`apply_image`, one batch-first tensor at a
 time, cut along its spatial axes), labels, sample weights and the inputs
-it does not cut (`apply_labels`: blended with the label weight), and
+it does not cut (`apply_labels`: blended with the label weight),
 detection boxes (`apply_boxes`) and the padding masks of sequences
-(`apply_padding`, the opt-in target `"padding_mask"`). It declares which targets it takes
-(`takes`), whether it cuts images (`spatial`), whether every value it
-returns is a value of its inputs (`keeps_values`: a paste keeps integer
-images integer) and whether it has an inputs-only form. The engine and the
-entry points call these and never name a variant.
+(`apply_padding`, the opt-in target `"padding_mask"`). It declares which
+targets it takes (`takes`), whether it cuts images (`spatial`), whether
+every value it returns is a value of its inputs (`keeps_values`: a paste
+keeps integer images integer) and whether it has an inputs-only form. The
+engine and the entry points call these and never name a variant.
 
 A new variant is a subclass in a module of `keras_mixup.variants` and one
 `keras_mixup.variants.register` call.
