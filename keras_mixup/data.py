@@ -225,7 +225,8 @@ def map_function_options(variant_class):
     """The options of a variant's own `tf.data` map function (such as
     `CutMix`): every option of `Mixup` but the choice of variant, the
     inputs-only form, the other variants' options and its own alpha (the
-    function's `alpha`)."""
+    function's `alpha`), and `mask_rule` unless it mixes padded
+    sequences."""
     others = {
         option.name
         for cls in variants.REGISTRY.values()
@@ -233,6 +234,8 @@ def map_function_options(variant_class):
         for option in cls.options
     }
     left_out = {"variant", "mix_labels", variant_class.alpha_option, *others}
+    if variants.base.PADDING_MASK not in variant_class.takes:
+        left_out.add("mask_rule")  # it mixes no padded sequences
     return tuple(name for name in ALL_OPTIONS if name not in left_out)
 
 

@@ -53,6 +53,37 @@ def padding_of(owner, inputs, mask):
     return sequences.check_padding_mask(masks[0], "mask")
 
 
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class CallMask(keras.Operation):
+    """The Keras mask a `MixupLayer`'s call set on its output: in a
+    functional model, the mask the next layers receive (a functional graph
+    replays the masks it was built with, and the combined mask of a mixing
+    call depends on the draw, which `compute_mask` cannot know)."""
+
+    def call(self, outputs):
+        mask = compat.call_mask(outputs)
+        if mask is None:  # a call that set no mask on its output
+            shape = backend.ops().core.shape(outputs)[:2]
+            mask = backend.ops().numpy.ones(shape, "bool")
+        return mask
+
+    def compute_output_spec(self, outputs):
+        return keras.KerasTensor(outputs.shape[:2], "bool")
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def _mask_from_call(inputs, outputs):
+    """`outputs` of a symbolic call on a masked tensor: their mask made the
+    `CallMask` of the call (what a functional graph replays)."""
+    if not isinstance(outputs, keras.KerasTensor):
+        return outputs
+    if compat.get_keras_mask(outputs) is None or isinstance(inputs, dict):
+        return outputs
+    return compat.set_keras_mask(outputs, CallMask()(outputs))
+
+
 #: The size given to unknown dimensions when JAX or PyTorch describe a
 #: symbolic call (see `MixupLayer.compute_output_spec`); outputs of this
 #: size are described as unknown.
@@ -175,7 +206,8 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         if keras.backend.backend() == "tensorflow" or not compat.in_tf_graph():
-            return super().__call__(inputs, *args, **kwargs)
+            outputs = super().__call__(inputs, *args, **kwargs)
+            return _mask_from_call(inputs, outputs)
         # In tf.data under JAX or PyTorch: mix the TensorFlow tensors there.
         with compat.inputs_as_given(self):
             return super().__call__(inputs, *args, **kwargs)
@@ -192,11 +224,13 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
             if mask is None:
                 return self.mix_step.apply(inputs)
             return compat.set_keras_mask(*self.mix_step.apply(inputs, mask))
-        if not training:
+        if mask is None and not training:
             return inputs
         if mask is None:
             mixed, _, _ = self.engine.mix(inputs, inputs_only=True)
             return mixed
+        if not training:
+            return compat.set_keras_mask(inputs, mask)
         x, _, _, size = checks.check_batch(inputs)
         draw = self.engine.draw(size, x, inputs_only=True)
         mixed, _, _, mask = self.engine.apply_padded(
