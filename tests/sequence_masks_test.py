@@ -210,3 +210,28 @@ def test_anchor_at_a_hidden_mix_point_is_refused():
     tokens = np.array([[3, 4, 0, 0], [5, 6, 7, 0]] * 4)
     with pytest.raises(ValueError, match="hidden mix point"):
         model.fit(tokens, np.arange(8) % 2, batch_size=8, verbose=0)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
+    import keras
+    from sequence_masks_scenarios import WithMask
+
+    audio = keras.Input((5, 2), name="audio")
+    valid = keras.Input((5,), dtype="bool", name="padding_mask")
+    hidden = keras.layers.LSTM(5)(WithMask()([audio, valid]))
+    inner = keras.Model({"audio": audio, "padding_mask": valid}, hidden)
+    model = keras_mixup.MixupModel(
+        inner, alpha=1.0, num_classes=5, mask_rule=rule, seed=2
+    )
+    x, y, _, _ = model.mix(
+        {"audio": sequences(), "padding_mask": MASK}, np.arange(5)
+    )
+    lam, partners = _recovered(np.asarray(y), MASK, rule)
+    out, combined, _ = reference(sequences(), MASK, lam, partners, rule)
+    np.testing.assert_allclose(x["audio"], out, atol=1e-5)
+    np.testing.assert_array_equal(x["padding_mask"], combined)
+    model.compile("sgd", "mse")
+    data = {"audio": sequences(), "padding_mask": MASK}
+    history = model.fit(data, np.arange(5), verbose=0)
+    assert np.isfinite(history.history["loss"][0])
