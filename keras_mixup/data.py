@@ -40,8 +40,9 @@ class Mixup(HoldsEngine):
         {options}
 
     Call arguments:
-        x: a batch-first tensor of rank >= 1, a tuple or dict of them, or
-            keras's dict element `{"images": x, "labels": y}` alone.
+        x: a batch-first tensor of rank >= 1, a tuple or dict of them (a
+            dict with a `"padding_mask"`: see `mask_rule`), or keras's dict
+            element `{"images": x, "labels": y}` alone.
         y: the labels; left out only for the dict element.
         sample_weight: optional weights, blended. Defaults to `None`.
 

@@ -166,7 +166,8 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a batch-first tensor (or tuple or list) of rank >= 1, or a
+        inputs: a batch-first tensor (or tuple or list) of rank >= 1 (a
+            Keras mask of padded sequences mixes under `mask_rule`), a
             dict with `"images"` (or `"inputs"`) and `"labels"`.
         training: whether the model is training. Defaults to `None`
             (inference for a tensor, training for a dict).

@@ -104,13 +104,16 @@ def check_padding_mask(mask, name=PADDING_MASK):
 
 
 def _is_sequence(leaf, mask):
-    """Whether `leaf` has the mask's batch and time axes (unknown sizes
-    count as equal)."""
+    """Whether `leaf` has the mask's batch and time axes. An unknown size
+    matches any batch size; a time axis of unknown size (`padded_batch`)
+    matches only another unknown one, as a feature axis is known."""
     if backend.rank(leaf) is None or backend.rank(leaf) < 2:
         return False
-    return all(
-        a is None or b is None or a == b
-        for a, b in zip(leaf.shape[:2], mask.shape, strict=True)
+    (batch, time), (rows, steps) = leaf.shape[:2], mask.shape
+    if steps is None:
+        return time is None
+    return (batch is None or rows is None or batch == rows) and (
+        time is None or time == steps
     )
 
 

@@ -235,3 +235,75 @@ def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
     data = {"audio": sequences(), "padding_mask": MASK}
     history = model.fit(data, np.arange(5), verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_the_dict_form_of_a_mixup_layer_with_a_padding_mask(rule):
+    layer = keras_mixup.MixupLayer(
+        alpha=1.0, num_classes=5, mask_rule=rule, seed=3
+    )
+    batch = {"audio": sequences(), "padding_mask": MASK}
+    mixed = layer({**batch, "labels": np.arange(5)})  # labels: mixed too
+    lam, partners = _recovered(np.asarray(mixed["labels"]), MASK, rule)
+    out, combined, _ = reference(sequences(), MASK, lam, partners, rule)
+    np.testing.assert_allclose(mixed["audio"], out, atol=1e-5)
+    np.testing.assert_array_equal(mixed["padding_mask"], combined)
+    same = layer(batch)  # no labels: inputs only, and only while training
+    np.testing.assert_array_equal(same["audio"], batch["audio"])
+
+
+def test_a_padded_batch_of_unknown_length():
+    def examples():
+        for length in (2, 4, 3, 1):
+            audio = np.full((length, 1), length, "float32")
+            yield (
+                {
+                    "audio": audio,
+                    "speaker": np.full([2], length, "float32"),
+                    "padding_mask": np.ones([length], bool),
+                },
+                length,
+            )
+
+    ds = tf.data.Dataset.from_generator(
+        examples,
+        output_signature=(
+            {
+                "audio": tf.TensorSpec([None, 1]),
+                "speaker": tf.TensorSpec([2]),
+                "padding_mask": tf.TensorSpec([None], tf.bool),
+            },
+            tf.TensorSpec([], tf.int32),
+        ),
+    ).padded_batch(4)
+    mixer = keras_mixup.Mixup(alpha=1.0, num_classes=5, seed=0)
+    x, y = next(iter(ds.map(mixer)))
+    mask = np.arange(4)[None] < np.array([2, 4, 3, 1])[:, None]
+    lam, partners = _recovered(y.numpy()[:, [2, 4, 3, 1]], mask, "union")
+    audio = np.where(mask, [[2], [4], [3], [1]], 0.0)[..., None]
+    out, combined, _ = reference(audio, mask, lam, partners, "union")
+    np.testing.assert_allclose(x["audio"], out, atol=1e-5)
+    np.testing.assert_array_equal(x["padding_mask"], combined)
+    speaker = np.array([2, 4, 3, 1.0])
+    blend = lam * speaker + (1 - lam) * speaker[partners]
+    np.testing.assert_allclose(x["speaker"][:, 0], blend, atol=1e-5)
+
+
+def test_a_choice_among_variants_takes_each_rows_member():
+    from keras_mixup.variants import Draw, choice, mixup
+
+    options = keras_mixup.MixupLayer(alpha=1.0).engine.options
+    members = [(mixup.Mixup(options), 0.5), (mixup.Mixup(options), 0.5)]
+    chosen = np.array([0, 1, 0, 1, 1], "int32")
+    params = {"choice": chosen, "lams": [LAM, 1 - LAM], "members": [{}, {}]}
+    draw = Draw(LAM, PARTNERS, params)
+    (mixed,), combined, weight = choice.Choice(options, members).apply_padding(
+        draw, [tf.constant(sequences())], tf.constant(MASK), "anchor", "float32"
+    )
+    lam = np.where(chosen == 0, LAM, 1 - LAM)
+    out, mask, lam_anchor = reference(
+        sequences(), MASK, lam, PARTNERS, "anchor"
+    )
+    np.testing.assert_allclose(mixed, out, atol=1e-6)
+    np.testing.assert_array_equal(combined, mask)
+    np.testing.assert_allclose(weight, lam_anchor, atol=1e-6)
