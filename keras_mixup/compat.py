@@ -20,6 +20,8 @@ __all__ = [
     "is_xla",
     "loss_tracker",
     "sublayers",
+    "get_keras_mask",
+    "set_keras_mask",
     "set_torch_generator_state",
     "torch_dirichlet",
     "torch_generator_state",
@@ -128,6 +130,46 @@ def inputs_as_given(layer):
     finally:
         for name, value in zip(names, before, strict=True):
             setattr(layer, name, value)
+
+
+#: The attribute keeping the mask a call set (see `set_keras_mask`).
+_CALL_MASK = "_keras_mixup_mask"
+
+
+def set_keras_mask(tensor, mask):
+    """Attaches `mask` to `tensor` as its Keras mask and returns `tensor`.
+
+    A layer whose output mask depends on its draw (a `MixupLayer` mixing
+    padded sequences under `mask_rule`) sets it in `call`: Keras then keeps
+    it instead of asking `compute_mask`, which cannot know the partners.
+    Keras' own setter, `keras.src.backend.set_keras_mask`, is private (it
+    stores the mask on the tensor, or by id for tensors that take no
+    attributes, such as JAX arrays). The mask is also kept under an
+    attribute of keras_mixup's own (`call_mask` reads it), which layers
+    that consume and clear `_keras_mask` (`MultiHeadAttention`) leave.
+    """
+    from keras.src import backend as keras_backend
+    from keras.src.backend.common import tensor_attributes
+
+    keras_backend.set_keras_mask(tensor, mask)
+    tensor_attributes.set_tensor_attr(tensor, _CALL_MASK, mask)
+    return tensor
+
+
+def get_keras_mask(tensor):
+    """The Keras mask attached to `tensor`, or `None` (Keras' private
+    `keras.src.backend.get_keras_mask`, the reader of `set_keras_mask`)."""
+    from keras.src import backend as keras_backend
+
+    return keras_backend.get_keras_mask(tensor)
+
+
+def call_mask(tensor):
+    """The mask `set_keras_mask` attached to `tensor`, even if a layer
+    cleared its Keras mask since, or `None`."""
+    from keras.src.backend.common import tensor_attributes
+
+    return tensor_attributes.get_tensor_attr(tensor, _CALL_MASK)
 
 
 def torch_dirichlet(concentration, generator):

@@ -40,8 +40,9 @@ class Mixup(HoldsEngine):
         {options}
 
     Call arguments:
-        x: a batch-first tensor of rank >= 1, a tuple or dict of them, or
-            keras's dict element `{"images": x, "labels": y}` alone.
+        x: a batch-first tensor of rank >= 1, a tuple or dict of them (a
+            dict with a `"padding_mask"`: see `mask_rule`), or keras's dict
+            element `{"images": x, "labels": y}` alone.
         y: the labels; left out only for the dict element.
         sample_weight: optional weights, blended. Defaults to `None`.
 
@@ -225,7 +226,8 @@ def map_function_options(variant_class):
     """The options of a variant's own `tf.data` map function (such as
     `CutMix`): every option of `Mixup` but the choice of variant, the
     inputs-only form, the other variants' options and its own alpha (the
-    function's `alpha`)."""
+    function's `alpha`), and `mask_rule` unless it mixes padded
+    sequences."""
     others = {
         option.name
         for cls in variants.REGISTRY.values()
@@ -233,6 +235,8 @@ def map_function_options(variant_class):
         for option in cls.options
     }
     left_out = {"variant", "mix_labels", variant_class.alpha_option, *others}
+    if variants.base.PADDING_MASK not in variant_class.takes:
+        left_out.add("mask_rule")  # it mixes no padded sequences
     return tuple(name for name in ALL_OPTIONS if name not in left_out)
 
 

@@ -19,6 +19,7 @@ from keras_mixup import (
     checks,
     draws,
     pairing,
+    sequences,
     spatial,
     variants,
 )
@@ -261,6 +262,18 @@ class MixingEngine:
         x, masks = structure
         return x, y, sample_weight, masks
 
+    def apply_padded(self, draw, x, mask, y=None, sample_weight=None, **how):
+        """Applies a draw to padded sequences `x` with their padding mask
+        (bool `[B, T]`) under `mask_rule`; see
+        `keras_mixup.sequences.apply_padded`.
+
+        Returns:
+            `(x, y, sample_weight, combined_mask)`.
+        """
+        return sequences.apply_padded(
+            self, draw, x, mask, y, sample_weight, **how
+        )
+
     def apply_boxes(self, draw, bounding_boxes, x):
         """Mixes keras's `bounding_boxes` with a draw, for the images of
         `x` (see `keras_mixup.boxes`)."""
@@ -284,6 +297,10 @@ class MixingEngine:
             inputs_only = not self.options["mix_labels"]
         if inputs_only:
             self.settings.check_inputs_only()
+        if sequences.is_padded(x):  # {..., "padding_mask": m}
+            return sequences.mix_padded_dict(
+                self, x, y, sample_weight, inputs_only=inputs_only
+            )
         x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
         draw = self.draw(size, x, y, inputs_only=inputs_only)
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)

@@ -10,11 +10,19 @@ its own.
 
 import keras
 
-from keras_mixup import backend, blending, checks, compat, elements, options
+from keras_mixup import (
+    backend,
+    blending,
+    checks,
+    compat,
+    elements,
+    options,
+    sequences,
+)
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.settings import Settings
 
-__all__ = ["MixStep", "MixupLayer", "check_no_keras_mask"]
+__all__ = ["MixStep", "MixupLayer", "padding_of"]
 
 #: The options a MixupLayer takes: all but `mix_labels` (the form of the
 #: call decides: inputs only for a tensor, labels too for a dict).
@@ -25,23 +33,55 @@ LAYER_OPTIONS = tuple(
 )
 
 
-def check_no_keras_mask(owner, mask):
-    """Refuses inputs that carry a Keras mask (padded sequences): how
-    padding mixes is not defined yet, and mixing as if every step were
-    valid would blend padding into the partner's valid steps.
+def padding_of(owner, inputs, mask):
+    """The one Keras mask of `inputs` (a padding mask, bool `[B, T]`), or
+    `None`.
 
     Raises:
-        ValueError: if `mask` is not `None`.
+        ValueError: for masks on several inputs, or a mask that is not
+            bool `[B, T]`.
     """
-    if any(m is not None for m in keras.tree.flatten(mask)):
+    masks = [m for m in keras.tree.flatten(mask) if m is not None]
+    if not masks:
+        return None
+    if len(masks) > 1 or not backend.ops().core.is_tensor(inputs):
         raise ValueError(
-            f"{owner} received inputs that carry a Keras mask (padded "
-            "sequences, such as the output of `Embedding(mask_zero=True)`), "
-            "and mixing them would blend padding into the partner's valid "
-            "steps while the mask stayed the example's own. Mixing masked "
-            "sequences is not supported yet: mix before the masking layer, "
-            "or drop the mask."
+            f"{owner} mixes padded sequences as one tensor [batch, time, "
+            "...] with its Keras mask; received masks on the inputs "
+            f"{elements.describe(inputs)}."
         )
+    return sequences.check_padding_mask(masks[0], "mask")
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class CallMask(keras.Operation):
+    """The Keras mask a `MixupLayer`'s call set on its output: in a
+    functional model, the mask the next layers receive (a functional graph
+    replays the masks it was built with, and the combined mask of a mixing
+    call depends on the draw, which `compute_mask` cannot know)."""
+
+    def call(self, outputs):
+        mask = compat.call_mask(outputs)
+        if mask is None:  # a call that set no mask on its output
+            shape = backend.ops().core.shape(outputs)[:2]
+            mask = backend.ops().numpy.ones(shape, "bool")
+        return mask
+
+    def compute_output_spec(self, outputs):
+        return keras.KerasTensor(outputs.shape[:2], "bool")
+
+    def get_config(self):
+        return {"name": self.name}
+
+
+def _mask_from_call(inputs, outputs):
+    """`outputs` of a symbolic call on a masked tensor: their mask made the
+    `CallMask` of the call (what a functional graph replays)."""
+    if not isinstance(outputs, keras.KerasTensor):
+        return outputs
+    if compat.get_keras_mask(outputs) is None or isinstance(inputs, dict):
+        return outputs
+    return compat.set_keras_mask(outputs, CallMask()(outputs))
 
 
 #: The size given to unknown dimensions when JAX or PyTorch describe a
@@ -70,22 +110,38 @@ class MixStep:
         #: that every chosen layer was called.
         self.applied = False
 
-    def apply(self, inputs):
+    def apply(self, inputs, mask=None):
         """`inputs` blended with the step's draw if this point is chosen,
-        else unchanged (a `cond`: one trace serves every step)."""
+        else unchanged (a `cond`: one trace serves every step). Padded
+        sequences (a Keras `mask`, or a dict with a `"padding_mask"`) mix
+        under `mask_rule`; with `mask`, returns `(inputs, mask)`."""
         if self.draw is None:
-            return inputs
+            return inputs if mask is None else (inputs, mask)
         self.applied = True
-        lam, partner_index = self.draw[:2]
-        checks.batch_size(inputs, partner_index)
+        checks.batch_size(inputs, self.draw[1])
         ops = backend.ops()
         return ops.core.cond(
             ops.numpy.equal(self.chosen, self.index),
-            lambda: blending.blend(
-                inputs, lam, partner_index, fused=self.engine.options["fused"]
-            ),
-            lambda: inputs,
+            lambda: self._mixed(inputs, mask),
+            lambda: inputs if mask is None else (inputs, mask),
         )
+
+    def _mixed(self, inputs, mask):
+        engine, draw = self.engine, self.draw
+        if mask is None and sequences.is_padded(inputs):
+            rest, padding = sequences.split_dict(inputs, "inputs")
+            rest, _, _, padding = engine.apply_padded(
+                draw, rest, padding, mix_labels=False, inputs_only=False
+            )
+            return {**rest, sequences.PADDING_MASK: padding}
+        if mask is not None:
+            mixed, _, _, mask = engine.apply_padded(
+                draw, inputs, mask, mix_labels=False, inputs_only=False
+            )
+            return mixed, mask
+        lam, partner_index = draw[:2]
+        fused = engine.options["fused"]
+        return blending.blend(inputs, lam, partner_index, fused=fused)
 
 
 #: The instruction to pass through.
@@ -110,7 +166,8 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         **kwargs: base layer arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a batch-first tensor (or tuple or list) of rank >= 1, or a
+        inputs: a batch-first tensor (or tuple or list) of rank >= 1 (a
+            Keras mask of padded sequences mixes under `mask_rule`), a
             dict with `"images"` (or `"inputs"`) and `"labels"`.
         training: whether the model is training. Defaults to `None`
             (inference for a tensor, training for a dict).
@@ -150,25 +207,49 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
 
     def __call__(self, inputs, *args, **kwargs):
         if backend.keras_backend() == "tensorflow" or not compat.in_tf_graph():
-            return super().__call__(inputs, *args, **kwargs)
+            outputs = super().__call__(inputs, *args, **kwargs)
+            return _mask_from_call(inputs, outputs)
         # In tf.data under JAX or PyTorch: mix the TensorFlow tensors there.
         with compat.inputs_as_given(self):
             return super().__call__(inputs, *args, **kwargs)
 
     def call(self, inputs, training=None, mask=None):
         """Mixes `inputs` while training; see the class docstring."""
+        if sequences.is_padded(inputs):
+            return self._mix_padded(inputs, training)
         if isinstance(inputs, dict):
             return self._mix_dict(inputs, training)
         inputs = keras.tree.map_structure(self._to_compute_dtype, inputs)
+        mask = padding_of(self.name, inputs, mask)
         if self.mix_step is not None:
-            if self.mix_step.draw is not None:
-                check_no_keras_mask(self.name, mask)
-            return self.mix_step.apply(inputs)
-        if not training:
+            if mask is None:
+                return self.mix_step.apply(inputs)
+            return compat.set_keras_mask(*self.mix_step.apply(inputs, mask))
+        if mask is None and not training:
             return inputs
-        check_no_keras_mask(self.name, mask)
-        mixed, _, _ = self.engine.mix(inputs, inputs_only=True)
-        return mixed
+        if mask is None:
+            mixed, _, _ = self.engine.mix(inputs, inputs_only=True)
+            return mixed
+        if not training:
+            return compat.set_keras_mask(inputs, mask)
+        x, _, _, size = checks.check_batch(inputs)
+        draw = self.engine.draw(size, x, inputs_only=True)
+        mixed, _, _, mask = self.engine.apply_padded(
+            draw, x, mask, mix_labels=False
+        )
+        return compat.set_keras_mask(mixed, mask)
+
+    def _mix_padded(self, data, training):
+        """A dict of inputs with a `"padding_mask"` (and `"labels"`, mixed
+        too when given): inputs only, labels untouched, otherwise."""
+        if self.mix_step is not None:
+            return self.mix_step.apply(data)
+        if not training and (training is not None or "labels" not in data):
+            return dict(data)
+        x = {k: v for k, v in data.items() if k != elements.LABELS_KEY}
+        y = data.get(elements.LABELS_KEY)
+        x, y, _ = self.engine.mix(x, y, inputs_only=y is None)
+        return x if y is None else {**x, elements.LABELS_KEY: y}
 
     def _mix_dict(self, data, training):
         elements.split_dict(data, "MixupLayer")
@@ -205,6 +286,13 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
             ),
             inputs,
         )
+        if mask is not None:
+            mask = keras.tree.map_structure(
+                lambda m: ops.numpy.ones(
+                    [_SPEC_SIZE if d is None else d for d in m.shape], "bool"
+                ),
+                mask,
+            )
         with keras.StatelessScope():
             outputs = self.call(zeros, training=training, mask=mask)
         return keras.tree.map_structure(
@@ -216,8 +304,10 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         )
 
     def compute_mask(self, inputs, mask=None):
-        """Passes the input mask through (at inference; a mixing call
-        refuses masked inputs)."""
+        """The input mask, passed through: the output's mask where the
+        layer does not mix. A mixing call sets the combined mask of
+        `mask_rule` on its output itself (it depends on the partners,
+        which `compute_mask` cannot know)."""
         return mask
 
     def get_config(self):

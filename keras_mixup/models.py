@@ -6,7 +6,7 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, labels, options
+from keras_mixup import backend, checks, compat, labels, options, sequences
 from keras_mixup.backend import tf
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.layers import MixStep, MixupLayer
@@ -350,7 +350,7 @@ class MixupModel(HoldsEngine, keras.Model):
         if self.mix_at == INPUT:
             x, y, sample_weight = self.engine.mix(x, y, sample_weight)
             return x, y, sample_weight, StepPlan([MixStep.PASS] * len(layers))
-        x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
+        x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
         draw = self.engine.draw(size, x, y)
         points = self._mix_points.points
         chosen = backend.uniform(

@@ -14,7 +14,7 @@ import dataclasses
 import re
 import textwrap
 
-from keras_mixup import boxes, checks, knn_features, pairing
+from keras_mixup import boxes, checks, knn_features, pairing, sequences
 
 __all__ = [
     "MODEL_ONLY",
@@ -99,6 +99,10 @@ def _boxes(resolved):
 
 def _geometric_boxes(resolved):
     return resolved.variant.needs_box_format
+
+
+def _padding(resolved):
+    return sequences.PADDING_MASK in resolved.variant.takes
 
 
 _COMMON = (
@@ -288,6 +292,20 @@ _COMMON = (
         "its area visible is dropped (padded with -1).",
         used=_geometric_boxes,
         users="the variants that move boxes",
+    ),
+    Option(
+        "mask_rule",
+        sequences.DEFAULT_RULE,
+        sequences.check_rule,
+        "how padded sequences mix (inputs with a padding mask: a Keras "
+        "mask, or a `'padding_mask'` entry of a dict of inputs): "
+        '`"union"` (valid where either example is, padding as zeros, '
+        'label weight lam), `"intersection"` (valid where both are) or '
+        '`"anchor"` (each example keeps its own mask; label weight '
+        "1 - (1 - lam) * |M_i and M_j| / |M_i|). See the guide "
+        '"Sequences and audio".',
+        used=_padding,
+        users="the variants that mix padded sequences (mixup)",
     ),
 )
 

@@ -7,7 +7,7 @@ one mix. `tf.data` only, so TensorFlow throughout.
 
 import keras
 
-from keras_mixup import checks
+from keras_mixup import sequences
 from keras_mixup.backend import tf
 from keras_mixup.engine import float_weights
 
@@ -22,8 +22,8 @@ def mix_with_partner(
     Returns:
         `(x, y, sample_weight)` of the batch, mixed; `None` entries kept.
     """
-    x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
-    partner_x, partner_y, partner_weight, partner_size = checks.check_batch(
+    x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
+    partner_x, partner_y, partner_weight, partner_size = sequences.check_batch(
         partner_x, partner_y, partner_weight, prefix="partner_"
     )
     _check_partner(x, partner_x, "x")
@@ -37,13 +37,27 @@ def mix_with_partner(
     )
     draw = engine.variant.pad(draw._replace(partner_index=index), partner_size)
     both = _concat(x, partner_x)
-    if not mix_labels:
-        mixed, _, _ = engine.apply(draw, both, mix_labels=False)
-        return _head(mixed, size), y, sample_weight
-    labels = None if y is None else _concat(y, partner_y)
-    weights = _concat_weights(sample_weight, partner_weight, size, partner_size)
-    mixed = engine.apply(draw, both, labels, weights)
-    return tuple(None if part is None else _head(part, size) for part in mixed)
+    labels = weights = None
+    if mix_labels:
+        labels = None if y is None else _concat(y, partner_y)
+        weights = _concat_weights(
+            sample_weight, partner_weight, size, partner_size
+        )
+    mixed = _apply(engine, draw, both, labels, weights, mix_labels)
+    mixed = tuple(None if part is None else _head(part, size) for part in mixed)
+    return mixed if mix_labels else (mixed[0], y, sample_weight)
+
+
+def _apply(engine, draw, x, y, sample_weight, mix_labels):
+    """`engine.apply`, or its padded form for a dict of inputs holding a
+    `"padding_mask"` (the combined mask returned under that key)."""
+    if not sequences.is_padded(x):
+        return engine.apply(draw, x, y, sample_weight, mix_labels=mix_labels)
+    rest, mask = sequences.split_dict(x)
+    rest, y, sample_weight, mask = engine.apply_padded(
+        draw, rest, mask, y, sample_weight, mix_labels=mix_labels
+    )
+    return {**rest, sequences.PADDING_MASK: mask}, y, sample_weight
 
 
 def _concat(structure, partner):

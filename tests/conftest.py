@@ -544,6 +544,12 @@ CHAIN = (
     ("regmixup_backends", "regmixup_backend_scenarios.py", "step", ""),
     ("variants_contract", "variant_contract_scenarios.py", "contract", "s"),
     ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
+    (
+        "sequence_masks",
+        "sequence_masks_scenarios.py",
+        "sequence_masks",
+        "",
+    ),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.

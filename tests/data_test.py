@@ -214,6 +214,7 @@ def test_config_round_trip_and_keras_serialization():
         "seed": 2,
         "fused": "auto",
         "bounding_box_format": None,
+        "mask_rule": "union",
     }
     restored = keras.saving.deserialize_keras_object(
         keras.saving.serialize_keras_object(mixup)

@@ -1,8 +1,8 @@
 """The variant protocol as a user meets it: one `variant=` for every entry
 point, choice frequencies, the legacy switch, copies that share the mixing
-state, and Keras masks refused while mixing."""
+and copies that share the mixing state (padded sequences:
+sequence_masks_test.py)."""
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -109,35 +109,3 @@ def test_copies_for_input_pipelines_share_the_mixing_state():
     mixup.mixing_state.set(active=True, alpha=2.0)
     assert copy.alpha == 2.0
     assert copy.engine.seed_source is not mixup.engine.seed_source
-
-
-def test_a_mixup_layer_refuses_inputs_with_a_keras_mask_while_mixing():
-    tokens = np.array([[3, 4, 0, 0], [5, 6, 7, 0]])
-    embedding = keras.layers.Embedding(10, 4, mask_zero=True)
-    layer = keras_mixup.MixupLayer(alpha=0.4, seed=1)
-    inputs = keras.Input((4,), dtype="int32")
-    model = keras.Model(inputs, layer(embedding(inputs)))
-    np.testing.assert_array_equal(  # inference: the identity, mask kept
-        model.predict(tokens, verbose=0), embedding(tokens)
-    )
-    with pytest.raises(ValueError, match="carry a Keras mask"):
-        model(tokens, training=True)
-
-
-def test_a_mixup_model_refuses_a_masked_hidden_mix_point():
-    backbone = keras.Sequential(
-        [
-            keras.Input((4,), dtype="int32"),
-            keras.layers.Embedding(10, 4, mask_zero=True),
-            keras_mixup.MixupLayer(name="mix"),
-            keras.layers.GlobalAveragePooling1D(),
-            keras.layers.Dense(2),
-        ]
-    )
-    model = keras_mixup.MixupModel(
-        backbone, num_classes=2, mix_at=["mix"], seed=0
-    )
-    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
-    tokens = np.array([[3, 4, 0, 0], [5, 6, 7, 0]] * 4)
-    with pytest.raises(ValueError, match="carry a Keras mask"):
-        model.fit(tokens, np.arange(8) % 2, batch_size=8, verbose=0)

@@ -4,12 +4,13 @@ A variant draws its parameters for a batch (`draw`: the label weight lam,
 the partner index, and its own boxes, masks or tiles) and applies them to
 each kind of target: images (`apply_image`, one batch-first tensor at a
 time, cut along its spatial axes), labels, sample weights and the inputs
-it does not cut (`apply_labels`: blended with the label weight), and
-detection boxes (`apply_boxes`). It declares which targets it takes
-(`takes`), whether it cuts images (`spatial`), whether every value it
-returns is a value of its inputs (`keeps_values`: a paste keeps integer
-images integer) and whether it has an inputs-only form. The engine and the
-entry points call these and never name a variant.
+it does not cut (`apply_labels`: blended with the label weight),
+detection boxes (`apply_boxes`) and the padding masks of sequences
+(`apply_padding`, the opt-in target `"padding_mask"`). It declares which
+targets it takes (`takes`), whether it cuts images (`spatial`), whether
+every value it returns is a value of its inputs (`keeps_values`: a paste
+keeps integer images integer) and whether it has an inputs-only form. The
+engine and the entry points call these and never name a variant.
 
 A new variant is a subclass in a module of `keras_mixup.variants` and one
 `keras_mixup.variants.register` call.
@@ -22,6 +23,7 @@ from keras_mixup import backend, blending, spatial
 __all__ = [
     "Draw",
     "DrawContext",
+    "PADDING_MASK",
     "Resolved",
     "TARGETS",
     "Variant",
@@ -36,6 +38,11 @@ TARGETS = (
     "segmentation_masks",
     "bounding_boxes",
 )
+
+#: The target of padded sequences and their masks: not in `TARGETS`, so a
+#: variant takes it only by naming it in `takes` (and defining
+#: `apply_padding`); the others get one clear error.
+PADDING_MASK = "padding_mask"
 
 
 class Draw(collections.namedtuple("Draw", ["lam", "partner_index", "params"])):
@@ -209,6 +216,18 @@ class Variant:
     def apply_boxes(self, draw, bounding_boxes, sizes):
         """Mixes keras's `bounding_boxes` dict; `sizes` is `(height,
         width)` of the images."""
+        raise NotImplementedError
+
+    def apply_padding(self, draw, sequences, mask, rule, float_dtype):
+        """Mixes padded sequences `[B, T, ...]` and their padding mask
+        (bool `[B, T]`) under the mask rule `rule` (see
+        `keras_mixup.sequences`), for a variant whose `takes` names
+        `PADDING_MASK`.
+
+        Returns:
+            `(mixed, combined_mask, label_weight)`: the sequences, the
+            combined mask, and each example's own-label weight.
+        """
         raise NotImplementedError
 
 

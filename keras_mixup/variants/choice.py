@@ -124,3 +124,18 @@ class Choice(base.Variant):
             )
             for key in results[0]
         }
+
+    def apply_padding(self, draw, sequences, mask, rule, float_dtype):
+        results = [
+            member.apply_padding(d, sequences, mask, rule, float_dtype)
+            for member, d in zip(
+                self.members, self._member_draws(draw), strict=True
+            )
+        ]
+        choice = draw.params["choice"]
+        mixed = [
+            _select(choice, [r[0][k] for r in results], backend.rank(x))
+            for k, x in enumerate(sequences)
+        ]
+        combined = _select(choice, [r[1] for r in results], 2)
+        return mixed, combined, _select(choice, [r[2] for r in results])

@@ -1,0 +1,201 @@
+"""Padded sequences mixed in the model under one Keras backend, run by the
+shared scenario runner (`conftest.SHARED`): the rules with an injected draw
+through a `MixupLayer` receiving a Keras mask, the combined mask passed on,
+following LSTM and attention layers blind to the masked steps, a
+`MixupModel` training on masked sequences, and batches of 1 and 0.
+
+    KERAS_BACKEND=jax python tests/scenario_runner.py \
+        sequence_masks_scenarios.py:sequence_masks
+
+The reference values are computed by sequence_masks_test.py.
+"""
+
+import keras
+import numpy as np
+
+import keras_mixup
+from keras_mixup.layers import MixStep
+from keras_mixup.variants import Draw
+
+#: Example i holds i + 1 at its valid steps and -(i + 1) at its padding.
+#: Rows 0 and 1 are prefixes (lengths 2 and 4), row 2 has holes, row 3 is
+#: empty but for one step, row 4 is full.
+MASK = np.array(
+    [
+        [1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0],
+        [1, 0, 1, 0, 1],
+        [0, 0, 1, 0, 0],
+        [1, 1, 1, 1, 1],
+    ],
+    bool,
+)
+#: Every pair of rows shares step 0: an empty combined mask (intersection
+#: can give one) leaves attention nothing to attend to.
+SHARED_MASK = MASK | (np.arange(MASK.shape[1]) == 0)[None]
+PARTNERS = np.array([1, 0, 4, 2, 3], "int32")
+LAM = np.array([0.25, 0.5, 0.75, 0.125, 0.625], "float32")
+FEATURES = 2
+
+
+def sequences(mask=MASK, padding=None):
+    """`[B, T, FEATURES]`: example i holds i + 1 where valid and `padding`
+    (default -(i + 1)) where padded."""
+    rows = np.arange(1, len(mask) + 1, dtype="float32")[:, None]
+    own = np.broadcast_to(rows, mask.shape)
+    pad = -own if padding is None else padding
+    values = np.where(mask, own, pad).astype("float32")
+    return np.repeat(values[..., None], FEATURES, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="tests")
+class WithMask(keras.layers.Layer):
+    """`[values, mask]` -> values carrying `mask` as their Keras mask."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True
+
+    def call(self, inputs):
+        return inputs[0]
+
+    def compute_mask(self, inputs, mask=None):
+        return keras.ops.cast(inputs[1], "bool")
+
+
+def numpy(t):
+    return np.asarray(keras.ops.convert_to_numpy(t))
+
+
+def _injected(rule, x, mask):
+    """The layer's output and mask with the draw `LAM`, `PARTNERS`."""
+    layer = keras_mixup.MixupLayer(alpha=1.0, mask_rule=rule)
+    draw = Draw(keras.ops.convert_to_tensor(LAM), PARTNERS, {})
+    chosen = keras.ops.convert_to_tensor(0, "int32")
+    layer.mix_step = MixStep(layer.engine, draw, chosen, 0)
+    out = layer(WithMask()([x, mask]))
+    combined = keras.src.backend.get_keras_mask(out)
+    return {"x": numpy(out).tolist(), "mask": numpy(combined).tolist()}
+
+
+def _applied(rule, x, mask):
+    """`apply_padded` with the injected draw, in both modes: the mixed
+    sequences, the combined mask and the labels (smoothed by 0.1)."""
+    mixer = keras_mixup.MixupLayer(
+        alpha=1.0, num_classes=5, mask_rule=rule, label_smoothing=0.1
+    )
+    found = {}
+    for mode, lam in (("elem", LAM), ("batch", LAM[0])):
+        draw = Draw(keras.ops.convert_to_tensor(lam), PARTNERS, {})
+        mixed, y, _, combined = mixer.engine.apply_padded(
+            draw,
+            keras.ops.convert_to_tensor(x),
+            keras.ops.convert_to_tensor(mask),
+            keras.ops.convert_to_tensor(np.arange(5)),
+            mix_labels=True,
+        )
+        found[mode] = {
+            "x": numpy(mixed).tolist(),
+            "mask": numpy(combined).tolist(),
+            "y": numpy(y).tolist(),
+        }
+    return found
+
+
+def _model(rule, kind):
+    """values, mask -> MixupLayer -> LSTM (or self-attention and a masked
+    mean): the output cannot depend on what masked steps hold."""
+    values = keras.Input((MASK.shape[1], FEATURES))
+    valid = keras.Input((MASK.shape[1],), dtype="bool")
+    hidden = WithMask()([values, valid])
+    hidden = keras_mixup.MixupLayer(alpha=1.0, seed=3, mask_rule=rule)(hidden)
+    if kind == "lstm":
+        out = keras.layers.LSTM(3, seed=0)(hidden)
+    else:
+        out = keras.layers.MultiHeadAttention(2, 4, seed=0)(hidden, hidden)
+        out = keras.layers.GlobalAveragePooling1D()(out)
+    return keras.Model([values, valid], out)
+
+
+def _blind(rule, kind):
+    """The largest difference between the training outputs of two models
+    with the same weights and seed on sequences whose padding differs."""
+    keras.utils.set_random_seed(0)
+    first = _model(rule, kind)
+    second = _model(rule, kind)
+    second.set_weights(first.get_weights())
+    a = first([sequences(SHARED_MASK), SHARED_MASK], training=True)
+    b = second(
+        [sequences(SHARED_MASK, padding=1e3), SHARED_MASK], training=True
+    )
+    return float(np.max(np.abs(numpy(a) - numpy(b))))
+
+
+def _trains(rule):
+    """A MixupModel mixing an embedding's masked output (wordMixup)."""
+    backbone = keras.Sequential(
+        [
+            keras.Input((5,), dtype="int32"),
+            keras.layers.Embedding(12, 4, mask_zero=True),
+            keras_mixup.MixupLayer(name="mix", mask_rule=rule),
+            keras.layers.LSTM(4),
+            keras.layers.Dense(2),
+        ]
+    )
+    model = keras_mixup.MixupModel(
+        backbone, alpha=1.0, num_classes=2, mix_at=["mix"], seed=0
+    )
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
+    tokens = np.where(MASK, np.arange(1, 6)[None], 0).astype("int32")
+    history = model.fit(
+        np.tile(tokens, (4, 1)), np.arange(20) % 2, batch_size=10, verbose=0
+    )
+    return float(history.history["loss"][-1])
+
+
+def _small_batches():
+    """Batches of 1 and 0 through a mixing MixupLayer with a mask."""
+    layer = keras_mixup.MixupLayer(alpha=1.0, seed=1)
+    found = {}
+    for size in (1, 0):
+        x, mask = sequences()[:size], MASK[:size]
+        out = layer(WithMask()([x, mask]), training=True)
+        combined = keras.src.backend.get_keras_mask(out)
+        found[size] = [list(numpy(out).shape), list(numpy(combined).shape)]
+        found[f"{size}_same"] = bool(np.array_equal(numpy(out), x))
+    return found
+
+
+def _refusals():
+    def anchor_inputs_only():
+        layer = keras_mixup.MixupLayer(mask_rule="anchor")
+        layer(WithMask()([sequences(), MASK]), training=True)
+
+    def bad_mask():
+        layer = keras_mixup.MixupLayer()
+        layer.call(sequences(), training=True, mask=np.ones((5, 5, 1)))
+
+    found = {}
+    for name, run in (("anchor", anchor_inputs_only), ("mask", bad_mask)):
+        try:
+            run()
+            found[name] = None
+        except ValueError as error:
+            found[name] = str(error)
+    return found
+
+
+def sequence_masks():
+    """Everything above, as one JSON-able dict."""
+    x = sequences()
+    found = {"backend": keras.backend.backend()}
+    for rule in ("union", "intersection", "anchor"):
+        found[rule] = {"applied": _applied(rule, x, MASK)}
+    for rule in ("union", "intersection"):  # anchor: refused in the model
+        found[rule]["injected"] = _injected(rule, x, MASK)
+        found[rule]["lstm"] = _blind(rule, "lstm")
+        found[rule]["attention"] = _blind(rule, "attention")
+        found[rule]["loss"] = _trains(rule)
+    found["small"] = _small_batches()
+    found["refusals"] = _refusals()
+    return found
