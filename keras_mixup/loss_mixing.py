@@ -113,26 +113,31 @@ def _expanded(tensor, rank):
     return tensor
 
 
-def _scaled(lam, label, weight):
+def _scaled(lam, label, weight, per_position):
     """`lam * weight`, shaped to broadcast against the loss values of
-    `label` (per example, per step of a sequence, per pixel)."""
+    `label` (per example, per step of a sequence, per pixel); with
+    `per_position`, class ids of rank >= 2 get one weight per id."""
     rank = max(len(label.shape), 1 if weight is None else len(weight.shape))
-    lam = _expanded(lam, rank)
-    if weight is None:
-        return lam
-    weight = backend.ops().core.cast(weight, backend.dtype_name(lam))
-    return lam * _expanded(weight, rank)
+    scaled = _expanded(lam, rank)
+    if weight is not None:
+        weight = backend.ops().core.cast(weight, backend.dtype_name(lam))
+        scaled = scaled * _expanded(weight, rank)
+    if per_position and backend.is_integer(label) and len(label.shape) > 1:
+        ops = backend.ops()  # a product, not a view Keras cannot write
+        ones = ops.numpy.ones(ops.core.shape(label), backend.dtype_name(lam))
+        scaled = scaled * ones
+    return scaled
 
 
-def _term_weights(lam, y, sample_weight):
+def _term_weights(lam, y, sample_weight, per_position):
     """One term's sample weights, a structure like `y` (or like
     `sample_weight` when that is nested)."""
     if sample_weight is None or not keras.tree.is_nested(sample_weight):
         return keras.tree.map_structure(
-            lambda t: _scaled(lam, t, sample_weight), y
+            lambda t: _scaled(lam, t, sample_weight, per_position), y
         )
     return keras.tree.map_structure(
-        lambda t, w: _scaled(lam, t, w), y, sample_weight
+        lambda t, w: _scaled(lam, t, w, per_position), y, sample_weight
     )
 
 
@@ -152,6 +157,9 @@ class LossMixing:
 
     def __init__(self, enabled):
         self.enabled = enabled
+        #: Whether class ids of rank >= 2 get a weight per id (see
+        #: `compiled_with`).
+        self.per_position = False
         #: `(lam [B], partner_index [B])` of the step being trained on, or
         #: `None` (no loss mixing, or outside a training step).
         self.draw = None
@@ -167,6 +175,17 @@ class LossMixing:
                 engine.float_weights, sample_weight
             )
         return y, sample_weight
+
+    def compiled_with(self, loss):
+        """Notes the compiled `loss`. On PyTorch, Keras multiplies the
+        weights by a loss's mask in place (`ignore_class`), which cannot
+        broadcast a weight `[B, 1]` to the mask `[B, T]`: there, unless the
+        loss is CTC's (one value per sequence), the weights of class ids
+        of rank >= 2 get the ids' shape, one weight per id, which the
+        per-id values of sparse losses take exactly."""
+        per_sequence = any("ctc" in name for _, name in _loss_names(loss))
+        torch = keras.backend.backend() == "torch"
+        self.per_position = torch and not per_sequence
 
     def encoder(self, mixing):
         """How a step encodes labels: as `mixing` (the model's engine)
@@ -197,10 +216,12 @@ class LossMixing:
         if self.draw is None:
             return model_loss(y, y_pred, sample_weight)
         lam, index = self.draw
-        own = _term_weights(lam, y, sample_weight)
+        own = _term_weights(lam, y, sample_weight, self.per_position)
         partner_y = _take(y, index)
         partner_weight = _take(sample_weight, index)
-        partner = _term_weights(1.0 - lam, partner_y, partner_weight)
+        partner = _term_weights(
+            1.0 - lam, partner_y, partner_weight, self.per_position
+        )
         first = model_loss(y, y_pred, own)
         second = compiled_loss(partner_y, y_pred, partner)
         cast = backend.ops().core.cast

@@ -307,6 +307,7 @@ class MixupModel(HoldsEngine, keras.Model):
             mix_loss=options["mix_loss"],
             num_classes=options["num_classes"],
         )
+        self._loss_mixing.compiled_with(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compile_from_config(self, config):
