@@ -247,3 +247,15 @@ def test_mix_labels_and_a_bad_mix_loss_are_refused():
     assert keras_mixup.MixupModel(inner, mix_loss=True).mix_loss is True
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['mix_loss'\]"):
         keras_mixup.MixupLayer(mix_loss=True)
+
+
+def test_for_one_label_cross_entropy_it_equals_blending_one_hot_labels():
+    sparse_logs, _, _ = _step(_model(), SPARSE)
+    blended = keras_mixup.MixupModel(_model().model, num_classes=3, seed=0)
+    blended.engine.draw = lambda *args, **kwargs: (
+        tf.constant(LAM),
+        tf.constant(PARTNER),
+    )
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True)
+    blended_logs, _, _ = _step(blended, loss)
+    assert sparse_logs["loss"] == pytest.approx(blended_logs["loss"], rel=1e-6)
