@@ -209,11 +209,10 @@ class _MixPoints:
 class MixupModel(HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup, Manifold Mixup).
 
-    Only the training step mixes: `evaluate`, `predict` and calls never do.
-    `mix_at="latent"` mixes at one point drawn among the input and every
-    `MixupLayer` inside; integer labels are one-hot (categorical loss), or
-    with `mix_loss=True` labels are not mixed and the loss is (any loss).
-    See the guide "Mixing in the model" (saving, resuming, errors).
+    Only the training step mixes. `mix_at="latent"` mixes at one point drawn
+    among the input and every `MixupLayer` inside; integer labels are one-hot
+    (categorical loss), or with `mix_loss=True` the loss is mixed, not the
+    labels. See the guide "Mixing in the model" (saving, resuming, errors).
 
     Args:
         model: the `keras.Model` to train (any kind, any inputs).
@@ -234,7 +233,7 @@ class MixupModel(HoldsEngine, keras.Model):
 
     Raises:
         ValueError: for a non-Keras `model`, a bad option or `mix_at`, a
-            sparse loss, or invalid labels or sample weights in a step.
+            sparse loss without `mix_loss`, or invalid labels in a step.
 
     Example:
 

@@ -118,6 +118,42 @@ def mean_squared_error():
     }
 
 
+def regmixup():
+    """Loss mixing with RegMixup: the mixed loss above plus half the
+    clean loss, sparse labels."""
+    import keras
+
+    model = _injected(_model(3, (3,), clean_loss_weight=0.5))
+    model.compile(
+        keras.optimizers.SGD(0.1),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    kernel, bias = (np.asarray(w, "float64") for w in model.model.get_weights())
+    labels = np.array([0, 1, 2, 0])
+
+    def cross_entropy(x, targets):
+        log_p = _log_softmax(x @ kernel + bias)
+        return -np.take_along_axis(log_p, targets[:, None], axis=-1)[:, 0]
+
+    lam = LAM.astype("float64")
+    mixed = (
+        lam * cross_entropy(_mixed(X), labels)
+        + (1 - lam) * cross_entropy(_mixed(X), labels[PARTNER])
+    ).mean()
+    clean = cross_entropy(X, labels).mean()
+    history = model.fit(
+        X.astype("float32"), labels, batch_size=4, shuffle=False, verbose=0
+    )
+    return {
+        "logged": {k: v[0] for k, v in history.history.items()},
+        "expected": {
+            "mixed_loss": float(mixed),
+            "clean_loss": float(clean),
+            "loss": float(mixed + 0.5 * clean),
+        },
+    }
+
+
 def save_and_resume():
     """A sparse-loss model saved after one seeded step loads with
     `mix_loss`, predicts the same and takes the same next step."""
@@ -160,5 +196,6 @@ def mix_loss_scenario():
         "backend": keras.backend.backend(),
         "sparse_sequences": sparse_sequences(),
         "mean_squared_error": mean_squared_error(),
+        "regmixup": regmixup(),
         "save_and_resume": save_and_resume(),
     }

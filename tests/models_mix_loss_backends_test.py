@@ -1,7 +1,8 @@
 """Loss mixing on TensorFlow, JAX and PyTorch: one step with an injected
-draw equals the formula, computed by hand from the model's weights (see
-mix_loss_backend_scenarios.py, run in the shared process of each backend),
-and a saved model loads and resumes."""
+draw equals the formula, computed by hand from the model's weights, alone
+and with RegMixup, and a saved model loads and resumes (see
+mix_loss_backend_scenarios.py, run in the shared process of each
+backend)."""
 
 import pytest
 from conftest import BACKENDS, shared_result
@@ -22,6 +23,12 @@ def test_mean_squared_error_is_mixed_not_the_blended_targets(result):
     assert found["logged"] == pytest.approx(found["expected"], rel=1e-6)
     # Not linear in the target: blending the targets is another loss.
     assert abs(found["logged"] - found["blended_targets"]) > 1.0
+
+
+def test_regmixup_adds_the_clean_loss_to_the_mixed_loss(result):
+    found = result["regmixup"]
+    for name, expected in found["expected"].items():
+        assert found["logged"][name] == pytest.approx(expected, rel=1e-6), name
 
 
 def test_a_saved_model_loads_with_mix_loss_and_resumes(result):
