@@ -260,3 +260,29 @@ def test_for_one_label_cross_entropy_it_equals_blending_one_hot_labels():
     loss = keras.losses.CategoricalCrossentropy(from_logits=True)
     blended_logs, _, _ = _step(blended, loss)
     assert sparse_logs["loss"] == pytest.approx(blended_logs["loss"], rel=1e-6)
+
+
+def test_per_example_weights_weigh_every_position_of_a_sequence_label():
+    frames = np.linspace(-1, 1, 4 * 3 * 2, dtype="float32").reshape(4, 3, 2)
+    tags = np.array([[0, 2, -1], [1, -1, -1], [2, 2, 0], [1, 0, -1]])
+    weights = np.array([1.0, 2.0, 0.5, 3.0], "float32")
+    loss = keras.losses.SparseCategoricalCrossentropy(
+        from_logits=True, ignore_class=-1
+    )
+    logs, kernel, bias = _step(
+        _model((3, 2)), loss, x=frames, y=tags, sample_weight=weights
+    )
+    logits = _mixed(frames) @ kernel + bias
+
+    def term(labels, weight):
+        valid = labels != -1
+        ce = _cross_entropy(
+            logits.reshape(-1, 3), np.where(valid, labels, 0).reshape(-1)
+        ).reshape(4, 3)
+        return (weight[:, None] * ce * valid).sum() / valid.sum()
+
+    lam = LAM.astype("float64")
+    expected = term(tags, lam * weights) + term(
+        tags[PARTNER], (1 - lam) * weights[PARTNER]
+    )
+    assert logs["loss"] == pytest.approx(expected, rel=1e-6)
