@@ -6,10 +6,16 @@ import copy
 
 import keras
 
-from keras_mixup import backend, checks, compat, labels, options, sequences
-from keras_mixup.backend import tf
+from keras_mixup import (
+    backend,
+    compat,
+    model_steps,
+    options,
+    sequences,
+)
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.layers import MixStep, MixupLayer
+from keras_mixup.loss_mixing import LossMixing, check_loss, encode_targets
 from keras_mixup.regmixup import RegMixup
 from keras_mixup.settings import Settings
 
@@ -23,8 +29,9 @@ __all__ = [
 INPUT = "input"
 LATENT = "latent"
 
-#: The options a MixupModel takes: all but `mix_labels` (it mixes labels)
-#: and those of keras's dict elements, which its steps never see.
+#: The options a MixupModel takes: all but `mix_labels` (it mixes labels,
+#: or with `mix_loss` the loss) and those of keras's dict elements, which
+#: its steps never see.
 MODEL_OPTIONS = tuple(
     name
     for name in options.OPTIONS
@@ -124,21 +131,6 @@ def resolve_mix_points(model, mix_at):
     return [INPUT, *layers] if INPUT in mix_at else layers
 
 
-def _check_loss(loss):
-    """Refuses sparse losses: a MixupModel trains on one-hot labels."""
-    for leaf in keras.tree.flatten(loss):
-        name = leaf if isinstance(leaf, str) else type(leaf).__name__
-        if callable(leaf) and not isinstance(leaf, keras.losses.Loss):
-            name = getattr(leaf, "__name__", name)
-        if "sparse" in str(name).lower():
-            raise ValueError(
-                "MixupModel mixes the labels, so it trains on one-hot (soft) "
-                "labels, integer class ids one-hot encoded with "
-                "`num_classes`: compile it with a categorical loss such as "
-                f"'categorical_crossentropy'; received the loss {leaf!r}."
-            )
-
-
 def _check_at_input(mixing, mix_at):
     """Refuses cutting variants at hidden layers: they cut input images.
 
@@ -158,19 +150,23 @@ class StepPlan:
     """One training step's mixing, as `MixupModel.mix` draws it.
 
     Attributes:
-        lam: float32 `[B]`, the step's lam, or `None` in `"input"` mode
-            (where `mix` has already mixed the whole batch).
+        lam: float32 `[B]` (`[]` in `"batch"` mode), the step's label
+            weight, or `None` in `"input"` mode without loss mixing (where
+            `mix` has already mixed the whole batch).
         partner_index: int32 `[B]`, the step's partners, or `None`.
         point: scalar int32 tensor, the index of the chosen mix point in
             `MixupModel.mix_points`, or `None`.
         layer_steps: one `keras_mixup.layers.MixStep` per MixupLayer of the
             wrapped model: what the model tells each layer for the step.
+        rows: with RegMixup, the number of mixed rows of the joined batch
+            the step trains on, else `None`.
     """
 
     def __init__(self, layer_steps, draw=None, point=None):
         self.layer_steps = layer_steps
         self.lam, self.partner_index = draw[:2] if draw else (None, None)
         self.point = point
+        self.rows = None
 
 
 class _MixPoints:
@@ -219,10 +215,10 @@ class _MixPoints:
 class MixupModel(HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup, Manifold Mixup).
 
-    Only the training step mixes: `evaluate`, `predict` and calls never do.
-    `mix_at="latent"` mixes at one point drawn among the input and every
-    `MixupLayer` inside; integer labels are one-hot: use a categorical
-    loss. See the guide "Mixing in the model" (saving, resuming, errors).
+    Only the training step mixes. `mix_at="latent"` mixes at one point drawn
+    among the input and every `MixupLayer` inside; integer labels are one-hot
+    (categorical loss), or with `mix_loss=True` the loss is mixed, not the
+    labels. See the guide "Mixing in the model" (saving, resuming, errors).
 
     Args:
         model: the `keras.Model` to train (any kind, any inputs).
@@ -243,7 +239,7 @@ class MixupModel(HoldsEngine, keras.Model):
 
     Raises:
         ValueError: for a non-Keras `model`, a bad option or `mix_at`, a
-            sparse loss, or invalid labels or sample weights in a step.
+            sparse loss without `mix_loss`, or invalid labels in a step.
 
     Example:
 
@@ -273,6 +269,7 @@ class MixupModel(HoldsEngine, keras.Model):
                 f"subclassed); received {model!r} of type "
                 f"{type(model).__name__}."
             )
+        _check_not_inputs_only(kwargs)
         points = resolve_mix_points(model, mix_at)
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
@@ -281,6 +278,7 @@ class MixupModel(HoldsEngine, keras.Model):
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
         self._mix_points = _MixPoints(points, find_mixup_layers(model))
         self._regmixup = RegMixup(self.engine.options["clean_loss_weight"])
+        self._loss_mixing = LossMixing(self.engine.options["mix_loss"])
 
     def _described(self):
         """The repr: the wrapped model's name, `mix_at` and the options."""
@@ -298,13 +296,23 @@ class MixupModel(HoldsEngine, keras.Model):
         return [p if p == INPUT else p.name for p in self._mix_points.points]
 
     def compile(self, optimizer="rmsprop", loss=None, **kwargs):
-        """`keras.Model.compile`, refusing sparse losses.
+        """`keras.Model.compile`, refusing the losses the model cannot
+        train with.
 
         Raises:
-            ValueError: for a sparse loss: labels are mixed, so they are
-                one-hot; use a categorical loss.
+            ValueError: for a sparse or CTC loss without `mix_loss` (labels
+                are mixed, so they are one-hot: use a categorical loss, or
+                mix the loss); with `mix_loss`, for such a loss with
+                `num_classes` set, or the reduction
+                `"mean_with_sample_weight"`.
         """
-        _check_loss(loss)
+        options = self.engine.options
+        check_loss(
+            loss,
+            mix_loss=options["mix_loss"],
+            num_classes=options["num_classes"],
+        )
+        self._loss_mixing.compiled_with(loss)
         super().compile(optimizer=optimizer, loss=loss, **kwargs)
 
     def compile_from_config(self, config):
@@ -333,7 +341,8 @@ class MixupModel(HoldsEngine, keras.Model):
         In `"input"` mode the batch is mixed here. In latent modes the
         labels and weights are mixed here, the inputs only if the step
         picked the input, and the returned steps tell the MixupLayers what
-        to do in the forward pass.
+        to do in the forward pass. With `mix_loss`, labels and weights
+        come back unmixed, and the plan's lam and partners weigh the loss.
 
         Args:
             x: the batch's inputs (any structure the wrapped model takes).
@@ -343,81 +352,54 @@ class MixupModel(HoldsEngine, keras.Model):
 
         Returns:
             `(x, y, sample_weight, plan)`: labels come back as floats
-            (integer ids one-hot encoded), `None` entries stay `None`, and
+            (integer ids one-hot encoded; with `mix_loss` and no
+            `num_classes`, as given), `None` entries stay `None`, and
             `plan` is the step's `StepPlan`.
         """
         layers = self._mix_points.layers
-        if self.mix_at == INPUT:
+        if self.mix_at == INPUT and not self._loss_mixing.enabled:
             x, y, sample_weight = self.engine.mix(x, y, sample_weight)
             return x, y, sample_weight, StepPlan([MixStep.PASS] * len(layers))
         x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
         draw = self.engine.draw(size, x, y)
-        points = self._mix_points.points
-        chosen = backend.uniform(
-            [],
-            self.engine.next_seed(),
-            minval=0,
-            maxval=len(points),
-            dtype="int32",
-        )
-        steps = [MixStep.PASS] * len(layers)
-        for index, point in enumerate(points):
-            step = MixStep(self.engine, draw, chosen, index)
-            if point == INPUT:
-                x = step.apply(_as_float(x))
-            else:
-                position = [layer is point for layer in layers].index(True)
-                steps[position] = step
-        # Labels and weights: an empty structure stands for the inputs.
-        _, y, sample_weight = self.engine.apply(draw, (), y, sample_weight)
+        x, steps, chosen = _mix_inputs(self, draw, x)
+        if self._loss_mixing.enabled:
+            y, sample_weight = self._loss_mixing.targets(
+                self.engine, y, sample_weight
+            )
+        else:  # labels and weights: an empty structure for the inputs
+            _, y, sample_weight = self.engine.apply(draw, (), y, sample_weight)
         return x, y, sample_weight, StepPlan(steps, draw, chosen)
 
     def train_step(self, *args):
         """Mixes the batch (see `mix`), then runs Keras' training step on
         it (with `clean_loss_weight` > 0, on the mixed and the clean batch
-        joined: see `keras_mixup.regmixup`). On JAX, Keras' stateless step
-        `train_step(state, data)`: the draw runs with the step's values of
-        the seed generator and the mixing state, and returns them
-        advanced."""
+        joined: see `keras_mixup.regmixup`; with `mix_loss`, on the
+        unmixed labels, the loss mixed: see `keras_mixup.loss_mixing`). On
+        JAX, Keras' stateless step `train_step(state, data)` (see
+        `keras_mixup.model_steps.stateless_train_step`)."""
         if backend.keras_backend() == "jax":
-            return self._stateless_train_step(*args)
+            return model_steps.stateless_train_step(
+                self, super().train_step, *args
+            )
         (data,) = args
-        batch, steps, rows = self._step_batch(data)
-        with self._mix_points.instructing(steps), self._regmixup.training(rows):
+        batch, plan = self._step_batch(data)
+        with training_on(self, plan):
             logs = super().train_step(batch)
-        self._mix_points.check_applied(steps)
+        self._mix_points.check_applied(plan.layer_steps)
         return logs
 
     def _step_batch(self, data):
-        """The batch a training step trains on, the MixupLayers'
-        instructions, and RegMixup's number of mixed rows (or `None`)."""
+        """The batch a training step trains on and its `StepPlan` (the
+        MixupLayers' instructions and RegMixup's mixed rows set for it)."""
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         clean = (x, y, sample_weight)
         x, y, sample_weight, plan = self.mix(x, y, sample_weight)
-        return self._regmixup.join(
-            (x, y, sample_weight), clean, plan.layer_steps, self.engine.encode
+        encode = self._loss_mixing.encoder(self.engine)
+        batch, plan.layer_steps, plan.rows = self._regmixup.join(
+            (x, y, sample_weight), clean, plan.layer_steps, encode
         )
-
-    def _stateless_train_step(self, state, data):
-        """`train_step` on JAX: mixes with the state's variable values,
-        then runs Keras' step on the mixed batch with the advanced ones.
-        A batch with a class id out of range changes no state, and says so
-        in its logs (see `_screen`)."""
-        before = state
-        trainable, non_trainable, optimizer_state, metrics_state = state
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, sample_weight, screen = self._screen(y, sample_weight)
-        variables = self.non_trainable_variables
-        with keras.StatelessScope(
-            state_mapping=list(zip(variables, non_trainable, strict=True))
-        ) as scope:
-            batch, steps, rows = self._step_batch((x, y, sample_weight))
-        non_trainable = [scope.get_current_value(v) for v in variables]
-        state = (trainable, non_trainable, optimizer_state, metrics_state)
-        with self._mix_points.instructing(steps), self._regmixup.training(rows):
-            logs, state = super().train_step(state, batch)
-        self._mix_points.check_applied(steps)
-        return _held_back(screen, logs, state, before)
+        return batch, plan
 
     @property
     def metrics(self):
@@ -425,43 +407,13 @@ class MixupModel(HoldsEngine, keras.Model):
         `mixed_loss` and `clean_loss` (reported by training steps only)."""
         return [*super().metrics, *self._regmixup.trackers]
 
-    def _screen(self, y, sample_weight):
-        """On JAX: the batch's value checks, made here rather than by a
-        host callback (which, inside a jitted step, fails late, after
-        `fit` returned, with the model's state lost). Integer labels come
-        back one-hot encoded, refused weights replaced by 1 (the step is
-        held back anyway), and `screen`: `(found, first, kind)`, whether a
-        check failed, the value it names and which check (an index into
-        `_messages(self)`), or `None` when nothing is checked. The step
-        reports it in its logs and the train function raises (see
-        `make_train_function`)."""
-        num_classes = self.engine.options["num_classes"]
-        problems, kinds = [], []
-        for leaf in [] if y is None else keras.tree.flatten(y):
-            if backend.is_floating(leaf):
-                problems.append(labels.nonfinite_labels(leaf))
-                kinds.append(2)
-            elif num_classes is not None and backend.is_integer(leaf):
-                problems.append(labels.outside_ids(leaf, num_classes))
-                kinds.append(0)
-        y = _screened_labels(y, num_classes)
-        weights = [] if sample_weight is None else sample_weight
-        for leaf in keras.tree.flatten(weights):
-            if backend.is_floating(leaf) or backend.is_integer(leaf):
-                bad = checks.refused_weights(leaf)
-                problems.append(checks.first_bad(leaf, bad))
-                kinds.append(1)
-        if sample_weight is not None:
-            sample_weight = keras.tree.map_structure(_weights_or_ones, weights)
-        return y, sample_weight, _first_problem(problems, kinds)
-
     def make_train_function(self, force=False):
         """Keras' train function; on JAX it raises the `ValueError` for a
-        class id out of range (see `_screen`), with the model's
-        variables back in place, unchanged by the refused batch."""
+        class id out of range (see `keras_mixup.model_steps`), with the
+        model's variables back in place, unchanged by the refused batch."""
         super().make_train_function(force)
-        self.train_function = _raising_label_errors(
-            self, self.train_function, _STATE_PARTS
+        self.train_function = model_steps.raising_label_errors(
+            self, self.train_function
         )
 
     def test_step(self, *args):
@@ -469,19 +421,14 @@ class MixupModel(HoldsEngine, keras.Model):
         out of range reported as in `train_step`."""
         if backend.keras_backend() != "jax":
             return super().test_step(*args)
-        state, data = args
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y, sample_weight, screen = self._screen(y, sample_weight)
-        logs, after = super().test_step(state, (x, y, sample_weight))
-        return _held_back(screen, logs, after, state)
+        return model_steps.stateless_test_step(self, super().test_step, *args)
 
     def make_test_function(self, force=False):
         """Keras' test function; on JAX it raises for a class id out of
         range, as `make_train_function`'s does."""
         super().make_test_function(force)
-        parts = tuple(p for p in _STATE_PARTS if p != "optimizer_variables")
-        self.test_function = _raising_label_errors(
-            self, self.test_function, parts
+        self.test_function = model_steps.raising_label_errors(
+            self, self.test_function, training=False
         )
 
     def compute_loss(
@@ -493,37 +440,32 @@ class MixupModel(HoldsEngine, keras.Model):
         training=True,
     ):
         """The compiled loss, with integer labels one-hot encoded; in a
+        loss-mixing step, `lam * L(y) + (1 - lam) * L(y[p])`; in a
         RegMixup step, `mixed loss + clean_loss_weight * clean loss`."""
-        y = _encode(y, self.engine.options["num_classes"])
-        if self._regmixup.rows is None:
-            return super().compute_loss(
-                x, y, y_pred, sample_weight, training=training
-            )
-
-        def model_loss(y, y_pred, sample_weight):
-            return super(MixupModel, self).compute_loss(
-                x, y, y_pred, sample_weight, training=training
-            )
-
-        def compiled_loss(y, y_pred, sample_weight):
-            return compat.compiled_loss(self, y, y_pred, sample_weight)
-
-        return self._regmixup.loss(
-            model_loss, compiled_loss, y, y_pred, sample_weight
-        )
+        batch = (self._targets(y), y_pred, sample_weight)
+        return _step_loss(self, x, batch, training)
 
     def compute_metrics(self, x, y, y_pred, sample_weight=None):
         """The compiled metrics, with integer labels one-hot encoded (in a
-        RegMixup step, on the mixed rows)."""
+        RegMixup step, on the mixed rows; in a loss-mixing step, on the
+        labels and weights of the source each mixed example holds most
+        of: see `keras_mixup.loss_mixing.LossMixing.metrics_targets`)."""
         y, y_pred, sample_weight = self._regmixup.metrics_rows(
-            _encode(y, self.engine.options["num_classes"]),
-            y_pred,
-            sample_weight,
+            self._targets(y), y_pred, sample_weight
         )
+        y, sample_weight = self._loss_mixing.metrics_targets(y, sample_weight)
         logs = super().compute_metrics(
             x, y, y_pred, sample_weight=sample_weight
         )
         return self._regmixup.logs(logs)
+
+    def _targets(self, y):
+        """Labels as the compiled loss and metrics see them."""
+        return encode_targets(
+            y,
+            self.engine.options["num_classes"],
+            keep_ids=self._loss_mixing.enabled,
+        )
 
     def get_config(self):
         """Returns the constructor arguments, the wrapped model serialized."""
@@ -546,151 +488,85 @@ class MixupModel(HoldsEngine, keras.Model):
         )
 
 
-def _encode(y, num_classes):
-    """One-hot encodes integer labels, as the training step does, with
-    the training step's checks: Keras builds the compiled loss and metrics
-    on the unmixed labels before the first step (on JAX and PyTorch), and
-    evaluation never mixes."""
-    if y is None:
-        return y
-    return keras.tree.map_structure(
-        lambda t: labels.encode_labels(t, num_classes), y
+@contextlib.contextmanager
+def training_on(model, plan):
+    """The block of Keras' training step on the batch of `plan`: the
+    MixupLayers instructed, RegMixup's rows and the loss's draw set."""
+    with (
+        model._mix_points.instructing(plan.layer_steps),
+        model._regmixup.training(plan.rows),
+        model._loss_mixing.training(plan.lam, plan.partner_index),
+    ):
+        yield
+
+
+def _step_loss(model, x, batch, training):
+    """`MixupModel.compute_loss` on `(y, y_pred, sample_weight)`, the
+    labels encoded: Keras' loss (the compiled loss plus the model's own
+    losses), mixed in a loss-mixing step, joined with the clean loss in a
+    RegMixup step."""
+
+    def model_loss(y, y_pred, sample_weight):
+        return super(MixupModel, model).compute_loss(
+            x, y, y_pred, sample_weight, training=training
+        )
+
+    def compiled_loss(y, y_pred, sample_weight):
+        return compat.compiled_loss(model, y, y_pred, sample_weight)
+
+    def mixed_loss(y, y_pred, sample_weight):
+        return model._loss_mixing.loss(
+            model_loss, compiled_loss, y, y_pred, sample_weight
+        )
+
+    if model._regmixup.rows is None:
+        return mixed_loss(*batch)
+    return model._regmixup.loss(mixed_loss, compiled_loss, *batch)
+
+
+def _check_not_inputs_only(kwargs):
+    """Refuses `mix_labels`: a MixupModel mixes the labels or the loss.
+
+    Raises:
+        ValueError: if `kwargs` holds `mix_labels`.
+    """
+    if "mix_labels" in kwargs:
+        raise ValueError(
+            "MixupModel mixes the labels with the inputs, or with "
+            "`mix_loss=True` the loss (the labels untouched, exact for any "
+            "loss), so it takes no `mix_labels`; received mix_labels="
+            f"{kwargs['mix_labels']!r}. For the inputs-only form (lam ~ "
+            "Beta(alpha + 1, alpha), labels untouched), put a "
+            "keras_mixup.MixupLayer in the model and train it with plain "
+            "`fit`."
+        )
+
+
+def _mix_inputs(model, draw, x):
+    """Applies a step's draw to the inputs: `(x, steps, chosen)`, the
+    inputs (mixed when the step mixes there), one `MixStep` per MixupLayer
+    of the model and the chosen point (`None` in `"input"` mode)."""
+    layers = model._mix_points.layers
+    steps = [MixStep.PASS] * len(layers)
+    if model.mix_at == INPUT:
+        x, _, _ = model.engine.apply(draw, x)
+        return x, steps, None
+    points = model._mix_points.points
+    chosen = backend.uniform(
+        [],
+        model.engine.next_seed(),
+        minval=0,
+        maxval=len(points),
+        dtype="int32",
     )
-
-
-#: The log entries a JAX step reports a failed value check with.
-_FOUND, _FIRST, _KIND = (
-    "_mixup_refused",
-    "_mixup_refused_value",
-    "_mixup_refused_kind",
-)
-
-#: The parts of a JAX train step's state, as `jax_state_sync` names them.
-_STATE_PARTS = (
-    "trainable_variables",
-    "non_trainable_variables",
-    "optimizer_variables",
-    "metrics_variables",
-)
-
-
-def _messages(model):
-    """The messages of the value checks a step makes (see
-    `MixupModel._screen`), in the order of their kinds."""
-    num_classes = model.engine.options["num_classes"]
-    return (
-        labels.outside_message(num_classes),
-        checks.WEIGHTS_MESSAGE,
-        labels.NONFINITE_MESSAGE,
-    )
-
-
-def _screened_labels(y, num_classes):
-    """Labels as `MixupModel._screen` passes them on: class ids one-hot
-    encoded (with `num_classes`), NaN and infinite float labels replaced
-    by 0 (the step is held back anyway), so that no check in the step
-    fails again."""
-    if y is None:
-        return y
-
-    def screened(t):
-        if num_classes is not None or not backend.is_integer(t):
-            t = labels.encode_labels(t, num_classes, check_range=False)
-        if not backend.is_floating(t):
-            return t
-        numpy = backend.ops().numpy
-        return numpy.where(numpy.isfinite(t), t, numpy.zeros_like(t))
-
-    return keras.tree.map_structure(screened, y)
-
-
-def _weights_or_ones(weights):
-    """Weights with the refused ones (see
-    `keras_mixup.checks.refused_weights`) replaced by 1."""
-    if not (backend.is_floating(weights) or backend.is_integer(weights)):
-        return weights
-    where = backend.ops().numpy.where
-    ones = backend.ops().numpy.ones_like(weights)
-    return where(checks.refused_weights(weights), ones, weights)
-
-
-def _first_problem(problems, kinds):
-    """`(found, first, kind)` of the first failed check among `problems`
-    (`(found, first)` pairs), or `None` without checks."""
-    if not problems:
-        return None
-    ops = backend.ops()
-    found, first = problems[0]
-    first = ops.core.cast(first, "float32")
-    kind = ops.numpy.array(kinds[0], "int32")
-    for (other, value), index in zip(problems[1:], kinds[1:], strict=True):
-        first = ops.numpy.where(found, first, ops.core.cast(value, "float32"))
-        kind = ops.numpy.where(found, kind, index)
-        found = ops.numpy.logical_or(found, other)
-    return found, first, kind
-
-
-def _held_back(screen, logs, state, before):
-    """A JAX step's `(logs, state)`: after a failed value check
-    (`screen`, from `MixupModel._screen`), the state as it was before the
-    step, and the check in the logs."""
-    if screen is None:
-        return logs, state
-    import jax
-
-    found, first, kind = screen
-    state = jax.tree.map(
-        lambda new, old: jax.numpy.where(found, old, new), state, before
-    )
-    return {**logs, _FOUND: found, _FIRST: first, _KIND: kind}, state
-
-
-def _raising_label_errors(model, function, parts):
-    """Wraps a JAX train or test function (whose state has the `parts`):
-    a step that reports an out-of-range class id puts the state back into
-    the model's variables (Keras took them out for the epoch) and raises
-    the `ValueError`. Other backends' functions are returned as they
-    are; on TensorFlow, the range check's `InvalidArgumentError` becomes
-    the same `ValueError`."""
-    if hasattr(function, "reports") or backend.keras_backend() == "torch":
-        return function
-    if backend.keras_backend() == "tensorflow":
-        return _tensorflow_label_errors(model, function)
-
-    def checked(state, iterator):
-        logs, state = function(state, iterator)
-        logs = dict(logs)
-        found = logs.pop(_FOUND, False)
-        first, kind = logs.pop(_FIRST, None), logs.pop(_KIND, None)
-        if bool(found):
-            model._jax_state = dict(zip(parts, state, strict=True))
-            model._jax_state_synced = False
-            model.jax_state_sync()
-            raise checks.value_error(_messages(model)[int(kind)], first)
-        return logs, state
-
-    checked.reports = "out-of-range class ids"
-    return checked
-
-
-def _tensorflow_label_errors(model, function):
-    """Wraps a TensorFlow train or test function: the range check's
-    `InvalidArgumentError` (a `tf.debugging.Assert`, which stops the step
-    before any update) is raised as the `ValueError` of the other
-    backends."""
-    messages = _messages(model)
-
-    def checked(*args):
-        try:
-            return function(*args)
-        except tf.errors.InvalidArgumentError as error:
-            refused = checks.from_tensorflow_error(error, messages)
-            if refused is None:
-                raise
-            raise refused from None
-
-    checked.reports = "out-of-range class ids"
-    return checked
+    for index, point in enumerate(points):
+        step = MixStep(model.engine, draw, chosen, index)
+        if point == INPUT:
+            x = step.apply(_as_float(x))
+        else:
+            position = [layer is point for layer in layers].index(True)
+            steps[position] = step
+    return x, steps, chosen
 
 
 def _as_float(structure):

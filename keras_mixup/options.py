@@ -247,6 +247,17 @@ _COMMON = (
         "20).",
     ),
     Option(
+        "mix_loss",
+        False,
+        lambda value: checks.check_bool(value, "mix_loss"),
+        "loss mixing (`MixupModel` only): `True` mixes the inputs and not "
+        "the labels, and trains on lam * loss(y_i, f(x~)) + (1 - lam) * "
+        "loss(y_j, f(x~)) with the compiled loss, whatever it is (sparse "
+        "cross-entropy with `ignore_class`, CTC, mean squared error), "
+        "through sample weights; labels reach the loss as given (class "
+        "ids too, unless `num_classes` is set).",
+    ),
+    Option(
         "data_format",
         None,
         choice("data_format", (None, "channels_last", "channels_first")),
@@ -313,7 +324,7 @@ _COMMON = (
 OPTIONS = {option.name: option for option in _COMMON}
 
 #: The options only `MixupModel` takes: they change its training step.
-MODEL_ONLY = ("clean_loss_weight",)
+MODEL_ONLY = ("clean_loss_weight", "mix_loss")
 
 
 def add(option):

@@ -550,6 +550,12 @@ CHAIN = (
         "sequence_masks",
         "",
     ),
+    (
+        "models_mix_loss_backends",
+        "mix_loss_backend_scenarios.py",
+        "mix_loss_scenario",
+        "",
+    ),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.

@@ -158,9 +158,11 @@ def test_the_box_options_are_refused_where_no_box_is_seen():
 
 
 def test_mix_labels_is_refused_where_the_entry_point_decides_it():
-    for make in (ENTRY_POINTS["MixupLayer"], ENTRY_POINTS["MixupModel"]):
-        with pytest.raises(ValueError, match=r"unknown option.*mix_labels"):
-            make(mix_labels=False)
+    with pytest.raises(ValueError, match=r"unknown option.*mix_labels"):
+        ENTRY_POINTS["MixupLayer"](mix_labels=False)
+    # A MixupModel mixes the labels or the loss: it says what to use.
+    with pytest.raises(ValueError, match=r"takes no `mix_labels`.*MixupLayer"):
+        ENTRY_POINTS["MixupModel"](mix_labels=False)
 
 
 def test_an_option_the_entry_point_does_not_take_lists_what_it_takes():

@@ -54,6 +54,7 @@ SCRIPTS = (
     "quickstart",
     "regression",
     "speech_commands",
+    "tokens",
     "uci_tabular",
 )
 
