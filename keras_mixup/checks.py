@@ -603,8 +603,16 @@ def check_optional_alpha(alpha, name):
     return None if alpha is None else check_alpha(alpha, name)
 
 
-def check_minmax(minmax, name="minmax"):
-    """Validates CutMix's `minmax`: `None` or `(lo, hi)`, 0 < lo <= hi <= 1.
+def check_minmax(
+    minmax,
+    name="minmax",
+    *,
+    meaning="the range of the box's side fractions",
+    optional=True,
+):
+    """Validates CutMix's `minmax`: `None` or `(lo, hi)`, 0 < lo <= hi <= 1
+    (any such range of fractions: `meaning` says what it is, `optional`
+    whether `None` is accepted).
 
     Returns:
         `None`, or `(lo, hi)` as a tuple of Python floats.
@@ -612,11 +620,11 @@ def check_minmax(minmax, name="minmax"):
     Raises:
         ValueError: for anything else.
     """
-    if minmax is None:
+    if minmax is None and optional:
         return None
     accepted = (
-        "None or a pair (lo, hi) with 0 < lo <= hi <= 1 (the range of the "
-        "box's side fractions)"
+        "None or " * optional
+        + f"a pair (lo, hi) with 0 < lo <= hi <= 1 ({meaning})"
     )
     if (
         not isinstance(minmax, (list, tuple))
