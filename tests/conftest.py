@@ -388,6 +388,7 @@ SHARED = (
     "backend_scenarios.py:beta",
     "pairing_backend_scenarios.py:pairings",
     "blending_backend_scenarios.py:blending_scenario",
+    "variant_backend_scenarios.py:resize_and_tile",
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import BACKENDS, shared_result
 from scipy import stats
 
 import keras_mixup
@@ -198,3 +199,14 @@ def test_configs_round_trip():
     )
     loaded = keras_mixup.MixupLayer.from_config(layer.get_config())
     assert loaded.engine.options["resizemix_scale"] == (0.3, 0.5)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_pastes_the_partner_resized_and_tiles_mosaics(
+    shared_runs, backend
+):
+    # In the model's namespace of each backend (the engine MixupLayer and
+    # MixupModel hold): keras.ops.image.resize's result, Mosaic's crops.
+    result = shared_result(shared_runs, backend, "resize_and_tile")
+    assert result["resize_error"] < 1e-5, result
+    assert result["tile_error"] == 0.0, result
