@@ -3,7 +3,7 @@
 from keras_mixup import metrics as metrics
 from keras_mixup import variants as variants
 from keras_mixup.callbacks import MixupSchedule
-from keras_mixup.data import CutMix, Mixup, mix_with
+from keras_mixup.data import CutMix, Mixup, Mosaic, ResizeMix, mix_with
 from keras_mixup.draws import sample_lambda
 from keras_mixup.gan import MixupGAN
 from keras_mixup.knn_features import CountSketch, MeanPool
@@ -20,6 +20,8 @@ __all__ = [
     "MixupLayer",
     "MixupModel",
     "MixupSchedule",
+    "Mosaic",
+    "ResizeMix",
     "mix_with",
     "sample_lambda",
     "variants",

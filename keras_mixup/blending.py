@@ -33,6 +33,7 @@ from keras_mixup.backend import tf
 __all__ = [
     "blend",
     "blend_pair",
+    "blend_sources",
     "blend_tensor",
     "use_fused",
     "xla_compiled",
@@ -538,4 +539,54 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
             else plain(t, lam, partner_index, float_dtype)
             for t in leaves
         ]
+    return pack(mixed)
+
+
+def source_weights_exact(indices, weights):
+    """The weights of `blend_sources`: a partner that is the example
+    itself weighs 0 and the example's own weight is 1 minus the others',
+    so an example whose sources are all itself comes back exactly."""
+    np = backend.ops().numpy
+    weights = backend.ops().core.cast(weights, "float32")
+    others = np.where(
+        np.equal(indices[:, 1:], indices[:, :1]), 0.0, weights[:, 1:]
+    )
+    own = 1.0 - np.sum(others, axis=1, keepdims=True)
+    return np.concatenate([own, others], axis=1)
+
+
+def blend_sources(structure, indices, weights, float_dtype=None):
+    """The weighted sum of several sources of each example, for every
+    tensor of a structure: `sum_s weights[:, s] * t[indices[:, s]]`.
+
+    Args:
+        structure: a tensor or nested structure of batch-first tensors.
+        indices: int32 `[B, S]`, the example itself (`indices[:, 0]`, the
+            identity) then its partners.
+        weights: float `[B, S]`, summing to 1 per example.
+        float_dtype: the dtype integer tensors are cast to. Defaults to
+            `None`: the compute dtype.
+
+    Returns:
+        The structure, blended (floats in their dtype, integers as
+        `float_dtype`).
+    """
+    ops = backend.ops()
+    leaves, pack = _leaves(structure, ops.core.is_tensor)
+    if not leaves:
+        return structure
+    float_dtype = float_dtype or keras.config.dtype_policy().compute_dtype
+    weights = source_weights_exact(indices, weights)
+    mixed = []
+    for leaf in leaves:
+        leaf = _as_float(ops.core.convert_to_tensor(leaf), float_dtype)
+        dtype = backend.dtype_name(leaf)
+        rank = backend.rank(leaf)
+        shape = [-1] + [1] * (rank - 1)
+        total = ops.numpy.reshape(weights[:, 0], shape) * _wide(leaf)
+        for s in range(1, ops.core.shape(indices)[1]):
+            partner = ops.numpy.take(leaf, indices[:, s], axis=0)
+            weight = ops.numpy.reshape(weights[:, s], shape)
+            total = total + weight * _wide(partner)
+        mixed.append(ops.core.cast(total, dtype))
     return pack(mixed)

@@ -26,8 +26,10 @@ from keras_mixup import backend
 __all__ = [
     "FORMATS",
     "blend_boxes",
+    "clip",
     "from_xyxy",
     "paste_boxes",
+    "require_format",
     "to_xyxy",
 ]
 
@@ -120,7 +122,7 @@ def _visible_part(box, region):
     return np.stack(trimmed, axis=-1), visible
 
 
-def _clipped(box, region):
+def clip(box, region):
     """`box` clipped to `region`, and the fraction of its area kept."""
     np = backend.ops().numpy
     clipped = np.concatenate(
@@ -195,7 +197,41 @@ def blend_boxes(bounding_boxes, lam, partner_index):
     )
 
 
-def paste_boxes(bounding_boxes, partner_index, region, sizes, *, options):
+def _fit(box, region, width, height):
+    """Boxes `[B, N, 4]` xyxy of a whole image scaled and moved into
+    `region` (`[B, 1, 4]`), as the image is resized into it."""
+    np = backend.ops().numpy
+    low = np.concatenate([region[..., :2], region[..., :2]], axis=-1)
+    extent = region[..., 2:] - region[..., :2]
+    scale = extent / np.stack([width, height])
+    return low + box * np.concatenate([scale, scale], axis=-1)
+
+
+def require_format(options):
+    """The `bounding_box_format` of `options`.
+
+    Raises:
+        ValueError: if it is `None`.
+    """
+    box_format = options["bounding_box_format"]
+    if box_format is None:
+        raise ValueError(
+            "A cutting variant moves the `bounding_boxes` of the element, so "
+            f"it needs their format: pass `bounding_box_format` (one of "
+            f"{FORMATS})."
+        )
+    return box_format
+
+
+def paste_boxes(
+    bounding_boxes,
+    partner_index,
+    region,
+    sizes,
+    *,
+    options,
+    fit_partner=False,
+):
     """The boxes of a paste of the partner's pixels in `region`.
 
     Args:
@@ -206,6 +242,10 @@ def paste_boxes(bounding_boxes, partner_index, region, sizes, *, options):
         sizes: `(height, width)` of the images.
         options: the engine's options (`bounding_box_format`,
             `min_box_visibility`).
+        fit_partner: `True` when the whole partner is resized into the
+            region (ResizeMix): its boxes are scaled and moved into it.
+            Defaults to `False`: the partner's pixels are pasted in place
+            and its boxes clipped to the region.
 
     Returns:
         As `blend_boxes`.
@@ -213,13 +253,7 @@ def paste_boxes(bounding_boxes, partner_index, region, sizes, *, options):
     Raises:
         ValueError: without `bounding_box_format`.
     """
-    box_format = options["bounding_box_format"]
-    if box_format is None:
-        raise ValueError(
-            "A cutting variant moves the `bounding_boxes` of the element, so "
-            f"it needs their format: pass `bounding_box_format` (one of "
-            f"{FORMATS})."
-        )
+    box_format = require_format(options)
     ops = backend.ops()
     np = ops.numpy
     own, own_labels, partner, partner_labels, moved = _pair(
@@ -232,7 +266,9 @@ def paste_boxes(bounding_boxes, partner_index, region, sizes, *, options):
         to_xyxy(b, box_format, height, width) for b in floats
     )
     own_cut, own_seen = _visible_part(own_xyxy, region)
-    partner_cut, partner_seen = _clipped(partner_xyxy, region)
+    if fit_partner:  # the whole partner resized into the region
+        partner_xyxy = _fit(partner_xyxy, region, width, height)
+    partner_cut, partner_seen = clip(partner_xyxy, region)
     moved_rows = np.broadcast_to(moved, ops.core.shape(own_seen))
     new = [
         ops.core.cast(from_xyxy(b, box_format, height, width), dtype)

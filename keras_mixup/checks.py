@@ -605,9 +605,16 @@ def check_optional_alpha(alpha, name):
     return None if alpha is None else check_alpha(alpha, name)
 
 
-def check_minmax(minmax, name="minmax"):
-    """Validates a range of box side fractions (a cutting variant's
-    `minmax`): `None` or `(lo, hi)`, 0 < lo <= hi <= 1.
+def check_minmax(
+    minmax,
+    name="minmax",
+    *,
+    meaning="the range of the box's side fractions",
+    optional=True,
+):
+    """Validates a range of fractions (a cutting variant's `minmax`):
+    `None` or `(lo, hi)`, 0 < lo <= hi <= 1 (`meaning` says what the range
+    is, `optional` whether `None` is accepted).
 
     Returns:
         `None`, or `(lo, hi)` as a tuple of Python floats.
@@ -615,11 +622,11 @@ def check_minmax(minmax, name="minmax"):
     Raises:
         ValueError: for anything else.
     """
-    if minmax is None:
+    if minmax is None and optional:
         return None
     accepted = (
-        "None or a pair (lo, hi) with 0 < lo <= hi <= 1 (the range of the "
-        "box's side fractions)"
+        "None or " * optional
+        + f"a pair (lo, hi) with 0 < lo <= hi <= 1 ({meaning})"
     )
     if (
         not isinstance(minmax, (list, tuple))

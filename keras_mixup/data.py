@@ -1,5 +1,5 @@
-"""`Mixup` and `CutMix`, the `tf.data` map functions, and `mix_with`,
-mixing a dataset with batches of another."""
+"""`Mixup`, `CutMix`, `ResizeMix` and `Mosaic`, the `tf.data` map
+functions, and `mix_with`, mixing a dataset with batches of another."""
 
 import keras
 
@@ -16,7 +16,14 @@ from keras_mixup.backend import tf
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.settings import Settings
 
-__all__ = ["CutMix", "Mixup", "map_function_options", "mix_with"]
+__all__ = [
+    "CutMix",
+    "Mixup",
+    "Mosaic",
+    "ResizeMix",
+    "map_function_options",
+    "mix_with",
+]
 
 #: The options a Mixup takes: all but those of a training step.
 ALL_OPTIONS = tuple(n for n in options.OPTIONS if n not in options.MODEL_ONLY)
@@ -330,6 +337,178 @@ CutMix.__doc__ = options.document_options(
     CutMix.__doc__,
     [name for name in CUTMIX_OPTIONS if name not in ("alpha", "cutmix_minmax")],
 )
+
+
+class _OneVariant(Mixup):
+    """A `tf.data` map function of one variant whose own option is one
+    constructor argument (`_argument`, saved under that name)."""
+
+    _variant = None
+    _option = None
+    _argument = None
+
+    @classmethod
+    def _accepted(cls):
+        return tuple(
+            name
+            for name in map_function_options(variants.REGISTRY[cls._variant])
+            if name != "alpha"  # the variant draws no lam from Beta
+        )
+
+    def __init__(self, value, kwargs):
+        check = options.OPTIONS[self._option].check
+        try:
+            check(value)
+        except ValueError as error:  # named as the user gave it
+            message = str(error).replace(self._option, self._argument)
+            raise ValueError(message) from None
+        if self._option in kwargs:
+            kwargs[self._argument] = kwargs.pop(self._option)
+        fixed = {"variant": self._variant}
+        name = type(self).__name__
+        accepted = self._accepted()
+        named = {self._option: value}
+        self.hold_engine(name, accepted, named, kwargs, fixed=fixed)
+        self.engine.prepare_tensorflow()
+
+    def get_config(self):
+        """The constructor arguments."""
+        config = self.engine.settings.get_config()
+        config[self._argument] = config.pop(self._option)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config[cls._option] = config.pop(cls._argument, None)
+        fixed = {"variant": cls._variant}
+        config = Settings.options_from_config(config, fixed=fixed)
+        value = config.pop(cls._option, None)
+        if value is None:
+            value = options.OPTIONS[cls._option].default
+        return cls(value, **config)
+
+    def __repr__(self):
+        described = self.engine.settings.describe()
+        described = described.replace(f"{self._option}=", f"{self._argument}=")
+        return f"{type(self).__name__}({described})"
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class ResizeMix(_OneVariant):
+    """Pastes each partner, resized, into a box of its example in a
+    `tf.data` pipeline (ResizeMix, Qin et al., arXiv:2012.11101).
+
+    For each example (`mode="elem"`) or batch, a box of side fraction tau
+    ~ U(scale), its centre uniform and clipped at the border, receives the
+    whole partner resized to the box (bilinear; masks by nearest
+    neighbour); labels are blended with the fraction of pixels each example
+    keeps. Element forms are those of `CutMix` (guide "Variants").
+
+    Args:
+        scale: `(lo, hi)` with 0 < lo <= hi <= 1, the range of tau.
+            Defaults to `(0.1, 0.8)`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels and images as floats, integer masks integer.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`.
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.ResizeMix(scale=(0.1, 0.8), num_classes=8))
+    images, labels = next(iter(ds))
+    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+    ```
+    """
+
+    _variant = "resizemix"
+    _option = "resizemix_scale"
+    _argument = "scale"
+
+    def __init__(self, scale=(0.1, 0.8), **kwargs):
+        super().__init__(scale, kwargs)
+
+    @property
+    def scale(self):
+        """The range of the box's side fraction tau."""
+        return self.engine.options["resizemix_scale"]
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class Mosaic(_OneVariant):
+    """Tiles each example with three partners around a centre in a
+    `tf.data` pipeline (Mosaic, YOLOv4, arXiv:2004.10934).
+
+    For each example (`mode="elem"`) or batch, a centre is drawn uniformly
+    in `center` (a fraction of each side); the example fills the top-left
+    tile and three partners (three draws of `pairing`) the others, each
+    tile an integer-pixel crop of its source. Labels are the four sources'
+    labels weighed by the tiles' areas; masks tile with the pixels; boxes
+    move into their tile (guide "Variants").
+
+    Args:
+        center: `(lo, hi)` with 0 < lo <= hi <= 1, the range of the centre
+            along each side. Defaults to `(0.25, 0.75)`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels as floats, images in their own dtype.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`.
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.Mosaic(center=(0.25, 0.75), num_classes=8))
+    images, labels = next(iter(ds))
+    fractions = [np.mean(images.numpy() == i, axis=(1, 2, 3))
+                 for i in range(8)]
+    np.testing.assert_allclose(np.stack(fractions, 1), labels, atol=1e-6)
+    ```
+    """
+
+    _variant = "mosaic"
+    _option = "mosaic_center"
+    _argument = "center"
+
+    def __init__(self, center=(0.25, 0.75), **kwargs):
+        super().__init__(center, kwargs)
+
+    @property
+    def center(self):
+        """The range of the centre, a fraction of each side."""
+        return self.engine.options["mosaic_center"]
+
+
+for _cls in (ResizeMix, Mosaic):
+    _cls.__doc__ = options.document_options(
+        _cls.__doc__,
+        [name for name in _cls._accepted() if name != _cls._option],
+    )
 
 
 def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):

@@ -129,8 +129,11 @@ def _torch_beta(shape, alpha, inputs_only, *, dtype, seed):
 def unless_mixed(mixed, lam, partner_index, batch_size):
     """`(lam, partner_index)` where the scalar bool `mixed` is true, else
     lam 1 and each example its own partner (which the blend returns as it
-    is): the end of every draw. On PyTorch two `torch.where`s, without
-    Keras's dispatch (the draw runs eagerly every step there)."""
+    is): the end of every draw. `partner_index` is `[B]`, or `[B, S - 1]`
+    for a variant of `S` sources (every column the example itself when not
+    mixed). On PyTorch two `torch.where`s, without Keras's dispatch (the
+    draw runs eagerly every step there)."""
+    columns = len(partner_index.shape) == 2
     if backend.name() == "torch":
         import torch
 
@@ -139,12 +142,16 @@ def unless_mixed(mixed, lam, partner_index, batch_size):
             dtype=partner_index.dtype,
             device=partner_index.device,
         )
+        if columns:
+            itself = itself[:, None]
         return (
             torch.where(mixed, lam, 1.0),
             torch.where(mixed, partner_index, itself),
         )
     numpy = backend.ops().numpy
     itself = numpy.arange(batch_size, dtype="int32")
+    if columns:
+        itself = itself[:, None]
     return (
         numpy.where(mixed, lam, numpy.ones_like(lam)),
         numpy.where(mixed, partner_index, itself),

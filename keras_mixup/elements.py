@@ -170,7 +170,7 @@ def _masks(engine, masks, x):
     masks = labels.encode_masks(
         masks,
         engine.options["num_classes"],
-        one_hot=not engine.variant.keeps_values,
+        one_hot=not engine.variant.keeps_mask_values,
         channel_axis=channel_axis,
     )
     checks.batch_size(x, masks)

@@ -179,7 +179,11 @@ class MixingEngine:
         )
         draw = self.variant.draw(context)
         partner_index = _partners(
-            self.options, batch_size, partner_seed, (x, y, partner_x, partner_y)
+            self.options,
+            batch_size,
+            partner_seed,
+            (x, y, partner_x, partner_y),
+            self.variant.sources,
         )
         mixed = self.state.decide(apply_seed)
         lam, partner_index = draws.unless_mixed(
@@ -306,22 +310,30 @@ class MixingEngine:
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)
 
 
-def _partners(settings, batch_size, seed, batch):
+def _partners(settings, batch_size, seed, batch, sources=2):
     """The pairing's partner index for `batch`, `(x, y, partner_x,
-    partner_y)`."""
+    partner_y)`: `[B]`, or for a variant of more `sources` `[B, sources -
+    1]`, one pairing draw per column (the first with `seed`, as a
+    two-source variant draws it)."""
     x, y, partner_x, partner_y = batch
-    return pairing.partner_index(
-        settings["pairing"],
-        batch_size,
-        seed,
-        inputs=x,
-        labels=y,
-        partner_inputs=partner_x,
-        partner_labels=partner_y,
-        knn_k=settings["knn_k"],
-        knn_features=settings["knn_features"],
-        label_bandwidth=settings["label_bandwidth"],
-    )
+    columns = [
+        pairing.partner_index(
+            settings["pairing"],
+            batch_size,
+            seed if column == 0 else backend.fold_in(seed, column),
+            inputs=x,
+            labels=y,
+            partner_inputs=partner_x,
+            partner_labels=partner_y,
+            knn_k=settings["knn_k"],
+            knn_features=settings["knn_features"],
+            label_bandwidth=settings["label_bandwidth"],
+        )
+        for column in range(sources - 1)
+    ]
+    if sources == 2:
+        return columns[0]
+    return backend.ops().numpy.stack(columns, axis=1)
 
 
 def _split_images(engine, structure, masks):

@@ -32,9 +32,10 @@ def mix_with_partner(
         _require_partner_labels(partner_y)
         _check_partner(y, partner_y, "y")
     draw = engine.draw(size, x, y, partner_x=partner_x, partner_y=partner_y)
-    index = tf.concat(
-        [draw.partner_index, tf.range(size, size + partner_size)], 0
-    )
+    own = tf.range(size, size + partner_size)
+    if draw.partner_index.shape.rank == 2:  # a variant of several partners
+        own = tf.tile(own[:, None], [1, tf.shape(draw.partner_index)[1]])
+    index = tf.concat([draw.partner_index, own], 0)
     draw = engine.variant.pad(draw._replace(partner_index=index), partner_size)
     both = _concat(x, partner_x)
     labels = weights = None

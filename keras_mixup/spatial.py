@@ -12,6 +12,7 @@ from keras_mixup import backend
 
 __all__ = [
     "cut_axes",
+    "gather_positions",
     "per_example",
     "positions",
     "sizes",
@@ -150,3 +151,44 @@ def positions(size, axis, rank):
     shape = [1] * rank
     shape[axis] = -1
     return ops.numpy.reshape(ops.numpy.arange(size, dtype="int32"), shape)
+
+
+def gather_positions(image, axes, source, coordinates):
+    """`image` read at other positions, in one gather: the value at each
+    position comes from example `source` at `coordinates` along the cut
+    `axes`, the axes before the last cut axis that are not cut unchanged,
+    the axes after it (channels) whole.
+
+    Args:
+        image: a batch-first tensor.
+        axes: the cut axes (positive, increasing).
+        source: int32, broadcastable to `image.shape[:max(axes) + 1]`: the
+            example each position reads from.
+        coordinates: one int32 tensor per cut axis, broadcastable likewise,
+            each in `[0, size)` along its axis.
+
+    Returns:
+        A tensor of the shape and dtype of `image`.
+    """
+    ops = backend.ops()
+    np = ops.numpy
+    shape = ops.core.shape(image)
+    last = max(axes)
+    rows = 1
+    for size in shape[last + 1 :]:
+        rows = rows * size
+    index, stride, count = 0, 1, 1
+    for axis in range(last, -1, -1):
+        if axis == 0:
+            along = source
+        elif axis in axes:
+            along = coordinates[axes.index(axis)]
+        else:
+            along = positions(shape[axis], axis, last + 1)
+        index = index + along * stride
+        stride = stride * shape[axis]
+        count = count * shape[axis]
+    index = np.broadcast_to(index, shape[: last + 1])
+    flat = np.reshape(image, [count, rows])
+    taken = np.take(flat, np.reshape(index, [count]), axis=0)
+    return np.reshape(taken, shape)

@@ -556,6 +556,12 @@ CHAIN = (
         "mix_loss_scenario",
         "",
     ),
+    (
+        "resizemix",
+        "variant_backend_scenarios.py",
+        "resize_and_tile",
+        "",
+    ),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.

@@ -21,7 +21,14 @@ import math
 import numbers
 
 from keras_mixup import options as option_table
-from keras_mixup.variants import base, choice, cutmix, mixup
+from keras_mixup.variants import (
+    base,
+    choice,
+    cutmix,
+    mixup,
+    mosaic,
+    resizemix,
+)
 from keras_mixup.variants.base import (
     Draw,
     DrawContext,
@@ -145,3 +152,5 @@ def resolve(options):
 
 register(mixup.Mixup)
 register(cutmix.CutMix)
+register(resizemix.ResizeMix)
+register(mosaic.Mosaic)

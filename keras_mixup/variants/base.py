@@ -12,6 +12,13 @@ every value it returns is a value of its inputs (`keeps_values`: a paste
 keeps integer images integer) and whether it has an inputs-only form. The
 engine and the entry points call these and never name a variant.
 
+A variant draws from `sources` examples per output: the example and
+`sources - 1` partners (2 for mixup and CutMix, 4 for Mosaic). With more
+than one partner, `Draw.partner_index` is `[B, sources - 1]` (one pairing
+draw per column) and the labels are the weighted sum of the sources'
+labels with the weights `source_weights` gives (the exact fraction of
+each example's values from each source).
+
 A new variant is a subclass in a module of `keras_mixup.variants` and one
 `keras_mixup.variants.register` call.
 """
@@ -53,7 +60,7 @@ class Draw(collections.namedtuple("Draw", ["lam", "partner_index", "params"])):
             example's own label, the exact fraction of its values that are
             its own; 1 for an example that is not mixed.
         partner_index: int32 `[B]`, each example's partner (itself when not
-            mixed).
+            mixed); `[B, sources - 1]` for a variant of more sources.
         params: a dict of the variant's own tensors (boxes, masks, ...).
     """
 
@@ -143,6 +150,12 @@ class Variant:
             under swapping the two examples: a blend is, a cut is not).
         takes: the targets it applies to (`TARGETS`).
         needs_box_format: whether it moves boxes (and needs their format).
+        sources: the number of examples each output is drawn from (the
+            example and `sources - 1` partners).
+        keeps_mask_values: whether segmentation masks keep their values
+            (integer masks stay integer), where `keeps_values` is false
+            for the images (a resampling that pastes masks by nearest
+            neighbour). Defaults to `keeps_values`.
 
     Args:
         options: the engine's options, validated.
@@ -156,6 +169,7 @@ class Variant:
     inputs_only_form = True
     takes = frozenset(TARGETS[:4])
     needs_box_format = False
+    sources = 2
     #: Why it has no inputs-only form, for the error refusing it.
     needs_labels_reason = ""
 
@@ -166,6 +180,11 @@ class Variant:
     def names(self):
         """The names of the variants it draws among (itself alone)."""
         return frozenset([self.name])
+
+    @property
+    def keeps_mask_values(self):
+        """Whether integer segmentation masks stay integer."""
+        return self.keeps_values
 
     @property
     def alpha(self):
@@ -194,7 +213,10 @@ class Variant:
         fuse into one pass over each image)."""
         mixed = []
         for image, (rank, axes, kind) in zip(images, specs, strict=True):
-            if not self.keeps_values and not backend.is_floating(image):
+            keeps = self.keeps_values
+            if kind == "segmentation_masks":
+                keeps = self.keeps_mask_values
+            if not keeps and not backend.is_floating(image):
                 image = backend.ops().core.cast(image, float_dtype)
             mixed.append(self.apply_image(draw, image, rank, axes, kind=kind))
         return mixed
@@ -208,10 +230,31 @@ class Variant:
 
     def apply_labels(self, draw, structure, *, fused="auto"):
         """Blends labels, sample weights and uncut inputs with the label
-        weight (one blend for the whole structure)."""
+        weight (one blend for the whole structure); with more than two
+        sources, their sum weighed by `source_weights`."""
+        if self.sources > 2:
+            indices, weights = self.source_weights(draw)
+            return blending.blend_sources(structure, indices, weights)
         return blending.blend(
             structure, draw.lam, draw.partner_index, fused=fused
         )
+
+    def source_weights(self, draw):
+        """Each example's sources and the weight of each.
+
+        Returns:
+            `(indices, weights)`: int32 `[B, sources]`, the example itself
+            then its partners, and float32 `[B, sources]` summing to 1.
+        """
+        np = backend.ops().numpy
+        lam = (
+            np.ones_like(backend.ops().core.cast(draw.partner_index, "float32"))
+            * draw.lam
+        )
+        size = backend.ops().core.shape(draw.partner_index)[0]
+        itself = np.arange(size, dtype="int32")
+        indices = np.stack([itself, draw.partner_index], axis=1)
+        return indices, np.stack([lam, 1.0 - lam], axis=1)
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
         """Mixes keras's `bounding_boxes` dict; `sizes` is `(height,

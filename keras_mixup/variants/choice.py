@@ -5,9 +5,16 @@ Each member draws its own parameters for the whole batch; the choice draws,
 per example (or per batch, as `mode` says), which member applies, and each
 target takes the chosen member's result (one select per target, which XLA
 fuses with the members' passes). The label weight is the chosen member's.
+
+Members may draw from different numbers of sources (mixup two, Mosaic
+four): the choice draws as many partners as its widest member and gives
+each member the first ones it needs; labels are then the sum over the
+chosen member's sources (`source_weights`, padded with the example itself
+at weight 0), and boxes are padded to the widest member's before the
+select.
 """
 
-from keras_mixup import backend, spatial
+from keras_mixup import backend, blending, spatial
 from keras_mixup.variants import base
 
 __all__ = ["Choice"]
@@ -47,6 +54,7 @@ class Choice(base.Variant):
         self.inputs_only_form = all(v.inputs_only_form for v in variants)
         self.takes = frozenset.intersection(*(v.takes for v in variants))
         self.needs_box_format = any(v.needs_box_format for v in variants)
+        self.sources = max(v.sources for v in variants)
         self.needs_labels_reason = " ".join(
             v.needs_labels_reason for v in variants if not v.inputs_only_form
         )
@@ -54,6 +62,10 @@ class Choice(base.Variant):
     @property
     def names(self):
         return frozenset().union(*(v.names for v in self.members))
+
+    @property
+    def keeps_mask_values(self):
+        return all(v.keeps_mask_values for v in self.members)
 
     def draw(self, context):
         ops = backend.ops()
@@ -77,11 +89,40 @@ class Choice(base.Variant):
 
     def _member_draws(self, draw):
         return [
-            base.Draw(lam, draw.partner_index, params)
-            for lam, params in zip(
-                draw.params["lams"], draw.params["members"], strict=True
+            base.Draw(lam, _partners_for(member, draw.partner_index), params)
+            for member, lam, params in zip(
+                self.members,
+                draw.params["lams"],
+                draw.params["members"],
+                strict=True,
             )
         ]
+
+    def apply_labels(self, draw, structure, *, fused="auto"):
+        if self.sources == 2:
+            return super().apply_labels(draw, structure, fused=fused)
+        indices, weights = self.source_weights(draw)
+        return blending.blend_sources(structure, indices, weights)
+
+    def source_weights(self, draw):
+        np = backend.ops().numpy
+        found = [
+            member.source_weights(d)
+            for member, d in zip(
+                self.members, self._member_draws(draw), strict=True
+            )
+        ]
+        indices, weights = [], []
+        for index, weight in found:
+            extra = self.sources - index.shape[1]
+            if extra:
+                itself = np.repeat(index[:, :1], extra, axis=1)
+                index = np.concatenate([index, itself], axis=1)
+                weight = np.pad(weight, [[0, 0], [0, extra]])
+            indices.append(index)
+            weights.append(weight)
+        choice = draw.params["choice"]
+        return _select(choice, indices, 2), _select(choice, weights, 2)
 
     def pad(self, draw, rows):
         padded = [
@@ -115,6 +156,8 @@ class Choice(base.Variant):
                 self.members, self._member_draws(draw), strict=True
             )
         ]
+        widest = max(r["labels"].shape[1] for r in results)
+        results = [_pad_boxes(r, widest) for r in results]
         choice = draw.params["choice"]
         return {
             key: _select(
@@ -139,3 +182,29 @@ class Choice(base.Variant):
         ]
         combined = _select(choice, [r[1] for r in results], 2)
         return mixed, combined, _select(choice, [r[2] for r in results])
+
+def _partners_for(member, partner_index):
+    """The first partner columns, as many as `member` draws from."""
+    if partner_index is None or backend.rank(partner_index) == 1:
+        return partner_index
+    if member.sources == 2:
+        return partner_index[:, 0]
+    return partner_index[:, : member.sources - 1]
+
+
+def _pad_boxes(mixed, width):
+    """A mixed `bounding_boxes` dict padded to `width` boxes (-1, weight
+    0), so members with different numbers of sources can be selected."""
+    extra = width - mixed["labels"].shape[1]
+    if not extra:
+        return mixed
+    np = backend.ops().numpy
+    return {
+        "boxes": np.pad(
+            mixed["boxes"], [[0, 0], [0, extra], [0, 0]], constant_values=-1
+        ),
+        "labels": np.pad(
+            mixed["labels"], [[0, 0], [0, extra]], constant_values=-1
+        ),
+        "weights": np.pad(mixed["weights"], [[0, 0], [0, extra]]),
+    }

@@ -18,7 +18,7 @@ complement is not a box, so CutMix has no inputs-only form.
 from keras_mixup import backend, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
-__all__ = ["CutMix", "draw_boxes"]
+__all__ = ["CutMix", "draw_boxes", "pasted_region"]
 
 
 def _uses_cutmix(resolved):
@@ -80,7 +80,7 @@ OPTIONS = (
 )
 
 
-def draw_boxes(sizes, lam, seed, *, minmax=None):
+def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
     """Draws one box per lam.
 
     Args:
@@ -91,6 +91,9 @@ def draw_boxes(sizes, lam, seed, *, minmax=None):
             uniformly in that range and the box placed inside. Defaults to
             `None`: side fractions `(1 - lam) ** (1 / k)`, centre uniform,
             box clipped at the border.
+        sides: `None`, or float32 `[n]`: the side fractions (the same on
+            every axis), placed as without `minmax` (ResizeMix's boxes).
+            Defaults to `None`: from lam.
 
     Returns:
         `(lows, highs, kept)`: int32 `[n, k]` box bounds (`highs`
@@ -105,7 +108,8 @@ def draw_boxes(sizes, lam, seed, *, minmax=None):
     side_seed, place_seed = backend.split(seed)
     place = backend.uniform([count, k], place_seed)
     if minmax is None:
-        side = np.power(1.0 - lam, 1.0 / k)[:, None] * np.ones([1, k])
+        side = np.power(1.0 - lam, 1.0 / k) if sides is None else sides
+        side = side[:, None] * np.ones([1, k])
         lengths = np.round(side * size)
         start = np.floor(place * size) - np.floor(lengths / 2)
         lows = np.minimum(np.maximum(start, 0.0), size)
@@ -223,7 +227,7 @@ class CutMix(base.Variant):
         return ops.numpy.reshape(pasted, ops.core.shape(image))
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
-        region = _region(draw.params["lows"], draw.params["highs"])
+        region = pasted_region(draw.params["lows"], draw.params["highs"])
         return boxes.paste_boxes(
             bounding_boxes,
             draw.partner_index,
@@ -233,12 +237,12 @@ class CutMix(base.Variant):
         )
 
 
-def _region(lows, highs):
+def pasted_region(lows, highs, owner="CutMix"):
     """Each example's pasted box `[B, 1, 4]` as absolute xyxy (the cut axes
     being height and width)."""
     if lows.shape[1] != 2:
         raise ValueError(
-            "CutMix moves detection boxes only when it cuts two axes "
+            f"{owner} moves detection boxes only when it cuts two axes "
             f"(height and width); it cuts {lows.shape[1]} here (`axes`)."
         )
     ops = backend.ops()

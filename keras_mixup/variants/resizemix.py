@@ -1,0 +1,200 @@
+"""ResizeMix (Qin et al., arXiv:2012.11101): the whole partner, resized
+into a box of the example.
+
+    tau ~ U(scale)      box sides round(tau * H), round(tau * W)
+
+the box's centre uniform over the image and the box clipped at the border
+(as CutMix places its boxes); the whole partner is resized to the clipped
+box and pasted there, so the label weight of each example's own label is
+the exact fraction of its pixels outside the box. tau is drawn per example
+(`mode="elem"`) or per batch.
+
+The resizing is one batched gather built from index arithmetic (boxes of
+different sizes in one pass): bilinear with half-pixel centres and no
+antialiasing for images, which is `keras.ops.image.resize(partner, (h,
+w), interpolation="bilinear", antialias=False)` (MMPretrain's default
+interpolation; OpenMixup's is nearest), and nearest neighbour with
+half-pixel centres for segmentation masks, which stay integer. The
+partner's boxes are scaled and moved into the box; the example's own boxes
+are trimmed as under CutMix.
+"""
+
+from keras_mixup import backend, boxes, checks, options, spatial
+from keras_mixup.variants import base, cutmix
+
+__all__ = ["ResizeMix"]
+
+OPTIONS = (
+    options.Option(
+        "resizemix_scale",
+        (0.1, 0.8),
+        lambda value: checks.check_minmax(
+            value,
+            "resizemix_scale",
+            meaning="the range of the pasted box's side fraction tau",
+            optional=False,
+        ),
+        "`(lo, hi)` with 0 < lo <= hi <= 1: ResizeMix draws the side "
+        "fraction tau of the box the partner is resized into uniformly "
+        "in that range.",
+        to_config=options.as_list,
+        used=lambda resolved: "resizemix" in resolved.names,
+        users="the resizemix variant (`variant='resizemix'` or a dict "
+        "naming it)",
+    ),
+)
+
+
+def _box(draw, rank, axes):
+    """Per cut axis: `(low, length)` of the box, shaped to broadcast
+    against the positions of a rank-`rank` index tensor."""
+    found = []
+    for j in range(len(axes)):
+        low = spatial.per_example(draw.params["lows"][:, j], rank)
+        high = spatial.per_example(draw.params["highs"][:, j], rank)
+        found.append((low, high - low))
+    return found
+
+
+def _source_positions(where, low, length, size, *, nearest):
+    """Where a position of the box reads the partner, resized from `size`
+    to `length` with half-pixel centres: `(lower, upper, fraction)` for
+    bilinear, `(index, None, None)` for nearest neighbour; clamped into
+    `[0, size)` (positions outside the box read something, unused)."""
+    ops = backend.ops()
+    np = ops.numpy
+    cast = ops.core.cast
+    scale = cast(size, "float32") / cast(np.maximum(length, 1), "float32")
+    offset = cast(where - low, "float32") + 0.5
+    top = cast(size, "int32") - 1
+    if nearest:
+        index = cast(np.floor(offset * scale), "int32")
+        return np.clip(index, 0, top), None, None
+    at = np.clip(offset * scale - 0.5, 0.0, cast(top, "float32"))
+    lower = np.floor(at)
+    fraction = at - lower
+    lower = cast(lower, "int32")
+    return lower, np.minimum(lower + 1, top), fraction
+
+
+def _trailing(value, rank, last):
+    """`value`, of rank `last`, with `rank - last` axes of size 1 added."""
+    np = backend.ops().numpy
+    for _ in range(rank - last):
+        value = np.expand_dims(value, -1)
+    return value
+
+
+class ResizeMix(base.Variant):
+    """The whole partner resized into a box of each example."""
+
+    name = "resizemix"
+    options = OPTIONS
+    spatial = True
+    keeps_values = False
+    inputs_only_form = False
+    takes = frozenset(base.TARGETS)
+    needs_box_format = True
+    needs_labels_reason = (
+        "ResizeMix pastes the whole partner, shrunk, into the example; "
+        "swapping the two gives another image, so ResizeMix has no "
+        "inputs-only form and must weigh the labels by the pixels kept."
+    )
+
+    @property
+    def keeps_mask_values(self):
+        return True  # masks are resized by nearest neighbour
+
+    def draw(self, context):
+        np = backend.ops().numpy
+        sizes = context.image_sizes()
+        if len(sizes) != 2:
+            raise ValueError(
+                "ResizeMix resizes images along two axes (height and "
+                f"width); it would cut {len(sizes)} here (`axes`): pass "
+                "two axes."
+            )
+        low, high = self.config["resizemix_scale"]
+        count = context.batch_size if context.per_example else 1
+        tau = backend.uniform([count], context.seed(0), minval=low, maxval=high)
+        lows, highs, kept = cutmix.draw_boxes(
+            sizes, tau, context.seed(1), sides=tau
+        )
+        params = {"lows": lows, "highs": highs, "tau": tau}
+        return base.Draw(np.reshape(kept, context.shape), None, params)
+
+    def pad(self, draw, rows):
+        if backend.rank(draw.lam) == 0:
+            return draw
+        params = {
+            key: self.pad_rows(value, rows, 0)
+            for key, value in draw.params.items()
+        }
+        return base.Draw(
+            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
+        )
+
+    def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
+        ops = backend.ops()
+        np = ops.numpy
+        sizes = spatial.sizes(image, axes)
+        last = max(axes) + 1
+        box = _box(draw, last, axes)
+        inside = None
+        reads = []
+        for j, axis in enumerate(axes):
+            where = spatial.positions(sizes[j], axis, last)
+            low, length = box[j]
+            along = (where >= low) & (where < low + length)
+            inside = along if inside is None else inside & along
+            reads.append(
+                _source_positions(
+                    where,
+                    low,
+                    length,
+                    sizes[j],
+                    nearest=kind == "segmentation_masks",
+                )
+            )
+        source = spatial.per_example(draw.partner_index, last)
+        (y0, y1, fy), (x0, x1, fx) = reads
+        if fy is None:
+            resized = spatial.gather_positions(image, axes, source, [y0, x0])
+        else:
+            resized = _bilinear(image, axes, source, reads, rank, last)
+        inside = _trailing(inside, rank, last)
+        return np.where(inside, resized, image)
+
+    def apply_boxes(self, draw, bounding_boxes, sizes):
+        region = cutmix.pasted_region(
+            draw.params["lows"], draw.params["highs"], "ResizeMix"
+        )
+        return boxes.paste_boxes(
+            bounding_boxes,
+            draw.partner_index,
+            region,
+            sizes,
+            options=self.config,
+            fit_partner=True,
+        )
+
+
+def _bilinear(image, axes, source, reads, rank, last):
+    """The partner read at fractional positions: the four neighbours'
+    gathers weighed by the fractions (in float32 for half precision)."""
+    ops = backend.ops()
+    (y0, y1, fy), (x0, x1, fx) = reads
+    dtype = backend.dtype_name(image)
+    wide = "float32" if dtype in ("float16", "bfloat16") else dtype
+
+    def read(y, x):
+        taken = spatial.gather_positions(image, axes, source, [y, x])
+        return ops.core.cast(taken, wide)
+
+    fy = ops.core.cast(_trailing(fy, rank, last), wide)
+    fx = ops.core.cast(_trailing(fx, rank, last), wide)
+    corner = read(y0, x0)
+    upper = corner + fx * (read(y0, x1) - corner)
+    corner = read(y1, x0)
+    lower = corner + fx * (read(y1, x1) - corner)
+    return ops.core.cast(upper + fy * (lower - upper), dtype)

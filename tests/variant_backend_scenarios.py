@@ -1,0 +1,77 @@
+"""ResizeMix and Mosaic read back on one Keras backend, a scenario of the
+shared per-backend process (conftest.py's `SHARED`):
+
+    KERAS_BACKEND=torch python tests/scenario_runner.py \
+        variant_backend_scenarios.py:resize_and_tile
+
+returns how far ResizeMix's pasted regions are from the partner resized
+by `keras.ops.image.resize` on that backend, and Mosaic's tiles from the
+crops written out by hand.
+"""
+
+import keras
+import numpy as np
+
+from keras_mixup.engine import MixingEngine
+
+B, H, W = 6, 20, 24
+
+
+def _numpy(t):
+    return np.asarray(keras.ops.convert_to_numpy(t))
+
+
+def _resize_error(x):
+    engine = MixingEngine(variant="resizemix", num_classes=B, seed=3)
+    draw = engine.draw(B, x)
+    mixed, labels, _ = engine.apply(draw, x, np.arange(B))
+    mixed, labels = _numpy(mixed), _numpy(labels)
+    lows, highs = _numpy(draw.params["lows"]), _numpy(draw.params["highs"])
+    partner = _numpy(draw.partner_index)
+    error = 0.0
+    for i in range(B):
+        (y0, x0), (y1, x1) = lows[i], highs[i]
+        resized = keras.ops.image.resize(
+            x[partner[i]], (int(y1 - y0), int(x1 - x0)), antialias=False
+        )
+        error = max(
+            error,
+            float(np.abs(mixed[i, y0:y1, x0:x1] - _numpy(resized)).max()),
+        )
+        kept = 1 - (y1 - y0) * (x1 - x0) / (H * W)
+        if partner[i] != i:
+            error = max(error, abs(float(labels[i, i]) - kept))
+    return error
+
+
+def _tile_error(x):
+    engine = MixingEngine(variant="mosaic", num_classes=B, seed=3)
+    draw = engine.draw(B, x)
+    mixed = _numpy(engine.apply(draw, x, np.arange(B))[0])
+    centre, partners = (
+        _numpy(draw.params["centre"]),
+        _numpy(draw.partner_index),
+    )
+    error = 0.0
+    for i in range(B):
+        cy, cx = centre[i]
+        s = [i, *partners[i]]
+        tiles = [x[k, ..., 0] for k in s]
+        expected = np.block(
+            [
+                [tiles[0][H - cy :, W - cx :], tiles[1][H - cy :, : W - cx]],
+                [tiles[2][: H - cy, W - cx :], tiles[3][: H - cy, : W - cx]],
+            ]
+        )
+        error = max(error, float(np.abs(mixed[i, ..., 0] - expected).max()))
+    return error
+
+
+def resize_and_tile():
+    rng = np.random.default_rng(0)
+    x = rng.random((B, H, W, 1)).astype("float32")
+    return {
+        "backend": keras.backend.backend(),
+        "resize_error": _resize_error(x),
+        "tile_error": _tile_error(x),
+    }
