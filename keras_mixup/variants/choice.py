@@ -183,6 +183,7 @@ class Choice(base.Variant):
         combined = _select(choice, [r[1] for r in results], 2)
         return mixed, combined, _select(choice, [r[2] for r in results])
 
+
 def _partners_for(member, partner_index):
     """The first partner columns, as many as `member` draws from."""
     if partner_index is None or backend.rank(partner_index) == 1:
