@@ -21,7 +21,7 @@ import math
 import numbers
 
 from keras_mixup import options as option_table
-from keras_mixup.variants import base, choice, cutmix, mixup
+from keras_mixup.variants import base, choice, cutmix, fmix, gridmix, mixup
 from keras_mixup.variants.base import Draw, DrawContext, Resolved, Variant
 
 __all__ = [
@@ -138,3 +138,5 @@ def resolve(options):
 
 register(mixup.Mixup)
 register(cutmix.CutMix)
+register(fmix.FMix)
+register(gridmix.GridMix)
