@@ -46,8 +46,7 @@ OPTIONS = (
         lambda value: checks.check_number(
             value,
             "decay_power",
-            " (FMix's decay of the Fourier coefficients, 1 / f ** "
-            "decay_power)",
+            " (FMix's decay of the Fourier coefficients, 1 / f ** decay_power)",
         ),
         "FMix's decay: the Fourier coefficients of its masks are scaled "
         "by 1 / f ** decay_power, a finite number above 0; larger values "
@@ -110,6 +109,8 @@ def low_frequency_fields(count, sizes, decay_power, seed):
         complex standard Gaussian coefficients scaled by
         `frequency_scale(sizes, decay_power)`.
     """
+    if isinstance(count, int) and count == 0:  # PyTorch's FFT refuses it
+        return backend.ops().numpy.zeros([0, *sizes], "float32")
     real_seed, imag_seed = backend.split(seed)
     scale = frequency_scale(sizes, decay_power)[None]
     real = backend.normal([count, *sizes], real_seed) * scale

@@ -26,7 +26,7 @@ grid, so GridMix has no inputs-only form; it has no box rule.
 from keras_mixup import backend, checks, options, spatial
 from keras_mixup.variants import base, cutmix
 
-__all__ = ["GridMix", "draw_grids", "in_grid"]
+__all__ = ["GridMix", "draw_grids", "grids", "in_grid"]
 
 _USERS = "the gridmix variant (`variant='gridmix'` or a dict naming it)"
 
@@ -114,6 +114,34 @@ def draw_grids(sizes, lam, seed, config):
             `cut_area_ratio`, `cut_aspect_ratio`).
 
     Returns:
+        What `grids` returns for the draws.
+    """
+    shape = backend.ops().core.shape(lam)
+    seeds = backend.split(seed, count=5)
+    return grids(
+        sizes,
+        lam,
+        n_holes=_uniform(shape, seeds[0], config["n_holes"], integer=True),
+        hole_aspect_ratio=_uniform(
+            shape, seeds[1], config["hole_aspect_ratio"]
+        ),
+        cut_area_ratio=_uniform(shape, seeds[2], config["cut_area_ratio"]),
+        cut_aspect_ratio=_uniform(shape, seeds[3], config["cut_aspect_ratio"]),
+        place=backend.uniform([shape[0], 2], seeds[4]),
+    )
+
+
+def grids(sizes, lam, **drawn):
+    """The grids of drawn parameters (OpenMixup's `rand_grid`, batched).
+
+    Args:
+        sizes: `(height, width)`, ints or scalar int tensors.
+        lam: float32 `[n]`.
+        **drawn: float32 `[n]` `n_holes`, `hole_aspect_ratio`,
+            `cut_area_ratio`, `cut_aspect_ratio`, and `place` `[n, 2]` in
+            [0, 1), where the region lies (rows, columns).
+
+    Returns:
         `(grid, kept)`: a dict of int32 `[n, 2]` tensors, (rows, columns)
         each: `start` and `extent` of the region, `period` of the cells,
         `hole` (the holes' sides); and float32 `[n]`, the fraction of
@@ -121,32 +149,22 @@ def draw_grids(sizes, lam, seed, config):
     """
     ops = backend.ops()
     np, cast = ops.numpy, ops.core.cast
-    shape = ops.core.shape(lam)
-    seeds = backend.split(seed, count=5)
-    n = _uniform(shape, seeds[0], config["n_holes"], integer=True)
-    aspect = _uniform(shape, seeds[1], config["hole_aspect_ratio"])
-    area = _uniform(shape, seeds[2], config["cut_area_ratio"])
-    ratio = _uniform(shape, seeds[3], config["cut_aspect_ratio"])
-    place = backend.uniform([shape[0], 2], seeds[4])
     size = np.stack([cast(s, "float32") for s in sizes])[None]
     height, width = size[:, 0], size[:, 1]
+    area, ratio = drawn["cut_area_ratio"], drawn["cut_aspect_ratio"]
     cut_w = np.floor(np.sqrt(np.floor(height * width * area) / ratio))
     cut_h = np.clip(np.floor(cut_w * ratio), 1.0, height)
     cut_w = np.clip(cut_w, 1.0, width)
     extent = np.stack([cut_h, cut_w], axis=-1)
-    start = np.floor((size - extent) * place)
-    n = np.minimum(cast(n, "float32"), np.maximum(np.floor(cut_w / 2), 1.0))
+    start = np.floor((size - extent) * drawn["place"])
+    n = cast(drawn["n_holes"], "float32")
+    n = np.minimum(n, np.maximum(np.floor(cut_w / 2), 1.0))
     cell_w = np.ceil(cut_w / n)
-    cell_h = np.maximum(np.floor(cell_w * aspect), 1.0)
+    cell_h = np.maximum(np.floor(cell_w * drawn["hole_aspect_ratio"]), 1.0)
     period = np.stack([cell_h, cell_w], axis=-1)
     side = np.floor(period * np.sqrt(1.0 - lam)[:, None])
     hole = np.minimum(np.maximum(side, 1.0), period - 1.0)
-    grid = {
-        "start": start,
-        "extent": extent,
-        "period": period,
-        "hole": hole,
-    }
+    grid = {"start": start, "extent": extent, "period": period, "hole": hole}
     grid = {key: cast(value, "int32") for key, value in grid.items()}
     covered = _covered(grid["extent"], grid["period"], grid["hole"])
     holes = cast(covered[:, 0] * covered[:, 1], "float32")
