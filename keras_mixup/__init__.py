@@ -3,7 +3,15 @@
 from keras_mixup import metrics as metrics
 from keras_mixup import variants as variants
 from keras_mixup.callbacks import MixupSchedule
-from keras_mixup.data import CutMix, Mixup, Mosaic, ResizeMix, mix_with
+from keras_mixup.data import (
+    CutMix,
+    FMix,
+    GridMix,
+    Mixup,
+    Mosaic,
+    ResizeMix,
+    mix_with,
+)
 from keras_mixup.draws import sample_lambda
 from keras_mixup.gan import MixupGAN
 from keras_mixup.knn_features import CountSketch, MeanPool
@@ -14,6 +22,8 @@ from keras_mixup.version import __version__
 __all__ = [
     "CountSketch",
     "CutMix",
+    "FMix",
+    "GridMix",
     "MeanPool",
     "Mixup",
     "MixupGAN",

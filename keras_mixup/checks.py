@@ -787,3 +787,38 @@ def _check_box_values(boxes, values, real, box_format):
         what = "must lie in [0, 1] (fractions of the image size)"
         boxes = require(boxes, found, first, _box_message(what, box_format))
     return boxes
+
+
+def check_range(value, name, *, integer=False, maximum=None, meaning=""):
+    """Validates a number or a range `(lo, hi)` to draw uniformly from
+    (GridMix's options): numbers above 0 (ints >= 1 with `integer`), lo <=
+    hi, at most `maximum` where given.
+
+    Returns:
+        `(lo, hi)`, a tuple of Python floats (ints with `integer`); a single
+        number as `(value, value)`.
+
+    Raises:
+        ValueError: naming `name`, the value received and what is accepted.
+    """
+    kind = "an int >= 1" if integer else "a finite number > 0"
+    if maximum is not None:
+        kind += f" and <= {maximum:g}"
+    accepted = f"{kind}, or a pair (lo, hi) of them with lo <= hi{meaning}"
+    pair = value if isinstance(value, (list, tuple)) else (value, value)
+
+    def fits(v):
+        if integer:
+            return is_int(v) and v >= 1
+        return (
+            isinstance(v, numbers.Real)
+            and not isinstance(v, bool)
+            and math.isfinite(v)
+            and v > 0
+            and (maximum is None or v <= maximum)
+        )
+
+    if len(pair) != 2 or not all(fits(v) for v in pair) or pair[0] > pair[1]:
+        raise ValueError(f"`{name}` must be {accepted}; received {value!r}.")
+    cast = int if integer else float
+    return (cast(pair[0]), cast(pair[1]))

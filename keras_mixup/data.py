@@ -18,6 +18,8 @@ from keras_mixup.settings import Settings
 
 __all__ = [
     "CutMix",
+    "FMix",
+    "GridMix",
     "Mixup",
     "Mosaic",
     "ResizeMix",
@@ -232,16 +234,18 @@ Mixup.__doc__ = options.document_options(Mixup.__doc__, ALL_OPTIONS[1:])
 def map_function_options(variant_class):
     """The options of a variant's own `tf.data` map function (such as
     `CutMix`): every option of `Mixup` but the choice of variant, the
-    inputs-only form, the other variants' options and its own alpha (the
-    function's `alpha`), and `mask_rule` unless it mixes padded
-    sequences."""
+    inputs-only form (kept for a variant that has it), the other variants'
+    options and its own alpha (the function's `alpha`), and `mask_rule`
+    unless it mixes padded sequences."""
     others = {
         option.name
         for cls in variants.REGISTRY.values()
         if cls is not variant_class
         for option in cls.options
     }
-    left_out = {"variant", "mix_labels", variant_class.alpha_option, *others}
+    left_out = {"variant", variant_class.alpha_option, *others}
+    if not variant_class.inputs_only_form:
+        left_out.add("mix_labels")
     if variants.base.PADDING_MASK not in variant_class.takes:
         left_out.add("mask_rule")  # it mixes no padded sequences
     return tuple(name for name in ALL_OPTIONS if name not in left_out)
@@ -509,6 +513,141 @@ for _cls in (ResizeMix, Mosaic):
         _cls.__doc__,
         [name for name in _cls._accepted() if name != _cls._option],
     )
+
+
+class _VariantMapFunction(Mixup):
+    """A variant's own `tf.data` map function: `Mixup` with the variant
+    fixed, taking `map_function_options` of it (the subclass names it in
+    `variant_name`)."""
+
+    variant_name = None
+
+    def __init__(self, alpha=1.0, **kwargs):
+        self.hold_engine(
+            type(self).__name__,
+            map_function_options(variants.REGISTRY[self.variant_name]),
+            {"alpha": alpha},
+            kwargs,
+            fixed={"variant": self.variant_name},
+        )
+        self.engine.prepare_tensorflow()
+
+    @classmethod
+    def from_config(cls, config):
+        fixed = {"variant": cls.variant_name}
+        return cls(**Settings.options_from_config(config, fixed=fixed))
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class FMix(_VariantMapFunction):
+    """Pastes a low-frequency mask of the partner's pixels into each image
+    in a `tf.data` pipeline (FMix, Harris et al., arXiv:2002.12047).
+
+    For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
+    Beta(alpha, alpha); a Gaussian field whose Fourier coefficients decay
+    as 1 / f ** decay_power is drawn, and the `round(lam * H * W)` pixels
+    where it is largest keep the example, the others take the partner's.
+    Labels are weighed by the exact fraction kept. Element forms are those
+    of `CutMix`, without boxes (guide "Variants").
+
+    Args:
+        alpha: the Beta concentration (> 0). Defaults to `1.0`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels as floats, pasted images in their own dtype.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`, and
+            for an element with `bounding_boxes` (FMix has no box rule).
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.FMix(alpha=1.0, num_classes=8, seed=1))
+    images, labels = next(iter(ds))
+    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+    ```
+    """
+
+    variant_name = "fmix"
+
+    def __init__(self, alpha=1.0, *, decay_power=3.0, **kwargs):
+        super().__init__(alpha, decay_power=decay_power, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class GridMix(_VariantMapFunction):
+    """Pastes a grid of the partner's pixels into each image in a
+    `tf.data` pipeline (GridMix, Baek et al., Pattern Recognition 2021,
+    with the parameters of OpenMixup's `gridmix`).
+
+    For each example (`mode="elem"`) or batch (`mode="batch"`), lam ~
+    Beta(alpha, alpha); a region of the image is split into cells, and in
+    each cell a hole of sides `sqrt(1 - lam)` of the cell's takes the
+    partner's pixels. Labels are weighed by the exact fraction kept.
+    Element forms are those of `CutMix`, without boxes (guide "Variants").
+
+    Args:
+        alpha: the Beta concentration (> 0). Defaults to `1.0`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels as floats, pasted images in their own dtype.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`, for
+            an element with `bounding_boxes` (GridMix has no box rule), and
+            for `axes` naming other than two axes.
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.GridMix(alpha=1.0, n_holes=(2, 6),
+                                    num_classes=8, seed=1))
+    images, labels = next(iter(ds))
+    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+    ```
+    """
+
+    variant_name = "gridmix"
+
+
+#: The options that apply to boxes only (not documented for a variant
+#: that refuses boxes).
+_BOX_OPTIONS = ("bounding_box_format", "min_box_visibility")
+
+for _function in (FMix, GridMix):
+    _variant = variants.REGISTRY[_function.variant_name]
+    _function.__doc__ = options.document_options(
+        _function.__doc__,
+        [
+            name
+            for name in map_function_options(_variant)[1:]
+            if "bounding_boxes" in _variant.takes or name not in _BOX_OPTIONS
+        ],
+    )
+del _function, _variant
 
 
 def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):

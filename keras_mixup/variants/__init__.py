@@ -25,6 +25,8 @@ from keras_mixup.variants import (
     base,
     choice,
     cutmix,
+    fmix,
+    gridmix,
     mixup,
     mosaic,
     resizemix,
@@ -152,5 +154,7 @@ def resolve(options):
 
 register(mixup.Mixup)
 register(cutmix.CutMix)
+register(fmix.FMix)
+register(gridmix.GridMix)
 register(resizemix.ResizeMix)
 register(mosaic.Mosaic)

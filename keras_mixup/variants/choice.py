@@ -53,7 +53,9 @@ class Choice(base.Variant):
         self.keeps_values = all(v.keeps_values for v in variants)
         self.inputs_only_form = all(v.inputs_only_form for v in variants)
         self.takes = frozenset.intersection(*(v.takes for v in variants))
-        self.needs_box_format = any(v.needs_box_format for v in variants)
+        self.needs_box_format = "bounding_boxes" in self.takes and any(
+            v.needs_box_format for v in variants
+        )
         self.sources = max(v.sources for v in variants)
         self.needs_labels_reason = " ".join(
             v.needs_labels_reason for v in variants if not v.inputs_only_form

@@ -18,7 +18,13 @@ complement is not a box, so CutMix has no inputs-only form.
 from keras_mixup import backend, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
-__all__ = ["CutMix", "draw_boxes", "pasted_region"]
+__all__ = [
+    "CutMix",
+    "draw_boxes",
+    "inside_boxes",
+    "merge_trailing",
+    "pasted_region",
+]
 
 
 def _uses_cutmix(resolved):
@@ -126,7 +132,7 @@ def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
     return cast(lows, "int32"), cast(highs, "int32"), 1.0 - area
 
 
-def _merge_trailing(image, rank, axes):
+def merge_trailing(image, rank, axes):
     """`image` with the axes after its last cut axis merged into that axis
     (`[B, H, W, C]` as `[B, H, W * C]`): the box mask then needs no
     broadcast over channels, which XLA runs faster (see the guide
@@ -213,7 +219,7 @@ class CutMix(base.Variant):
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         ops = backend.ops()
-        merged, merged_rank, trailing = _merge_trailing(image, rank, axes)
+        merged, merged_rank, trailing = merge_trailing(image, rank, axes)
         partner = ops.numpy.take(merged, draw.partner_index, axis=0)
         inside = inside_boxes(
             merged,
