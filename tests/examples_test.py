@@ -49,6 +49,7 @@ SCRIPTS = (
     "cifar",
     "corrupted_labels",
     "cutmix_digits",
+    "family",
     "gan_toy",
     "imagenet",
     "quickstart",
