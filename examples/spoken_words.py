@@ -6,16 +6,19 @@ training) becomes frames: a 256-sample Hann window every 128 samples
 (32 ms, 16 ms), log(1 + |STFT|) averaged over groups of 4 of its 129
 bins (32 features), zeros past each utterance's end, so the padded frames
 are exactly 0. The network: `Masking` (the padding mask, True where a
-frame is valid), a `keras_mixup.MixupLayer` (the mix point), a GRU of 64
-units that skips masked frames, and the logits; `MixupModel(network,
-mix_at=["mix"])` mixes the labels with the frames. Trained
+frame is valid), a GRU of 64 units that skips masked frames, and the
+logits. Trained
 
 - by ERM;
-- with mixup as this keras_mixup does it without a mask rule;
+- with mixup of the frames before the masking layer
+  (`MixupModel(network, mix_at="input")`): a frame is padding only where
+  both are, so the mask is the union of the two, and a frame valid in one
+  alone holds that one's frame times its weight;
 - with mixup under each rule of `--mask-rule` (union, intersection,
-  anchor: `mask_rule=` of the mix point) where the installed keras_mixup
-  has the option (`"mask_rule" in keras_mixup.options.OPTIONS`); else each
-  is skipped with a printed note.
+  anchor) where the installed keras_mixup has the option (`"mask_rule" in
+  keras_mixup.options.OPTIONS`): a `MixupLayer(mask_rule=rule)` after the
+  masking layer, the mix point of `MixupModel(network, mix_at=["mix"])`;
+  else each is skipped with a printed note.
 
 Prints the test error (the held-out voices) of the last and best epoch,
 mean ± std over seeds.
@@ -108,18 +111,24 @@ def methods(args):
 
 
 def network(input_shape, num_classes, alpha, options):
-    """Masking, the mix point (with `options`), a GRU, the logits; wrapped
-    in a `MixupModel` mixing at the mix point, or plain for ERM."""
+    """Masking, a GRU, the logits: plain for ERM (`options` None); wrapped
+    in a `MixupModel` mixing the frames before the masking layer (`{}`:
+    the padded frames blend to zeros only where both are padding, so the
+    mask is the union); or, with a `mask_rule`, mixing at a `MixupLayer`
+    after the masking layer, which mixes under the rule."""
     inputs = keras.Input(input_shape)
     h = keras.layers.Masking(0.0)(inputs)
-    if options is not None:
+    if options:
         h = keras_mixup.MixupLayer(alpha=alpha, name="mix", **options)(h)
     h = keras.layers.GRU(64)(h)
     model = keras.Model(inputs, keras.layers.Dense(num_classes)(h))
     if options is None:
         return model
     return keras_mixup.MixupModel(
-        model, alpha=alpha, num_classes=num_classes, mix_at=["mix"]
+        model,
+        alpha=alpha,
+        num_classes=num_classes,
+        mix_at=["mix"] if options else "input",
     )
 
 

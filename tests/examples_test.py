@@ -55,6 +55,7 @@ SCRIPTS = (
     "quickstart",
     "regression",
     "speech_commands",
+    "spoken_words",
     "uci_tabular",
 )
 
