@@ -6,6 +6,7 @@ Run from the repository root:
     python benchmarks/throughput.py --quick    # tiny shapes, one repeat
     python benchmarks/throughput.py --sections data --repeats 7
     python benchmarks/throughput.py --backend jax --json jax.json
+    python benchmarks/throughput.py --sections family --repeats 3
 
 `--backend` (tensorflow, jax or torch; default tensorflow, whatever
 KERAS_BACKEND says) is the Keras backend, set before Keras is imported.
@@ -43,6 +44,11 @@ case (its baseline). Sections:
   mixing adds (see `_mixing_alone_cases`). Cases whose API is not in this
   version of keras_mixup are listed as skipped; under jax and torch, so are
   the mixup cases that raise, with the error as the reason.
+- family (every backend; its tf.data part on TensorFlow): every
+  registered variant (or `--variants a,b,c`) as a `tf.data` map function
+  against the copy and KerasCV's FourierMix, GridMask and Mosaic on
+  64x224x224x3 and 128x32x32x3, and at the input of a model against the
+  plain step (see `benchmarks/family.py`). Run by name only, as anchors.
 - pairing (TensorFlow): the data path (`Mixup` in `tf.data`) at batch 256
   of 32x32x3 with
   each pairing strategy of `keras_mixup.pairing.PAIRINGS` (knn, same_class)
@@ -80,6 +86,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import anchors  # noqa: E402 - the benchmarks' folder is on the path now
+import family  # noqa: E402
 import profiles  # noqa: E402
 
 #: Imported by `load_backend` once the backend is known (Keras reads
@@ -754,9 +761,11 @@ def _layer_mix(x):
     )
 
 
-def _input_mix(shape, x, y):
-    """What `MixupModel(mix_at="input")` adds to a step: its `mix`."""
-    model = keras_mixup.MixupModel(_cnn(shape), alpha=0.2, mix_at="input")
+def _input_mix(shape, x, y, **options):
+    """What `MixupModel(mix_at="input", **options)` adds to a step: its
+    `mix`."""
+    options = {"alpha": 0.2, **options}
+    model = keras_mixup.MixupModel(_cnn(shape), mix_at="input", **options)
     data = (keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
     return (lambda x, y: model.mix(x, y)[:2]), data
 
@@ -881,12 +890,21 @@ def anchors_section(args):
     return anchors.anchors_section(args, types.SimpleNamespace(**globals()))
 
 
+def family_section(args):
+    """Every variant of the mixing family against the copy, KerasCV and
+    the plain step (see `benchmarks/family.py`): on every backend."""
+    return family.family_section(args, types.SimpleNamespace(**globals()))
+
+
 SECTIONS = {
     "data": data_section,
     "train": train_section,
     "pairing": pairing_section,
     "anchors": anchors_section,
+    "family": family_section,
 }
+#: The sections a run without `--sections` leaves out (run them by name).
+OPT_IN = ("anchors", "family")
 #: The sections that time `tf.data` pipelines: TensorFlow only.
 TF_SECTIONS = ("data", "pairing")
 
@@ -1034,8 +1052,8 @@ def _parser():
         nargs="+",
         choices=sorted(SECTIONS),
         default=None,
-        help="sections to run (default: all on tensorflow, train on jax "
-        "and torch)",
+        help="sections to run (default: all but anchors and family on "
+        "tensorflow, train and anchors on jax and torch)",
     )
     parser.add_argument(
         "--repeats",
@@ -1073,6 +1091,13 @@ def _parser():
         "per call (torch.profiler)",
     )
     parser.add_argument(
+        "--variants",
+        default=None,
+        metavar="A,B,C",
+        help="the family section's variants, comma-separated (default: "
+        "every name in keras_mixup.variants.REGISTRY)",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="also write the environment and the rows to FILE as JSON",
@@ -1091,7 +1116,7 @@ def parse_args(argv):
     args = parser.parse_args(argv)
     if args.sections is None:
         on_tf = args.backend == "tensorflow"
-        tf_default = [s for s in SECTIONS if s != "anchors"]
+        tf_default = [s for s in SECTIONS if s not in OPT_IN]
         args.sections = tf_default if on_tf else ["train", "anchors"]
     tf_only = [s for s in args.sections if s in TF_SECTIONS]
     if args.backend != "tensorflow" and tf_only:
@@ -1135,9 +1160,9 @@ def main(argv=None):
         "CNN, random pairing); lower is faster. best x: the same for the "
         "fastest repeat of each, less sensitive to other load on the machine."
     )
-    if "anchors" in args.sections or "train" in args.sections:
+    if {"anchors", "train", "family"} & set(args.sections):
         print("\nTargets (ratios measured in this run):")
-        for line in anchors.check_targets(rows):
+        for line in anchors.check_targets(rows) + family.check_targets(rows):
             print(f"  {line}")
     if args.profile:
         print(

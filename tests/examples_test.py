@@ -49,11 +49,13 @@ SCRIPTS = (
     "cifar",
     "corrupted_labels",
     "cutmix_digits",
+    "family",
     "gan_toy",
     "imagenet",
     "quickstart",
     "regression",
     "speech_commands",
+    "spoken_words",
     "tokens",
     "uci_tabular",
 )
