@@ -3,8 +3,9 @@
 A CPU-sized comparison of the mixing family: scikit-learn's 8x8 digits
 (1797 images, pixels in [0, 1], a stratified 80/20 split), upscaled to
 `--size` pixels a side (bilinear; 16 by default, so that a cut, a grid of
-holes or four tiles cover more than a few pixels), a small CNN (two 3x3
-convolutions of 32 and 64 filters, global average pooling, Adam), trained
+holes or four tiles cover more than a few pixels), a small CNN (3x3
+convolutions of 32 and 64 filters with a 2x2 max pooling between them,
+global average pooling, Adam), trained
 
 - by ERM;
 - with each variant of `--variants` (mixup, CutMix, FMix, ResizeMix,
@@ -19,7 +20,8 @@ It prints the test error of the last epoch and of the best epoch, mean ±
 std over seeds, saves a figure of each variant's output on the same test
 digits with its label weights, where each pixel comes from (outlined) and
 the digits' boxes moved by the variant (`family.png`), and the per-seed,
-per-epoch test errors beside it (`family.json`).
+per-epoch test errors beside it (`family.json`); `--replot` redraws the
+figure of a saved run without training.
 
 Run: `python examples/family.py [--epochs 30] [--seeds 3] [--size 16]`.
 """
@@ -39,6 +41,7 @@ def build_parser():
         alpha=1.0,
         batch_size=64,
         figures=("family.png",),
+        replot=True,
     )
     parser.add_argument(
         "--variants",
@@ -60,6 +63,8 @@ def build_parser():
 
 if __name__ == "__main__":
     build_parser().parse_args()  # --help answers before TensorFlow loads
+
+import argparse  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -102,11 +107,14 @@ def load_images(size):
 
 
 def small_cnn(size, num_classes):
-    """Two 3x3 convolutions, global average pooling, logits."""
+    """Two 3x3 convolutions with a 2x2 max pooling between them (so that
+    the second sees 8x8 pixels of 16x16 digits), global average pooling,
+    logits."""
     return keras.Sequential(
         [
             keras.Input((size, size, 1)),
             keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
             keras.layers.Conv2D(64, 3, padding="same", activation="relu"),
             keras.layers.GlobalAveragePooling2D(),
             keras.layers.Dense(num_classes),
@@ -228,15 +236,16 @@ def _outline(ax, plt, sources, boxes, row):
 
 def plot_variants(x, y, num_classes, table, path, *, results, count=6):
     """One row a method (ERM left out): its output on the same `count`
-    test digits, titled with the label weights (largest first), the
-    borders between the pixels' sources in cyan, the moved boxes in red;
-    `results` saved beside it."""
+    test digits (the first of each class 0, 1, ...), titled with the label
+    weights (largest first), the borders between the pixels' sources in
+    cyan, the moved boxes in red; `results` saved beside it."""
     plt = plots.pyplot()
     table = {k: v for k, v in table.items() if v is not None}
     fig, axes = plt.subplots(
         len(table), count, figsize=(1.7 * count, 2.0 * len(table)), squeeze=0
     )
-    x, y = x[:count], y[:count]
+    first = [int(np.flatnonzero(y == c)[0]) for c in range(count)]
+    x, y = x[first], y[first]  # one digit of each class 0, 1, ...
     for axes_row, (name, variant) in zip(axes, table.items(), strict=True):
         images, labels, sources, boxes = mixed_panels(
             variant, x, y, num_classes, seed=3
@@ -259,6 +268,25 @@ def plot_variants(x, y, num_classes, table, path, *, results, count=6):
     plots.save_figure(fig, path, results=results)
 
 
+def held_out_digits(size):
+    """The test split of the digits at `size` pixels, and the classes."""
+    x, y, num_classes = load_images(size)
+    _, _, x_test, y_test = tabular.split(x, y, seed=0)
+    return x_test, y_test, num_classes
+
+
+def replot(path):
+    """Redraws the figure of the run saved at `path` (its variants, size
+    and choice), without training; returns `{"figures": [path]}`."""
+    results = plots.load_results(path)
+    saved = argparse.Namespace(**results["options"])
+    table = methods(saved, registered_variants(",".join(results["variants"])))
+    x_test, y_test, num_classes = held_out_digits(saved.size)
+    plot_variants(x_test, y_test, num_classes, table, path, results=results)
+    print(f"saved {path}")
+    return {"figures": [path]}
+
+
 def main(argv=None):
     """Runs the comparison, prints the table and draws the figure.
 
@@ -270,6 +298,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.quick:
         args.epochs, args.seeds, args.size = 1, 1, 8
+    if args.replot:
+        return replot(command_line.figure_path(args, "family.png"))
     variants = registered_variants(args.variants)
     table = methods(args, variants)
     x, y, num_classes = load_images(args.size)

@@ -31,6 +31,11 @@ def test_family_quick(capsys):
     saved = plots.load_results(result["figures"][0])
     assert list(saved["errors"]) == names and saved["variants"] == names[1:3]
     assert len(saved["errors"]["ERM"][0]) == 1  # 1 seed of 1 epoch
+    with quick_run():  # redrawn from the saved run, without training
+        assert family.main(["--quick", "--replot"]) == {
+            "figures": result["figures"]
+        }
+    assert plots.load_results(result["figures"][0]) == saved
     check_and_remove_quick_figures(result["figures"], ["family.png"])
     assert "| choice of 2" in out
 
