@@ -24,7 +24,11 @@ NAMES = list(specs())
 @pytest.fixture(scope="module", params=BACKENDS)
 def results(request, tmp_path_factory):
     folder = tmp_path_factory.mktemp(f"contract_{request.param}")
-    return run_scenario(request.param, SCENARIOS, "contract", folder)
+    # Every variant and a choice, each compiled (XLA, jax.jit): minutes on
+    # a loaded CPU.
+    return run_scenario(
+        request.param, SCENARIOS, "contract", folder, timeout=900
+    )
 
 
 @pytest.mark.parametrize("check", [*CHECKS, "saved"])
