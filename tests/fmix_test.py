@@ -284,3 +284,30 @@ def test_fmix_alpha_is_its_own_in_a_choice():
     images, _ = mixer(x, np.arange(1000) % 10)
     own = _own(images.numpy(), x).mean(axis=(1, 2))
     assert stats.kstest(own, stats.beta(2.0, 2.0).cdf).pvalue > 0.01
+
+
+@pytest.mark.parametrize("spoiled", [False, True])
+def test_large_fields_find_the_exact_threshold_through_a_bracket(spoiled):
+    # 136 x 136 positions take the bracket; a sample spoiled (every 17th
+    # value, the sampled ones, made the largest) misses it: the sort then
+    # gives the same exact counts.
+    with backend.using_tensorflow():
+        fields = fmix.low_frequency_fields(
+            6, [136, 136], 3.0, tf.constant([8, 9])
+        )
+        flat = tf.reshape(fields, [6, -1])
+        if spoiled:
+            sampled = np.arange(flat.shape[1]) % 17 == 0
+            flat = tf.where(sampled, flat + 100.0, flat)
+        lam = tf.constant([0.0, 0.05, 0.3, 0.5, 0.9, 1.0])
+        count = tf.cast(tf.round(lam * flat.shape[1]), "int32")
+        _, held = fmix._bracketed_threshold(flat, count, flat.shape[1])
+        own, kept = fmix.top_mask(tf.reshape(flat, fields.shape), lam)
+    assert held.numpy()[1:-1].all() != spoiled
+    np.testing.assert_array_equal(own.numpy().sum(axis=(1, 2)), count)
+    for row, mask, k in zip(
+        flat.numpy(), own.numpy(), count.numpy(), strict=True
+    ):
+        np.testing.assert_array_equal(
+            np.sort(row[mask.ravel()]), np.sort(row)[len(row) - k :]
+        )

@@ -8,9 +8,11 @@ with `z` complex standard Gaussian Fourier coefficients (one set per
 example, or per batch in `"batch"` mode) over the frequencies `f` of the
 cut axes. The `round(lam * n)` largest values of `g`, of the `n` positions
 along the cut axes, keep the example's own pixels; the others take the
-partner's. The threshold is each example's k-th largest value (one sort of
-the batch's fields, no loop over examples), and the label weight is the
-exact fraction of positions kept (`round(lam * n) / n`, one more position
+partner's. The threshold is each example's k-th largest value, found for
+the whole batch at once (a sort of the fields; for large fields a sort of
+a strided sample and a top-k of the values between two of its quantiles,
+falling back to the sort where that bracket misses), and the label weight
+is the exact fraction of positions kept (`round(lam * n) / n`, one more position
 for each tie of the threshold value).
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
@@ -124,6 +126,60 @@ def low_frequency_fields(count, sizes, decay_power, seed):
     return real
 
 
+#: Fields of more positions find their threshold in a bracket (see
+#: `_bracketed_threshold`); smaller ones sort.
+BRACKET_ABOVE = 16384
+_STRIDE, _MARGIN, _CANDIDATES = 17, 16, 1024
+
+
+def _sorted_threshold(flat, count, total):
+    """Each row's `count`-th largest value `[n, 1]`, by a sort."""
+    np = backend.ops().numpy
+    ordered = np.sort(flat, axis=-1)
+    index = np.clip(total - count, 0, total - 1)
+    return np.take_along_axis(ordered, index[:, None], axis=1)
+
+
+def _bracketed_threshold(flat, count, total):
+    """Each row's `count`-th largest value `[n, 1]`, found among the values
+    between two quantiles of a strided sample of the row (one sort of a
+    17th of the values and a top-k of at most 1024 of them, instead of a
+    sort of all); and bool `[n]`, whether the bracket held it (else the
+    value is wrong and `_sorted_threshold` must be used)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    sample = np.sort(flat[:, ::_STRIDE], axis=-1)
+    size = sample.shape[1]
+    where = size - cast(count, "float32") * (size / total)
+    low = np.clip(cast(np.floor(where), "int32") - _MARGIN, 0, size - 1)
+    high = np.clip(cast(np.ceil(where), "int32") + _MARGIN, 0, size - 1)
+    low = np.take_along_axis(sample, low[:, None], axis=1)
+    high = np.take_along_axis(sample, high[:, None], axis=1)
+    above = np.sum(cast(flat > high, "int32"), axis=1)
+    within = np.logical_and(flat >= low, flat <= high)
+    rank = count - above - 1  # the threshold's rank among `within`
+    candidates = np.where(within, flat, float("-inf"))
+    top = ops.math.top_k(candidates, _CANDIDATES)[0]
+    inside = np.minimum(np.sum(cast(within, "int32"), axis=1), _CANDIDATES)
+    held = np.logical_or(count == 0, np.logical_and(rank >= 0, rank < inside))
+    index = np.clip(rank, 0, _CANDIDATES - 1)[:, None]
+    return np.take_along_axis(top, index, axis=1), held
+
+
+def _threshold(flat, count, total):
+    """Each row's `count`-th largest value, `[n, 1]`: exact, through the
+    bracket where it holds for every row, else by a sort."""
+    if not isinstance(total, int) or total <= BRACKET_ABOVE:
+        return _sorted_threshold(flat, count, total)
+    ops = backend.ops()
+    threshold, held = _bracketed_threshold(flat, count, total)
+    return ops.core.cond(
+        ops.numpy.all(held),
+        lambda: threshold,
+        lambda: _sorted_threshold(flat, count, total),
+    )
+
+
 def top_mask(fields, lam):
     """Each field's `round(lam * n)` largest values (of its `n`).
 
@@ -146,9 +202,7 @@ def top_mask(fields, lam):
     count = ops.core.cast(
         np.round(lam * ops.core.cast(total, "float32")), "int32"
     )
-    ordered = np.sort(flat, axis=-1)
-    index = np.clip(total - count, 0, total - 1)
-    threshold = np.take_along_axis(ordered, index[:, None], axis=1)
+    threshold = _threshold(flat, count, total)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
     kept = np.mean(ops.core.cast(own, "float32"), axis=1)
     return np.reshape(own, shape), kept
