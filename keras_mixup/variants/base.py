@@ -170,6 +170,9 @@ class Variant:
     takes = frozenset(TARGETS[:4])
     needs_box_format = False
     sources = 2
+    #: The value of a per-example draw parameter for an example that is
+    #: not mixed (what `pad` fills it with), by name; 0 for the others.
+    unmixed_params = {}
     #: Why it has no inputs-only form, for the error refusing it.
     needs_labels_reason = ""
 
@@ -202,8 +205,16 @@ class Variant:
     def pad(self, draw, rows):
         """The draw extended by `rows` examples that are their own partners
         and are not mixed (the partner batch of `keras_mixup.mix_with`; the
-        partner index must already cover them)."""
-        return draw._replace(lam=pad_rows(draw.lam, rows, 1.0))
+        partner index must already cover them): lam 1, and each
+        per-example parameter filled with its `unmixed_params` value (0
+        unless named there). A draw for the whole batch is kept as it is."""
+        if backend.rank(draw.lam) == 0:
+            return draw
+        params = {
+            key: pad_rows(value, rows, self.unmixed_params.get(key, 0))
+            for key, value in draw.params.items()
+        }
+        return Draw(pad_rows(draw.lam, rows, 1.0), draw.partner_index, params)
 
     def apply_images(self, draw, images, specs, float_dtype):
         """Mixes every image of an element (`specs`: their `(rank, axes,

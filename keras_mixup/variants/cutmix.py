@@ -206,17 +206,6 @@ class CutMix(base.Variant):
         params = {"lows": lows, "highs": highs}
         return base.Draw(lam, None, params)
 
-    def pad(self, draw, rows):
-        if backend.rank(draw.lam) == 0:
-            return draw
-        params = {
-            key: base.pad_rows(value, rows, 0)
-            for key, value in draw.params.items()
-        }
-        return base.Draw(
-            base.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
-        )
-
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         ops = backend.ops()
         merged, merged_rank, trailing = merge_trailing(image, rank, axes)

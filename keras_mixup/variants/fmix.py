@@ -228,6 +228,7 @@ class FMix(base.Variant):
     """A low-frequency mask of the partner's pixels in each example."""
 
     name = "fmix"
+    unmixed_params = {"own": True}
     options = OPTIONS
     alpha_option = "fmix_alpha"
     spatial = True
@@ -247,16 +248,6 @@ class FMix(base.Variant):
         )
         own, kept = top_mask(fields, lam)
         return base.Draw(np.reshape(kept, context.shape), None, {"own": own})
-
-    def pad(self, draw, rows):
-        if backend.rank(draw.lam) == 0:
-            return draw
-        own = self.pad_rows(draw.params["own"], rows, True)
-        return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0),
-            draw.partner_index,
-            {"own": own},
-        )
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         np = backend.ops().numpy

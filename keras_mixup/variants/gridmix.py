@@ -197,6 +197,7 @@ class GridMix(base.Variant):
     """A grid of holes filled from the partner in each example."""
 
     name = "gridmix"
+    unmixed_params = {"period": 1}
     options = OPTIONS
     alpha_option = "gridmix_alpha"
     spatial = True
@@ -221,17 +222,6 @@ class GridMix(base.Variant):
         lam = np.reshape(context.lam(self.alpha), [-1])
         grid, kept = draw_grids(sizes, lam, context.seed(0), self.config)
         return base.Draw(np.reshape(kept, context.shape), None, grid)
-
-    def pad(self, draw, rows):
-        if backend.rank(draw.lam) == 0:
-            return draw
-        params = {
-            key: self.pad_rows(value, rows, 1 if key == "period" else 0)
-            for key, value in draw.params.items()
-        }
-        return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
-        )
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         ops = backend.ops()

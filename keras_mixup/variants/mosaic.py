@@ -115,17 +115,6 @@ class Mosaic(base.Variant):
         params = {"centre": ops.core.cast(centre, "int32"), "weights": weights}
         return base.Draw(weights[..., 0], None, params)
 
-    def pad(self, draw, rows):
-        if backend.rank(draw.lam) == 0:
-            return draw
-        params = {
-            key: self.pad_rows(value, rows, 0)
-            for key, value in draw.params.items()
-        }
-        return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
-        )
-
     def source_weights(self, draw):
         np = backend.ops().numpy
         indices = _sources(draw.partner_index)

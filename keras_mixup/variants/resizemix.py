@@ -123,17 +123,6 @@ class ResizeMix(base.Variant):
         params = {"lows": lows, "highs": highs, "tau": tau}
         return base.Draw(np.reshape(kept, context.shape), None, params)
 
-    def pad(self, draw, rows):
-        if backend.rank(draw.lam) == 0:
-            return draw
-        params = {
-            key: self.pad_rows(value, rows, 0)
-            for key, value in draw.params.items()
-        }
-        return base.Draw(
-            self.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
-        )
-
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         ops = backend.ops()
         np = ops.numpy
