@@ -307,3 +307,17 @@ def test_a_choice_among_variants_takes_each_rows_member():
     np.testing.assert_allclose(mixed, out, atol=1e-6)
     np.testing.assert_array_equal(combined, mask)
     np.testing.assert_allclose(weight, lam_anchor, atol=1e-6)
+
+
+def test_a_model_mixing_masked_embeddings_saves_and_loads(tmp_path):
+    import keras
+
+    tokens = keras.Input((5,), dtype="int32")
+    hidden = keras.layers.Embedding(10, 4, mask_zero=True)(tokens)
+    hidden = keras_mixup.MixupLayer(seed=1, mask_rule="intersection")(hidden)
+    model = keras.Model(tokens, keras.layers.LSTM(2)(hidden))
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 0, 0]])
+    np.testing.assert_array_equal(loaded(ids), model(ids))
+    assert loaded.layers[2].mask_rule == "intersection"
