@@ -1,6 +1,8 @@
 """`Mixup`, `CutMix`, `ResizeMix` and `Mosaic`, the `tf.data` map
 functions, and `mix_with`, mixing a dataset with batches of another."""
 
+import re
+
 import keras
 
 from keras_mixup import (
@@ -251,17 +253,110 @@ def map_function_options(variant_class):
     return tuple(name for name in ALL_OPTIONS if name not in left_out)
 
 
-#: The options a CutMix takes (`cutmix_minmax` under the name `minmax`).
-CUTMIX_OPTIONS = tuple(
-    name
-    for name in map_function_options(variants.REGISTRY["cutmix"])
-    if name != "switch_prob"  # the switch is Mixup's
-)
-_CUTMIX = {"variant": "cutmix"}
+class _VariantMapFunction(Mixup):
+    """A variant's own `tf.data` map function (`CutMix`, `FMix`, ...):
+    `Mixup` with the variant fixed, taking `map_function_options` of it.
+    The variant's options named `<variant>_<name>` are the function's
+    arguments `<name>`, given, saved, printed and named in errors so
+    (`CutMix(minmax=...)` sets `cutmix_minmax`); the function's `alpha`
+    is the variant's Beta concentration, for a variant that draws lam
+    (`takes_alpha`)."""
+
+    variant_name = None
+    #: Whether the variant draws lam from Beta(alpha, alpha).
+    takes_alpha = True
+    #: Options of the variant that the function leaves to `Mixup`.
+    left_to_mixup = ()
+
+    @classmethod
+    def accepted(cls):
+        """The option names the function takes."""
+        return tuple(
+            name
+            for name in map_function_options(
+                variants.REGISTRY[cls.variant_name]
+            )
+            if name not in cls.left_to_mixup
+            and (cls.takes_alpha or name != "alpha")
+        )
+
+    @classmethod
+    def renamed(cls):
+        """`{option: argument}` of the variant's prefixed options."""
+        prefix = f"{cls.variant_name}_"
+        return {
+            name: name[len(prefix) :]
+            for name in cls.accepted()
+            if name.startswith(prefix)
+        }
+
+    def __init__(self, **arguments):
+        to_option = {arg: name for name, arg in self.renamed().items()}
+        given = {to_option.get(k, k): v for k, v in arguments.items()}
+        name = type(self).__name__
+        fixed = {"variant": self.variant_name}
+        try:
+            self.hold_engine(name, self.accepted(), {}, given, fixed=fixed)
+        except ValueError as error:  # named as the user gives them
+            raise ValueError(self._as_arguments(str(error))) from None
+        self.engine.prepare_tensorflow()
+
+    @classmethod
+    def _as_arguments(cls, text):
+        for name, argument in cls.renamed().items():
+            text = re.sub(rf"\b{name}\b", argument, text)
+        return text
+
+    def get_config(self):
+        """The constructor arguments."""
+        config = self.engine.settings.get_config()
+        renamed = self.renamed()
+        return {renamed.get(k, k): v for k, v in config.items()}
+
+    @classmethod
+    def from_config(cls, config):
+        to_option = {arg: name for name, arg in cls.renamed().items()}
+        config = {to_option.get(k, k): v for k, v in config.items()}
+        fixed = {"variant": cls.variant_name}
+        config = Settings.options_from_config(config, fixed=fixed)
+        renamed = cls.renamed()
+        return cls(**{renamed.get(k, k): v for k, v in config.items()})
+
+    def __repr__(self):
+        described = self._as_arguments(self.engine.settings.describe())
+        return f"{type(self).__name__}({described})"
+
+    @classmethod
+    def finish(cls, *explicit):
+        """Completes the class: each argument renamed from an option as a
+        read-only attribute, and the `{options}` line of its docstring
+        filled with the options not documented by hand (`explicit`, by
+        argument name), less the box options of a variant that refuses
+        boxes."""
+        for name, argument in cls.renamed().items():
+            doc = f"The `{argument}` argument: {options.OPTIONS[name].doc}"
+            getter = property(lambda self, name=name: self.engine.options[name])
+            setattr(cls, argument, property(getter.fget, doc=doc))
+        variant = variants.REGISTRY[cls.variant_name]
+        takes_boxes = "bounding_boxes" in variant.takes
+        names = [
+            name
+            for name in cls.accepted()
+            if cls.renamed().get(name, name) not in ("alpha", *explicit)
+            and (takes_boxes or name not in _BOX_OPTIONS)
+        ]
+        cls.__doc__ = options.document_options(
+            cls.__doc__, names, cls.renamed()
+        )
+
+
+#: The options that apply to boxes only (not documented for a variant
+#: that refuses boxes).
+_BOX_OPTIONS = ("bounding_box_format", "min_box_visibility")
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
-class CutMix(Mixup):
+class CutMix(_VariantMapFunction):
     """Cuts and pastes boxes between images in a `tf.data` pipeline (CutMix,
     Yun et al., ICCV 2019).
 
@@ -303,239 +398,11 @@ class CutMix(Mixup):
     ```
     """
 
+    variant_name = "cutmix"
+    left_to_mixup = ("switch_prob",)  # the switch is Mixup's
+
     def __init__(self, alpha=1.0, *, minmax=None, **kwargs):
-        named = {
-            "alpha": alpha,
-            "cutmix_minmax": checks.check_minmax(minmax, "minmax"),
-        }
-        if "cutmix_minmax" in kwargs:
-            kwargs["minmax"] = kwargs.pop("cutmix_minmax")
-        self.hold_engine("CutMix", CUTMIX_OPTIONS, named, kwargs, fixed=_CUTMIX)
-        self.engine.prepare_tensorflow()
-
-    @property
-    def minmax(self):
-        """The range of the box's side fractions, or `None`."""
-        return self.engine.options["cutmix_minmax"]
-
-    def get_config(self):
-        """The constructor arguments."""
-        config = self.engine.settings.get_config()
-        config["minmax"] = config.pop("cutmix_minmax")
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        minmax = config.pop("minmax", None)
-        config["cutmix_minmax"] = minmax
-        config = Settings.options_from_config(config, fixed=_CUTMIX)
-        return cls(minmax=config.pop("cutmix_minmax", None), **config)
-
-    def __repr__(self):
-        described = self.engine.settings.describe()
-        return f"CutMix({described.replace('cutmix_minmax=', 'minmax=')})"
-
-
-CutMix.__doc__ = options.document_options(
-    CutMix.__doc__,
-    [name for name in CUTMIX_OPTIONS if name not in ("alpha", "cutmix_minmax")],
-)
-
-
-class _OneVariant(Mixup):
-    """A `tf.data` map function of one variant whose own option is one
-    constructor argument (`_argument`, saved under that name)."""
-
-    _variant = None
-    _option = None
-    _argument = None
-
-    @classmethod
-    def _accepted(cls):
-        return tuple(
-            name
-            for name in map_function_options(variants.REGISTRY[cls._variant])
-            if name != "alpha"  # the variant draws no lam from Beta
-        )
-
-    def __init__(self, value, kwargs):
-        check = options.OPTIONS[self._option].check
-        try:
-            check(value)
-        except ValueError as error:  # named as the user gave it
-            message = str(error).replace(self._option, self._argument)
-            raise ValueError(message) from None
-        if self._option in kwargs:
-            kwargs[self._argument] = kwargs.pop(self._option)
-        fixed = {"variant": self._variant}
-        name = type(self).__name__
-        accepted = self._accepted()
-        named = {self._option: value}
-        self.hold_engine(name, accepted, named, kwargs, fixed=fixed)
-        self.engine.prepare_tensorflow()
-
-    def get_config(self):
-        """The constructor arguments."""
-        config = self.engine.settings.get_config()
-        config[self._argument] = config.pop(self._option)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config[cls._option] = config.pop(cls._argument, None)
-        fixed = {"variant": cls._variant}
-        config = Settings.options_from_config(config, fixed=fixed)
-        value = config.pop(cls._option, None)
-        if value is None:
-            value = options.OPTIONS[cls._option].default
-        return cls(value, **config)
-
-    def __repr__(self):
-        described = self.engine.settings.describe()
-        described = described.replace(f"{self._option}=", f"{self._argument}=")
-        return f"{type(self).__name__}({described})"
-
-
-@keras.saving.register_keras_serializable(package="keras_mixup")
-class ResizeMix(_OneVariant):
-    """Pastes each partner, resized, into a box of its example in a
-    `tf.data` pipeline (ResizeMix, Qin et al., arXiv:2012.11101).
-
-    For each example (`mode="elem"`) or batch, a box of side fraction tau
-    ~ U(scale), its centre uniform and clipped at the border, receives the
-    whole partner resized to the box (bilinear; masks by nearest
-    neighbour); labels are blended with the fraction of pixels each example
-    keeps. Element forms are those of `CutMix` (guide "Variants").
-
-    Args:
-        scale: `(lo, hi)` with 0 < lo <= hi <= 1, the range of tau.
-            Defaults to `(0.1, 0.8)`.
-        {options}
-
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
-
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels and images as floats, integer masks integer.
-
-    Raises:
-        ValueError: for an invalid option; at trace time as `CutMix`.
-
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.ResizeMix(scale=(0.1, 0.8), num_classes=8))
-    images, labels = next(iter(ds))
-    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-    ```
-    """
-
-    _variant = "resizemix"
-    _option = "resizemix_scale"
-    _argument = "scale"
-
-    def __init__(self, scale=(0.1, 0.8), **kwargs):
-        super().__init__(scale, kwargs)
-
-    @property
-    def scale(self):
-        """The range of the box's side fraction tau."""
-        return self.engine.options["resizemix_scale"]
-
-
-@keras.saving.register_keras_serializable(package="keras_mixup")
-class Mosaic(_OneVariant):
-    """Tiles each example with three partners around a centre in a
-    `tf.data` pipeline (Mosaic, YOLOv4, arXiv:2004.10934).
-
-    For each example (`mode="elem"`) or batch, a centre is drawn uniformly
-    in `center` (a fraction of each side); the example fills the top-left
-    tile and three partners (three draws of `pairing`) the others, each
-    tile an integer-pixel crop of its source. Labels are the four sources'
-    labels weighed by the tiles' areas; masks tile with the pixels; boxes
-    move into their tile (guide "Variants").
-
-    Args:
-        center: `(lo, hi)` with 0 < lo <= hi <= 1, the range of the centre
-            along each side. Defaults to `(0.25, 0.75)`.
-        {options}
-
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
-
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats, images in their own dtype.
-
-    Raises:
-        ValueError: for an invalid option; at trace time as `CutMix`.
-
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.Mosaic(center=(0.25, 0.75), num_classes=8))
-    images, labels = next(iter(ds))
-    fractions = [np.mean(images.numpy() == i, axis=(1, 2, 3))
-                 for i in range(8)]
-    np.testing.assert_allclose(np.stack(fractions, 1), labels, atol=1e-6)
-    ```
-    """
-
-    _variant = "mosaic"
-    _option = "mosaic_center"
-    _argument = "center"
-
-    def __init__(self, center=(0.25, 0.75), **kwargs):
-        super().__init__(center, kwargs)
-
-    @property
-    def center(self):
-        """The range of the centre, a fraction of each side."""
-        return self.engine.options["mosaic_center"]
-
-
-for _cls in (ResizeMix, Mosaic):
-    _cls.__doc__ = options.document_options(
-        _cls.__doc__,
-        [name for name in _cls._accepted() if name != _cls._option],
-    )
-
-
-class _VariantMapFunction(Mixup):
-    """A variant's own `tf.data` map function: `Mixup` with the variant
-    fixed, taking `map_function_options` of it (the subclass names it in
-    `variant_name`)."""
-
-    variant_name = None
-
-    def __init__(self, alpha=1.0, **kwargs):
-        self.hold_engine(
-            type(self).__name__,
-            map_function_options(variants.REGISTRY[self.variant_name]),
-            {"alpha": alpha},
-            kwargs,
-            fixed={"variant": self.variant_name},
-        )
-        self.engine.prepare_tensorflow()
-
-    @classmethod
-    def from_config(cls, config):
-        fixed = {"variant": cls.variant_name}
-        return cls(**Settings.options_from_config(config, fixed=fixed))
+        super().__init__(alpha=alpha, minmax=minmax, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -583,7 +450,7 @@ class FMix(_VariantMapFunction):
     variant_name = "fmix"
 
     def __init__(self, alpha=1.0, *, decay_power=3.0, **kwargs):
-        super().__init__(alpha, decay_power=decay_power, **kwargs)
+        super().__init__(alpha=alpha, decay_power=decay_power, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
@@ -632,22 +499,113 @@ class GridMix(_VariantMapFunction):
 
     variant_name = "gridmix"
 
+    def __init__(self, alpha=1.0, **kwargs):
+        super().__init__(alpha=alpha, **kwargs)
 
-#: The options that apply to boxes only (not documented for a variant
-#: that refuses boxes).
-_BOX_OPTIONS = ("bounding_box_format", "min_box_visibility")
 
-for _function in (FMix, GridMix):
-    _variant = variants.REGISTRY[_function.variant_name]
-    _function.__doc__ = options.document_options(
-        _function.__doc__,
-        [
-            name
-            for name in map_function_options(_variant)[1:]
-            if "bounding_boxes" in _variant.takes or name not in _BOX_OPTIONS
-        ],
-    )
-del _function, _variant
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class ResizeMix(_VariantMapFunction):
+    """Pastes each partner, resized, into a box of its example in a
+    `tf.data` pipeline (ResizeMix, Qin et al., arXiv:2012.11101).
+
+    For each example (`mode="elem"`) or batch, a box of side fraction tau
+    ~ U(scale), its centre uniform and clipped at the border, receives the
+    whole partner resized to the box (bilinear; masks by nearest
+    neighbour); labels are blended with the fraction of pixels each example
+    keeps. Element forms are those of `CutMix` (guide "Variants").
+
+    Args:
+        scale: `(lo, hi)` with 0 < lo <= hi <= 1, the range of tau.
+            Defaults to `(0.1, 0.8)`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels and images as floats, integer masks integer.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`.
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.ResizeMix(scale=(0.1, 0.8), num_classes=8))
+    images, labels = next(iter(ds))
+    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
+    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
+    ```
+    """
+
+    variant_name = "resizemix"
+    takes_alpha = False  # tau ~ U(scale), no Beta draw
+
+    def __init__(self, scale=(0.1, 0.8), **kwargs):
+        super().__init__(scale=scale, **kwargs)
+
+
+@keras.saving.register_keras_serializable(package="keras_mixup")
+class Mosaic(_VariantMapFunction):
+    """Tiles each example with three partners around a centre in a
+    `tf.data` pipeline (Mosaic, YOLOv4, arXiv:2004.10934).
+
+    For each example (`mode="elem"`) or batch, a centre is drawn uniformly
+    in `center` (a fraction of each side); the example fills the top-left
+    tile and three partners (three draws of `pairing`) the others, each
+    tile an integer-pixel crop of its source. Labels are the four sources'
+    labels weighed by the tiles' areas; masks tile with the pixels; boxes
+    move into their tile (guide "Variants").
+
+    Args:
+        center: `(lo, hi)` with 0 < lo <= hi <= 1, the range of the centre
+            along each side. Defaults to `(0.25, 0.75)`.
+        {options}
+
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        labels as floats, images in their own dtype.
+
+    Raises:
+        ValueError: for an invalid option; at trace time as `CutMix`.
+
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.Mosaic(center=(0.25, 0.75), num_classes=8))
+    images, labels = next(iter(ds))
+    fractions = [np.mean(images.numpy() == i, axis=(1, 2, 3))
+                 for i in range(8)]
+    np.testing.assert_allclose(np.stack(fractions, 1), labels, atol=1e-6)
+    ```
+    """
+
+    variant_name = "mosaic"
+    takes_alpha = False  # the centre ~ U(center), no Beta draw
+
+    def __init__(self, center=(0.25, 0.75), **kwargs):
+        super().__init__(center=center, **kwargs)
+
+
+CutMix.finish("minmax")
+FMix.finish()
+GridMix.finish()
+ResizeMix.finish("scale")
+Mosaic.finish("center")
 
 
 def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):

@@ -339,15 +339,18 @@ def add(option):
     OPTIONS[option.name] = option
 
 
-def document_options(doc, names):
+def document_options(doc, names, renamed=None):
     """`doc` with its `{options}` line replaced by the `Args:` entries of
-    the named options, indented as that line is."""
+    the named options, indented as that line is; `renamed` maps an
+    option's name to the argument it is documented as. Defaults to
+    `None`: every option under its own name."""
+    renamed = renamed or {}
 
     def entries(match):
         indent = match.group(1)
         return "\n".join(
             textwrap.fill(
-                f"{name}: {OPTIONS[name].doc} Defaults to "
+                f"{renamed.get(name, name)}: {OPTIONS[name].doc} Defaults to "
                 f"`{OPTIONS[name].default!r}`.",
                 width=80,
                 initial_indent=indent,

@@ -240,7 +240,7 @@ def test_configs_round_trip_and_the_repr_names_the_options():
     )
     assert isinstance(restored, keras_mixup.FMix)
     both = keras_mixup.Mixup(
-        variant={"mixup": 0.5, "fmix": 0.5}, fmix_alpha=1.0, decay_power=4
+        variant={"mixup": 0.5, "fmix": 0.5}, fmix_alpha=1.0, fmix_decay_power=4
     )
     assert keras_mixup.Mixup.from_config(both.get_config()).get_config() == (
         both.get_config()
@@ -255,8 +255,8 @@ def test_configs_round_trip_and_the_repr_names_the_options():
         (lambda: keras_mixup.FMix(alpha=-1.0), "`alpha` must be"),
         (lambda: keras_mixup.FMix(fmix_alpha=1.0), "unknown option"),
         (
-            lambda: keras_mixup.Mixup(decay_power=2.0),
-            "`decay_power`, which only the fmix variant",
+            lambda: keras_mixup.Mixup(fmix_decay_power=2.0),
+            "`fmix_decay_power`, which only the fmix variant",
         ),
         (
             lambda: keras_mixup.Mixup(variant="cutmix", fmix_alpha=1.0),

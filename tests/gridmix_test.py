@@ -149,9 +149,9 @@ def test_hole_sides_are_sqrt_one_minus_lam_of_the_cell():
 def test_n_holes_are_drawn_uniformly_in_the_range():
     mixer = keras_mixup.Mixup(
         variant="gridmix",
-        n_holes=(2, 4),
-        cut_area_ratio=1.0,
-        cut_aspect_ratio=1.0,
+        gridmix_n_holes=(2, 4),
+        gridmix_cut_area_ratio=1.0,
+        gridmix_cut_aspect_ratio=1.0,
         seed=1,
     )
     with backend.using_tensorflow():
@@ -260,8 +260,8 @@ def test_configs_round_trip():
             "`cut_aspect_ratio` must be",
         ),
         (
-            lambda: keras_mixup.Mixup(variant="cutmix", n_holes=3),
-            "`n_holes`, which only the gridmix variant",
+            lambda: keras_mixup.Mixup(variant="cutmix", gridmix_n_holes=3),
+            "`gridmix_n_holes`, which only the gridmix variant",
         ),
         (lambda: keras_mixup.GridMix(mix_labels=False), "unknown option"),
     ],

@@ -43,11 +43,11 @@ OPTIONS = (
         users=_USERS,
     ),
     options.Option(
-        "decay_power",
+        "fmix_decay_power",
         3.0,
         lambda value: checks.check_number(
             value,
-            "decay_power",
+            "fmix_decay_power",
             " (FMix's decay of the Fourier coefficients, 1 / f ** decay_power)",
         ),
         "FMix's decay: the Fourier coefficients of its masks are scaled "
@@ -243,7 +243,7 @@ class FMix(base.Variant):
         fields = low_frequency_fields(
             count,
             context.image_sizes(),
-            self.config["decay_power"],
+            self.config["fmix_decay_power"],
             context.seed(0),
         )
         own, kept = top_mask(fields, lam)

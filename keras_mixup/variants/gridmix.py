@@ -57,7 +57,7 @@ OPTIONS = (
         users=_USERS,
     ),
     _range_option(
-        "n_holes",
+        "gridmix_n_holes",
         (2, 6),
         "GridMix's number of cells across the cut region's width: an int "
         ">= 1, or `(lo, hi)`, drawn uniformly from lo to hi inclusive "
@@ -65,20 +65,20 @@ OPTIONS = (
         integer=True,
     ),
     _range_option(
-        "hole_aspect_ratio",
+        "gridmix_hole_aspect_ratio",
         (1.0, 1.0),
         "GridMix's cell height over cell width: a number > 0 or `(lo, "
         "hi)`, drawn uniformly.",
     ),
     _range_option(
-        "cut_area_ratio",
+        "gridmix_cut_area_ratio",
         (0.5, 1.0),
         "the fraction of the image GridMix's grid covers: a number in "
         "(0, 1] or `(lo, hi)`, drawn uniformly (OpenMixup's default).",
         maximum=1.0,
     ),
     _range_option(
-        "cut_aspect_ratio",
+        "gridmix_cut_aspect_ratio",
         (0.5, 2.0),
         "the height over width of GridMix's grid region: a number > 0 or "
         "`(lo, hi)`, drawn uniformly (OpenMixup's default); the region is "
@@ -121,12 +121,18 @@ def draw_grids(sizes, lam, seed, config):
     return grids(
         sizes,
         lam,
-        n_holes=_uniform(shape, seeds[0], config["n_holes"], integer=True),
-        hole_aspect_ratio=_uniform(
-            shape, seeds[1], config["hole_aspect_ratio"]
+        n_holes=_uniform(
+            shape, seeds[0], config["gridmix_n_holes"], integer=True
         ),
-        cut_area_ratio=_uniform(shape, seeds[2], config["cut_area_ratio"]),
-        cut_aspect_ratio=_uniform(shape, seeds[3], config["cut_aspect_ratio"]),
+        hole_aspect_ratio=_uniform(
+            shape, seeds[1], config["gridmix_hole_aspect_ratio"]
+        ),
+        cut_area_ratio=_uniform(
+            shape, seeds[2], config["gridmix_cut_area_ratio"]
+        ),
+        cut_aspect_ratio=_uniform(
+            shape, seeds[3], config["gridmix_cut_aspect_ratio"]
+        ),
         place=backend.uniform([shape[0], 2], seeds[4]),
     )
 
@@ -151,7 +157,10 @@ def grids(sizes, lam, **drawn):
     np, cast = ops.numpy, ops.core.cast
     size = np.stack([cast(s, "float32") for s in sizes])[None]
     height, width = size[:, 0], size[:, 1]
-    area, ratio = drawn["cut_area_ratio"], drawn["cut_aspect_ratio"]
+    area, ratio = (
+        drawn["cut_area_ratio"],
+        drawn["cut_aspect_ratio"],
+    )
     cut_w = np.floor(np.sqrt(np.floor(height * width * area) / ratio))
     cut_h = np.clip(np.floor(cut_w * ratio), 1.0, height)
     cut_w = np.clip(cut_w, 1.0, width)
@@ -160,7 +169,9 @@ def grids(sizes, lam, **drawn):
     n = cast(drawn["n_holes"], "float32")
     n = np.minimum(n, np.maximum(np.floor(cut_w / 2), 1.0))
     cell_w = np.ceil(cut_w / n)
-    cell_h = np.maximum(np.floor(cell_w * drawn["hole_aspect_ratio"]), 1.0)
+    cell_h = np.maximum(
+        np.floor(cell_w * drawn["hole_aspect_ratio"]), 1.0
+    )
     period = np.stack([cell_h, cell_w], axis=-1)
     side = np.floor(period * np.sqrt(1.0 - lam)[:, None])
     hole = np.minimum(np.maximum(side, 1.0), period - 1.0)
