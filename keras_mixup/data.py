@@ -345,10 +345,17 @@ class _VariantMapFunction(Mixup):
             if cls.renamed().get(name, name) not in ("alpha", *explicit)
             and (takes_boxes or name not in _BOX_OPTIONS)
         ]
-        cls.__doc__ = options.document_options(
-            cls.__doc__, names, cls.renamed()
-        )
+        doc = options.document_options(cls.__doc__, names, cls.renamed())
+        cls.__doc__ = doc.replace("    {call_arguments}\n", _CALL_ARGUMENTS)
 
+
+#: The call arguments of every variant's map function, for its docstring.
+_CALL_ARGUMENTS = """\
+    Call arguments:
+        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
+        y: the labels; left out only for the dict element.
+        sample_weight: optional weights, blended. Defaults to `None`.
+"""
 
 #: The options that apply to boxes only (not documented for a variant
 #: that refuses boxes).
@@ -372,10 +379,7 @@ class CutMix(_VariantMapFunction):
             the box's side fractions (timm's). Defaults to `None`.
         {options}
 
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
+    {call_arguments}
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
@@ -421,10 +425,7 @@ class FMix(_VariantMapFunction):
         alpha: the Beta concentration (> 0). Defaults to `1.0`.
         {options}
 
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
+    {call_arguments}
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
@@ -469,10 +470,7 @@ class GridMix(_VariantMapFunction):
         alpha: the Beta concentration (> 0). Defaults to `1.0`.
         {options}
 
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
+    {call_arguments}
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
@@ -519,10 +517,7 @@ class ResizeMix(_VariantMapFunction):
             Defaults to `(0.1, 0.8)`.
         {options}
 
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
+    {call_arguments}
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
@@ -568,10 +563,7 @@ class Mosaic(_VariantMapFunction):
             along each side. Defaults to `(0.25, 0.75)`.
         {options}
 
-    Call arguments:
-        x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
-        y: the labels; left out only for the dict element.
-        sample_weight: optional weights, blended. Defaults to `None`.
+    {call_arguments}
 
     Returns:
         `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;

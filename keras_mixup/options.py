@@ -74,6 +74,38 @@ class Option:
     users: str = ""
 
 
+def variant_option(variant, name, default, check, doc, **fields):
+    """An option of the variant named `variant` alone: it takes effect
+    when the options name that variant (alone or in a choice), and is
+    refused otherwise, naming the variant. `fields` are the other
+    `Option` fields (such as `to_config`)."""
+    return Option(
+        name,
+        default,
+        check,
+        doc,
+        used=lambda resolved: variant in resolved.names,
+        users=f"the {variant} variant (`variant={variant!r}` or a dict "
+        "naming it)",
+        **fields,
+    )
+
+
+def variant_alpha(variant, title, doc=None):
+    """The option `<variant>_alpha`: the variant's own Beta concentration
+    (`None` for `alpha`); `title` names the variant in its doc, or `doc`
+    replaces that doc."""
+    name = f"{variant}_alpha"
+    return variant_option(
+        variant,
+        name,
+        None,
+        lambda value: checks.check_optional_alpha(value, name),
+        doc
+        or f"the Beta concentration of {title}'s lam, or `None` for `alpha`.",
+    )
+
+
 def choice(name, choices, meaning=""):
     """A check that `value` is one of `choices`."""
     return lambda value: checks.check_choice(value, name, choices, meaning)

@@ -27,23 +27,14 @@ __all__ = [
 ]
 
 
-def _uses_cutmix(resolved):
-    return "cutmix" in resolved.names
-
-
-_USERS = "the cutmix variant (`variant='cutmix'` or a dict naming it)"
-
 OPTIONS = (
-    options.Option(
-        "cutmix_alpha",
-        None,
-        lambda value: checks.check_optional_alpha(value, "cutmix_alpha"),
-        "the Beta concentration of CutMix's lam, or `None` for `alpha`. "
+    options.variant_alpha(
+        "cutmix",
+        "CutMix",
+        doc="the Beta concentration of CutMix's lam, or `None` for `alpha`. "
         "With the default `variant`, setting it gives the mixup/CutMix "
         'switch: each batch (or example, in `"elem"` mode) is CutMix '
         "with probability `switch_prob` and mixup otherwise.",
-        used=_uses_cutmix,
-        users=_USERS,
     ),
     options.Option(
         "switch_prob",
@@ -62,7 +53,8 @@ OPTIONS = (
         users="the mixup/CutMix switch (`cutmix_alpha` with the default "
         "`variant`)",
     ),
-    options.Option(
+    options.variant_option(
+        "cutmix",
         "cutmix_minmax",
         None,
         lambda value: checks.check_minmax(value, "cutmix_minmax"),
@@ -70,18 +62,15 @@ OPTIONS = (
         "box's side fractions uniformly in that range, the box inside "
         "the image (timm's `cutmix_minmax`), instead of from lam.",
         to_config=options.as_list,
-        used=_uses_cutmix,
-        users=_USERS,
     ),
-    options.Option(
+    options.variant_option(
+        "cutmix",
         "correct_lam",
         True,
         lambda value: checks.check_bool(value, "correct_lam"),
         "`True` weighs a cut example's labels by the exact fraction of "
         "pixels it keeps (after the box is clipped at the border); "
         "`False` by the drawn lam.",
-        used=_uses_cutmix,
-        users=_USERS,
     ),
 )
 

@@ -26,23 +26,10 @@ from keras_mixup.variants import base
 
 __all__ = ["FMix", "frequency_scale", "low_frequency_fields", "top_mask"]
 
-_USERS = "the fmix variant (`variant='fmix'` or a dict naming it)"
-
-
-def _uses_fmix(resolved):
-    return "fmix" in resolved.names
-
-
 OPTIONS = (
-    options.Option(
-        "fmix_alpha",
-        None,
-        lambda value: checks.check_optional_alpha(value, "fmix_alpha"),
-        "the Beta concentration of FMix's lam, or `None` for `alpha`.",
-        used=_uses_fmix,
-        users=_USERS,
-    ),
-    options.Option(
+    options.variant_alpha("fmix", "FMix"),
+    options.variant_option(
+        "fmix",
         "fmix_decay_power",
         3.0,
         lambda value: checks.check_number(
@@ -54,8 +41,6 @@ OPTIONS = (
         "by 1 / f ** decay_power, a finite number above 0; larger values "
         "give smoother masks with fewer, larger regions (the paper's "
         "default is 3).",
-        used=_uses_fmix,
-        users=_USERS,
     ),
 )
 

@@ -28,34 +28,20 @@ from keras_mixup.variants import base, cutmix
 
 __all__ = ["GridMix", "draw_grids", "grids", "in_grid"]
 
-_USERS = "the gridmix variant (`variant='gridmix'` or a dict naming it)"
-
-
-def _uses_gridmix(resolved):
-    return "gridmix" in resolved.names
-
 
 def _range_option(name, default, doc, **check):
-    return options.Option(
+    return options.variant_option(
+        "gridmix",
         name,
         default,
         lambda value: checks.check_range(value, name, **check),
         doc,
         to_config=options.as_list,
-        used=_uses_gridmix,
-        users=_USERS,
     )
 
 
 OPTIONS = (
-    options.Option(
-        "gridmix_alpha",
-        None,
-        lambda value: checks.check_optional_alpha(value, "gridmix_alpha"),
-        "the Beta concentration of GridMix's lam, or `None` for `alpha`.",
-        used=_uses_gridmix,
-        users=_USERS,
-    ),
+    options.variant_alpha("gridmix", "GridMix"),
     _range_option(
         "gridmix_n_holes",
         (2, 6),
@@ -169,9 +155,7 @@ def grids(sizes, lam, **drawn):
     n = cast(drawn["n_holes"], "float32")
     n = np.minimum(n, np.maximum(np.floor(cut_w / 2), 1.0))
     cell_w = np.ceil(cut_w / n)
-    cell_h = np.maximum(
-        np.floor(cell_w * drawn["hole_aspect_ratio"]), 1.0
-    )
+    cell_h = np.maximum(np.floor(cell_w * drawn["hole_aspect_ratio"]), 1.0)
     period = np.stack([cell_h, cell_w], axis=-1)
     side = np.floor(period * np.sqrt(1.0 - lam)[:, None])
     hole = np.minimum(np.maximum(side, 1.0), period - 1.0)

@@ -26,7 +26,8 @@ from keras_mixup.variants import base
 __all__ = ["Mosaic"]
 
 OPTIONS = (
-    options.Option(
+    options.variant_option(
+        "mosaic",
         "mosaic_center",
         (0.25, 0.75),
         lambda value: checks.check_minmax(
@@ -38,8 +39,6 @@ OPTIONS = (
         "`(lo, hi)` with 0 < lo <= hi <= 1: Mosaic's centre is drawn "
         "uniformly in that fraction of each side.",
         to_config=options.as_list,
-        used=lambda resolved: "mosaic" in resolved.names,
-        users="the mosaic variant (`variant='mosaic'` or a dict naming it)",
     ),
 )
 

@@ -25,7 +25,8 @@ from keras_mixup.variants import base, cutmix
 __all__ = ["ResizeMix"]
 
 OPTIONS = (
-    options.Option(
+    options.variant_option(
+        "resizemix",
         "resizemix_scale",
         (0.1, 0.8),
         lambda value: checks.check_minmax(
@@ -38,9 +39,6 @@ OPTIONS = (
         "fraction tau of the box the partner is resized into uniformly "
         "in that range.",
         to_config=options.as_list,
-        used=lambda resolved: "resizemix" in resolved.names,
-        users="the resizemix variant (`variant='resizemix'` or a dict "
-        "naming it)",
     ),
 )
 
