@@ -26,11 +26,12 @@ __all__ = [
     "smooth_labels",
 ]
 
-#: What `encode_labels` refuses in float labels.
+#: What `encode_labels` refuses in float labels (no quote marks: TensorFlow
+#: escapes them in the message of a failed graph assertion).
 NONFINITE_MESSAGE = (
     "Float labels (one-hot, soft or continuous targets) must be finite "
-    "(mixup blends each example's labels with its partner's, so a NaN or "
-    "an inf would spread to the partner); received the label"
+    "(mixup blends the labels of each example with those of its partner, "
+    "so a NaN or an inf would spread to the partner); received the label"
 )
 
 

@@ -451,11 +451,13 @@ def _small_model(**options):
 
 
 def _mix_layer_labels(x, y):
-    """`MixupLayer`'s dict form, called eagerly while training."""
+    """`MixupLayer`'s dict form, called eagerly while training (its `call`:
+    Keras's `__call__` would add the arguments, printed as each backend
+    prints tensors, to the message)."""
     import keras_mixup
 
     layer = keras_mixup.MixupLayer(alpha=1.0, seed=1)
-    layer({"images": x, "labels": y}, training=True)
+    layer.call({"images": x, "labels": y}, training=True)
 
 
 def mistakes():
