@@ -273,5 +273,5 @@ def test_bad_options_are_named(make, match):
 
 def test_other_than_two_cut_axes_are_refused():
     mixer = keras_mixup.GridMix(num_classes=4, axes=(1,))
-    with pytest.raises(ValueError, match="GridMix cuts two axes"):
+    with pytest.raises(ValueError, match="variant=.gridmix. cuts two"):
         mixer(np.ones((4, 16, 3), "float32"), np.arange(4))

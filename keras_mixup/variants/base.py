@@ -170,6 +170,8 @@ class Variant:
     takes = frozenset(TARGETS[:4])
     needs_box_format = False
     sources = 2
+    #: How many axes it cuts, or `None` for as many as `axes` names.
+    cut_axes = None
     #: The value of a per-example draw parameter for an example that is
     #: not mixed (what `pad` fills it with), by name; 0 for the others.
     unmixed_params = {}
@@ -195,6 +197,24 @@ class Variant:
         if self.alpha_option is None:
             return None
         return self.config[self.alpha_option]
+
+    def check_cut_axes(self, sizes):
+        """`sizes` (the sizes along the axes it would cut) as they are,
+        when their number is `cut_axes`.
+
+        Raises:
+            ValueError: naming the variant, for another number of axes.
+        """
+        count = self.cut_axes
+        if count is not None and len(sizes) != count:
+            words = {1: "one axis", 2: "two axes (height and width)"}
+            what = words.get(count, f"{count} axes")
+            raise ValueError(
+                f"variant={self.name!r} cuts {what}; it "
+                f"would cut {len(sizes)} here (`axes`): pass {count} axes, "
+                "such as axes=(1, 2)."
+            )
+        return sizes
 
     def draw(self, context):
         """Draws the batch's parameters (a `DrawContext` gives the batch and

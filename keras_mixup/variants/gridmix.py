@@ -192,6 +192,7 @@ class GridMix(base.Variant):
     """A grid of holes filled from the partner in each example."""
 
     name = "gridmix"
+    cut_axes = 2
     unmixed_params = {"period": 1}
     options = OPTIONS
     alpha_option = "gridmix_alpha"
@@ -207,13 +208,7 @@ class GridMix(base.Variant):
 
     def draw(self, context):
         np = backend.ops().numpy
-        sizes = context.image_sizes()
-        if len(sizes) != 2:
-            raise ValueError(
-                "GridMix cuts two axes (height and width); it would cut "
-                f"{len(sizes)} here (`axes`): pass two axes, such as "
-                "axes=(1, 2)."
-            )
+        sizes = self.check_cut_axes(context.image_sizes())
         lam = np.reshape(context.lam(self.alpha), [-1])
         grid, kept = draw_grids(sizes, lam, context.seed(0), self.config)
         return base.Draw(np.reshape(kept, context.shape), None, grid)

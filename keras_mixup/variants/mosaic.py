@@ -43,14 +43,6 @@ OPTIONS = (
 )
 
 
-def _check_axes(sizes):
-    if len(sizes) != 2:
-        raise ValueError(
-            "Mosaic tiles images along two axes (height and width); it "
-            f"would cut {len(sizes)} here (`axes`): pass two axes."
-        )
-
-
 def _sources(partner_index):
     """int32 `[B, 4]`: the example itself, then its three partners."""
     np = backend.ops().numpy
@@ -76,6 +68,7 @@ class Mosaic(base.Variant):
     """The example and three partners tiled around a centre."""
 
     name = "mosaic"
+    cut_axes = 2
     options = OPTIONS
     spatial = True
     keeps_values = True
@@ -92,8 +85,7 @@ class Mosaic(base.Variant):
     def draw(self, context):
         ops = backend.ops()
         np = ops.numpy
-        sizes = context.image_sizes()
-        _check_axes(sizes)
+        sizes = self.check_cut_axes(context.image_sizes())
         low, high = self.config["mosaic_center"]
         where = backend.uniform(
             [*context.shape, 2], context.seed(0), minval=low, maxval=high
@@ -125,7 +117,7 @@ class Mosaic(base.Variant):
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         np = backend.ops().numpy
         sizes = spatial.sizes(image, axes)
-        _check_axes(sizes)
+        self.check_cut_axes(sizes)
         last = max(axes) + 1
         cy, cx = (spatial.per_example(c, last) for c in _centre(draw, sizes))
         y = spatial.positions(sizes[0], axes[0], last)

@@ -87,6 +87,7 @@ class ResizeMix(base.Variant):
     """The whole partner resized into a box of each example."""
 
     name = "resizemix"
+    cut_axes = 2
     options = OPTIONS
     spatial = True
     keeps_values = False
@@ -105,13 +106,7 @@ class ResizeMix(base.Variant):
 
     def draw(self, context):
         np = backend.ops().numpy
-        sizes = context.image_sizes()
-        if len(sizes) != 2:
-            raise ValueError(
-                "ResizeMix resizes images along two axes (height and "
-                f"width); it would cut {len(sizes)} here (`axes`): pass "
-                "two axes."
-            )
+        sizes = self.check_cut_axes(context.image_sizes())
         low, high = self.config["resizemix_scale"]
         count = context.batch_size if context.per_example else 1
         tau = backend.uniform([count], context.seed(0), minval=low, maxval=high)
