@@ -48,7 +48,7 @@ case (its baseline). Sections:
   registered variant (or `--variants a,b,c`) as a `tf.data` map function
   against the copy and KerasCV's FourierMix, GridMask and Mosaic on
   64x224x224x3 and 128x32x32x3, and at the input of a model against the
-  plain step (see `benchmarks/family.py`). Run by name only, as anchors.
+  plain step (see `benchmarks/variant_family.py`). Run by name only, as anchors.
 - pairing (TensorFlow): the data path (`Mixup` in `tf.data`) at batch 256
   of 32x32x3 with
   each pairing strategy of `keras_mixup.pairing.PAIRINGS` (knn, same_class)
@@ -86,8 +86,8 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import anchors  # noqa: E402 - the benchmarks' folder is on the path now
-import family  # noqa: E402
 import profiles  # noqa: E402
+import variant_family  # noqa: E402
 
 #: Imported by `load_backend` once the backend is known (Keras reads
 #: KERAS_BACKEND once, at import): Keras, keras_mixup and two of its
@@ -892,8 +892,10 @@ def anchors_section(args):
 
 def family_section(args):
     """Every variant of the mixing family against the copy, KerasCV and
-    the plain step (see `benchmarks/family.py`): on every backend."""
-    return family.family_section(args, types.SimpleNamespace(**globals()))
+    the plain step (see `benchmarks/variant_family.py`): on every backend."""
+    return variant_family.family_section(
+        args, types.SimpleNamespace(**globals())
+    )
 
 
 SECTIONS = {
@@ -1162,7 +1164,9 @@ def main(argv=None):
     )
     if {"anchors", "train", "family"} & set(args.sections):
         print("\nTargets (ratios measured in this run):")
-        for line in anchors.check_targets(rows) + family.check_targets(rows):
+        for line in anchors.check_targets(rows) + variant_family.check_targets(
+            rows
+        ):
             print(f"  {line}")
     if args.profile:
         print(

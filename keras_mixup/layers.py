@@ -286,10 +286,17 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
             ),
             inputs,
         )
+        if all(m is None for m in keras.tree.flatten(mask)):
+            mask = None  # a dict of inputs none of which carries a mask
         if mask is not None:
             mask = keras.tree.map_structure(
-                lambda m: ops.numpy.ones(
-                    [_SPEC_SIZE if d is None else d for d in m.shape], "bool"
+                lambda m: (
+                    None
+                    if m is None
+                    else ops.numpy.ones(
+                        [_SPEC_SIZE if d is None else d for d in m.shape],
+                        "bool",
+                    )
                 ),
                 mask,
             )

@@ -70,7 +70,7 @@ def test_quick_family_run_names_every_variant(quick_run):
 
 
 def test_family_targets_are_ratios_of_rows_of_one_run(throughput):
-    family = sys.modules["family"]
+    family = sys.modules["variant_family"]
     row, large = throughput.Row, family.LARGE
     rows = [
         row("family data", large, "copy x*s", rate=100.0, ratio=1.0),
@@ -100,7 +100,7 @@ def test_family_targets_are_ratios_of_rows_of_one_run(throughput):
 def test_variants_default_to_the_registry_with_a_choice_of_all(throughput):
     import keras_mixup
 
-    family = sys.modules["family"]
+    family = sys.modules["variant_family"]
     bench = types.SimpleNamespace(keras_mixup=keras_mixup)
     registered = list(keras_mixup.variants.REGISTRY)
     args = types.SimpleNamespace(variants=None)

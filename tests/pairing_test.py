@@ -376,6 +376,7 @@ def test_config_round_trip_with_pairing_options():
         "seed",
         "fused",
         "bounding_box_format",
+        "mask_rule",
     }
     restored = keras_mixup.Mixup.from_config(config)
     assert restored.knn_features is first_feature
