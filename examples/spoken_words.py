@@ -16,9 +16,11 @@ logits. Trained
   alone holds that one's frame times its weight;
 - with mixup under each rule of `--mask-rule` (union, intersection,
   anchor) where the installed keras_mixup has the option (`"mask_rule" in
-  keras_mixup.options.OPTIONS`): a `MixupLayer(mask_rule=rule)` after the
-  masking layer, the mix point of `MixupModel(network, mix_at=["mix"])`;
-  else each is skipped with a printed note.
+  keras_mixup.options.OPTIONS`): the network takes `{"frames": x,
+  "padding_mask": m}` (the GRU masked by `m`) and
+  `MixupModel(network, mix_at="input", mask_rule=rule)` mixes frames and
+  mask under the rule, the labels with the rule's weight; else each is
+  skipped with a printed note.
 
 Prints the test error (the held-out voices) of the last and best epoch,
 mean ± std over seeds.
@@ -64,6 +66,7 @@ import keras_mixup  # noqa: E402
 
 HEADERS = ("method", "test error: last epoch", "best epoch")
 FRAME, HOP, GROUP = 256, 128, 4
+PADDING_MASK = "padding_mask"
 
 
 def frames(waveforms, lengths):
@@ -114,13 +117,20 @@ def network(input_shape, num_classes, alpha, options):
     """Masking, a GRU, the logits: plain for ERM (`options` None); wrapped
     in a `MixupModel` mixing the frames before the masking layer (`{}`:
     the padded frames blend to zeros only where both are padding, so the
-    mask is the union); or, with a `mask_rule`, mixing at a `MixupLayer`
-    after the masking layer, which mixes under the rule."""
-    inputs = keras.Input(input_shape)
-    h = keras.layers.Masking(0.0)(inputs)
+    mask is the union); or, with a `mask_rule`, a model taking
+    `{"frames": x, "padding_mask": m}` (the GRU masked by `m`) wrapped in
+    `MixupModel(mix_at="input", mask_rule=rule)`, which mixes the frames
+    and the mask under the rule and weighs the labels by its weight (a
+    hidden mix point would refuse `"anchor"`, whose label weight is known
+    only where the sequences mix)."""
     if options:
-        h = keras_mixup.MixupLayer(alpha=alpha, name="mix", **options)(h)
-    h = keras.layers.GRU(64)(h)
+        frames = keras.Input(input_shape, name="frames")
+        mask = keras.Input(input_shape[:1], dtype="bool", name=PADDING_MASK)
+        h = keras.layers.GRU(64)(frames, mask=mask)
+        inputs = {"frames": frames, PADDING_MASK: mask}
+    else:
+        inputs = keras.Input(input_shape)
+        h = keras.layers.GRU(64)(keras.layers.Masking(0.0)(inputs))
     model = keras.Model(inputs, keras.layers.Dense(num_classes)(h))
     if options is None:
         return model
@@ -128,8 +138,17 @@ def network(input_shape, num_classes, alpha, options):
         model,
         alpha=alpha,
         num_classes=num_classes,
-        mix_at=["mix"] if options else "input",
+        mix_at="input",
+        **options,
     )
+
+
+def model_inputs(x, options):
+    """The frames, or with a `mask_rule` the dict of frames and padding
+    mask (True where a frame is valid: not all zeros, as `Masking`)."""
+    if not options:
+        return x
+    return {"frames": x, PADDING_MASK: np.any(x != 0.0, axis=-1)}
 
 
 def run(options, seed, data, args):
@@ -141,6 +160,7 @@ def run(options, seed, data, args):
     compile_classifier(model, keras.optimizers.Adam(3e-3), metrics=["acc"])
     eye = np.eye(num_classes, dtype="float32")
     labels = y_train if options is not None else eye[y_train]
+    x_train, x_test = (model_inputs(x, options) for x in (x_train, x_test))
     errors = []
     for _ in range(args.epochs):
         model.fit(

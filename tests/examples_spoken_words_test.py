@@ -44,3 +44,15 @@ def test_frames_are_zero_past_each_utterance():
     ends = np.arange(7) * 128 + 256
     np.testing.assert_array_equal(valid, ends[None] <= lengths[:, None])
     assert (frames >= 0).all()
+
+
+def test_mask_rule_inputs_hold_the_masking_layers_mask():
+    x = np.zeros((2, 3, 2), "float32")
+    x[0, :2] = 1.0
+    x[1, 0, 1] = 0.5
+    assert spoken_words.model_inputs(x, {}) is x
+    inputs = spoken_words.model_inputs(x, {"mask_rule": "anchor"})
+    assert inputs["frames"] is x
+    np.testing.assert_array_equal(
+        inputs["padding_mask"], [[True, True, False], [True, False, False]]
+    )
