@@ -80,8 +80,8 @@ _FORCED = contextvars.ContextVar("keras_mixup_backend", default=None)
 @contextlib.contextmanager
 def using_tensorflow():
     """Runs the block's mixing math on TensorFlow: what the `tf.data` entry
-    points (`Mixup`, `CutMix`, `mix_with`) do, whatever the Keras
-    backend."""
+    points (`Mixup`, the variants' map functions, `mix_with`) do, whatever
+    the Keras backend."""
     token = _FORCED.set("tensorflow")
     try:
         yield

@@ -29,6 +29,8 @@ __all__ = [
     "clip",
     "from_xyxy",
     "paste_boxes",
+    "paste_into_box",
+    "pasted_region",
     "require_format",
     "to_xyxy",
 ]
@@ -286,4 +288,44 @@ def paste_boxes(
         ((own, partner), (own_labels, partner_labels)),
         (own_weight, kept[1]),
         moved,
+    )
+
+
+def pasted_region(lows, highs, owner):
+    """Each example's pasted box `[B, 1, 4]` as absolute xyxy (the cut axes
+    being height and width), from the int32 bounds `[B, 2]` of
+    `keras_mixup.spatial.draw_boxes`; `owner` names the variant in the
+    error.
+
+    Raises:
+        ValueError: for bounds of other than two cut axes.
+    """
+    if lows.shape[1] != 2:
+        raise ValueError(
+            f"{owner} moves detection boxes only when it cuts two axes "
+            f"(height and width); it cuts {lows.shape[1]} here (`axes`)."
+        )
+    ops = backend.ops()
+    lows = ops.core.cast(lows, "float32")
+    highs = ops.core.cast(highs, "float32")
+    region = ops.numpy.stack(
+        [lows[:, 1], lows[:, 0], highs[:, 1], highs[:, 0]], axis=-1
+    )
+    return region[:, None, :]
+
+
+def paste_into_box(draw, bounding_boxes, sizes, *, options, owner, **how):
+    """`paste_boxes` for a variant that pastes into one box per example:
+    the box of `draw.params["lows"]` and `["highs"]` (as `pasted_region`
+    takes them), the partners of `draw.partner_index`; `how` as
+    `paste_boxes` takes it (`fit_partner`)."""
+    lows, highs = draw.params["lows"], draw.params["highs"]
+    region = pasted_region(lows, highs, owner)
+    return paste_boxes(
+        bounding_boxes,
+        draw.partner_index,
+        region,
+        sizes,
+        options=options,
+        **how,
     )

@@ -260,24 +260,26 @@ class _VariantMapFunction(Mixup):
     arguments `<name>`, given, saved, printed and named in errors so
     (`CutMix(minmax=...)` sets `cutmix_minmax`); the function's `alpha`
     is the variant's Beta concentration, for a variant that draws lam
-    (`takes_alpha`)."""
+    (one with an `alpha_option`)."""
 
     variant_name = None
-    #: Whether the variant draws lam from Beta(alpha, alpha).
-    takes_alpha = True
     #: Options of the variant that the function leaves to `Mixup`.
     left_to_mixup = ()
+    #: What the function returns in which dtype, for its docstring.
+    returned = "labels as floats, pasted images in their own dtype"
+    #: The function's construction in its docstring's example.
+    example = None
 
     @classmethod
     def accepted(cls):
         """The option names the function takes."""
+        variant = variants.REGISTRY[cls.variant_name]
+        takes_alpha = variant.alpha_option is not None  # a Beta draw of lam
         return tuple(
             name
-            for name in map_function_options(
-                variants.REGISTRY[cls.variant_name]
-            )
+            for name in map_function_options(variant)
             if name not in cls.left_to_mixup
-            and (cls.takes_alpha or name != "alpha")
+            and (takes_alpha or name != "alpha")
         )
 
     @classmethod
@@ -346,15 +348,40 @@ class _VariantMapFunction(Mixup):
             and (takes_boxes or name not in _BOX_OPTIONS)
         ]
         doc = options.document_options(cls.__doc__, names, cls.renamed())
-        cls.__doc__ = doc.replace("    {call_arguments}\n", _CALL_ARGUMENTS)
+        call = _CALL_ARGUMENTS.format(returned=cls.returned)
+        doc = doc.replace("    {call_arguments}\n", call)
+        example = _EXAMPLE.format(example=cls.example)
+        cls.__doc__ = doc.replace("    {example}\n", example)
 
 
-#: The call arguments of every variant's map function, for its docstring.
+#: The call arguments and return value of every variant's map function,
+#: for its docstring (`returned`: the class's dtypes of what it returns).
 _CALL_ARGUMENTS = """\
     Call arguments:
         x: the inputs (as `keras_mixup.Mixup`), or keras's dict element.
         y: the labels; left out only for the dict element.
         sample_weight: optional weights, blended. Defaults to `None`.
+
+    Returns:
+        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
+        {returned}.
+"""
+
+#: The example of every variant's map function: images filled with their
+#: index, and labels that are each source's fraction of the pixels.
+_EXAMPLE = """\
+    Example:
+
+    ```python
+    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
+        (8, 32, 32, 3), "float32")  # each image filled with its index
+    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
+    ds = ds.map(keras_mixup.{example})
+    images, labels = next(iter(ds))
+    fractions = [np.mean(images.numpy() == i, axis=(1, 2, 3))
+                 for i in range(8)]
+    np.testing.assert_allclose(np.stack(fractions, 1), labels, atol=1e-6)
+    ```
 """
 
 #: The options that apply to boxes only (not documented for a variant
@@ -381,28 +408,15 @@ class CutMix(_VariantMapFunction):
 
     {call_arguments}
 
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats, pasted images in their own dtype.
-
     Raises:
         ValueError: for an invalid option; at trace time as `Mixup`, and
             for inputs with no image (rank 4 or 5) and no `axes`.
 
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.CutMix(alpha=1.0, num_classes=8, seed=1))
-    images, labels = next(iter(ds))
-    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-    ```
+    {example}
     """
 
     variant_name = "cutmix"
+    example = "CutMix(alpha=1.0, num_classes=8, seed=1)"
     left_to_mixup = ("switch_prob",)  # the switch is Mixup's
 
     def __init__(self, alpha=1.0, *, minmax=None, **kwargs):
@@ -427,28 +441,15 @@ class FMix(_VariantMapFunction):
 
     {call_arguments}
 
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats, pasted images in their own dtype.
-
     Raises:
         ValueError: for an invalid option; at trace time as `CutMix`, and
             for an element with `bounding_boxes` (FMix has no box rule).
 
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.FMix(alpha=1.0, num_classes=8, seed=1))
-    images, labels = next(iter(ds))
-    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-    ```
+    {example}
     """
 
     variant_name = "fmix"
+    example = "FMix(alpha=1.0, num_classes=8, seed=1)"
 
     def __init__(self, alpha=1.0, *, decay_power=3.0, **kwargs):
         super().__init__(alpha=alpha, decay_power=decay_power, **kwargs)
@@ -472,30 +473,16 @@ class GridMix(_VariantMapFunction):
 
     {call_arguments}
 
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats, pasted images in their own dtype.
-
     Raises:
         ValueError: for an invalid option; at trace time as `CutMix`, for
             an element with `bounding_boxes` (GridMix has no box rule), and
             for `axes` naming other than two axes.
 
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.GridMix(alpha=1.0, n_holes=(2, 6),
-                                    num_classes=8, seed=1))
-    images, labels = next(iter(ds))
-    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-    ```
+    {example}
     """
 
     variant_name = "gridmix"
+    example = "GridMix(n_holes=(2, 6), num_classes=8, seed=1)"
 
     def __init__(self, alpha=1.0, **kwargs):
         super().__init__(alpha=alpha, **kwargs)
@@ -519,28 +506,16 @@ class ResizeMix(_VariantMapFunction):
 
     {call_arguments}
 
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels and images as floats, integer masks integer.
-
     Raises:
-        ValueError: for an invalid option; at trace time as `CutMix`.
+        ValueError: for an invalid option; at trace time as `CutMix`, and
+            for `axes` naming other than two axes.
 
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.ResizeMix(scale=(0.1, 0.8), num_classes=8))
-    images, labels = next(iter(ds))
-    own = np.mean(images.numpy() == x, axis=(1, 2, 3))
-    np.testing.assert_allclose(np.diag(labels), own, atol=1e-6)
-    ```
+    {example}
     """
 
     variant_name = "resizemix"
-    takes_alpha = False  # tau ~ U(scale), no Beta draw
+    returned = "labels and images as floats, integer masks integer"
+    example = "ResizeMix(scale=(0.1, 0.8), num_classes=8, seed=1)"
 
     def __init__(self, scale=(0.1, 0.8), **kwargs):
         super().__init__(scale=scale, **kwargs)
@@ -565,29 +540,16 @@ class Mosaic(_VariantMapFunction):
 
     {call_arguments}
 
-    Returns:
-        `(x, y)`, `(x, y, sample_weight)` or the dict element, mixed;
-        labels as floats, images in their own dtype.
-
     Raises:
-        ValueError: for an invalid option; at trace time as `CutMix`.
+        ValueError: for an invalid option; at trace time as `CutMix`, and
+            for `axes` naming other than two axes.
 
-    Example:
-
-    ```python
-    x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-        (8, 32, 32, 3), "float32")  # each image filled with its index
-    ds = tf.data.Dataset.from_tensor_slices((x, np.arange(8))).batch(8)
-    ds = ds.map(keras_mixup.Mosaic(center=(0.25, 0.75), num_classes=8))
-    images, labels = next(iter(ds))
-    fractions = [np.mean(images.numpy() == i, axis=(1, 2, 3))
-                 for i in range(8)]
-    np.testing.assert_allclose(np.stack(fractions, 1), labels, atol=1e-6)
-    ```
+    {example}
     """
 
     variant_name = "mosaic"
-    takes_alpha = False  # the centre ~ U(center), no Beta draw
+    returned = "labels as floats, images in their own dtype"
+    example = "Mosaic(center=(0.25, 0.75), num_classes=8, seed=1)"
 
     def __init__(self, center=(0.25, 0.75), **kwargs):
         super().__init__(center=center, **kwargs)

@@ -27,7 +27,8 @@ LABELS_KEY = "labels"
 MASKS_KEY = "segmentation_masks"
 BOXES_KEY = "bounding_boxes"
 
-#: Keras keys that only `Mixup`, `CutMix` and `MixupLayer` mix.
+#: Keras keys that only the map functions (`Mixup` and the variants' own)
+#: and `MixupLayer` mix.
 _NOT_YET = (BOXES_KEY, MASKS_KEY)
 
 #: A dict element's parts; `labels`, `masks` and `boxes` may be `None`.
@@ -72,8 +73,8 @@ def from_dict(element, owner):
         boxes = [k for k in others if k in _NOT_YET]
         if boxes:
             hint = (
-                f" {boxes} are mixed by Mixup, CutMix and MixupLayer only: "
-                "drop them here."
+                f" {boxes} are mixed by the map functions (Mixup and the "
+                "variants' own) and MixupLayer only: drop them here."
             )
         raise ValueError(
             f"A dict passed to {owner} must hold exactly one of "

@@ -197,15 +197,6 @@ class MixingEngine:
             y, self.options["num_classes"], self.options["label_smoothing"]
         )
 
-    def _encoded(self, y, sample_weight):
-        """Labels encoded and sample weights as floats, for blending."""
-        y = None if y is None else self.encode(y)
-        if sample_weight is not None:
-            sample_weight = float_weights(
-                checks.check_tensor(sample_weight, "sample_weight")
-            )
-        return y, sample_weight
-
     def apply(
         self,
         draw,
@@ -241,23 +232,14 @@ class MixingEngine:
         if mix_labels is None:
             mix_labels = self.options["mix_labels"]
         if mix_labels:
-            y, sample_weight = self._encoded(y, sample_weight)
+            y, sample_weight = _encoded(self, y, sample_weight)
         else:
             self.settings.check_inputs_only()
         structure = x if masks is None else (x, masks)
         images, others, repack = _split_images(self, structure, masks)
         images = _apply_images(self, draw, images)
-        labels = [y, sample_weight] if mix_labels else [None, None]
-        parts = [others, *labels]
-        present = [part for part in parts if part is not None]
-        mixed = iter(
-            self.variant.apply_labels(
-                draw, present, fused=self.options["fused"]
-            )
-        )
-        others, *labels = (
-            None if part is None else next(mixed) for part in parts
-        )
+        labels = (y, sample_weight) if mix_labels else (None, None)
+        others, *labels = _apply_rest(self, draw, others, *labels)
         if mix_labels:
             y, sample_weight = labels
         structure = repack(images, others)
@@ -373,6 +355,30 @@ def _apply_images(engine, draw, images):
     if blending.use_fused(engine.options["fused"]):
         run = blending.xla_compiled(run)
     return run(engine.variant, draw, leaves, specs, dtype)
+
+
+def _encoded(engine, y, sample_weight):
+    """Labels encoded and sample weights as floats, for blending."""
+    y = None if y is None else engine.encode(y)
+    if sample_weight is not None:
+        sample_weight = float_weights(
+            checks.check_tensor(sample_weight, "sample_weight")
+        )
+    return y, sample_weight
+
+
+def _apply_rest(engine, draw, others, y, sample_weight):
+    """The leaves the variant does not cut, the labels and the sample
+    weights (`None` for those not mixed) through the variant's
+    `apply_labels`, in one call; `None` entries kept."""
+    parts = [others, y, sample_weight]
+    present = [part for part in parts if part is not None]
+    mixed = iter(
+        engine.variant.apply_labels(
+            draw, present, fused=engine.options["fused"]
+        )
+    )
+    return [None if part is None else next(mixed) for part in parts]
 
 
 def _run_images(variant, draw, images, specs, float_dtype):

@@ -133,10 +133,28 @@ def _blocks(flat, size, dim, layout):
     return numpy.reshape(flat, shape)
 
 
+#: The call arguments and return value of every `_Features`, for their
+#: docstrings (their `{call}` line).
+_CALL = """\
+    Call arguments:
+        inputs: a batch-first tensor or nested structure of tensors with
+            static feature sizes.
+
+    Returns:
+        A float tensor of shape `[B, dim]` (float64 for float64 inputs,
+        else float32), without gradient.
+"""
+
+
 class _Features:
     """What `MeanPool` and `CountSketch` share: equality, hashing, `repr`
     and `from_config`, all from `get_config()`, the constructor
-    arguments."""
+    arguments; and the call's documentation."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__doc__:  # None under python -OO
+            cls.__doc__ = cls.__doc__.replace("    {call}\n", _CALL)
 
     @classmethod
     def from_config(cls, config):
@@ -170,13 +188,7 @@ class MeanPool(_Features):
             feature size, the output is the input, zero-padded. Defaults
             to `64`.
 
-    Call arguments:
-        inputs: a batch-first tensor or nested structure of tensors with
-            static feature sizes.
-
-    Returns:
-        A float tensor of shape `[B, dim]` (float64 for float64 inputs,
-        else float32), without gradient.
+    {call}
 
     Raises:
         ValueError: for a bad `dim`, at construction, or inputs whose
@@ -238,13 +250,7 @@ class CountSketch(_Features):
             Defaults to `64`.
         seed: the seed of the signs, an int >= 0. Defaults to `0`.
 
-    Call arguments:
-        inputs: a batch-first tensor or nested structure of tensors with
-            static feature sizes.
-
-    Returns:
-        A float tensor of shape `[B, dim]` (float64 for float64 inputs,
-        else float32), without gradient.
+    {call}
 
     Raises:
         ValueError: for a bad `dim` or `seed`, at construction, or inputs

@@ -106,6 +106,22 @@ def variant_alpha(variant, title, doc=None):
     )
 
 
+def variant_range(variant, name, default, meaning, doc):
+    """An option of the variant `variant` alone: a range of fractions `(lo,
+    hi)`, 0 < lo <= hi <= 1, `meaning` saying what it ranges over (for its
+    error), saved as a list."""
+    return variant_option(
+        variant,
+        name,
+        default,
+        lambda value: checks.check_minmax(
+            value, name, meaning=meaning, optional=False
+        ),
+        doc,
+        to_config=as_list,
+    )
+
+
 def choice(name, choices, meaning=""):
     """A check that `value` is one of `choices`."""
     return lambda value: checks.check_choice(value, name, choices, meaning)

@@ -105,6 +105,27 @@ def _require(value, pairing, what):
         )
 
 
+#: The first two `Args:` entries of every strategy and of `partner_index`,
+#: for the `{batch_size_and_seed}` line of their docstrings.
+_BATCH_SIZE_AND_SEED = """\
+        batch_size: the number of examples, an int (or on TensorFlow a
+            scalar int tensor, for a dynamic batch size).
+        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
+            or a `keras.random.SeedGenerator`.
+"""
+
+
+def _documented(function):
+    """`function` with the `{batch_size_and_seed}` line of its docstring
+    filled in."""
+    if function.__doc__:  # None under python -OO
+        function.__doc__ = function.__doc__.replace(
+            "        {batch_size_and_seed}\n", _BATCH_SIZE_AND_SEED
+        )
+    return function
+
+
+@_documented
 def random_partner(
     batch_size,
     seed,
@@ -121,10 +142,7 @@ def random_partner(
     when it is larger.
 
     Args:
-        batch_size: the number of examples, an int (or on TensorFlow a
-            scalar int tensor, for a dynamic batch size).
-        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
-            or a `keras.random.SeedGenerator`.
+        {batch_size_and_seed}
         inputs: unused; accepted for the common strategy signature.
             Defaults to `None`.
         labels: unused; accepted for the common strategy signature.
@@ -179,6 +197,7 @@ def _same_class_mask(
     return backend.ops().numpy.equal(query[:, None], candidates[None, :])
 
 
+@_documented
 def same_class_partner(
     batch_size,
     seed,
@@ -197,10 +216,7 @@ def same_class_partner(
     one-hot or soft labels (see `class_ids`).
 
     Args:
-        batch_size: the number of examples, an int (or on TensorFlow a
-            scalar int tensor, for a dynamic batch size).
-        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
-            or a `keras.random.SeedGenerator`.
+        {batch_size_and_seed}
         inputs: unused; accepted for the common strategy signature.
             Defaults to `None`.
         labels: the batch's labels. Required.
@@ -335,6 +351,7 @@ def _common_dtype(query, candidates):
     return cast(query, "float64"), cast(candidates, "float64")
 
 
+@_documented
 def knn_partner(
     batch_size,
     seed,
@@ -358,10 +375,7 @@ def knn_partner(
     its class comes back unmixed.
 
     Args:
-        batch_size: the number of examples, an int (or on TensorFlow a
-            scalar int tensor, for a dynamic batch size).
-        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
-            or a `keras.random.SeedGenerator`.
+        {batch_size_and_seed}
         inputs: the batch's inputs. Required.
         labels: the batch's labels; required with `same_class`. Defaults
             to `None`.
@@ -485,6 +499,7 @@ def _gumbel_max(logits, seed):
     return numpy.where(found, choice, -1)
 
 
+@_documented
 def label_kernel_partner(
     batch_size,
     seed,
@@ -508,10 +523,7 @@ def label_kernel_partner(
     example is mixed with its nearest label.
 
     Args:
-        batch_size: the number of examples, an int (or on TensorFlow a
-            scalar int tensor, for a dynamic batch size).
-        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
-            or a `keras.random.SeedGenerator`.
+        {batch_size_and_seed}
         inputs: unused; accepted for the common strategy signature.
             Defaults to `None`.
         labels: the batch's labels, floats (regression targets, or soft or
@@ -583,6 +595,7 @@ def _options_of(strategy):
     )
 
 
+@_documented
 def partner_index(
     pairing, batch_size, seed, *, inputs=None, labels=None, **options
 ):
@@ -594,10 +607,7 @@ def partner_index(
 
     Args:
         pairing: the strategy's name, a key of `PAIRINGS`.
-        batch_size: the number of examples, an int (or on TensorFlow a
-            scalar int tensor, for a dynamic batch size).
-        seed: a stateless TensorFlow seed (an int tensor of shape `[2]`)
-            or a `keras.random.SeedGenerator`.
+        {batch_size_and_seed}
         inputs: the batch's inputs, for strategies that look at them.
             Defaults to `None`.
         labels: the batch's labels, for strategies that look at them.

@@ -1,6 +1,6 @@
 """Where the cutting variants cut: the spatial axes of images and videos,
-the split of a structure into the leaves cut and the rest, and masks built
-from index comparisons.
+the split of a structure into the leaves cut and the rest, the boxes of the
+box-cutting variants, and masks built from index comparisons.
 
 Written once against the backend namespace (`keras_mixup.backend.ops()`):
 it runs in `tf.data` and in a model on TensorFlow, JAX and PyTorch.
@@ -12,7 +12,11 @@ from keras_mixup import backend
 
 __all__ = [
     "cut_axes",
+    "draw_boxes",
     "gather_positions",
+    "mask_along",
+    "merge_trailing",
+    "paste_where",
     "per_example",
     "positions",
     "sizes",
@@ -153,6 +157,39 @@ def positions(size, axis, rank):
     return ops.numpy.reshape(ops.numpy.arange(size, dtype="int32"), shape)
 
 
+def mask_along(image, rank, axes, along, trailing=1):
+    """Bool, broadcastable to `image`: the positions where `along(j,
+    where)` holds on every cut axis `j`, `where` the positions along
+    `axes[j]` (as `positions`; on the last cut axis divided by `trailing`,
+    for an image whose trailing axes `merge_trailing` merged)."""
+    np = backend.ops().numpy
+    shape = backend.ops().core.shape(image)
+    inside = None
+    for j, axis in enumerate(axes):
+        where = positions(shape[axis], axis, rank)
+        if axis == max(axes) and trailing != 1:
+            where = where // trailing
+        condition = along(j, where)
+        inside = (
+            condition if inside is None else np.logical_and(inside, condition)
+        )
+    return inside
+
+
+def paste_where(image, rank, axes, partner_index, mask):
+    """`image` with its partner's values (`partner_index`, int32 `[B]`)
+    where `mask(merged, merged_rank, trailing)` holds, computed on the image
+    with its trailing axes merged (see `merge_trailing`): one masked select
+    that XLA fuses with the partner gather."""
+    ops = backend.ops()
+    merged, merged_rank, trailing = merge_trailing(image, rank, axes)
+    partner = ops.numpy.take(merged, partner_index, axis=0)
+    pasted = ops.numpy.where(
+        mask(merged, merged_rank, trailing), partner, merged
+    )
+    return ops.numpy.reshape(pasted, ops.core.shape(image))
+
+
 def gather_positions(image, axes, source, coordinates):
     """`image` read at other positions, in one gather: the value at each
     position comes from example `source` at `coordinates` along the cut
@@ -192,3 +229,72 @@ def gather_positions(image, axes, source, coordinates):
     flat = np.reshape(image, [count, rows])
     taken = np.take(flat, np.reshape(index, [count]), axis=0)
     return np.reshape(taken, shape)
+
+
+def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
+    """Draws one box per lam.
+
+    Args:
+        sizes: the sizes along the `k` cut axes (ints or scalar tensors).
+        lam: float32 `[n]`, the drawn lam (unused with `minmax`).
+        seed: a seed, as `keras_mixup.backend.uniform` takes it.
+        minmax: `None`, or `(lo, hi)`: the side fractions are drawn
+            uniformly in that range and the box placed inside. Defaults to
+            `None`: side fractions `(1 - lam) ** (1 / k)`, centre uniform,
+            box clipped at the border.
+        sides: `None`, or float32 `[n]`: the side fractions (the same on
+            every axis), placed as without `minmax` (ResizeMix's boxes).
+            Defaults to `None`: from lam.
+
+    Returns:
+        `(lows, highs, kept)`: int32 `[n, k]` box bounds (`highs`
+        exclusive) and float32 `[n]`, the fraction of values outside the
+        box (what each example keeps).
+    """
+    ops = backend.ops()
+    np = ops.numpy
+    count = ops.core.shape(lam)[0]
+    k = len(sizes)
+    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
+    side_seed, place_seed = backend.split(seed)
+    place = backend.uniform([count, k], place_seed)
+    if minmax is None:
+        side = np.power(1.0 - lam, 1.0 / k) if sides is None else sides
+        side = side[:, None] * np.ones([1, k])
+        lengths = np.round(side * size)
+        start = np.floor(place * size) - np.floor(lengths / 2)
+        lows = np.minimum(np.maximum(start, 0.0), size)
+        highs = np.minimum(np.maximum(start + lengths, 0.0), size)
+    else:
+        side = backend.uniform(
+            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
+        )
+        lengths = np.round(side * size)
+        lows = np.floor(place * (size - lengths + 1.0))
+        highs = lows + lengths
+    area = np.prod(highs - lows, axis=1) / np.prod(size)
+    cast = ops.core.cast
+    return cast(lows, "int32"), cast(highs, "int32"), 1.0 - area
+
+
+def merge_trailing(image, rank, axes):
+    """`image` with the axes after its last cut axis merged into that axis
+    (`[B, H, W, C]` as `[B, H, W * C]`): the box mask then needs no
+    broadcast over channels, which XLA runs faster (see the guide
+    "Performance").
+
+    Returns:
+        `(merged, rank, trailing)`: the merged tensor, its rank, and the
+        number of values each position of the last cut axis now spans.
+    """
+    last = max(axes)
+    if last == rank - 1:
+        return image, rank, 1
+    ops = backend.ops()
+    shape = ops.core.shape(image)
+    trailing = 1
+    for size in shape[last + 1 :]:
+        trailing = trailing * size
+    # No -1: a batch of 0 examples has no size to infer.
+    merged = ops.numpy.reshape(image, [*shape[:last], shape[last] * trailing])
+    return merged, last + 1, trailing

@@ -13,7 +13,7 @@ keeps integer images integer) and whether it has an inputs-only form. The
 engine and the entry points call these and never name a variant.
 
 A variant draws from `sources` examples per output: the example and
-`sources - 1` partners (2 for mixup and CutMix, 4 for Mosaic). With more
+`sources - 1` partners (2 for a blend or a paste, 4 for Mosaic). With more
 than one partner, `Draw.partner_index` is `[B, sources - 1]` (one pairing
 draw per column) and the labels are the weighted sum of the sources'
 labels with the weights `source_weights` gives (the exact fraction of

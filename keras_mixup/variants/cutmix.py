@@ -18,13 +18,7 @@ complement is not a box, so CutMix has no inputs-only form.
 from keras_mixup import backend, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
-__all__ = [
-    "CutMix",
-    "draw_boxes",
-    "inside_boxes",
-    "merge_trailing",
-    "pasted_region",
-]
+__all__ = ["CutMix", "inside_boxes"]
 
 
 OPTIONS = (
@@ -75,90 +69,17 @@ OPTIONS = (
 )
 
 
-def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
-    """Draws one box per lam.
-
-    Args:
-        sizes: the sizes along the `k` cut axes (ints or scalar tensors).
-        lam: float32 `[n]`, the drawn lam (unused with `minmax`).
-        seed: a seed, as `keras_mixup.backend.uniform` takes it.
-        minmax: `None`, or `(lo, hi)`: the side fractions are drawn
-            uniformly in that range and the box placed inside. Defaults to
-            `None`: side fractions `(1 - lam) ** (1 / k)`, centre uniform,
-            box clipped at the border.
-        sides: `None`, or float32 `[n]`: the side fractions (the same on
-            every axis), placed as without `minmax` (ResizeMix's boxes).
-            Defaults to `None`: from lam.
-
-    Returns:
-        `(lows, highs, kept)`: int32 `[n, k]` box bounds (`highs`
-        exclusive) and float32 `[n]`, the fraction of values outside the
-        box (what each example keeps).
-    """
-    ops = backend.ops()
-    np = ops.numpy
-    count = ops.core.shape(lam)[0]
-    k = len(sizes)
-    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
-    side_seed, place_seed = backend.split(seed)
-    place = backend.uniform([count, k], place_seed)
-    if minmax is None:
-        side = np.power(1.0 - lam, 1.0 / k) if sides is None else sides
-        side = side[:, None] * np.ones([1, k])
-        lengths = np.round(side * size)
-        start = np.floor(place * size) - np.floor(lengths / 2)
-        lows = np.minimum(np.maximum(start, 0.0), size)
-        highs = np.minimum(np.maximum(start + lengths, 0.0), size)
-    else:
-        side = backend.uniform(
-            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
-        )
-        lengths = np.round(side * size)
-        lows = np.floor(place * (size - lengths + 1.0))
-        highs = lows + lengths
-    area = np.prod(highs - lows, axis=1) / np.prod(size)
-    cast = ops.core.cast
-    return cast(lows, "int32"), cast(highs, "int32"), 1.0 - area
-
-
-def merge_trailing(image, rank, axes):
-    """`image` with the axes after its last cut axis merged into that axis
-    (`[B, H, W, C]` as `[B, H, W * C]`): the box mask then needs no
-    broadcast over channels, which XLA runs faster (see the guide
-    "Performance").
-
-    Returns:
-        `(merged, rank, trailing)`: the merged tensor, its rank, and the
-        number of values each position of the last cut axis now spans.
-    """
-    last = max(axes)
-    if last == rank - 1:
-        return image, rank, 1
-    ops = backend.ops()
-    shape = ops.core.shape(image)
-    trailing = 1
-    for size in shape[last + 1 :]:
-        trailing = trailing * size
-    # No -1: a batch of 0 examples has no size to infer.
-    merged = ops.numpy.reshape(image, [*shape[:last], shape[last] * trailing])
-    return merged, last + 1, trailing
-
-
 def inside_boxes(image, lows, highs, rank, axes, trailing=1):
     """Bool, broadcastable to `image`: whether a position lies in its
     example's box (`lows`, `highs`: int32 `[B, k]` or `[1, k]`)."""
     np = backend.ops().numpy
-    shape = backend.ops().core.shape(image)
-    inside = None
-    for j, axis in enumerate(axes):
-        where = spatial.positions(shape[axis], axis, rank)
-        if axis == max(axes) and trailing != 1:
-            where = where // trailing
+
+    def along(j, where):
         low = spatial.per_example(lows[:, j], rank)
         high = spatial.per_example(highs[:, j], rank)
-        along = np.logical_and(where >= low, where < high)
-        inside = along if inside is None else np.logical_and(inside, along)
-    return inside
+        return np.logical_and(where >= low, where < high)
+
+    return spatial.mask_along(image, rank, axes, along, trailing)
 
 
 class CutMix(base.Variant):
@@ -184,7 +105,7 @@ class CutMix(base.Variant):
         np = backend.ops().numpy
         lam = context.lam(self.alpha)
         minmax = self.config["cutmix_minmax"]
-        lows, highs, kept = draw_boxes(
+        lows, highs, kept = spatial.draw_boxes(
             context.image_sizes(),
             np.reshape(lam, [-1]),
             context.seed(0),
@@ -197,7 +118,9 @@ class CutMix(base.Variant):
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         ops = backend.ops()
-        merged, merged_rank, trailing = merge_trailing(image, rank, axes)
+        merged, merged_rank, trailing = spatial.merge_trailing(
+            image, rank, axes
+        )
         partner = ops.numpy.take(merged, draw.partner_index, axis=0)
         inside = inside_boxes(
             merged,
@@ -211,28 +134,6 @@ class CutMix(base.Variant):
         return ops.numpy.reshape(pasted, ops.core.shape(image))
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
-        region = pasted_region(draw.params["lows"], draw.params["highs"])
-        return boxes.paste_boxes(
-            bounding_boxes,
-            draw.partner_index,
-            region,
-            sizes,
-            options=self.config,
+        return boxes.paste_into_box(
+            draw, bounding_boxes, sizes, options=self.config, owner="CutMix"
         )
-
-
-def pasted_region(lows, highs, owner="CutMix"):
-    """Each example's pasted box `[B, 1, 4]` as absolute xyxy (the cut axes
-    being height and width)."""
-    if lows.shape[1] != 2:
-        raise ValueError(
-            f"{owner} moves detection boxes only when it cuts two axes "
-            f"(height and width); it cuts {lows.shape[1]} here (`axes`)."
-        )
-    ops = backend.ops()
-    lows = ops.core.cast(lows, "float32")
-    highs = ops.core.cast(highs, "float32")
-    region = ops.numpy.stack(
-        [lows[:, 1], lows[:, 0], highs[:, 1], highs[:, 0]], axis=-1
-    )
-    return region[:, None, :]

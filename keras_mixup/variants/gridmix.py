@@ -24,7 +24,7 @@ grid, so GridMix has no inputs-only form; it has no box rule.
 """
 
 from keras_mixup import backend, checks, options, spatial
-from keras_mixup.variants import base, cutmix
+from keras_mixup.variants import base
 
 __all__ = ["GridMix", "draw_grids", "grids", "in_grid"]
 
@@ -169,23 +169,20 @@ def grids(sizes, lam, **drawn):
 def in_grid(image, grid, rank, axes, trailing=1):
     """Bool, broadcastable to `image`: whether a position lies in a hole of
     its example's grid (`grid` as `draw_grids` returns it, `[B, 2]` or
-    `[1, 2]` tensors; `trailing` as `CutMix`'s merged last axis)."""
+    `[1, 2]` tensors; `trailing` as `keras_mixup.spatial.mask_along`
+    takes it)."""
     np = backend.ops().numpy
-    shape = backend.ops().core.shape(image)
-    inside = None
-    for j, axis in enumerate(axes):
-        where = spatial.positions(shape[axis], axis, rank)
-        if axis == max(axes) and trailing != 1:
-            where = where // trailing
+
+    def along(j, where):
         start, extent, period, hole = (
             spatial.per_example(grid[key][:, j], rank)
             for key in ("start", "extent", "period", "hole")
         )
         offset = where - start
-        along = np.logical_and(offset >= 0, offset < extent)
-        along = np.logical_and(along, np.mod(offset, period) < hole)
-        inside = along if inside is None else np.logical_and(inside, along)
-    return inside
+        inside = np.logical_and(offset >= 0, offset < extent)
+        return np.logical_and(inside, np.mod(offset, period) < hole)
+
+    return spatial.mask_along(image, rank, axes, along, trailing)
 
 
 class GridMix(base.Variant):
@@ -198,8 +195,7 @@ class GridMix(base.Variant):
     alpha_option = "gridmix_alpha"
     spatial = True
     keeps_values = True
-    inputs_only_form = False
-    takes = frozenset(base.TARGETS[:4])
+    inputs_only_form = False  # takes the default targets: no boxes
     needs_labels_reason = (
         "The inputs-only form needs a mixing symmetric under swapping the "
         "two examples; a GridMix grid's complement is not a grid, so "
@@ -214,9 +210,12 @@ class GridMix(base.Variant):
         return base.Draw(np.reshape(kept, context.shape), None, grid)
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
-        ops = backend.ops()
-        merged, merged_rank, trailing = cutmix.merge_trailing(image, rank, axes)
-        partner = ops.numpy.take(merged, draw.partner_index, axis=0)
-        holes = in_grid(merged, draw.params, merged_rank, axes, trailing)
-        pasted = ops.numpy.where(holes, partner, merged)
-        return ops.numpy.reshape(pasted, ops.core.shape(image))
+        return spatial.paste_where(
+            image,
+            rank,
+            axes,
+            draw.partner_index,
+            lambda merged, merged_rank, trailing: in_grid(
+                merged, draw.params, merged_rank, axes, trailing
+            ),
+        )

@@ -20,25 +20,19 @@ the batch); masks tile with the pixels; boxes are moved into their tile,
 clipped to it and dropped under `min_box_visibility`.
 """
 
-from keras_mixup import backend, boxes, checks, options, spatial
+from keras_mixup import backend, boxes, options, spatial
 from keras_mixup.variants import base
 
 __all__ = ["Mosaic"]
 
 OPTIONS = (
-    options.variant_option(
+    options.variant_range(
         "mosaic",
         "mosaic_center",
         (0.25, 0.75),
-        lambda value: checks.check_minmax(
-            value,
-            "mosaic_center",
-            meaning="the range of the mosaic's centre, a fraction of each side",
-            optional=False,
-        ),
+        "the range of the mosaic's centre, a fraction of each side",
         "`(lo, hi)` with 0 < lo <= hi <= 1: Mosaic's centre is drawn "
         "uniformly in that fraction of each side.",
-        to_config=options.as_list,
     ),
 )
 

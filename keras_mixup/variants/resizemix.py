@@ -4,7 +4,7 @@ into a box of the example.
     tau ~ U(scale)      box sides round(tau * H), round(tau * W)
 
 the box's centre uniform over the image and the box clipped at the border
-(as CutMix places its boxes); the whole partner is resized to the clipped
+(`keras_mixup.spatial.draw_boxes`); the whole partner is resized to the clipped
 box and pasted there, so the label weight of each example's own label is
 the exact fraction of its pixels outside the box. tau is drawn per example
 (`mode="elem"`) or per batch.
@@ -16,29 +16,23 @@ w), interpolation="bilinear", antialias=False)` (MMPretrain's default
 interpolation; OpenMixup's is nearest), and nearest neighbour with
 half-pixel centres for segmentation masks, which stay integer. The
 partner's boxes are scaled and moved into the box; the example's own boxes
-are trimmed as under CutMix.
+are trimmed as under any paste (`keras_mixup.boxes.paste_boxes`).
 """
 
-from keras_mixup import backend, boxes, checks, options, spatial
-from keras_mixup.variants import base, cutmix
+from keras_mixup import backend, boxes, options, spatial
+from keras_mixup.variants import base
 
 __all__ = ["ResizeMix"]
 
 OPTIONS = (
-    options.variant_option(
+    options.variant_range(
         "resizemix",
         "resizemix_scale",
         (0.1, 0.8),
-        lambda value: checks.check_minmax(
-            value,
-            "resizemix_scale",
-            meaning="the range of the pasted box's side fraction tau",
-            optional=False,
-        ),
+        "the range of the pasted box's side fraction tau",
         "`(lo, hi)` with 0 < lo <= hi <= 1: ResizeMix draws the side "
         "fraction tau of the box the partner is resized into uniformly "
         "in that range.",
-        to_config=options.as_list,
     ),
 )
 
@@ -110,7 +104,7 @@ class ResizeMix(base.Variant):
         low, high = self.config["resizemix_scale"]
         count = context.batch_size if context.per_example else 1
         tau = backend.uniform([count], context.seed(0), minval=low, maxval=high)
-        lows, highs, kept = cutmix.draw_boxes(
+        lows, highs, kept = spatial.draw_boxes(
             sizes, tau, context.seed(1), sides=tau
         )
         params = {"lows": lows, "highs": highs, "tau": tau}
@@ -148,15 +142,12 @@ class ResizeMix(base.Variant):
         return np.where(inside, resized, image)
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
-        region = cutmix.pasted_region(
-            draw.params["lows"], draw.params["highs"], "ResizeMix"
-        )
-        return boxes.paste_boxes(
+        return boxes.paste_into_box(
+            draw,
             bounding_boxes,
-            draw.partner_index,
-            region,
             sizes,
             options=self.config,
+            owner="ResizeMix",
             fit_partner=True,
         )
 
