@@ -515,7 +515,7 @@ class ResizeMix(_VariantMapFunction):
 
     variant_name = "resizemix"
     returned = "labels and images as floats, integer masks integer"
-    example = "ResizeMix(scale=(0.1, 0.8), num_classes=8, seed=1)"
+    example = "ResizeMix(scale=(0.1, 0.8), num_classes=8)"
 
     def __init__(self, scale=(0.1, 0.8), **kwargs):
         super().__init__(scale=scale, **kwargs)
@@ -549,7 +549,7 @@ class Mosaic(_VariantMapFunction):
 
     variant_name = "mosaic"
     returned = "labels as floats, images in their own dtype"
-    example = "Mosaic(center=(0.25, 0.75), num_classes=8, seed=1)"
+    example = "Mosaic(center=(0.25, 0.75), num_classes=8)"
 
     def __init__(self, center=(0.25, 0.75), **kwargs):
         super().__init__(center=center, **kwargs)

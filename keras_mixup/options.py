@@ -432,7 +432,7 @@ def unused(names, resolved):
 def check_used(owner, given, resolved):
     """Refuses options given, at a value other than their default, that the
     chosen variants or pairing ignore (a default passed on, such as
-    `cutmix_alpha=None` from a command line, changes nothing and passes).
+    `knn_k=5` from a command line, changes nothing and passes).
 
     Raises:
         ValueError: naming the option, what uses it and what was chosen.

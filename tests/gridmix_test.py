@@ -199,7 +199,9 @@ def test_the_fused_and_plain_pastes_agree():
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
-def test_masks_follow_boxes_are_refused_and_labels_are_needed():
+def test_masks_follow_and_labels_are_needed():
+    # Boxes refused: variants_protocol_test.py, for every variant without
+    # a box rule.
     x = _index_images(6, (16, 16))
     masks = np.arange(6).reshape(6, 1, 1, 1) * np.ones(x.shape, "int32")
     mixer = keras_mixup.GridMix(num_classes=6, seed=1)
@@ -209,16 +211,6 @@ def test_masks_follow_boxes_are_refused_and_labels_are_needed():
     np.testing.assert_array_equal(
         out["segmentation_masks"].numpy() + 1, out["images"].numpy()
     )
-    element = {
-        "images": x,
-        "labels": np.arange(6),
-        "bounding_boxes": {
-            "boxes": np.zeros((6, 1, 4), "float32"),
-            "labels": np.zeros((6, 1), "int32"),
-        },
-    }
-    with pytest.raises(ValueError, match="gridmix.*`bounding_boxes`"):
-        mixer(element)
     layer = keras_mixup.MixupLayer(variant="gridmix")
     with pytest.raises(ValueError, match="grid's complement is not a grid"):
         layer(x, training=True)  # no labels: the inputs-only form

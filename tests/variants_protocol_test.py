@@ -95,6 +95,42 @@ def test_a_target_the_variant_has_no_rule_for_is_refused_by_name():
         )
 
 
+#: The registered variants without a rule for detection boxes.
+_BOXLESS = sorted(
+    name
+    for name, variant in variants.REGISTRY.items()
+    if "bounding_boxes" not in variant.takes
+)
+
+
+def _map_functions(name):
+    """`Mixup(variant=name)` and the variant's own map function, if any."""
+    own = [
+        cls
+        for cls in keras_mixup.data._VariantMapFunction.__subclasses__()
+        if cls.variant_name == name
+    ]
+    return [lambda **kw: keras_mixup.Mixup(variant=name, **kw), *own]
+
+
+@pytest.mark.parametrize("name", _BOXLESS)
+def test_a_variant_without_a_box_rule_refuses_boxes_by_name(name):
+    element = {
+        "images": np.arange(6, dtype="float32")[:, None, None, None]
+        * np.ones((6, 16, 16, 3), "float32"),
+        "labels": np.arange(6),
+        "bounding_boxes": {
+            "boxes": np.zeros((6, 1, 4), "float32"),
+            "labels": np.zeros((6, 1), "int32"),
+        },
+    }
+    for make in _map_functions(name):
+        with pytest.raises(ValueError, match=f"{name}.*`bounding_boxes`"):
+            make(num_classes=6, seed=1)(element)
+        with pytest.raises(ValueError, match="bounding_box_format"):
+            make(bounding_box_format="xyxy")
+
+
 def test_copies_for_input_pipelines_share_the_mixing_state():
     mixup = keras_mixup.Mixup(alpha=0.3, num_classes=4, seed=1)
     context = tf.distribute.InputContext(
