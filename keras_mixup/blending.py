@@ -31,6 +31,7 @@ from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf
 
 __all__ = [
+    "as_tensor",
     "blend",
     "blend_pair",
     "blend_sources",
@@ -535,7 +536,7 @@ def _nested_leaves(structure, is_tensor):
     return leaves, pack
 
 
-def _as_tensor(value):
+def as_tensor(value):
     """`value` as a tensor of the backend; a PyTorch tensor as it is
     (Keras's conversion costs tens of microseconds there, per call)."""
     core = backend.ops().core
@@ -552,7 +553,6 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     leaves, pack = _leaves(structure, ops.core.is_tensor)
     if not leaves:
         return structure
-    as_tensor = _as_tensor
     leaves = [as_tensor(t) for t in leaves]
     float_dtype = keras.backend.standardize_dtype(
         float_dtype or keras.config.dtype_policy().compute_dtype

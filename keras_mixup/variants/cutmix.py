@@ -15,15 +15,18 @@ fuses with the partner gather (one pass over the batch). A box's
 complement is not a box, so CutMix has no inputs-only form.
 """
 
-from keras_mixup import backend, boxes, checks, options, spatial
+from keras_mixup import backend, blending, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
 __all__ = [
     "CutMix",
+    "box_bounds",
     "draw_boxes",
     "inside_boxes",
     "merge_trailing",
     "pasted_region",
+    "torch_box_bounds",
+    "torch_paste",
 ]
 
 
@@ -96,29 +99,66 @@ def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
         box (what each example keeps).
     """
     ops = backend.ops()
-    np = ops.numpy
     count = ops.core.shape(lam)[0]
     k = len(sizes)
-    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
     side_seed, place_seed = backend.split(seed)
     place = backend.uniform([count, k], place_seed)
     if minmax is None:
-        side = np.power(1.0 - lam, 1.0 / k) if sides is None else sides
-        side = side[:, None] * np.ones([1, k])
+        side = ops.numpy.power(1.0 - lam, 1.0 / k) if sides is None else sides
+    else:
+        side = backend.uniform(
+            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
+        )
+    bounds = torch_box_bounds if backend.name() == "torch" else box_bounds
+    return bounds(sizes, side, place, inside=minmax is not None)
+
+
+def box_bounds(sizes, side, place, *, inside=False):
+    """The boxes of `draw_boxes` from their side fractions `side` (float32
+    `[n]`, or `[n, k]` with `inside`) and uniform `place` draws `[n, k]`:
+    centred at `place * size` and clipped at the border, or with `inside`
+    placed inside the image at `place * (size - length + 1)`.
+
+    Returns:
+        `(lows, highs, kept)`, as `draw_boxes`.
+    """
+    ops = backend.ops()
+    np = ops.numpy
+    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
+    if not inside:
+        side = side[:, None] * np.ones([1, len(sizes)])
         lengths = np.round(side * size)
         start = np.floor(place * size) - np.floor(lengths / 2)
         lows = np.minimum(np.maximum(start, 0.0), size)
         highs = np.minimum(np.maximum(start + lengths, 0.0), size)
     else:
-        side = backend.uniform(
-            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
-        )
         lengths = np.round(side * size)
         lows = np.floor(place * (size - lengths + 1.0))
         highs = lows + lengths
     area = np.prod(highs - lows, axis=1) / np.prod(size)
     cast = ops.core.cast
     return cast(lows, "int32"), cast(highs, "int32"), 1.0 - area
+
+
+def torch_box_bounds(sizes, side, place, *, inside=False):
+    """`box_bounds` in torch ops, eagerly (about ten small ops; through
+    Keras's dispatch each would convert its arguments first)."""
+    import torch
+
+    size = torch.tensor(
+        [[float(s) for s in sizes]], dtype=place.dtype, device=place.device
+    )
+    if not inside:
+        lengths = torch.round(side[:, None] * size)
+        start = torch.floor(place * size) - torch.floor(lengths / 2)
+        lows = torch.minimum(start.clamp(min=0.0), size)
+        highs = torch.minimum((start + lengths).clamp(min=0.0), size)
+    else:
+        lengths = torch.round(side * size)
+        lows = torch.floor(place * (size - lengths + 1.0))
+        highs = lows + lengths
+    area = torch.prod(highs - lows, dim=1) / torch.prod(size)
+    return lows.int(), highs.int(), 1.0 - area
 
 
 def merge_trailing(image, rank, axes):
@@ -196,6 +236,14 @@ class CutMix(base.Variant):
         return base.Draw(lam, None, params)
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
+        if backend.name() == "torch":
+            return torch_paste(
+                image,
+                draw.partner_index,
+                draw.params["lows"],
+                draw.params["highs"],
+                axes,
+            )
         ops = backend.ops()
         merged, merged_rank, trailing = merge_trailing(image, rank, axes)
         partner = ops.numpy.take(merged, draw.partner_index, axis=0)
@@ -219,6 +267,37 @@ class CutMix(base.Variant):
             sizes,
             options=self.config,
         )
+
+
+def torch_paste(image, partner_index, lows, highs, axes):
+    """The paste on PyTorch, eagerly: with one box for the batch (`lows`
+    `[1, k]`), the image copied and the partners' box copied into it (one
+    pass over the batch, one read of the box to the host); with a box per
+    example, one `torch.where` of the gathered partners on a box mask of
+    `[B, H, W, 1]`, broadcast over the channels (two passes)."""
+    import torch
+
+    image = blending.as_tensor(image)
+    rank = image.ndim
+    if lows.shape[0] == 1 and image.shape[0] != 1:
+        bounds = torch.cat([lows[0], highs[0]]).tolist()
+        box = [slice(None)] * rank
+        for j, axis in enumerate(axes):
+            box[axis] = slice(bounds[j], bounds[len(axes) + j])
+        pasted = image.clone()
+        pasted[tuple(box)] = image[tuple(box)].index_select(0, partner_index)
+        return pasted
+    inside = None
+    for j, axis in enumerate(axes):
+        shape = [1] * rank
+        shape[axis] = image.shape[axis]
+        where = torch.arange(image.shape[axis], device=image.device)
+        where = where.view(shape)
+        low = lows[:, j].view(-1, *[1] * (rank - 1))
+        high = highs[:, j].view(-1, *[1] * (rank - 1))
+        along = (where >= low) & (where < high)
+        inside = along if inside is None else inside & along
+    return torch.where(inside, image.index_select(0, partner_index), image)
 
 
 def pasted_region(lows, highs, owner="CutMix"):
