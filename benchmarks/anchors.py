@@ -137,7 +137,9 @@ def check_targets(rows):
         found = [
             (w, by_name.get((w, case)), by_name.get((w, anchor)))
             for (w, c) in by_name
-            if w.startswith(prefix) and c == case
+            if w.startswith(prefix)
+            and c == case
+            and (w, anchor) in by_name  # not a workload of other anchors
         ]
         for workload, ours, theirs in found:
             lines.append(

@@ -31,6 +31,7 @@ from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf
 
 __all__ = [
+    "as_tensor",
     "blend",
     "blend_pair",
     "blend_sources",
@@ -506,9 +507,42 @@ def _leaves(structure, is_tensor):
         return [structure], lambda mixed: mixed[0]
     if type(structure) in (list, tuple) and all(map(is_tensor, structure)):
         return list(structure), type(structure)
+    if type(structure) in (list, tuple) and all(
+        is_tensor(part)
+        or (type(part) in (list, tuple) and all(map(is_tensor, part)))
+        for part in structure
+    ):  # one level of nesting: the engine's [inputs, labels, weights]
+        return _nested_leaves(structure, is_tensor)
     return keras.tree.flatten(structure), functools.partial(
         keras.tree.pack_sequence_as, structure
     )
+
+
+def _nested_leaves(structure, is_tensor):
+    """`_leaves` of a list or tuple of tensors and of lists or tuples of
+    tensors, without `keras.tree`."""
+    sizes = [None if is_tensor(part) else len(part) for part in structure]
+    leaves = []
+    for part, size in zip(structure, sizes, strict=True):
+        leaves.extend([part] if size is None else part)
+
+    def pack(mixed):
+        mixed, parts = iter(mixed), []
+        for part, size in zip(structure, sizes, strict=True):
+            taken = [next(mixed) for _ in range(1 if size is None else size)]
+            parts.append(taken[0] if size is None else type(part)(taken))
+        return type(structure)(parts)
+
+    return leaves, pack
+
+
+def as_tensor(value):
+    """`value` as a tensor of the backend; a PyTorch tensor as it is
+    (Keras's conversion costs tens of microseconds there, per call)."""
+    core = backend.ops().core
+    if backend.name() == "torch" and core.is_tensor(value):
+        return value
+    return core.convert_to_tensor(value)
 
 
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
@@ -519,12 +553,11 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     leaves, pack = _leaves(structure, ops.core.is_tensor)
     if not leaves:
         return structure
-    leaves = [ops.core.convert_to_tensor(t) for t in leaves]
+    leaves = [as_tensor(t) for t in leaves]
     float_dtype = keras.backend.standardize_dtype(
         float_dtype or keras.config.dtype_policy().compute_dtype
     )
-    lam = ops.core.convert_to_tensor(lam)
-    partner_index = ops.core.convert_to_tensor(partner_index)
+    lam, partner_index = as_tensor(lam), as_tensor(partner_index)
     fused = use_fused(fused)
     name = backend.name()
     if name == "tensorflow":

@@ -439,8 +439,12 @@ def batch_size(*structures):
         ValueError: if two static batch sizes differ.
         tf.errors.InvalidArgumentError: if two dynamic ones differ.
     """
+    is_tensor = backend.ops().core.is_tensor
     leaves = [
-        t for s in structures if s is not None for t in keras.tree.flatten(s)
+        t
+        for s in structures
+        if s is not None
+        for t in ([s] if is_tensor(s) else keras.tree.flatten(s))
     ]
     static = {t.shape[0] for t in leaves if t.shape[0] is not None}
     message = (

@@ -133,7 +133,9 @@ def mix_dict(engine, element, owner, *, inputs_only=False, prepare=None):
     """
     parts = split_dict(element, owner)
     x = parts.inputs
-    if prepare is not None:
+    if prepare is not None and backend.ops().core.is_tensor(x):
+        x = prepare(x)
+    elif prepare is not None:
         x = keras.tree.map_structure(prepare, x)
     x, y, _, size = checks.check_batch(x, parts.labels)
     engine.settings.check_targets(

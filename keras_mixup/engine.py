@@ -322,6 +322,8 @@ def _split_images(engine, structure, masks):
     """The image leaves the variant cuts with their `(rank, axes,
     kind)`, the other leaves, and `repack(images, others)`."""
     if not engine.variant.spatial:
+        if backend.ops().core.is_tensor(structure):  # no walk of a tensor
+            return [], [structure], lambda _, others: others[0]
         leaves = keras.tree.flatten(structure)
         return (
             [],

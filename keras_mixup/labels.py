@@ -109,6 +109,11 @@ def _checked_finite(labels, check_values=True):
     `keras_mixup.checks.require`)."""
     if not check_values:
         return labels
+    if backend.name() == "torch":  # one reduction, one read to the host
+        if not bool(labels.isfinite().all()):
+            first = labels[~labels.isfinite()].flatten()[0]
+            raise checks.value_error(NONFINITE_MESSAGE, first)
+        return labels
     found, first = nonfinite_labels(labels)
     return checks.require(labels, found, first, NONFINITE_MESSAGE)
 
@@ -118,8 +123,37 @@ def _checked_ids(ids, num_classes, check_range=True, name="labels"):
     `keras_mixup.checks.require`)."""
     if not check_range:
         return ids
+    if backend.name() == "torch":
+        return _checked_torch_ids(ids, num_classes, name)
     found, first = outside_ids(ids, num_classes)
     return checks.require(ids, found, first, outside_message(num_classes, name))
+
+
+def _checked_torch_ids(ids, num_classes, name):
+    """`_checked_ids` on PyTorch: the smallest and largest id in one read
+    back to the host (two small ops); the first id outside is looked for
+    only when there is one."""
+    import torch
+
+    if ids.numel():
+        low, high = torch.stack(torch.aminmax(ids)).tolist()
+        if low < 0 or high >= num_classes:
+            first = ids[(ids < 0) | (ids >= num_classes)][0]
+            raise checks.value_error(outside_message(num_classes, name), first)
+    return ids
+
+
+def _torch_one_hot(ids, num_classes):
+    """One-hot rows of checked int ids `[B]` on PyTorch: one scatter of
+    ones into zeros (Keras's `one_hot` converts and checks its arguments
+    on every call)."""
+    import torch
+
+    dtype = getattr(torch, keras.config.floatx())
+    rows = torch.zeros(
+        (ids.shape[0], num_classes), dtype=dtype, device=ids.device
+    )
+    return rows.scatter_(1, ids.long().unsqueeze(1), 1.0)
 
 
 def _one_hot(labels, num_classes, check_range=True):
@@ -133,6 +167,8 @@ def _one_hot(labels, num_classes, check_range=True):
             f"[batch, 1]; received shape {_shape(labels)}. Pass one-hot "
             "or multi-hot labels as floats."
         )
+    if backend.name() == "torch" and check_range:  # ids all in range
+        return _torch_one_hot(_checked_ids(labels, num_classes), num_classes)
     ids = ops.core.cast(labels, "int32")
     ids = _checked_ids(ids, num_classes, check_range)
     return ops.nn.one_hot(ids, num_classes, dtype=keras.config.floatx())

@@ -11,6 +11,7 @@ import keras
 from keras_mixup import backend
 
 __all__ = [
+    "box_bounds",
     "cut_axes",
     "draw_boxes",
     "gather_positions",
@@ -21,6 +22,7 @@ __all__ = [
     "positions",
     "sizes",
     "split_inputs",
+    "torch_box_bounds",
 ]
 
 
@@ -252,29 +254,66 @@ def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
         box (what each example keeps).
     """
     ops = backend.ops()
-    np = ops.numpy
     count = ops.core.shape(lam)[0]
     k = len(sizes)
-    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
     side_seed, place_seed = backend.split(seed)
     place = backend.uniform([count, k], place_seed)
     if minmax is None:
-        side = np.power(1.0 - lam, 1.0 / k) if sides is None else sides
-        side = side[:, None] * np.ones([1, k])
+        side = ops.numpy.power(1.0 - lam, 1.0 / k) if sides is None else sides
+    else:
+        side = backend.uniform(
+            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
+        )
+    bounds = torch_box_bounds if backend.name() == "torch" else box_bounds
+    return bounds(sizes, side, place, inside=minmax is not None)
+
+
+def box_bounds(sizes, side, place, *, inside=False):
+    """The boxes of `draw_boxes` from their side fractions `side` (float32
+    `[n]`, or `[n, k]` with `inside`) and uniform `place` draws `[n, k]`:
+    centred at `place * size` and clipped at the border, or with `inside`
+    placed inside the image at `place * (size - length + 1)`.
+
+    Returns:
+        `(lows, highs, kept)`, as `draw_boxes`.
+    """
+    ops = backend.ops()
+    np = ops.numpy
+    size = np.stack([ops.core.cast(s, "float32") for s in sizes])[None]
+    if not inside:
+        side = side[:, None] * np.ones([1, len(sizes)])
         lengths = np.round(side * size)
         start = np.floor(place * size) - np.floor(lengths / 2)
         lows = np.minimum(np.maximum(start, 0.0), size)
         highs = np.minimum(np.maximum(start + lengths, 0.0), size)
     else:
-        side = backend.uniform(
-            [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
-        )
         lengths = np.round(side * size)
         lows = np.floor(place * (size - lengths + 1.0))
         highs = lows + lengths
     area = np.prod(highs - lows, axis=1) / np.prod(size)
     cast = ops.core.cast
     return cast(lows, "int32"), cast(highs, "int32"), 1.0 - area
+
+
+def torch_box_bounds(sizes, side, place, *, inside=False):
+    """`box_bounds` in torch ops, eagerly (about ten small ops; through
+    Keras's dispatch each would convert its arguments first)."""
+    import torch
+
+    size = torch.tensor(
+        [[float(s) for s in sizes]], dtype=place.dtype, device=place.device
+    )
+    if not inside:
+        lengths = torch.round(side[:, None] * size)
+        start = torch.floor(place * size) - torch.floor(lengths / 2)
+        lows = torch.minimum(start.clamp(min=0.0), size)
+        highs = torch.minimum((start + lengths).clamp(min=0.0), size)
+    else:
+        lengths = torch.round(side * size)
+        lows = torch.floor(place * (size - lengths + 1.0))
+        highs = lows + lengths
+    area = torch.prod(highs - lows, dim=1) / torch.prod(size)
+    return lows.int(), highs.int(), 1.0 - area
 
 
 def merge_trailing(image, rank, axes):

@@ -243,9 +243,10 @@ def ends():
 
 
 def blended_fused():
-    """JAX: the blend of a batch compiled by `jax.jit`: the instructions
-    of the compiled entry computation that make a batch-sized array, other
-    than the inputs (one fusion means one pass over the batch)."""
+    """JAX: the blend of a batch, and a whole `MixupLayer` call, compiled
+    by `jax.jit`: the instructions of the compiled entry computation that
+    make a batch-sized array, other than the inputs (one fusion means one
+    pass over the batch)."""
     if BACKEND != "jax":
         return None
     import jax
@@ -256,19 +257,34 @@ def blended_fused():
     index = ops.convert_to_tensor(RNG.permutation(16), "int32")
     out = {}
     for name, structure in (("batch", x), ("batch_and_labels", [x, y])):
-        text = (
-            jax.jit(lambda s, lam, i: blending.blend(s, lam, i))
-            .lower(structure, lam, index)
-            .compile()
-            .as_text()
-        )
-        entry = text[text.index("ENTRY") :].splitlines()[1:]
-        out[name] = [
-            line.split("=", 1)[1].split("(", 1)[0].split()[-1]
-            for line in entry
-            if " = f32[16," in line and "parameter(" not in line
-        ]
+        compiled = jax.jit(lambda s, lam, i: blending.blend(s, lam, i))
+        out[name] = _batch_instructions(compiled, structure, lam, index)
+    out["layer"] = _batch_instructions(jax.jit(_layer_call), x)
     return out
+
+
+def _layer_call(x):
+    """A `MixupLayer` call on keras's dict element (draw, label check,
+    one-hot, blends), as a jitted step runs it."""
+    import keras_mixup
+
+    layer = keras_mixup.MixupLayer(alpha=0.2, num_classes=10, seed=0)
+    ids = ops.arange(16, dtype="int32") % 10
+    with keras.StatelessScope():
+        return layer({"images": x, "labels": ids})["images"]
+
+
+def _batch_instructions(compiled, *args):
+    """The kinds of the instructions of the compiled entry computation
+    that make an f32 array of the batch's size (16 rows), parameters
+    excepted."""
+    text = compiled.lower(*args).compile().as_text()
+    entry = text[text.index("ENTRY") :].splitlines()[1:]
+    return [
+        line.split("=", 1)[1].split("(", 1)[0].split()[-1]
+        for line in entry
+        if " = f32[16," in line and "parameter(" not in line
+    ]
 
 
 def _half_forward(index, lam):

@@ -96,6 +96,9 @@ def test_jax_blend_is_one_fusion_under_jit(result):
     fused = result["fused"]
     assert fused["batch"] == ["fusion"], fused
     assert fused["batch_and_labels"] in (["fusion"], ["fusion", "fusion"])
+    # A whole MixupLayer call (draws, label check, one-hot, both blends):
+    # one pass over the images too.
+    assert fused["layer"] == ["fusion"], fused
 
 
 def test_integer_inputs_are_blended_in_the_float_dtype(result):

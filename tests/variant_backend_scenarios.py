@@ -5,8 +5,9 @@ shared per-backend process (conftest.py's `SHARED`):
         variant_backend_scenarios.py:resize_and_tile
 
 returns how far ResizeMix's pasted regions are from the partner resized
-by `keras.ops.image.resize` on that backend, and Mosaic's tiles from the
-crops written out by hand.
+by `keras.ops.image.resize` on that backend, Mosaic's tiles and CutMix's
+pastes (per batch and per example) from the crops written out by hand,
+and on PyTorch CutMix's boxes in torch ops from those in Keras ops.
 """
 
 import keras
@@ -67,6 +68,47 @@ def _tile_error(x):
     return error
 
 
+def _cut_error(x, mode):
+    """How far CutMix's images and label weights are from the partner's
+    box pasted by hand (each example's box read from the draw)."""
+    engine = MixingEngine(variant="cutmix", num_classes=B, seed=3, mode=mode)
+    draw = engine.draw(B, x)
+    mixed, labels, _ = engine.apply(draw, x, np.arange(B))
+    mixed, labels = _numpy(mixed), _numpy(labels)
+    lows, highs = _numpy(draw.params["lows"]), _numpy(draw.params["highs"])
+    lows, highs = np.broadcast_to(lows, (B, 2)), np.broadcast_to(highs, (B, 2))
+    partner, x = _numpy(draw.partner_index), _numpy(x)
+    error, label_error = 0.0, 0.0
+    for i in range(B):
+        (y0, x0), (y1, x1) = lows[i], highs[i]
+        expected = x[i].copy()
+        expected[y0:y1, x0:x1] = x[partner[i], y0:y1, x0:x1]
+        error = max(error, float(np.abs(mixed[i] - expected).max()))
+        kept = 1 - (y1 - y0) * (x1 - x0) / (H * W)
+        if partner[i] != i:
+            label_error = max(label_error, abs(float(labels[i, i]) - kept))
+    return error, label_error
+
+
+def _bounds_error():
+    """On PyTorch: how far the boxes of `torch_box_bounds` are from those
+    of `box_bounds` (Keras ops) on the same draws (0 elsewhere)."""
+    if keras.backend.backend() != "torch":
+        return 0.0
+    from keras_mixup import spatial
+
+    rng = np.random.default_rng(1)
+    place = keras.ops.convert_to_tensor(rng.random((64, 2)), "float32")
+    side = keras.ops.convert_to_tensor(rng.random(64), "float32")
+    error = 0.0
+    for inside, sides in ((False, side), (True, 1.0 - place)):
+        ours = spatial.torch_box_bounds((H, W), sides, place, inside=inside)
+        theirs = spatial.box_bounds((H, W), sides, place, inside=inside)
+        for a, b in zip(ours, theirs, strict=True):
+            error = max(error, float(np.abs(_numpy(a) - _numpy(b)).max()))
+    return error
+
+
 def resize_and_tile():
     rng = np.random.default_rng(0)
     x = rng.random((B, H, W, 1)).astype("float32")
@@ -74,4 +116,6 @@ def resize_and_tile():
         "backend": keras.backend.backend(),
         "resize_error": _resize_error(x),
         "tile_error": _tile_error(x),
+        "cut_errors": [_cut_error(x, mode) for mode in ("batch", "elem")],
+        "bounds_error": _bounds_error(),
     }

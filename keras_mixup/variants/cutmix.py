@@ -15,10 +15,10 @@ fuses with the partner gather (one pass over the batch). A box's
 complement is not a box, so CutMix has no inputs-only form.
 """
 
-from keras_mixup import backend, boxes, checks, options, spatial
+from keras_mixup import backend, blending, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
-__all__ = ["CutMix", "inside_boxes"]
+__all__ = ["CutMix", "inside_boxes", "torch_paste"]
 
 
 OPTIONS = (
@@ -117,6 +117,14 @@ class CutMix(base.Variant):
         return base.Draw(lam, None, params)
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
+        if backend.name() == "torch":
+            return torch_paste(
+                image,
+                draw.partner_index,
+                draw.params["lows"],
+                draw.params["highs"],
+                axes,
+            )
         ops = backend.ops()
         merged, merged_rank, trailing = spatial.merge_trailing(
             image, rank, axes
@@ -137,3 +145,34 @@ class CutMix(base.Variant):
         return boxes.paste_into_box(
             draw, bounding_boxes, sizes, options=self.config, owner="CutMix"
         )
+
+
+def torch_paste(image, partner_index, lows, highs, axes):
+    """The paste on PyTorch, eagerly: with one box for the batch (`lows`
+    `[1, k]`), the image copied and the partners' box copied into it (one
+    pass over the batch, one read of the box to the host); with a box per
+    example, one `torch.where` of the gathered partners on a box mask of
+    `[B, H, W, 1]`, broadcast over the channels (two passes)."""
+    import torch
+
+    image = blending.as_tensor(image)
+    rank = image.ndim
+    if lows.shape[0] == 1 and image.shape[0] != 1:
+        bounds = torch.cat([lows[0], highs[0]]).tolist()
+        box = [slice(None)] * rank
+        for j, axis in enumerate(axes):
+            box[axis] = slice(bounds[j], bounds[len(axes) + j])
+        pasted = image.clone()
+        pasted[tuple(box)] = image[tuple(box)].index_select(0, partner_index)
+        return pasted
+    inside = None
+    for j, axis in enumerate(axes):
+        shape = [1] * rank
+        shape[axis] = image.shape[axis]
+        where = torch.arange(image.shape[axis], device=image.device)
+        where = where.view(shape)
+        low = lows[:, j].view(-1, *[1] * (rank - 1))
+        high = highs[:, j].view(-1, *[1] * (rank - 1))
+        along = (where >= low) & (where < high)
+        inside = along if inside is None else inside & along
+    return torch.where(inside, image.index_select(0, partner_index), image)
