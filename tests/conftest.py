@@ -28,6 +28,7 @@ import pathlib
 import subprocess
 import sys
 import threading
+import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -423,6 +424,7 @@ class Background:
         self.pool = None
         self.lock = threading.Lock()
         self.factory = None
+        self.seconds = {}  # key: wall seconds of the finished run
 
     def add(self, key, modules, cost, function):
         """Declares the run `key` of the test modules `modules` (the
@@ -449,10 +451,12 @@ class Background:
                 return
             self.claimed.add(key)
         future = self.futures[key]
+        start = time.perf_counter()
         try:
             future.set_result(self.runs[key][2](self.factory))
         except BaseException as error:  # kept for every test that needs it
             future.set_exception(error)
+        self.seconds[key] = time.perf_counter() - start
 
     def result(self, key, tmp_path_factory):
         """The result of run `key`, run here if it has not started."""
@@ -462,6 +466,23 @@ class Background:
             self.futures.setdefault(key, concurrent.futures.Future())
         self._run(key)
         return self.futures[key].result()
+
+    def report(self):
+        """Lines for the terminal summary: each finished run's wall time
+        and, for the scenario chains, each scenario's `[wall, CPU]`
+        seconds (`scenario_runner.py`'s `"_seconds"`)."""
+        lines = []
+        for key, seconds in sorted(self.seconds.items(), key=lambda i: -i[1]):
+            lines.append(f"{seconds:7.1f}s  {key}")
+            future = self.futures[key]
+            found = None if future.exception() else future.result()
+            chains = found if key == "in_turn" else {"": found}
+            for backend, chain in (chains or {}).items():
+                timing = isinstance(chain, dict) and chain.get("_seconds")
+                for name, (wall, cpu) in (timing or {}).items():
+                    wall = "" if wall is None else f"{wall:.1f}s wall, "
+                    lines.append(f"{'':10}{backend} {name}: {wall}{cpu}s CPU")
+        return lines
 
     def stop(self):
         """Starts nothing more and ends the runs still going (the session
@@ -513,6 +534,16 @@ def pytest_collection_modifyitems(session, config, items):
     order), so that the other tests run while the runs work."""
     waiting = set().union(*(run[0] for run in BACKGROUND.runs.values()))
     items.sort(key=lambda item: _resolved(item.path) in waiting)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """How long each background run took (`--durations` lists only the
+    tests, which wait for these runs in their fixtures)."""
+    lines = BACKGROUND.report()
+    if lines:
+        terminalreporter.section("background runs")
+        for line in lines:
+            terminalreporter.write_line(line)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -6,8 +6,10 @@ so that each framework is imported once, not once per test module.
         '[["backend_scenarios.py", "beta", []],
           ["variant_contract_scenarios.py", "contract", ["DIR"]]]'
 
-prints one JSON object, `{scenario name: what it returned}`; a scenario
-that raised returns `{"error": its traceback}` and the others still run.
+prints one JSON object, `{scenario name: what it returned}`, and under
+`"_seconds"` each scenario's `[wall, CPU]` seconds and the process's
+(`"process"`, its imports included); a scenario that raised returns
+`{"error": its traceback}` and the others still run.
 Keras's global state (names, the dtype policy) is reset before each, as
 in a fresh process.
 """
@@ -16,6 +18,7 @@ import importlib
 import json
 import pathlib
 import sys
+import time
 import traceback
 
 HERE = pathlib.Path(__file__).parent
@@ -32,14 +35,21 @@ def run(specs):
     """`{name: module.name(*args)}` for each `[module.py, name, args]` in
     `specs`."""
     sys.path.insert(0, str(HERE))
-    found = {}
+    found, seconds = {}, {}
     for script, name, args in specs:
+        wall, cpu = time.perf_counter(), time.process_time()
         try:
             _reset()
             module = importlib.import_module(script.removesuffix(".py"))
             found[name] = getattr(module, name)(*args)
         except Exception:  # reported to the tests that need this scenario
             found[name] = {"error": traceback.format_exc()[-4000:]}
+        seconds[name] = [
+            round(time.perf_counter() - wall, 1),
+            round(time.process_time() - cpu, 1),
+        ]
+    seconds["process"] = [None, round(time.process_time(), 1)]
+    found["_seconds"] = seconds
     return found
 
 
