@@ -401,3 +401,27 @@ def test_a_model_mixing_masked_embeddings_saves_and_loads(tmp_path):
     ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 0, 0]])
     np.testing.assert_array_equal(loaded(ids), model(ids))
     assert loaded.layers[2].mask_rule == "intersection"
+
+
+def test_latent_mixing_takes_the_label_weight_of_the_chosen_point():
+    from keras_mixup.layers import MixStep
+    from keras_mixup.models import StepPlan
+    from keras_mixup.variants import Draw
+
+    engine = keras_mixup.MixupLayer(alpha=1.0, mask_rule="anchor").engine
+    draw = Draw(tf.constant(LAM), tf.constant(PARTNERS), {})
+    batch = {"audio": tf.constant(sequences()), "padding_mask": MASK}
+    rule = "anchor"
+    out, combined, weight = reference(sequences(), MASK, LAM, PARTNERS, rule)
+    for chosen in (0, 1):  # the input point (a padded dict), or the layer
+        point = tf.constant(chosen)
+        at_input, at_layer = (MixStep(engine, draw, point, i) for i in (0, 1))
+        mixed = at_input.apply(batch)
+        plan = StepPlan([at_layer], draw, point, input_step=at_input)
+        if chosen == 0:
+            np.testing.assert_allclose(mixed["audio"], out, atol=1e-6)
+            np.testing.assert_array_equal(mixed["padding_mask"], combined)
+            np.testing.assert_allclose(plan.label_weight(), weight, 1e-6)
+        else:  # the layer was not called: lam
+            np.testing.assert_array_equal(mixed["audio"], sequences())
+            np.testing.assert_allclose(plan.label_weight(), LAM)
