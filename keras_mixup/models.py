@@ -153,8 +153,9 @@ class StepPlan:
 
     Attributes:
         lam: float32 `[B]` (`[]` in `"batch"` mode), the step's label
-            weight, or `None` in `"input"` mode without loss mixing (where
-            `mix` has already mixed the whole batch).
+            weight (for a padded dict at the input, the rule's), or `None`
+            in `"input"` mode without loss mixing (where `mix` has already
+            mixed the whole batch).
         partner_index: int32 `[B]`, the step's partners, or `None`.
         point: scalar int32 tensor, the index of the chosen mix point in
             `MixupModel.mix_points`, or `None`.
@@ -169,12 +170,20 @@ class StepPlan:
             the step trains on, else `None`.
     """
 
-    def __init__(self, layer_steps, draw=None, point=None, **parts):
+    def __init__(
+        self,
+        layer_steps,
+        draw=None,
+        point=None,
+        *,
+        input_step=None,
+        deferred=False,
+    ):
         self.layer_steps = layer_steps
         self.lam, self.partner_index = draw[:2] if draw else (None, None)
         self.point = point
-        self.input_step = parts.get("input_step")
-        self.deferred = parts.get("deferred", False)
+        self.input_step = input_step
+        self.deferred = deferred
         self.rows = None
 
     def label_weight(self):
