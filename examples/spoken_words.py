@@ -120,9 +120,7 @@ def network(input_shape, num_classes, alpha, options):
     mask is the union); or, with a `mask_rule`, a model taking
     `{"frames": x, "padding_mask": m}` (the GRU masked by `m`) wrapped in
     `MixupModel(mix_at="input", mask_rule=rule)`, which mixes the frames
-    and the mask under the rule and weighs the labels by its weight (a
-    hidden mix point would refuse `"anchor"`, whose label weight is known
-    only where the sequences mix)."""
+    and the mask under the rule and weighs the labels by its weight."""
     if options:
         frames = keras.Input(input_shape, name="frames")
         mask = keras.Input(input_shape[:1], dtype="bool", name=PADDING_MASK)

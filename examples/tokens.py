@@ -12,7 +12,8 @@ dropped) labelled with the standard-library package it comes from
 (every fourth file of a package, by name, is a test file), so no test
 chunk shares a file with a training chunk. The vocabulary is the
 `--vocab-size` most frequent training tokens, the others one unknown id.
-Chunks have a fixed length with no padding: no padding mask is involved.
+Chunks have a fixed length with no padding: no padding mask is involved,
+unless `--padded`.
 
 The network is Kim's CNN for sentences, small: embedding (64), a
 convolution of 128 filters of width 5, global max pooling, logits. The
@@ -22,12 +23,26 @@ mixes the embeddings (`mix_at=["mix_words"]`, wordMixup) or the pooled
 features (`mix_at=["mix_sentence"]`, senMixup) and weighs the loss of
 each source's label by its share (lam, 1 - lam), the labels untouched.
 
+With `--padded`, sequences have lengths of their own: each chunk keeps
+its first n tokens, n uniform in [`--min-length`, `--chunk-length`] (one
+fixed draw per chunk, the same for every method and seed), and is padded
+with id 0 (then id 1 is the unknown token, words from 2). The network
+masks the padding: embedding (64, `mask_zero=True`), a per-token dense
+layer (128, ReLU), the masked mean over the valid tokens, logits (Kim's
+CNN ignores masks). senMixup mixes the pooled mean (no time axis, no
+mask); wordMixup mixes the embeddings under each rule of `--mask-rule`
+(union, intersection, anchor): the combined mask is what the masked mean
+averages over, and under anchor the loss of each label is weighed by
+lam' = 1 - (1 - lam) |M_i and M_j| / |M_i| of the embedding mask.
+
 Prints the test error of the last and the best epoch, mean ± std over
 seeds, and the test loss (cross-entropy, nats) of the last epoch. Run:
-`python examples/tokens.py [--epochs 10] [--seeds 3]`.
+`python examples/tokens.py [--epochs 10] [--seeds 3] [--padded]`.
 """
 
 import command_line
+
+MASK_RULES = ("union", "intersection", "anchor")
 
 #: The standard-library packages the chunks come from (the classes).
 PACKAGES = (
@@ -67,6 +82,24 @@ def build_parser():
     parser.add_argument(
         "--learning-rate", type=float, default=1e-3, help="Adam learning rate"
     )
+    parser.add_argument(
+        "--padded",
+        action="store_true",
+        help="chunks of their own lengths, padded and masked",
+    )
+    parser.add_argument(
+        "--min-length",
+        type=int,
+        default=4,
+        help="with --padded: the shortest chunk kept",
+    )
+    parser.add_argument(
+        "--mask-rule",
+        nargs="+",
+        default=list(MASK_RULES),
+        choices=MASK_RULES,
+        help="with --padded: the mask rules wordMixup runs with",
+    )
     return parser
 
 
@@ -88,8 +121,10 @@ import keras_mixup  # noqa: E402
 
 HEADERS = ("method", "test error: last epoch", "best epoch", "test NLL")
 
-#: Token ids: 0 for a token outside the vocabulary, words from 1.
+#: Token ids: 0 for a token outside the vocabulary, words from 1 (with
+#: `--padded`, all one more: 0 is the padding).
 UNKNOWN = 0
+PADDING = 0
 
 
 def _tokens(path):
@@ -174,27 +209,72 @@ def sentence_cnn(vocab_size, chunk_length, num_classes, *, mixes):
     return keras.Sequential([layer for layer in layers if layer is not None])
 
 
+def pad_chunks(data, min_length, chunk_length):
+    """`data` (see `encode`) with every id one more and each chunk cut to
+    its own length, n uniform in [min_length, chunk_length] (a fixed draw,
+    seed 0), padded with `PADDING`."""
+    rng = np.random.default_rng(0)
+    padded = {}
+    for name, (x, y) in data.items():
+        lengths = rng.integers(min_length, chunk_length + 1, size=len(x))
+        valid = np.arange(chunk_length)[None, :] < lengths[:, None]
+        padded[name] = (np.where(valid, x + 1, PADDING).astype("int32"), y)
+    return padded
+
+
+def masked_bag(vocab_size, chunk_length, num_classes, *, mixes):
+    """Embedding (masking id 0), a per-token dense layer, the masked mean,
+    logits; with `mixes`, `MixupLayer`s after the embedding and after the
+    mean, as in `sentence_cnn`."""
+    layers = [
+        keras.Input((chunk_length,), dtype="int32"),
+        keras.layers.Embedding(vocab_size + 2, 64, mask_zero=True),
+        keras_mixup.MixupLayer(name="mix_words") if mixes else None,
+        keras.layers.Dense(128, activation="relu"),
+        keras.layers.GlobalAveragePooling1D(),
+        keras_mixup.MixupLayer(name="mix_sentence") if mixes else None,
+        keras.layers.Dense(num_classes),
+    ]
+    return keras.Sequential([layer for layer in layers if layer is not None])
+
+
 def methods(args):
-    """`{name: the MixupModel's mix point}`, `None` for ERM."""
-    return {
-        "ERM": None,
-        f"senMixup (α={args.alpha:g})": "mix_sentence",
-        f"wordMixup (α={args.alpha:g})": "mix_words",
-    }
+    """`{name: (the MixupModel's mix point, its options)}`, `None` for
+    ERM; with `--padded`, wordMixup under each of `--mask-rule`."""
+    alpha = f"α={args.alpha:g}"
+    table = {"ERM": None, f"senMixup ({alpha})": ("mix_sentence", {})}
+    if not args.padded:
+        table[f"wordMixup ({alpha})"] = ("mix_words", {})
+    for rule in args.mask_rule if args.padded else ():
+        table[f"wordMixup ({alpha}), {rule}"] = (
+            "mix_words",
+            {"mask_rule": rule},
+        )
+    return table
 
 
-def train(point, data, args, seed):
-    """Trains one network; returns its test error (%) and test loss after
-    each epoch."""
+def train(method, data, args, seed):
+    """Trains one network (`method`: a value of `methods`); returns its
+    test error (%) and test loss after each epoch."""
     (x_train, y_train), (x_test, y_test) = data["train"], data["test"]
     num_classes = len(args.packages)
     setup(seed)
-    model = sentence_cnn(
-        args.vocab_size, args.chunk_length, num_classes, mixes=point is not None
+    build = masked_bag if args.padded else sentence_cnn
+    model = build(
+        args.vocab_size,
+        args.chunk_length,
+        num_classes,
+        mixes=method is not None,
     )
-    if point is not None:
+    if method is not None:
+        point, options = method
         model = keras_mixup.MixupModel(
-            model, alpha=args.alpha, mix_at=[point], mix_loss=True, seed=seed
+            model,
+            alpha=args.alpha,
+            mix_at=[point],
+            mix_loss=True,
+            seed=seed,
+            **options,
         )
     model.compile(
         keras.optimizers.Adam(args.learning_rate),
@@ -228,12 +308,14 @@ def main(argv=None):
     data = encode(
         load_chunks(args.packages, args.chunk_length), args.vocab_size
     )
+    if args.padded:
+        data = pad_chunks(data, args.min_length, args.chunk_length)
     sizes = {name: len(labels) for name, (_, labels) in data.items()}
     print(f"chunks: {sizes['train']} training, {sizes['test']} test")
     errors, losses = {}, {}
     for seed in range(args.seeds):
-        for name, point in methods(args).items():
-            error, loss = train(point, data, args, seed)
+        for name, method in methods(args).items():
+            error, loss = train(method, data, args, seed)
             errors.setdefault(name, []).append(error)
             losses.setdefault(name, []).append(loss)
     rows = [
@@ -249,7 +331,13 @@ def main(argv=None):
         HEADERS,
         rows,
         f"stdlib token chunks ({len(args.packages)} packages, "
-        f"{args.chunk_length} tokens), small CNN, {args.epochs} epochs, "
+        + (
+            f"{args.min_length}-{args.chunk_length} tokens, padded), masked "
+            "mean of token features"
+            if args.padded
+            else f"{args.chunk_length} tokens), small CNN"
+        )
+        + f", {args.epochs} epochs, "
         f"batch {args.batch_size}: test error (%), mean ± std over "
         f"{args.seeds} seeds",
     )

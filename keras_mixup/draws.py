@@ -17,7 +17,12 @@ from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf, tfp
 from keras_mixup.state import as_seed
 
-__all__ = ["sample_lambda", "sample_lambda_tf", "unless_mixed"]
+__all__ = [
+    "per_example",
+    "sample_lambda",
+    "sample_lambda_tf",
+    "unless_mixed",
+]
 
 
 def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
@@ -156,6 +161,14 @@ def unless_mixed(mixed, lam, partner_index, batch_size):
         numpy.where(mixed, lam, numpy.ones_like(lam)),
         numpy.where(mixed, partner_index, itself),
     )
+
+
+def per_example(lam, partner_index):
+    """A draw's lam as float32 `[B]`, one per example of `partner_index`
+    `[B]` (one lam for the batch in `"batch"` mode broadcast)."""
+    ops = backend.ops()
+    lam = ops.core.cast(lam, "float32")
+    return ops.numpy.broadcast_to(lam, ops.core.shape(partner_index))
 
 
 def _seed_generator(seed):

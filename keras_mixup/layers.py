@@ -15,9 +15,11 @@ from keras_mixup import (
     blending,
     checks,
     compat,
+    draws,
     elements,
     options,
     sequences,
+    variants,
 )
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.settings import Settings
@@ -102,6 +104,8 @@ class MixStep:
     """
 
     def __init__(self, engine=None, draw=None, chosen=None, index=None):
+        if draw is not None and not isinstance(draw, variants.Draw):
+            draw = variants.Draw(draw[0], draw[1], {})  # (lam, index)
         self.engine = engine
         self.draw = draw
         self.chosen = chosen
@@ -109,39 +113,51 @@ class MixStep:
         #: Whether `apply` ran: the model checks, after the forward pass,
         #: that every chosen layer was called.
         self.applied = False
+        #: After `apply` mixed padded sequences: each example's label
+        #: weight under `mask_rule` (float32 `[B]`: lam' under `"anchor"`)
+        #: where this point is chosen, else lam; `None` otherwise.
+        self.label_weight = None
 
     def apply(self, inputs, mask=None):
         """`inputs` blended with the step's draw if this point is chosen,
         else unchanged (a `cond`: one trace serves every step). Padded
         sequences (a Keras `mask`, or a dict with a `"padding_mask"`) mix
-        under `mask_rule`; with `mask`, returns `(inputs, mask)`."""
+        under `mask_rule`, and their label weight is kept in
+        `label_weight`; with `mask`, returns `(inputs, mask)`."""
         if self.draw is None:
             return inputs if mask is None else (inputs, mask)
         self.applied = True
         checks.batch_size(inputs, self.draw[1])
         ops = backend.ops()
-        return ops.core.cond(
-            ops.numpy.equal(self.chosen, self.index),
-            lambda: self._mixed(inputs, mask),
-            lambda: inputs if mask is None else (inputs, mask),
+        chosen = ops.numpy.equal(self.chosen, self.index)
+        if mask is None and not sequences.is_padded(inputs):
+            lam, partner_index = self.draw[:2]
+            fused = self.engine.options["fused"]
+            return ops.core.cond(
+                chosen,
+                lambda: blending.blend(inputs, lam, partner_index, fused=fused),
+                lambda: inputs,
+            )
+        given = inputs if mask is None else (inputs, mask)
+        outputs, self.label_weight = ops.core.cond(
+            chosen,
+            lambda: self._mixed_padded(inputs, mask),
+            lambda: (given, draws.per_example(*self.draw[:2])),
         )
+        return outputs
 
-    def _mixed(self, inputs, mask):
-        engine, draw = self.engine, self.draw
-        if mask is None and sequences.is_padded(inputs):
-            rest, padding = sequences.split_dict(inputs, "inputs")
-            rest, _, _, padding = engine.apply_padded(
-                draw, rest, padding, mix_labels=False, inputs_only=False
-            )
-            return {**rest, sequences.PADDING_MASK: padding}
+    def _mixed_padded(self, inputs, mask):
+        """`(outputs, label_weight)` of padded sequences mixed."""
         if mask is not None:
-            mixed, _, _, mask = engine.apply_padded(
-                draw, inputs, mask, mix_labels=False, inputs_only=False
+            mixed, mask, weight = sequences.mix_padded_inputs(
+                self.engine, self.draw, inputs, mask
             )
-            return mixed, mask
-        lam, partner_index = draw[:2]
-        fused = engine.options["fused"]
-        return blending.blend(inputs, lam, partner_index, fused=fused)
+            return (mixed, mask), weight
+        rest, padding = sequences.split_dict(inputs, "inputs")
+        rest, padding, weight = sequences.mix_padded_inputs(
+            self.engine, self.draw, rest, padding
+        )
+        return {**rest, sequences.PADDING_MASK: padding}, weight
 
 
 #: The instruction to pass through.

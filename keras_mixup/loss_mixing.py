@@ -25,7 +25,7 @@ import contextlib
 
 import keras
 
-from keras_mixup import backend, engine, labels
+from keras_mixup import backend, engine, labels, variants
 
 __all__ = ["LossMixing", "check_loss", "encode_targets"]
 
@@ -160,9 +160,18 @@ class LossMixing:
         #: Whether class ids of rank >= 2 get a weight per id (see
         #: `compiled_with`).
         self.per_position = False
-        #: `(lam [B], partner_index [B])` of the step being trained on, or
-        #: `None` (no loss mixing, or outside a training step).
-        self.draw = None
+        #: The `keras_mixup.models.StepPlan` of the step being trained on,
+        #: while it mixes the loss or its labels are deferred, else `None`.
+        self.plan = None
+
+    @property
+    def draw(self):
+        """`(lam [B], partner_index [B])` the loss of the step being
+        trained on is mixed with (lam: the plan's label weights), or
+        `None` (no loss mixing, or outside a training step)."""
+        if self.plan is None or not self.enabled:
+            return None
+        return self.plan.label_weight(), self.plan.partner_index
 
     def targets(self, mixing, y, sample_weight):
         """A step's labels and weights, unmixed: labels encoded as
@@ -196,18 +205,38 @@ class LossMixing:
         return _encoder(num_classes, mixing.encode, keep_ids=True)
 
     @contextlib.contextmanager
-    def training(self, lam, partner_index):
-        """The block of one training step mixing the loss with the draw
-        `(lam, partner_index)` (nothing is set without loss mixing)."""
-        if self.enabled:
-            ops = backend.ops()
-            shape = ops.core.shape(partner_index)
-            lam = ops.numpy.broadcast_to(lam, shape)  # one lam: batch mode
-            self.draw = (lam, partner_index)
+    def training(self, plan):
+        """The block of one training step on `plan` (its `StepPlan`): with
+        loss mixing, the loss is mixed with its label weights and partners;
+        with labels deferred (`plan.deferred`), the labels are (see
+        `mixed_labels`). Nothing is set otherwise."""
+        if self.enabled or plan.deferred:
+            self.plan = plan
         try:
             yield
         finally:
-            self.draw = None
+            self.plan = None
+
+    def mixed_labels(self, mixing, y, sample_weight):
+        """In a step whose labels are deferred (without loss mixing), the
+        labels and weights (encoded) blended with the plan's label weights,
+        known once the forward pass ran, by `mixing` (the model's engine)'s
+        variant; else as they are."""
+        plan = self.plan
+        if plan is None or self.enabled or not plan.deferred:
+            return y, sample_weight
+        draw = variants.Draw(plan.label_weight(), plan.partner_index, {})
+        parts = [y, sample_weight]
+        present = [part for part in parts if part is not None]
+        mixed = iter(
+            mixing.variant.apply_labels(
+                draw, present, fused=mixing.options["fused"]
+            )
+        )
+        y, sample_weight = (
+            None if part is None else next(mixed) for part in parts
+        )
+        return y, sample_weight
 
     def loss(self, model_loss, compiled_loss, y, y_pred, sample_weight):
         """`model_loss(y, y_pred, lam * w) + compiled_loss(y[p], y_pred,

@@ -9,9 +9,11 @@ import keras
 from keras_mixup import (
     backend,
     compat,
+    draws,
     model_steps,
     options,
     sequences,
+    variants,
 )
 from keras_mixup.holding import HoldsEngine
 from keras_mixup.layers import MixStep, MixupLayer
@@ -151,22 +153,53 @@ class StepPlan:
 
     Attributes:
         lam: float32 `[B]` (`[]` in `"batch"` mode), the step's label
-            weight, or `None` in `"input"` mode without loss mixing (where
-            `mix` has already mixed the whole batch).
+            weight (for a padded dict at the input, the rule's), or `None`
+            in `"input"` mode without loss mixing (where `mix` has already
+            mixed the whole batch).
         partner_index: int32 `[B]`, the step's partners, or `None`.
         point: scalar int32 tensor, the index of the chosen mix point in
             `MixupModel.mix_points`, or `None`.
         layer_steps: one `keras_mixup.layers.MixStep` per MixupLayer of the
             wrapped model: what the model tells each layer for the step.
+        input_step: the `MixStep` of the input point in latent modes, or
+            `None`.
+        deferred: whether the labels are mixed after the forward pass, with
+            the weights the mix points found there (`label_weight`): under
+            `mask_rule="anchor"` in latent modes.
         rows: with RegMixup, the number of mixed rows of the joined batch
             the step trains on, else `None`.
     """
 
-    def __init__(self, layer_steps, draw=None, point=None):
+    def __init__(
+        self,
+        layer_steps,
+        draw=None,
+        point=None,
+        *,
+        input_step=None,
+        deferred=False,
+    ):
         self.layer_steps = layer_steps
         self.lam, self.partner_index = draw[:2] if draw else (None, None)
         self.point = point
+        self.input_step = input_step
+        self.deferred = deferred
         self.rows = None
+
+    def label_weight(self):
+        """Each example's label weight, float32 `[B]`: lam, or where the
+        chosen point mixed padded sequences, the weight their mask rule
+        gave (lam' under `"anchor"`), known once the forward pass ran."""
+        ops = backend.ops()
+        weight = draws.per_example(self.lam, self.partner_index)
+        size = ops.core.shape(self.partner_index)[0]
+        for step in [self.input_step, *self.layer_steps]:
+            if step is None or step.label_weight is None:
+                continue
+            chosen = ops.numpy.equal(step.chosen, step.index)
+            found = step.label_weight[:size]  # RegMixup: the mixed rows
+            weight = ops.numpy.where(chosen, found, weight)
+        return weight
 
 
 class _MixPoints:
@@ -343,6 +376,9 @@ class MixupModel(HoldsEngine, keras.Model):
         picked the input, and the returned steps tell the MixupLayers what
         to do in the forward pass. With `mix_loss`, labels and weights
         come back unmixed, and the plan's lam and partners weigh the loss.
+        Under `mask_rule="anchor"` in latent modes, labels and weights come
+        back unmixed too: the model mixes them after the forward pass,
+        with the label weights the mix points found (`StepPlan.deferred`).
 
         Args:
             x: the batch's inputs (any structure the wrapped model takes).
@@ -362,14 +398,14 @@ class MixupModel(HoldsEngine, keras.Model):
             return x, y, sample_weight, StepPlan([MixStep.PASS] * len(layers))
         x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
         draw = self.engine.draw(size, x, y)
-        x, steps, chosen = _mix_inputs(self, draw, x)
-        if self._loss_mixing.enabled:
+        x, plan = _mix_inputs(self, draw, x)
+        if self._loss_mixing.enabled or plan.deferred:
             y, sample_weight = self._loss_mixing.targets(
                 self.engine, y, sample_weight
             )
         else:  # labels and weights: an empty structure for the inputs
             _, y, sample_weight = self.engine.apply(draw, (), y, sample_weight)
-        return x, y, sample_weight, StepPlan(steps, draw, chosen)
+        return x, y, sample_weight, plan
 
     def train_step(self, *args):
         """Mixes the batch (see `mix`), then runs Keras' training step on
@@ -453,6 +489,9 @@ class MixupModel(HoldsEngine, keras.Model):
         y, y_pred, sample_weight = self._regmixup.metrics_rows(
             self._targets(y), y_pred, sample_weight
         )
+        y, sample_weight = self._loss_mixing.mixed_labels(
+            self.engine, y, sample_weight
+        )
         y, sample_weight = self._loss_mixing.metrics_targets(y, sample_weight)
         logs = super().compute_metrics(
             x, y, y_pred, sample_weight=sample_weight
@@ -495,7 +534,7 @@ def training_on(model, plan):
     with (
         model._mix_points.instructing(plan.layer_steps),
         model._regmixup.training(plan.rows),
-        model._loss_mixing.training(plan.lam, plan.partner_index),
+        model._loss_mixing.training(plan),
     ):
         yield
 
@@ -515,6 +554,9 @@ def _step_loss(model, x, batch, training):
         return compat.compiled_loss(model, y, y_pred, sample_weight)
 
     def mixed_loss(y, y_pred, sample_weight):
+        y, sample_weight = model._loss_mixing.mixed_labels(
+            model.engine, y, sample_weight
+        )
         return model._loss_mixing.loss(
             model_loss, compiled_loss, y, y_pred, sample_weight
         )
@@ -543,14 +585,22 @@ def _check_not_inputs_only(kwargs):
 
 
 def _mix_inputs(model, draw, x):
-    """Applies a step's draw to the inputs: `(x, steps, chosen)`, the
-    inputs (mixed when the step mixes there), one `MixStep` per MixupLayer
-    of the model and the chosen point (`None` in `"input"` mode)."""
+    """Applies a step's draw to the inputs: `(x, plan)`, the inputs (mixed
+    when the step mixes there) and the step's `StepPlan`."""
+    if not isinstance(draw, variants.Draw):  # an injected (lam, index)
+        draw = variants.Draw(draw[0], draw[1], {})
     layers = model._mix_points.layers
     steps = [MixStep.PASS] * len(layers)
+    if model.mix_at == INPUT and sequences.is_padded(x):
+        rest, mask = sequences.split_dict(x)
+        rest, mask, weight = sequences.mix_padded_inputs(
+            model.engine, draw, rest, mask
+        )  # the label weight of the rule, known here
+        x = {**rest, sequences.PADDING_MASK: mask}
+        return x, StepPlan(steps, (weight, draw.partner_index))
     if model.mix_at == INPUT:
         x, _, _ = model.engine.apply(draw, x)
-        return x, steps, None
+        return x, StepPlan(steps, draw)
     points = model._mix_points.points
     chosen = backend.uniform(
         [],
@@ -559,14 +609,16 @@ def _mix_inputs(model, draw, x):
         maxval=len(points),
         dtype="int32",
     )
+    rule = model.engine.options["mask_rule"]
+    plan = StepPlan(steps, draw, chosen, deferred=rule == "anchor")
     for index, point in enumerate(points):
         step = MixStep(model.engine, draw, chosen, index)
         if point == INPUT:
             x = step.apply(_as_float(x))
+            plan.input_step = step
         else:
-            position = [layer is point for layer in layers].index(True)
-            steps[position] = step
-    return x, steps, chosen
+            steps[[layer is point for layer in layers].index(True)] = step
+    return x, plan
 
 
 def _as_float(structure):

@@ -257,7 +257,9 @@ _COMMON = (
         "seed",
         None,
         checks.check_seed,
-        "an int for a reproducible stream of draws, or `None`.",
+        "an int for a reproducible stream of draws, or `None` (a seed "
+        "drawn from Python's `random`, as Keras's `SeedGenerator` does: "
+        "`keras.utils.set_random_seed` makes it reproducible).",
     ),
     Option(
         "fused",

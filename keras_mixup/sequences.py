@@ -22,7 +22,13 @@ drops a valid step of the example (intersection). The default is `"union"`:
 it is the plain blend of the two sequences padded with zeros, so lam is
 the exact label weight and the rule is symmetric under swapping the two
 examples, which the inputs-only form (lam ~ Beta(alpha + 1, alpha), labels
-kept) needs; `"anchor"` is not symmetric and is refused there.
+kept) needs to be mixup in expectation. `"anchor"` is not symmetric: in the
+inputs-only form it mixes each example's shared steps with its partner and
+keeps its own mask and label (a label-preserving augmentation, not mixup
+in expectation); lam' is then not used, as no label is blended. At a
+`MixupModel`'s hidden mix points the mask is known only in the forward
+pass, so the model mixes the labels (or weighs the loss) after it, with
+the lam' the mix point found (see `keras_mixup.layers.MixStep`).
 
 A padding mask is one more target a variant applies its draw to
 (`Variant.apply_padding`, the target `"padding_mask"`); this module holds
@@ -44,6 +50,7 @@ __all__ = [
     "check_rule",
     "is_padded",
     "mix_padded_dict",
+    "mix_padded_inputs",
     "mix_sequences",
     "split_dict",
     "split_padded",
@@ -54,21 +61,6 @@ RULES = ("union", "intersection", "anchor")
 DEFAULT_RULE = "union"
 #: The key of the padding mask in a dict of inputs (KerasHub's convention).
 PADDING_MASK = "padding_mask"
-
-_INPUTS_ONLY = (
-    "`mask_rule='anchor'` keeps each example's own mask, so it is not "
-    "symmetric under swapping the two examples, and the inputs-only form "
-    "(labels kept, lam ~ Beta(alpha + 1, alpha)) is mixup in expectation "
-    "only for a symmetric mixing: use mask_rule='union' or "
-    "'intersection', or mix the labels too."
-)
-_LABELS_MIXED = (
-    "`mask_rule='anchor'` weighs each example's labels by the steps it "
-    "keeps, which are known only where the sequences mix, but at a hidden "
-    "mix point MixupModel weighs the labels with lam before the forward "
-    "pass: use mask_rule='union' or 'intersection' (label weight lam), or "
-    "mix_at='input' with a dict of inputs holding a 'padding_mask'."
-)
 
 
 def check_rule(value):
@@ -224,8 +216,8 @@ def mix_sequences(sequences, mask, lam, partner_index, rule, float_dtype):
     return mixed, combined, lam
 
 
-def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
-    """Applies a draw to a batch of padded sequences.
+def mix_padded_inputs(engine, draw, x, mask):
+    """Applies a draw to the inputs of a batch of padded sequences.
 
     Args:
         engine: the `keras_mixup.engine.MixingEngine`.
@@ -234,40 +226,53 @@ def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
             mask's batch and time axes are mixed under `mask_rule`, the
             others blended with lam.
         mask: bool `[B, T]`, checked (`check_padding_mask`).
-        y: the labels, or `None`. Defaults to `None`.
-        sample_weight: per-example weights, or `None`. Defaults to `None`.
-        **how: `mix_labels` (default: the option) blends the labels and
-            weights with the rule's label weight; without it `"anchor"`
-            is refused, whose label weight is known only here: in the
-            inputs-only form (`inputs_only=True`, the default) and where
-            a `MixupModel` mixes the labels itself (`inputs_only=False`).
 
     Returns:
-        `(x, y, sample_weight, combined_mask)`.
+        `(x, combined_mask, label_weight)`: the label weight of each
+        example's own label, float32 `[B]` (lam, or lam' under
+        `"anchor"`).
 
     Raises:
         ValueError: as `split_padded`; for a variant without a rule for
-            padding masks; for `"anchor"` in the inputs-only form.
+            padding masks.
     """
-    mix_labels = how.get("mix_labels")
-    if mix_labels is None:
-        mix_labels = engine.options["mix_labels"]
     engine.settings.check_targets([PADDING_MASK])
-    rule = engine.options["mask_rule"]
-    if not mix_labels and rule == "anchor":
-        inputs_only = how.get("inputs_only", True)
-        reason = _INPUTS_ONLY if inputs_only else _LABELS_MIXED
-        raise ValueError(f"{engine.owner}: {reason}")
     sequences, others, repack = split_padded(x, mask, engine.owner)
     dtype = keras.config.dtype_policy().compute_dtype
     sequences, combined, weight = engine.variant.apply_padding(
-        draw, sequences, mask, rule, dtype
+        draw, sequences, mask, engine.options["mask_rule"], dtype
     )
     if others:
         others = engine.variant.apply_labels(
             draw, others, fused=engine.options["fused"]
         )
-    x = repack(sequences, others)
+    return repack(sequences, others), combined, weight
+
+
+def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
+    """Applies a draw to a batch of padded sequences, labels included.
+
+    Args:
+        engine: the `keras_mixup.engine.MixingEngine`.
+        draw: its `keras_mixup.variants.Draw`.
+        x: the inputs (see `mix_padded_inputs`).
+        mask: bool `[B, T]`, checked (`check_padding_mask`).
+        y: the labels, or `None`. Defaults to `None`.
+        sample_weight: per-example weights, or `None`. Defaults to `None`.
+        **how: `mix_labels` (default: the option) blends the labels and
+            weights with the rule's label weight; without it they come
+            back as given (the inputs-only form).
+
+    Returns:
+        `(x, y, sample_weight, combined_mask)`.
+
+    Raises:
+        ValueError: as `mix_padded_inputs`.
+    """
+    mix_labels = how.get("mix_labels")
+    if mix_labels is None:
+        mix_labels = engine.options["mix_labels"]
+    x, combined, weight = mix_padded_inputs(engine, draw, x, mask)
     if mix_labels:
         # Labels and weights: an empty structure stands for the inputs.
         label_draw = draw._replace(lam=weight)

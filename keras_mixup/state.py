@@ -7,6 +7,7 @@ graph reads, so nothing retraces when they change.
 """
 
 import numbers
+import random
 
 import keras
 
@@ -99,8 +100,10 @@ class SeedSource:
     pipelines with the same integer seed draw the same stream.
 
     Args:
-        seed: an int for a reproducible stream, or `None` for a
-            non-deterministic one. Defaults to `None`.
+        seed: an int for a reproducible stream, or `None` for one drawn
+            from Python's `random`, as `keras.random.SeedGenerator(None)`
+            does (so `keras.utils.set_random_seed` makes it reproducible,
+            on every backend alike). Defaults to `None`.
         input_pipeline_id: an int folded into every seed, to tell input
             pipelines with the same `seed` apart, or `None`. Defaults to
             `None`.
@@ -131,13 +134,10 @@ class SeedSource:
                 meaning=" or None",
             )
         self.input_pipeline_id = input_pipeline_id
+        if seed is None:  # as keras.random.SeedGenerator(None) does
+            seed = random.randint(1, int(1e9))
         with tf.init_scope():
-            if seed is None:
-                self.generator = (
-                    tf.random.Generator.from_non_deterministic_state()
-                )
-            else:
-                self.generator = tf.random.Generator.from_seed(int(seed))
+            self.generator = tf.random.Generator.from_seed(int(seed))
 
     def next_seed(self):
         """Returns the next seed, an int32 tensor of shape `[2]`."""

@@ -1,5 +1,6 @@
 """Bit-identical runs: two processes, same seeds, same mixed batches and
-the same weights after training.
+the same weights after training; an unseeded `Mixup` after
+`keras.utils.set_random_seed` draws the same in both.
 
 The run itself is this file executed as a script (op determinism is a
 process-wide switch that must not leak into the rest of the suite):
@@ -51,6 +52,9 @@ def run(out):
     for i, (x, y) in enumerate(pipeline(mixup_seed=3)):
         results[f"x{i}"], results[f"y{i}"] = x.numpy(), y.numpy()
     results["other_seed_x0"] = next(iter(pipeline(mixup_seed=4)))[0].numpy()
+    # seed=None: a seed from Python's `random`, which set_random_seed seeded.
+    for name in ("unseeded_x0", "unseeded_again_x0"):
+        results[name] = next(iter(pipeline(mixup_seed=None)))[0].numpy()
 
     model = keras.Sequential(
         [
@@ -106,6 +110,9 @@ def test_two_processes_give_bit_identical_batches_and_weights(tmp_path):
     assert (first["y0"].max(1) < 1).any()
     np.testing.assert_allclose(first["y0"].sum(1), 1.0, atol=1e-6)
     assert not np.array_equal(first["x0"], first["other_seed_x0"])
+    # Two unseeded objects of one process draw apart (their keys above are
+    # equal across the processes: keras.utils.set_random_seed rules them).
+    assert not np.array_equal(first["unseeded_x0"], first["unseeded_again_x0"])
     assert np.all(np.isfinite(first["losses"]))
 
 

@@ -47,6 +47,27 @@ def test_chunks_are_split_by_file_and_encoded_with_the_training_vocabulary(
     assert x_train[row, position] == 1
 
 
+def test_padded_chunks_keep_a_prefix_of_their_own_length(tokens):
+    x = np.arange(1, 13, dtype="int32").reshape(3, 4) % 5  # 0: unknown
+    data = tokens.pad_chunks({"train": (x, np.arange(3))}, 2, 4)
+    padded, labels = data["train"]
+    lengths = (padded != tokens.PADDING).sum(1)
+    assert set(lengths) <= {2, 3, 4}
+    for row, length in zip(padded, lengths, strict=True):
+        assert (row[length:] == tokens.PADDING).all()  # padding at the end
+    valid = padded != tokens.PADDING
+    np.testing.assert_array_equal(padded[valid], (x + 1)[valid])  # ids + 1
+    np.testing.assert_array_equal(labels, np.arange(3))
+    again = tokens.pad_chunks({"train": (x, np.arange(3))}, 2, 4)
+    np.testing.assert_array_equal(again["train"][0], padded)  # fixed draw
+    args = tokens.build_parser().parse_args(["--padded"])
+    assert list(tokens.methods(args))[2:] == [
+        "wordMixup (α=1), union",
+        "wordMixup (α=1), intersection",
+        "wordMixup (α=1), anchor",
+    ]
+
+
 def test_an_unknown_package_is_refused(tokens):
     with pytest.raises(ValueError, match=r"`--packages` names 'nope'"):
         tokens.package_files("nope")

@@ -194,6 +194,46 @@ def test_a_ctc_loss_trains_on_the_mixed_formula():
     assert logs["loss"] == pytest.approx(expected, rel=1e-5)
 
 
+def test_a_custom_loss_function_trains_on_the_mixed_formula():
+    targets = np.array(
+        [[1.0, -1.0, 0.0], [0.0, 2.0, 1.0], [3.0, 0.5, -2.0], [0.0, 0.0, 1.0]],
+        "float32",
+    )
+
+    def pseudo_huber(y_true, y_pred):  # not linear in the target
+        return keras.ops.mean(
+            keras.ops.sqrt(1.0 + keras.ops.square(y_pred - y_true)) - 1.0, -1
+        )
+
+    logs, kernel, bias = _step(_model(), pseudo_huber, y=targets)
+    outputs = _mixed(X) @ kernel + bias
+
+    def per_example(t):
+        return (np.sqrt(1.0 + (outputs - t) ** 2) - 1.0).mean(-1)
+
+    lam = LAM.astype("float64")
+    terms = lam * per_example(targets) + (1 - lam) * per_example(
+        targets[PARTNER]
+    )
+    assert logs["loss"] == pytest.approx(terms.mean(), rel=1e-6)
+    blended = _mixed(targets)  # blending the targets gives another loss
+    assert abs(per_example(blended).mean() - terms.mean()) > 1e-3
+
+
+@pytest.mark.parametrize("size", [1, 0])
+def test_batches_of_1_and_0(size):
+    itself = tf.zeros([size], "int32")  # a batch of 1 is its own partner
+    model = _model(draw=(tf.constant(LAM[:size]), itself))
+    x, y, _, plan = model.mix(X[:size], Y[:size])
+    np.testing.assert_array_equal(x, X[:size])
+    np.testing.assert_array_equal(y, Y[:size])
+    assert list(plan.lam.shape) == [size]
+    if size:
+        logs, kernel, bias = _step(model, SPARSE, x=X[:1], y=Y[:1])
+        plain = _cross_entropy(X[:1] @ kernel + bias, Y[:1])
+        assert logs["loss"] == pytest.approx(plain[0], rel=1e-6)
+
+
 def test_evaluate_and_mix_leave_sparse_labels_as_they_are():
     model = _model()
     model.compile("sgd", SPARSE)

@@ -2,7 +2,10 @@
 shared scenario runner (`conftest.SHARED`): the rules with an injected draw
 through a `MixupLayer` receiving a Keras mask, the combined mask passed on,
 following LSTM and attention layers blind to the masked steps, a
-`MixupModel` training on masked sequences, and batches of 1 and 0.
+`MixupModel` training on masked sequences, one training step of a
+`MixupModel` mixing at a hidden layer under `"anchor"` (labels, loss mixing
+and RegMixup, the draw injected), the inputs-only form, and batches of 1
+and 0.
 
     KERAS_BACKEND=jax python tests/scenario_runner.py \
         sequence_masks_scenarios.py:sequence_masks
@@ -36,6 +39,8 @@ SHARED_MASK = MASK | (np.arange(MASK.shape[1]) == 0)[None]
 PARTNERS = np.array([1, 0, 4, 2, 3], "int32")
 LAM = np.array([0.25, 0.5, 0.75, 0.125, 0.625], "float32")
 FEATURES = 2
+#: The kernel of the classifier after a masked mean (`anchor_step`).
+KERNEL = np.linspace(-1, 1, FEATURES * 5).reshape(FEATURES, 5)
 
 
 def sequences(mask=MASK, padding=None):
@@ -68,14 +73,22 @@ def numpy(t):
 
 
 def _injected(rule, x, mask):
-    """The layer's output and mask with the draw `LAM`, `PARTNERS`."""
+    """The layer's output, mask and label weight with the draw `LAM`,
+    `PARTNERS`; and whether it passes through unchanged, with lam as the
+    weight, where the step chose another point."""
     layer = keras_mixup.MixupLayer(alpha=1.0, mask_rule=rule)
     draw = Draw(keras.ops.convert_to_tensor(LAM), PARTNERS, {})
-    chosen = keras.ops.convert_to_tensor(0, "int32")
-    layer.mix_step = MixStep(layer.engine, draw, chosen, 0)
-    out = layer(WithMask()([x, mask]))
-    combined = keras.src.backend.get_keras_mask(out)
-    return {"x": numpy(out).tolist(), "mask": numpy(combined).tolist()}
+    found = {}
+    for chosen in (0, 1):
+        step = MixStep(layer.engine, draw, keras.ops.array(chosen, "int32"), 0)
+        layer.mix_step = step
+        out = layer(WithMask()([x, mask]))
+        found[chosen] = {
+            "x": numpy(out).tolist(),
+            "mask": numpy(keras.src.backend.get_keras_mask(out)).tolist(),
+            "weight": numpy(step.label_weight).tolist(),
+        }
+    return found
 
 
 def _applied(rule, x, mask):
@@ -166,23 +179,71 @@ def _small_batches():
     return found
 
 
-def _refusals():
-    def anchor_inputs_only():
-        layer = keras_mixup.MixupLayer(mask_rule="anchor")
-        layer(WithMask()([sequences(), MASK]), training=True)
+def _anchor_model(**options):
+    """values, mask -> MixupLayer -> masked mean -> Dense(5, `KERNEL`),
+    under a MixupModel mixing at the layer with `"anchor"` and the draw
+    `LAM`, `PARTNERS`."""
+    values = keras.Input((MASK.shape[1], FEATURES))
+    valid = keras.Input((MASK.shape[1],))
+    hidden = WithMask()([values, valid])
+    hidden = keras_mixup.MixupLayer(name="mix")(hidden)
+    hidden = keras.layers.GlobalAveragePooling1D()(hidden)
+    dense = keras.layers.Dense(5, use_bias=False)
+    inner = keras.Model([values, valid], dense(hidden))
+    dense.set_weights([KERNEL])
+    model = keras_mixup.MixupModel(
+        inner, alpha=1.0, mix_at=["mix"], mask_rule="anchor", **options
+    )
+    draw = (keras.ops.array(LAM), keras.ops.array(PARTNERS))
+    model.engine.draw = lambda *args, **kwargs: draw
+    return model
 
+
+def anchor_step():
+    """The loss Keras logs for one step (learning rate 0) of the anchor
+    model: labels mixed (cross-entropy), loss mixed (mean squared error),
+    and RegMixup (`clean_loss_weight=0.5`)."""
+    cross_entropy = keras.losses.CategoricalCrossentropy(from_logits=True)
+    runs = {
+        "labels": ({}, cross_entropy),
+        "mix_loss": ({"mix_loss": True}, "mse"),
+        "regmixup": ({"clean_loss_weight": 0.5}, cross_entropy),
+    }
+    found = {}
+    for name, (options, loss) in runs.items():
+        model = _anchor_model(seed=0, **options)
+        model.compile(keras.optimizers.SGD(0.0), loss)
+        history = model.fit(
+            [sequences(), MASK.astype("float32")],
+            np.eye(5, dtype="float32"),
+            batch_size=5,
+            shuffle=False,
+            verbose=0,
+        )
+        found[name] = {k: float(v[0]) for k, v in history.history.items()}
+    return found
+
+
+def _inputs_only_anchor():
+    """A MixupLayer alone under `"anchor"` (inputs only), draw injected."""
+    layer = keras_mixup.MixupLayer(alpha=1.0, mask_rule="anchor")
+    draw = Draw(keras.ops.convert_to_tensor(LAM), PARTNERS, {})
+    layer.engine.draw = lambda *args, **kwargs: draw
+    out = layer(WithMask()([sequences(), MASK]), training=True)
+    combined = keras.src.backend.get_keras_mask(out)
+    return {"x": numpy(out).tolist(), "mask": numpy(combined).tolist()}
+
+
+def _refusals():
     def bad_mask():
         layer = keras_mixup.MixupLayer()
         layer.call(sequences(), training=True, mask=np.ones((5, 5, 1)))
 
-    found = {}
-    for name, run in (("anchor", anchor_inputs_only), ("mask", bad_mask)):
-        try:
-            run()
-            found[name] = None
-        except ValueError as error:
-            found[name] = str(error)
-    return found
+    try:
+        bad_mask()
+        return {"mask": None}
+    except ValueError as error:
+        return {"mask": str(error)}
 
 
 def sequence_masks():
@@ -191,11 +252,12 @@ def sequence_masks():
     found = {"backend": keras.backend.backend()}
     for rule in ("union", "intersection", "anchor"):
         found[rule] = {"applied": _applied(rule, x, MASK)}
-    for rule in ("union", "intersection"):  # anchor: refused in the model
         found[rule]["injected"] = _injected(rule, x, MASK)
         found[rule]["lstm"] = _blind(rule, "lstm")
         found[rule]["attention"] = _blind(rule, "attention")
         found[rule]["loss"] = _trains(rule)
+    found["anchor"]["step"] = anchor_step()
+    found["anchor"]["inputs_only"] = _inputs_only_anchor()
     found["small"] = _small_batches()
     found["refusals"] = _refusals()
     return found

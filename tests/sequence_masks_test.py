@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import BACKENDS, shared_result
-from sequence_masks_scenarios import LAM, MASK, PARTNERS, sequences
+from sequence_masks_scenarios import KERNEL, LAM, MASK, PARTNERS, sequences
 
 import keras_mixup
 
@@ -74,26 +74,71 @@ def test_every_backend_mixes_by_the_rule(scenario, rule, mode):
     )
 
 
-@pytest.mark.parametrize("rule", ["union", "intersection"])
+@pytest.mark.parametrize("rule", RULES)
 def test_every_backend_passes_the_combined_mask_on(scenario, rule):
-    out, combined, _ = reference(sequences(), MASK, LAM, PARTNERS, rule)
-    found = scenario[rule]["injected"]
+    out, combined, weight = reference(sequences(), MASK, LAM, PARTNERS, rule)
+    found = scenario[rule]["injected"]["0"]  # the step chose this layer
     np.testing.assert_allclose(found["x"], out, atol=1e-6)
     np.testing.assert_array_equal(found["mask"], combined)
+    np.testing.assert_allclose(found["weight"], weight, atol=1e-6)
+    passed = scenario[rule]["injected"]["1"]  # another point: unchanged
+    np.testing.assert_array_equal(passed["x"], sequences())
+    np.testing.assert_array_equal(passed["mask"], MASK)
+    np.testing.assert_allclose(passed["weight"], LAM)
     # An LSTM, self-attention and a masked mean ignore the masked steps.
     assert scenario[rule]["lstm"] == 0.0
     assert scenario[rule]["attention"] == 0.0
     assert np.isfinite(scenario[rule]["loss"])
 
 
-def test_every_backend_mixes_batches_of_1_and_0_and_refuses(scenario):
-    small = scenario["small"]
-    assert small["1"] == [[1, 5, 2], [1, 5]] and small["1_same"]
-    assert small["0"] == [[0, 5, 2], [0, 5]]
-    assert "not symmetric" in scenario["refusals"]["anchor"]
-    assert (
-        "must be a bool tensor [batch, time]" in (scenario["refusals"]["mask"])
+def _log_softmax(logits):
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+
+
+def _anchor_losses(weight):
+    """The losses of `anchor_step`, by hand, with label weights `weight`:
+    `(cross-entropy on blended labels, loss-mixed mean squared error,
+    clean cross-entropy)`."""
+    out, mask, _ = reference(sequences(), MASK, LAM, PARTNERS, "anchor")
+
+    def logits(x, valid):
+        valid = valid[..., None].astype("float64")
+        return (x * valid).sum(1) / valid.sum(1) @ KERNEL
+
+    mixed, eye = logits(out, mask), np.eye(5)
+    w = weight[:, None]
+    blended = w * eye + (1 - w) * eye[PARTNERS]
+    cross_entropy = -(blended * _log_softmax(mixed)).sum(1).mean()
+    own, partner = (((mixed - t) ** 2).mean(1) for t in (eye, eye[PARTNERS]))
+    mse = (weight * own + (1 - weight) * partner).mean()
+    clean = logits(sequences(), MASK)
+    return cross_entropy, mse, -(eye * _log_softmax(clean)).sum(1).mean()
+
+
+def test_every_backend_weighs_labels_by_anchor_at_a_hidden_layer(scenario):
+    _, _, anchored = reference(sequences(), MASK, LAM, PARTNERS, "anchor")
+    cross_entropy, mse, clean = _anchor_losses(anchored)
+    found = scenario["anchor"]["step"]
+    np.testing.assert_allclose(found["labels"]["loss"], cross_entropy, 1e-5)
+    np.testing.assert_allclose(found["mix_loss"]["loss"], mse, 1e-5)
+    regmixup = found["regmixup"]
+    np.testing.assert_allclose(regmixup["mixed_loss"], cross_entropy, 1e-5)
+    np.testing.assert_allclose(regmixup["clean_loss"], clean, 1e-5)
+    np.testing.assert_allclose(
+        regmixup["loss"], cross_entropy + 0.5 * clean, 1e-5
     )
+    # lam' and lam give different losses here: the check has teeth.
+    with_lam = _anchor_losses(LAM.astype("float64"))
+    assert abs(with_lam[0] - cross_entropy) > 0.1
+    assert abs(with_lam[1] - mse) > 0.05
+
+
+def test_every_backend_mixes_inputs_only_under_anchor(scenario):
+    out, mask, _ = reference(sequences(), MASK, LAM, PARTNERS, "anchor")
+    found = scenario["anchor"]["inputs_only"]
+    np.testing.assert_allclose(found["x"], out, atol=1e-6)
+    np.testing.assert_array_equal(found["mask"], mask)
 
 
 def _recovered(labels, mask, rule):
@@ -181,17 +226,26 @@ def test_the_errors():
         keras_mixup.Mixup()(
             {"audio": sequences(), "padding_mask": MASK[:, 0]}, np.arange(5)
         )
-    with pytest.raises(ValueError, match="not symmetric"):
-        keras_mixup.Mixup(mask_rule="anchor", mix_labels=False)(
-            batch, np.arange(5)
-        )
     with pytest.raises(ValueError, match="no float input"):
         keras_mixup.Mixup()(
             {"audio": sequences()[:, :3], "padding_mask": MASK}, np.arange(5)
         )
 
 
-def test_anchor_at_a_hidden_mix_point_is_refused():
+def test_the_inputs_only_form_under_anchor_keeps_labels_and_masks():
+    ds = tf.data.Dataset.from_tensor_slices(
+        ({"audio": sequences(), "padding_mask": MASK}, np.arange(5))
+    ).batch(5)
+    mixer = keras_mixup.Mixup(alpha=1.0, mask_rule="anchor", mix_labels=False)
+    x, y = next(iter(ds.map(mixer)))
+    np.testing.assert_array_equal(y, np.arange(5))  # labels as given
+    np.testing.assert_array_equal(x["padding_mask"], MASK)  # masks too
+    audio, padded = x["audio"].numpy(), ~MASK[..., None].repeat(2, -1)
+    np.testing.assert_array_equal(audio[padded], sequences()[padded])
+    assert not np.array_equal(audio, sequences())  # the valid steps mixed
+
+
+def test_anchor_at_a_hidden_mix_point_defers_the_labels():
     import keras
 
     backbone = keras.Sequential(
@@ -206,10 +260,13 @@ def test_anchor_at_a_hidden_mix_point_is_refused():
     model = keras_mixup.MixupModel(
         backbone, num_classes=2, mix_at=["mix"], seed=0, mask_rule="anchor"
     )  # the model's options rule its mix points
-    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
     tokens = np.array([[3, 4, 0, 0], [5, 6, 7, 0]] * 4)
-    with pytest.raises(ValueError, match="hidden mix point"):
-        model.fit(tokens, np.arange(8) % 2, batch_size=8, verbose=0)
+    _, y, _, plan = model.mix(tokens, np.arange(8) % 2)
+    assert plan.deferred  # labels mixed after the forward pass, with lam'
+    np.testing.assert_array_equal(y, np.eye(2)[np.arange(8) % 2])
+    model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
+    history = model.fit(tokens, np.arange(8) % 2, batch_size=8, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -235,6 +292,29 @@ def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
     data = {"audio": sequences(), "padding_mask": MASK}
     history = model.fit(data, np.arange(5), verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_loss_mixing_at_the_input_mixes_a_padded_dict_by_the_rule(rule):
+    import keras
+    from sequence_masks_scenarios import WithMask
+
+    audio = keras.Input((5, 2), name="audio")
+    valid = keras.Input((5,), dtype="bool", name="padding_mask")
+    hidden = keras.layers.LSTM(5)(WithMask()([audio, valid]))
+    inner = keras.Model({"audio": audio, "padding_mask": valid}, hidden)
+    model = keras_mixup.MixupModel(
+        inner, alpha=1.0, mask_rule=rule, mix_loss=True, seed=2
+    )
+    model.engine.draw = lambda *args, **kwargs: (LAM, PARTNERS)
+    x, y, _, plan = model.mix(
+        {"audio": sequences(), "padding_mask": MASK}, np.arange(5)
+    )
+    out, combined, weight = reference(sequences(), MASK, LAM, PARTNERS, rule)
+    np.testing.assert_allclose(x["audio"], out, atol=1e-6)
+    np.testing.assert_array_equal(x["padding_mask"], combined)
+    np.testing.assert_array_equal(y, np.arange(5))  # the loss is mixed
+    np.testing.assert_allclose(plan.lam, weight, atol=1e-6)
 
 
 @pytest.mark.parametrize("rule", RULES)
@@ -321,3 +401,27 @@ def test_a_model_mixing_masked_embeddings_saves_and_loads(tmp_path):
     ids = np.array([[1, 2, 0, 0, 0], [3, 4, 5, 0, 0]])
     np.testing.assert_array_equal(loaded(ids), model(ids))
     assert loaded.layers[2].mask_rule == "intersection"
+
+
+def test_latent_mixing_takes_the_label_weight_of_the_chosen_point():
+    from keras_mixup.layers import MixStep
+    from keras_mixup.models import StepPlan
+    from keras_mixup.variants import Draw
+
+    engine = keras_mixup.MixupLayer(alpha=1.0, mask_rule="anchor").engine
+    draw = Draw(tf.constant(LAM), tf.constant(PARTNERS), {})
+    batch = {"audio": tf.constant(sequences()), "padding_mask": MASK}
+    rule = "anchor"
+    out, combined, weight = reference(sequences(), MASK, LAM, PARTNERS, rule)
+    for chosen in (0, 1):  # the input point (a padded dict), or the layer
+        point = tf.constant(chosen)
+        at_input, at_layer = (MixStep(engine, draw, point, i) for i in (0, 1))
+        mixed = at_input.apply(batch)
+        plan = StepPlan([at_layer], draw, point, input_step=at_input)
+        if chosen == 0:
+            np.testing.assert_allclose(mixed["audio"], out, atol=1e-6)
+            np.testing.assert_array_equal(mixed["padding_mask"], combined)
+            np.testing.assert_allclose(plan.label_weight(), weight, 1e-6)
+        else:  # the layer was not called: lam
+            np.testing.assert_array_equal(mixed["audio"], sequences())
+            np.testing.assert_allclose(plan.label_weight(), LAM)
