@@ -26,7 +26,7 @@ it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
 
 import math
 
-from keras_mixup import backend, blending, checks, options
+from keras_mixup import backend, blending, checks, compat, options
 from keras_mixup.variants import base
 
 __all__ = ["FMix", "frequency_scale", "low_frequency_fields", "top_mask"]
@@ -151,6 +151,26 @@ def _bitcast(tensor, dtype):
     return backend.ops().numpy.view(tensor, dtype)
 
 
+def _bincount(bins, length):
+    """The count of each int32 value of `bins` in `[0, length)`, int32
+    `[length]`, with a static length (for XLA and `jax.jit`)."""
+    name = backend.name()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        if compat.is_xla():  # XLA has no bincount; its scatter is fast
+            ones = tf.ones_like(bins)
+            return tf.math.unsorted_segment_sum(ones, bins, length)
+        return tf.math.bincount(bins, minlength=length, maxlength=length)
+    if name == "jax":
+        import jax.numpy as jnp
+
+        return jnp.bincount(bins, length=length).astype("int32")
+    import torch
+
+    return torch.bincount(bins, minlength=length).to(torch.int32)
+
+
 def _order_keys(values):
     """int32 keys of float32 `values` whose signed order is theirs."""
     np = backend.ops().numpy
@@ -175,10 +195,7 @@ def _radix_threshold(flat, count):
         size = 2**width
         digit = np.bitwise_and(np.right_shift(unsigned, shift), size - 1)
         bins = np.where(active, offsets * size + digit, rows * size)
-        bins = np.reshape(bins, [-1])
-        histogram = ops.math.segment_sum(
-            np.ones_like(bins), bins, rows * size + 1
-        )
+        histogram = _bincount(np.reshape(bins, [-1]), rows * size + 1)
         histogram = np.reshape(histogram[:-1], [rows, size])
         from_top = np.cumsum(np.flip(histogram, axis=1), axis=1)
         below = np.sum(cast(from_top < rank[:, None], "int32"), axis=1)
