@@ -82,3 +82,29 @@ def test_digit_boxes_enclose_the_ink_and_blends_have_mixed_sources():
         sources, np.broadcast_to(mean_class[:, None, None], (6, 8, 8)), 1e-5
     )
     assert len(set(np.round(mean_class, 4)) - set(range(6))) > 0
+
+
+def test_mosaic_labels_weigh_each_tiles_class_on_the_examples_pipeline():
+    # The example's own path (`tabular.train_dataset` with its Mixup map
+    # on 16x16 digits, three batches): images
+    # that hold their example's index, so each output's pixels name their
+    # sources; each class's label weight must be the area of its tiles.
+    import keras_mixup
+
+    _, y, num_classes = family.load_images(16)
+    count = len(y)
+    index = np.arange(count, dtype="float32").reshape(count, 1, 1, 1)
+    x = index * np.ones((count, 16, 16, 1), "float32")
+    mixer = keras_mixup.Mixup(
+        alpha=1.0, variant="mosaic", num_classes=num_classes, seed=0
+    )
+    ds = tabular.train_dataset(
+        x, y, batch_size=64, num_classes=num_classes, mixup=mixer, seed=0
+    )
+    for images, labels in ds.take(3):
+        sources = images.numpy()[..., 0].astype(int).reshape(len(images), -1)
+        areas = np.zeros_like(labels.numpy())
+        for row, pixels in enumerate(sources):
+            np.add.at(areas[row], y[pixels], 1.0 / pixels.size)
+        np.testing.assert_allclose(labels.numpy(), areas, atol=1e-6)
+        assert (areas.max(axis=1) < 1.0).mean() > 0.9  # most are mixed

@@ -2,9 +2,12 @@
 recipe, and any mix of registered names (`variant={name: probability}`).
 
 Each member draws its own parameters for the whole batch; the choice draws,
-per example (or per batch, as `mode` says), which member applies, and each
-target takes the chosen member's result (one select per target, which XLA
-fuses with the members' passes). The label weight is the chosen member's.
+per example (or per batch, as `mode` says), which member applies. Per
+batch, only the chosen member's apply runs (a switch: `tf.switch_case`,
+`jax.lax.switch`, a Python branch on PyTorch; XLA and `jax.jit` compile
+it); per example, every member's result is computed and each target takes
+the chosen member's (one select per target, which XLA fuses with the
+members' passes). The label weight is the chosen member's.
 
 Members may draw from different numbers of sources (mixup two, Mosaic
 four): the choice draws as many partners as its widest member and gives
@@ -14,10 +17,29 @@ at weight 0), and boxes are padded to the widest member's before the
 select.
 """
 
+import functools
+
 from keras_mixup import backend, blending, spatial
 from keras_mixup.variants import base
 
 __all__ = ["Choice"]
+
+
+def _chosen(choice, thunks, ranks=None):
+    """The result of the chosen thunk: for a scalar `choice` (one for the
+    batch) only that one runs (a switch); per example, every one runs and
+    each result's entries are selected (`_select`, each result a tensor of
+    rank `ranks` or a dict of them, `ranks` then a dict)."""
+    if backend.rank(choice) == 0:
+        ops = backend.ops()
+        return ops.core.switch(ops.core.cast(choice, "int32"), thunks)
+    results = [thunk() for thunk in thunks]
+    if not isinstance(results[0], dict):
+        return _select(choice, results, ranks)
+    return {
+        key: _select(choice, [r[key] for r in results], ranks[key])
+        for key in results[0]
+    }
 
 
 def _select(choice, values, rank=None):
@@ -142,42 +164,37 @@ class Choice(base.Variant):
             base.pad_rows(draw.lam, rows, 1.0), draw.partner_index, params
         )
 
-    def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
-        results = [
-            member.apply_image(d, image, rank, axes, kind=kind)
+    def _thunks(self, draw, method, *args, **kwargs):
+        """One thunk per member: its `method` on its own draw."""
+        return [
+            functools.partial(getattr(member, method), d, *args, **kwargs)
             for member, d in zip(
                 self.members, self._member_draws(draw), strict=True
             )
         ]
-        return _select(draw.params["choice"], results, rank)
+
+    def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
+        thunks = self._thunks(draw, "apply_image", image, rank, axes, kind=kind)
+        return _chosen(draw.params["choice"], thunks, rank)
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
-        results = [
-            member.apply_boxes(d, bounding_boxes, sizes)
-            for member, d in zip(
-                self.members, self._member_draws(draw), strict=True
-            )
+        thunks = self._thunks(draw, "apply_boxes", bounding_boxes, sizes)
+        widest = self.sources * bounding_boxes["labels"].shape[1]
+        padded = [
+            functools.partial(lambda t: _pad_boxes(t(), widest), thunk)
+            for thunk in thunks
         ]
-        widest = max(r["labels"].shape[1] for r in results)
-        results = [_pad_boxes(r, widest) for r in results]
-        choice = draw.params["choice"]
-        return {
-            key: _select(
-                choice,
-                [r[key] for r in results],
-                backend.rank(results[0][key]),
-            )
-            for key in results[0]
-        }
+        ranks = {"boxes": 3, "labels": 2, "weights": 2}
+        return _chosen(draw.params["choice"], padded, ranks)
 
     def apply_padding(self, draw, sequences, mask, rule, float_dtype):
-        results = [
-            member.apply_padding(d, sequences, mask, rule, float_dtype)
-            for member, d in zip(
-                self.members, self._member_draws(draw), strict=True
-            )
-        ]
+        thunks = self._thunks(
+            draw, "apply_padding", sequences, mask, rule, float_dtype
+        )
         choice = draw.params["choice"]
+        if backend.rank(choice) == 0:
+            return backend.ops().core.switch(choice, thunks)
+        results = [thunk() for thunk in thunks]
         mixed = [
             _select(choice, [r[0][k] for r in results], backend.rank(x))
             for k, x in enumerate(sequences)

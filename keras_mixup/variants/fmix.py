@@ -2,18 +2,21 @@
 partner's pixels.
 
     lam ~ Beta(alpha, alpha)
-    g = Re(inverse FFT(z * max(|f|, 1 / max(sizes)) ** -decay_power))
+    g = irfftn(z * max(|f|, 1 / max(sizes)) ** -decay_power)
 
 with `z` complex standard Gaussian Fourier coefficients (one set per
-example, or per batch in `"batch"` mode) over the frequencies `f` of the
-cut axes. The `round(lam * n)` largest values of `g`, of the `n` positions
-along the cut axes, keep the example's own pixels; the others take the
-partner's. The threshold is each example's k-th largest value, found for
-the whole batch at once (a sort of the fields; for large fields a sort of
-a strided sample and a top-k of the values between two of its quantiles,
-falling back to the sort where that bracket misses), and the label weight
-is the exact fraction of positions kept (`round(lam * n) / n`, one more position
-for each tie of the threshold value).
+example, or per batch in `"batch"` mode; Box-Muller pairs of uniforms)
+over the half spectrum of the cut axes (`f` the frequencies of
+`numpy.fft.fftfreq`, of `rfftfreq` along the last axis): the reference
+code's construction. The `round(lam * n)` largest values of `g`, of the
+`n` positions along the cut axes, keep the example's own pixels; the
+others take the partner's. The threshold is each example's k-th largest
+value, exact, found for the whole batch at once by a radix select (three
+histograms of 11, 11 and 10 bits of order keys of the values: static
+shapes, no sort); on TensorFlow the threshold and the mask run as one
+XLA computation where `fused` allows (the same result as without).
+The label weight is the exact fraction of positions kept (`round(lam * n)
+/ n`, one more position for each tie of the threshold value).
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -21,7 +24,9 @@ it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
 `reformulate=True`). A mask has no box rule: detection boxes are refused.
 """
 
-from keras_mixup import backend, checks, options
+import math
+
+from keras_mixup import backend, blending, checks, compat, options
 from keras_mixup.variants import base
 
 __all__ = ["FMix", "frequency_scale", "low_frequency_fields", "top_mask"]
@@ -46,17 +51,20 @@ OPTIONS = (
 
 
 def frequency_scale(sizes, decay_power):
-    """The scale of each Fourier coefficient, `max(|f|, 1 / max(sizes)) **
-    -decay_power`, float32 of shape `sizes` (`f` the frequencies of
-    `numpy.fft.fftfreq` along each axis, in cycles per position)."""
+    """The scale of each Fourier coefficient of the half spectrum,
+    `max(|f|, 1 / max(sizes)) ** -decay_power`, float32 of shape `[*sizes[:-1],
+    sizes[-1] // 2 + 1]` (`f` the frequencies of `numpy.fft.fftfreq` along
+    each axis but the last, of `numpy.fft.rfftfreq` along the last, in
+    cycles per position)."""
     ops = backend.ops()
     np = ops.numpy
     squared = None
     floats = [ops.core.cast(size, "float32") for size in sizes]
     for j, size in enumerate(sizes):
-        index = np.arange(size, dtype="int32")
+        last = j == len(sizes) - 1
+        index = np.arange(size // 2 + 1 if last else size, dtype="int32")
         half = size // 2
-        signed = np.mod(index + half, size) - half  # fftfreq * size
+        signed = index if last else np.mod(index + half, size) - half
         frequency = ops.core.cast(signed, "float32") / floats[j]
         shape = [1] * len(sizes)
         shape[j] = -1
@@ -69,16 +77,44 @@ def frequency_scale(sizes, decay_power):
     return np.power(magnitude, -decay_power)
 
 
-def _inverse_along(real, imag, axis):
-    """The complex inverse FFT of `(real, imag)` along one `axis` (an
-    `ifft2` over that axis and a new axis of size 1)."""
+def _inverse_real(real, imag, sizes):
+    """The real inverse FFT (`irfftn`) of a batch of half spectra over
+    their last `len(sizes)` axes, on the backend the math runs on."""
+    name = backend.name()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        inverse = (tf.signal.irfft, tf.signal.irfft2d, tf.signal.irfft3d)
+        return inverse[len(sizes) - 1](tf.complex(real, imag), list(sizes))
+    axes = tuple(range(-len(sizes), 0))
+    if name == "jax":
+        import jax.numpy as jnp
+
+        spectrum = real + 1j * imag.astype(jnp.complex64)
+        return jnp.fft.irfftn(spectrum, s=tuple(sizes), axes=axes)
+    import torch
+
+    spectrum = torch.complex(real, imag)
+    return torch.fft.irfftn(spectrum, s=tuple(sizes), dim=axes)
+
+
+def _coefficient_uniforms(count, sizes, seed):
+    """The uniform draws `[2, count, *half]` the coefficients of `count`
+    half spectra are made of (`half`: `sizes` with the last halved)."""
+    last = sizes[-1] // 2 + 1
+    return backend.uniform([2, count, *sizes[:-1], last], seed)
+
+
+def _fields(uniforms, sizes, decay_power):
+    """The fields of `_coefficient_uniforms`: Box-Muller makes each pair of
+    uniforms one complex standard Gaussian coefficient."""
     np = backend.ops().numpy
-    real = np.expand_dims(np.moveaxis(real, axis, -1), -2)
-    imag = np.expand_dims(np.moveaxis(imag, axis, -1), -2)
-    real, imag = backend.ops().math.ifft2((real, imag))
-    real = np.moveaxis(np.squeeze(real, -2), -1, axis)
-    imag = np.moveaxis(np.squeeze(imag, -2), -1, axis)
-    return real, imag
+    if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
+        return np.zeros([0, *sizes], "float32")
+    radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
+    radius = radius * frequency_scale(sizes, decay_power)[None]
+    angle = (2.0 * math.pi) * uniforms[1]
+    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), sizes)
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
@@ -89,88 +125,112 @@ def low_frequency_fields(count, sizes, decay_power, seed):
         count: the number of fields, an int or a scalar int tensor.
         sizes: the sizes of each field (1 to 3 ints or scalar tensors).
         decay_power: the decay, a float above 0.
-        seed: a seed, as `keras_mixup.backend.normal` takes it.
+        seed: a seed, as `keras_mixup.backend.uniform` takes it.
 
     Returns:
-        float32 `[count, *sizes]`: the real part of the inverse FFT of
-        complex standard Gaussian coefficients scaled by
-        `frequency_scale(sizes, decay_power)`.
+        float32 `[count, *sizes]`: the real inverse FFT (`irfftn`, as the
+        reference code) of a half spectrum of complex standard Gaussian
+        coefficients scaled by `frequency_scale(sizes, decay_power)`.
     """
-    if isinstance(count, int) and count == 0:  # PyTorch's FFT refuses it
-        return backend.ops().numpy.zeros([0, *sizes], "float32")
-    real_seed, imag_seed = backend.split(seed)
-    scale = frequency_scale(sizes, decay_power)[None]
-    real = backend.normal([count, *sizes], real_seed) * scale
-    imag = backend.normal([count, *sizes], imag_seed) * scale
-    rest = [1]  # the axes left after an ifft2 over the last two
-    if len(sizes) >= 2:
-        real, imag = backend.ops().math.ifft2((real, imag))
-        rest = range(1, len(sizes) - 1)
-    for axis in rest:
-        real, imag = _inverse_along(real, imag, axis)
-    return real
+    uniforms = _coefficient_uniforms(count, sizes, seed)
+    return _fields(uniforms, sizes, decay_power)
 
 
-#: Fields of more positions find their threshold in a bracket (see
-#: `_bracketed_threshold`); smaller ones sort.
-BRACKET_ABOVE = 16384
-_STRIDE, _MARGIN, _CANDIDATES = 17, 16, 1024
+#: The radix select's digits, most significant first (32 bits in all).
+_DIGITS = ((21, 11), (10, 11), (0, 10))
+_SIGN = -(2**31)
 
 
-def _sorted_threshold(flat, count, total):
-    """Each row's `count`-th largest value `[n, 1]`, by a sort."""
+def _bitcast(tensor, dtype):
+    """`tensor`'s bits as `dtype` (of the same size): `keras.ops.view`,
+    which on TensorFlow needs a static last axis, so `tf.bitcast` there."""
+    if backend.name() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.bitcast(tensor, dtype)
+    return backend.ops().numpy.view(tensor, dtype)
+
+
+def _bincount(bins, length):
+    """The count of each int32 value of `bins` in `[0, length)`, int32
+    `[length]`, with a static length (for XLA and `jax.jit`)."""
+    name = backend.name()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        if compat.is_xla():  # XLA has no bincount; its scatter is fast
+            ones = tf.ones_like(bins)
+            return tf.math.unsorted_segment_sum(ones, bins, length)
+        return tf.math.bincount(bins, minlength=length, maxlength=length)
+    if name == "jax":
+        import jax.numpy as jnp
+
+        return jnp.bincount(bins, length=length).astype("int32")
+    import torch
+
+    return torch.bincount(bins, minlength=length).to(torch.int32)
+
+
+def _order_keys(values):
+    """int32 keys of float32 `values` whose signed order is theirs."""
     np = backend.ops().numpy
-    ordered = np.sort(flat, axis=-1)
-    index = np.clip(total - count, 0, total - 1)
-    return np.take_along_axis(ordered, index[:, None], axis=1)
+    bits = _bitcast(values, "int32")
+    return np.where(bits < 0, np.bitwise_xor(bits, 2**31 - 1), bits)
 
 
-def _bracketed_threshold(flat, count, total):
-    """Each row's `count`-th largest value `[n, 1]`, found among the values
-    between two quantiles of a strided sample of the row (one sort of a
-    17th of the values and a top-k of at most 1024 of them, instead of a
-    sort of all); and bool `[n]`, whether the bracket held it (else the
-    value is wrong and `_sorted_threshold` must be used)."""
+def _radix_threshold(flat, count):
+    """Each row's `count`-th largest value `[n, 1]` (any value where
+    `count` is 0), exact: a radix select over the bits of order keys of
+    the values, one histogram of a digit per pass (`_DIGITS`), static
+    shapes, no sort."""
     ops = backend.ops()
     np, cast = ops.numpy, ops.core.cast
-    sample = np.sort(flat[:, ::_STRIDE], axis=-1)
-    size = sample.shape[1]
-    where = size - cast(count, "float32") * (size / total)
-    low = np.clip(cast(np.floor(where), "int32") - _MARGIN, 0, size - 1)
-    high = np.clip(cast(np.ceil(where), "int32") + _MARGIN, 0, size - 1)
-    low = np.take_along_axis(sample, low[:, None], axis=1)
-    high = np.take_along_axis(sample, high[:, None], axis=1)
-    above = np.sum(cast(flat > high, "int32"), axis=1)
-    within = np.logical_and(flat >= low, flat <= high)
-    rank = count - above - 1  # the threshold's rank among `within`
-    candidates = np.where(within, flat, float("-inf"))
-    top = ops.math.top_k(candidates, _CANDIDATES)[0]
-    inside = np.minimum(np.sum(cast(within, "int32"), axis=1), _CANDIDATES)
-    held = np.logical_or(count == 0, np.logical_and(rank >= 0, rank < inside))
-    index = np.clip(rank, 0, _CANDIDATES - 1)[:, None]
-    return np.take_along_axis(top, index, axis=1), held
+    rows = ops.core.shape(flat)[0]
+    unsigned = np.bitwise_xor(_order_keys(flat), _SIGN)
+    active = np.ones_like(flat, dtype="bool")
+    rank = np.maximum(count, 1)  # 1-based, among the active values
+    found = np.zeros_like(count)
+    offsets = np.arange(rows, dtype="int32")[:, None]
+    for shift, width in _DIGITS:
+        size = 2**width
+        digit = np.bitwise_and(np.right_shift(unsigned, shift), size - 1)
+        bins = np.where(active, offsets * size + digit, rows * size)
+        histogram = _bincount(np.reshape(bins, [-1]), rows * size + 1)
+        histogram = np.reshape(histogram[:-1], [rows, size])
+        from_top = np.cumsum(np.flip(histogram, axis=1), axis=1)
+        below = np.sum(cast(from_top < rank[:, None], "int32"), axis=1)
+        chosen = size - 1 - below
+        above = np.take_along_axis(
+            from_top, np.maximum(below - 1, 0)[:, None], axis=1
+        )[:, 0]
+        rank = rank - np.where(below > 0, above, 0)
+        found = np.bitwise_or(found, np.left_shift(chosen, shift))
+        active = np.logical_and(active, np.equal(digit, chosen[:, None]))
+    keys = np.bitwise_xor(found, _SIGN)
+    keys = np.where(keys < 0, np.bitwise_xor(keys, 2**31 - 1), keys)
+    return _bitcast(keys, "float32")[:, None]
 
 
-def _threshold(flat, count, total):
-    """Each row's `count`-th largest value, `[n, 1]`: exact, through the
-    bracket where it holds for every row, else by a sort."""
-    if not isinstance(total, int) or total <= BRACKET_ABOVE:
-        return _sorted_threshold(flat, count, total)
+def _top_positions(flat, lam):
+    """`(own, number)`: the mask of `top_mask` for fields `[count, total]`
+    and the number of positions it keeps, int32 `[count]`."""
     ops = backend.ops()
-    threshold, held = _bracketed_threshold(flat, count, total)
-    return ops.core.cond(
-        ops.numpy.all(held),
-        lambda: threshold,
-        lambda: _sorted_threshold(flat, count, total),
-    )
+    np = ops.numpy
+    total = ops.core.cast(ops.core.shape(flat)[1], "float32")
+    count = ops.core.cast(np.round(lam * total), "int32")
+    threshold = _radix_threshold(flat, count)
+    own = np.logical_and(flat >= threshold, count[:, None] > 0)
+    return own, np.sum(ops.core.cast(own, "int32"), axis=1)
 
 
-def top_mask(fields, lam):
+def top_mask(fields, lam, *, fused=False):
     """Each field's `round(lam * n)` largest values (of its `n`).
 
     Args:
         fields: float32 `[count, *sizes]`.
         lam: float32 `[count]`, the fraction of each field to keep.
+        fused: whether to find them as one XLA computation (TensorFlow;
+            the same result). Defaults to `False`.
 
     Returns:
         `(own, kept)`: bool `[count, *sizes]`, whether a position is among
@@ -178,19 +238,16 @@ def top_mask(fields, lam):
         float32 `[count]`, the exact fraction of positions kept.
     """
     ops = backend.ops()
-    np = ops.numpy
     shape = ops.core.shape(fields)
     total = 1
     for size in shape[1:]:
         total = total * size
-    flat = np.reshape(fields, [shape[0], total])  # no -1: count may be 0
-    count = ops.core.cast(
-        np.round(lam * ops.core.cast(total, "float32")), "int32"
-    )
-    threshold = _threshold(flat, count, total)
-    own = np.logical_and(flat >= threshold, count[:, None] > 0)
-    kept = np.mean(ops.core.cast(own, "float32"), axis=1)
-    return np.reshape(own, shape), kept
+    # No -1 in the reshape: count may be 0.
+    fields = ops.numpy.reshape(fields, [shape[0], total])
+    positions = blending.xla_compiled(_top_positions) if fused else None
+    own, number = (positions or _top_positions)(fields, lam)
+    kept = ops.core.cast(number, "float32") / ops.core.cast(total, "float32")
+    return ops.numpy.reshape(own, shape), kept
 
 
 def _image_mask(own, rank, axes):
@@ -225,13 +282,12 @@ class FMix(base.Variant):
         np = backend.ops().numpy
         lam = np.reshape(context.lam(self.alpha), [-1])
         count = context.batch_size if context.per_example else 1
-        fields = low_frequency_fields(
-            count,
-            context.image_sizes(),
-            self.config["fmix_decay_power"],
-            context.seed(0),
-        )
-        own, kept = top_mask(fields, lam)
+        sizes = tuple(context.image_sizes())
+        decay = self.config["fmix_decay_power"]
+        fields = low_frequency_fields(count, sizes, decay, context.seed(0))
+        static = all(isinstance(size, int) for size in sizes)
+        fused = static and blending.use_fused(self.config["fused"])
+        own, kept = top_mask(fields, lam, fused=fused)
         return base.Draw(np.reshape(kept, context.shape), None, {"own": own})
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
