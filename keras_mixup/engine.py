@@ -27,7 +27,7 @@ from keras_mixup.labels import encode_labels
 from keras_mixup.settings import Settings
 from keras_mixup.state import MixingState, SeedSource
 
-__all__ = ["MixingEngine", "float_weights"]
+__all__ = ["MixingEngine", "apply_rest", "float_weights"]
 
 
 class MixingEngine:
@@ -227,8 +227,7 @@ class MixingEngine:
             floats (encoded) when they are mixed. With `masks`, `(x, y,
             sample_weight, masks)`.
         """
-        if not isinstance(draw, variants.Draw):  # an injected (lam, index)
-            draw = variants.Draw(draw[0], draw[1], {})
+        draw = variants.as_draw(draw)
         if mix_labels is None:
             mix_labels = self.options["mix_labels"]
         if mix_labels:
@@ -239,7 +238,7 @@ class MixingEngine:
         images, others, repack = _split_images(self, structure, masks)
         images = _apply_images(self, draw, images)
         labels = (y, sample_weight) if mix_labels else (None, None)
-        others, *labels = _apply_rest(self, draw, others, *labels)
+        others, *labels = apply_rest(self, draw, others, *labels)
         if mix_labels:
             y, sample_weight = labels
         structure = repack(images, others)
@@ -248,7 +247,9 @@ class MixingEngine:
         x, masks = structure
         return x, y, sample_weight, masks
 
-    def apply_padded(self, draw, x, mask, y=None, sample_weight=None, **how):
+    def apply_padded(
+        self, draw, x, mask, y=None, sample_weight=None, *, mix_labels=None
+    ):
         """Applies a draw to padded sequences `x` with their padding mask
         (bool `[B, T]`) under `mask_rule`; see
         `keras_mixup.sequences.apply_padded`.
@@ -257,7 +258,7 @@ class MixingEngine:
             `(x, y, sample_weight, combined_mask)`.
         """
         return sequences.apply_padded(
-            self, draw, x, mask, y, sample_weight, **how
+            self, draw, x, mask, y, sample_weight, mix_labels=mix_labels
         )
 
     def apply_boxes(self, draw, bounding_boxes, x):
@@ -369,7 +370,7 @@ def _encoded(engine, y, sample_weight):
     return y, sample_weight
 
 
-def _apply_rest(engine, draw, others, y, sample_weight):
+def apply_rest(engine, draw, others, y, sample_weight):
     """The leaves the variant does not cut, the labels and the sample
     weights (`None` for those not mixed) through the variant's
     `apply_labels`, in one call; `None` entries kept."""

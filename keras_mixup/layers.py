@@ -104,8 +104,8 @@ class MixStep:
     """
 
     def __init__(self, engine=None, draw=None, chosen=None, index=None):
-        if draw is not None and not isinstance(draw, variants.Draw):
-            draw = variants.Draw(draw[0], draw[1], {})  # (lam, index)
+        if draw is not None:
+            draw = variants.as_draw(draw)
         self.engine = engine
         self.draw = draw
         self.chosen = chosen

@@ -226,15 +226,8 @@ class LossMixing:
         if plan is None or self.enabled or not plan.deferred:
             return y, sample_weight
         draw = variants.Draw(plan.label_weight(), plan.partner_index, {})
-        parts = [y, sample_weight]
-        present = [part for part in parts if part is not None]
-        mixed = iter(
-            mixing.variant.apply_labels(
-                draw, present, fused=mixing.options["fused"]
-            )
-        )
-        y, sample_weight = (
-            None if part is None else next(mixed) for part in parts
+        _, y, sample_weight = engine.apply_rest(
+            mixing, draw, None, y, sample_weight
         )
         return y, sample_weight
 

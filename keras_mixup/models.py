@@ -587,8 +587,7 @@ def _check_not_inputs_only(kwargs):
 def _mix_inputs(model, draw, x):
     """Applies a step's draw to the inputs: `(x, plan)`, the inputs (mixed
     when the step mixes there) and the step's `StepPlan`."""
-    if not isinstance(draw, variants.Draw):  # an injected (lam, index)
-        draw = variants.Draw(draw[0], draw[1], {})
+    draw = variants.as_draw(draw)
     layers = model._mix_points.layers
     steps = [MixStep.PASS] * len(layers)
     if model.mix_at == INPUT and sequences.is_padded(x):

@@ -249,7 +249,9 @@ def mix_padded_inputs(engine, draw, x, mask):
     return repack(sequences, others), combined, weight
 
 
-def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
+def apply_padded(
+    engine, draw, x, mask, y=None, sample_weight=None, *, mix_labels=None
+):
     """Applies a draw to a batch of padded sequences, labels included.
 
     Args:
@@ -259,9 +261,9 @@ def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
         mask: bool `[B, T]`, checked (`check_padding_mask`).
         y: the labels, or `None`. Defaults to `None`.
         sample_weight: per-example weights, or `None`. Defaults to `None`.
-        **how: `mix_labels` (default: the option) blends the labels and
-            weights with the rule's label weight; without it they come
-            back as given (the inputs-only form).
+        mix_labels: whether the labels and weights are blended with the
+            rule's label weight; without it they come back as given (the
+            inputs-only form). Defaults to `None`: the option.
 
     Returns:
         `(x, y, sample_weight, combined_mask)`.
@@ -269,7 +271,6 @@ def apply_padded(engine, draw, x, mask, y=None, sample_weight=None, **how):
     Raises:
         ValueError: as `mix_padded_inputs`.
     """
-    mix_labels = how.get("mix_labels")
     if mix_labels is None:
         mix_labels = engine.options["mix_labels"]
     x, combined, weight = mix_padded_inputs(engine, draw, x, mask)

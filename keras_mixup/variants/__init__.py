@@ -36,6 +36,7 @@ from keras_mixup.variants.base import (
     DrawContext,
     Resolved,
     Variant,
+    as_draw,
     pad_rows,
 )
 
@@ -45,6 +46,7 @@ __all__ = [
     "DrawContext",
     "Resolved",
     "Variant",
+    "as_draw",
     "base",
     "check_variant",
     "names",

@@ -34,6 +34,7 @@ __all__ = [
     "Resolved",
     "TARGETS",
     "Variant",
+    "as_draw",
     "pad_rows",
 ]
 
@@ -63,6 +64,14 @@ class Draw(collections.namedtuple("Draw", ["lam", "partner_index", "params"])):
             mixed); `[B, sources - 1]` for a variant of more sources.
         params: a dict of the variant's own tensors (boxes, masks, ...).
     """
+
+
+def as_draw(draw):
+    """`draw` as a `Draw`: an injected `(lam, partner_index)` pair (tests,
+    a model's step plan) becomes one with no variant parameters."""
+    if isinstance(draw, Draw):
+        return draw
+    return Draw(draw[0], draw[1], {})
 
 
 #: What `Option.used` reads: the variant that runs, the names of every

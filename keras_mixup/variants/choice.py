@@ -31,8 +31,7 @@ def _chosen(choice, thunks, ranks=None):
     each result's entries are selected (`_select`, each result a tensor of
     rank `ranks` or a dict of them, `ranks` then a dict)."""
     if backend.rank(choice) == 0:
-        ops = backend.ops()
-        return ops.core.switch(ops.core.cast(choice, "int32"), thunks)
+        return _switch(choice, thunks)
     results = [thunk() for thunk in thunks]
     if not isinstance(results[0], dict):
         return _select(choice, results, ranks)
@@ -40,6 +39,13 @@ def _chosen(choice, thunks, ranks=None):
         key: _select(choice, [r[key] for r in results], ranks[key])
         for key in results[0]
     }
+
+
+def _switch(choice, thunks):
+    """The result of `thunks[choice]` for a scalar `choice`, the only one
+    that runs (`tf.switch_case`, `jax.lax.switch`, a Python branch)."""
+    ops = backend.ops()
+    return ops.core.switch(ops.core.cast(choice, "int32"), thunks)
 
 
 def _select(choice, values, rank=None):
@@ -193,7 +199,7 @@ class Choice(base.Variant):
         )
         choice = draw.params["choice"]
         if backend.rank(choice) == 0:
-            return backend.ops().core.switch(choice, thunks)
+            return _switch(choice, thunks)
         results = [thunk() for thunk in thunks]
         mixed = [
             _select(choice, [r[0][k] for r in results], backend.rank(x))

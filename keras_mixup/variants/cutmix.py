@@ -125,21 +125,16 @@ class CutMix(base.Variant):
                 draw.params["highs"],
                 axes,
             )
-        ops = backend.ops()
-        merged, merged_rank, trailing = spatial.merge_trailing(
-            image, rank, axes
-        )
-        partner = ops.numpy.take(merged, draw.partner_index, axis=0)
-        inside = inside_boxes(
-            merged,
-            draw.params["lows"],
-            draw.params["highs"],
-            merged_rank,
+        lows, highs = draw.params["lows"], draw.params["highs"]
+        return spatial.paste_where(
+            image,
+            rank,
             axes,
-            trailing,
+            draw.partner_index,
+            lambda merged, merged_rank, trailing: inside_boxes(
+                merged, lows, highs, merged_rank, axes, trailing
+            ),
         )
-        pasted = ops.numpy.where(inside, partner, merged)
-        return ops.numpy.reshape(pasted, ops.core.shape(image))
 
     def apply_boxes(self, draw, bounding_boxes, sizes):
         return boxes.paste_into_box(
