@@ -271,8 +271,9 @@ def test_anchor_at_a_hidden_mix_point_defers_the_labels():
     assert np.isfinite(history.history["loss"][0])
 
 
-@pytest.mark.parametrize("rule", RULES)
-def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
+def _padded_dict_model(**options):
+    """A `MixupModel` around an LSTM that reads `{"audio", "padding_mask"}`
+    (the mask set on the audio by `WithMask`)."""
     import keras
     from sequence_masks_scenarios import WithMask
 
@@ -280,9 +281,12 @@ def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
     valid = keras.Input((5,), dtype="bool", name="padding_mask")
     hidden = keras.layers.LSTM(5)(WithMask()([audio, valid]))
     inner = keras.Model({"audio": audio, "padding_mask": valid}, hidden)
-    model = keras_mixup.MixupModel(
-        inner, alpha=1.0, num_classes=5, mask_rule=rule, seed=2
-    )
+    return keras_mixup.MixupModel(inner, alpha=1.0, seed=2, **options)
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
+    model = _padded_dict_model(num_classes=5, mask_rule=rule)
     x, y, _, _ = model.mix(
         {"audio": sequences(), "padding_mask": MASK}, np.arange(5)
     )
@@ -298,16 +302,7 @@ def test_a_mixup_model_mixes_a_padded_dict_at_the_input(rule):
 
 @pytest.mark.parametrize("rule", RULES)
 def test_loss_mixing_at_the_input_mixes_a_padded_dict_by_the_rule(rule):
-    import keras
-    from sequence_masks_scenarios import WithMask
-
-    audio = keras.Input((5, 2), name="audio")
-    valid = keras.Input((5,), dtype="bool", name="padding_mask")
-    hidden = keras.layers.LSTM(5)(WithMask()([audio, valid]))
-    inner = keras.Model({"audio": audio, "padding_mask": valid}, hidden)
-    model = keras_mixup.MixupModel(
-        inner, alpha=1.0, mask_rule=rule, mix_loss=True, seed=2
-    )
+    model = _padded_dict_model(mask_rule=rule, mix_loss=True)
     model.engine.draw = lambda *args, **kwargs: (LAM, PARTNERS)
     x, y, _, plan = model.mix(
         {"audio": sequences(), "padding_mask": MASK}, np.arange(5)
