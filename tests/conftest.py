@@ -13,7 +13,6 @@ one copy of each, imported by the tests as `from conftest import ...`:
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
 - `run_scenario`: runs a scenario script under one Keras backend;
-  `run_in_turn` under each, passing saved files on;
 - `background_run`: declares a test module's scenario subprocess, which
   starts in the background when the session starts
   (see `Background`);
@@ -376,28 +375,6 @@ def run_scenario(backend, script, name, *args, timeout=600, env=None):
 _LIVE = set()
 
 
-def run_in_turn(script, name, tmp_path_factory, *, env_of=None, timeout=600):
-    """Runs `script name LOAD_DIR SAVE_DIR` under every backend in turn,
-    each loading what the previous one saved (TensorFlow to JAX, JAX to
-    PyTorch; `-` for the first), with the variables `env_of(backend)`
-    gives. Returns `{backend: result}`."""
-    found, previous = {}, "-"
-    for backend in BACKENDS:
-        folder = tmp_path_factory.mktemp(f"{name}_{backend}")
-        found[backend] = run_scenario(
-            backend,
-            script,
-            name,
-            previous,
-            folder,
-            timeout=timeout,
-            env=env_of(backend) if env_of else None,
-        )
-        assert found[backend]["backend"] == backend
-        previous = folder
-    return found
-
-
 # --- scenario runs in the background ------------------------------------------
 
 
@@ -557,12 +534,13 @@ def _background_runs(request, tmp_path_factory):
 
 #: The scenarios of the backend test modules, as `(test module, script,
 #: scenario, arguments)`, run by `scenario_runner.py` in few processes
-#: (each framework is imported once for all of them): those that load
-#: nothing in one process per backend, the three independent; those that
-#: load what the previous backend saved (argument `"l"`: its folder, `-`
-#: for the first; `"s"`: this backend's) in one process per backend, the
-#: backends in turn. The scenarios that check that JAX and PyTorch never
-#: import TensorFlow run first in their process.
+#: (each framework is imported once for all of them), in this order:
+#: those that load nothing in one process per backend, the three
+#: independent; those that load what the previous backend saved (argument
+#: `"l"`: its folder, `-` for the first; `"s"`: this backend's) or are
+#: marked `"t"` (no argument) in one process per backend, the backends in
+#: turn. The scenarios that check that JAX and PyTorch never import
+#: TensorFlow run before any that imports it in their process.
 CHAIN = (
     ("pairing_backends", "pairing_backend_scenarios.py", "pairings", ""),
     (
@@ -574,7 +552,9 @@ CHAIN = (
     ("backends", "backend_scenarios.py", "beta", ""),
     ("regmixup_backends", "regmixup_backend_scenarios.py", "step", ""),
     ("variants_contract", "variant_contract_scenarios.py", "contract", "s"),
+    ("gan_backends", "gan_backend_scenarios.py", "gan_training", "t"),
     ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
+    ("gan_backends", "gan_backend_scenarios.py", "gan_saving", "ls"),
     (
         "sequence_masks",
         "sequence_masks_scenarios.py",
@@ -593,6 +573,14 @@ CHAIN = (
         "resize_and_tile",
         "",
     ),
+    # These import TensorFlow (tf.data): after every scenario that checks
+    # JAX and PyTorch never import it.
+    ("cutmix", "tf_data_backend_scenarios.py", "cutmix_in_tf_data", ""),
+    ("data", "tf_data_backend_scenarios.py", "mixup_in_tf_data", ""),
+    ("metrics", "tf_data_backend_scenarios.py", "calibration_metric", ""),
+    # Op determinism stays on in the process: last in both of TensorFlow's.
+    ("determinism", "determinism_test.py", "deterministic_run_1", "s"),
+    ("determinism", "determinism_test.py", "deterministic_run_2", "ts"),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.
@@ -604,14 +592,14 @@ def _test_file(module):
 
 
 def _in_turn(entry):
-    return "l" in entry[3]
+    return "l" in entry[3] or "t" in entry[3]
 
 
 def _run_chain(backend, entries, previous, folder):
     """`{scenario: result}` of the selected `entries` under `backend`."""
     paths = {"l": str(previous), "s": str(folder)}
     runs = [
-        [script, name, [paths[a] for a in args]]
+        [script, name, [paths[a] for a in args if a in paths]]
         for module, script, name, args in entries
         if _test_file(module) in BACKGROUND.selected
     ]

@@ -9,11 +9,6 @@ and batch size; fused and unfused pastes agree; XLA; saved configs; bad
 input named.
 """
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
@@ -23,6 +18,7 @@ from conftest import (
     decode_cuts,
     decode_identity_rows,
     index_images,
+    shared_result,
 )
 from scipy import stats
 
@@ -408,48 +404,16 @@ def test_cutmix_options_are_declared_by_the_cutmix_variant():
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_cutmix_in_tf_data_under_another_keras_backend(backend):
+def test_cutmix_in_tf_data_under_another_keras_backend(request, backend):
     # A tf.data map is TensorFlow whatever the backend: CutMix, the switch
-    # and keras's dict with masks and boxes feed a JAX or PyTorch model.
-    script = textwrap.dedent(
-        f"""
-        import numpy as np, tensorflow as tf, keras, keras_mixup
-        assert keras.backend.backend() == "{backend}"
-        x = np.arange(8, dtype="float32")[:, None, None, None] * np.ones(
-            (8, 8, 8, 1), "float32")
-        element = {{
-            "images": x, "labels": np.arange(8),
-            "segmentation_masks": x.astype("int32"),
-            "bounding_boxes": {{
-                "boxes": np.tile([[[0.0, 0.0, 4.0, 4.0]]], (8, 1, 1)),
-                "labels": np.ones((8, 1), "int32"),
-            }},
-        }}
-        ds = tf.data.Dataset.from_tensor_slices(element).batch(8)
-        cut = keras_mixup.CutMix(
-            num_classes=8, bounding_box_format="xyxy", seed=1)
-        out = next(iter(ds.map(cut)))
-        own = np.mean(out["images"].numpy() == x, axis=(1, 2, 3))
-        np.testing.assert_allclose(np.diag(out["labels"]), own, atol=1e-6)
-        np.testing.assert_array_equal(
-            out["segmentation_masks"], out["images"])
-        assert out["bounding_boxes"]["boxes"].shape == (8, 2, 4)
-        switch = keras_mixup.Mixup(
-            alpha=0.8, num_classes=8, cutmix_alpha=1.0, seed=1)
-        images, labels = next(iter(
-            tf.data.Dataset.from_tensor_slices((x, np.arange(8)))
-            .batch(8).map(switch)))
-        assert images.dtype == tf.float32 and labels.shape == (8, 8)
-        print("ok")
-        """
+    # and keras's dict with masks and boxes feed a JAX or PyTorch model
+    # (tf_data_backend_scenarios.py, in that backend's scenario chain).
+    found = shared_result(request, backend, "cutmix_in_tf_data")
+    np.testing.assert_allclose(
+        found["own_label"], found["own_fraction"], atol=1e-6
     )
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith("ok")
+    assert min(found["own_fraction"]) < 1  # something was cut
+    assert found["masks_follow_images"]
+    assert found["boxes_shape"] == [8, 2, 4]
+    assert found["switch_images_dtype"] == "float32"
+    assert found["switch_labels_shape"] == [8, 8]

@@ -1,15 +1,15 @@
 """Tests of `Mixup`, the tf.data map function."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import chi_square_p_value, decode_identity_rows, mixed_lams
+from conftest import (
+    chi_square_p_value,
+    decode_identity_rows,
+    mixed_lams,
+    shared_result,
+)
 from scipy import stats
 
 from keras_mixup import Mixup
@@ -154,28 +154,12 @@ def test_parallel_map_stays_correct_and_draws_per_batch():
     assert len(draws) == 32 and len(set(draws)) == 32
 
 
-def test_works_with_another_keras_backend():
-    script = textwrap.dedent(
-        """
-        import numpy as np, tensorflow as tf, keras, keras_mixup
-        assert keras.backend.backend() == "jax"
-        ds = tf.data.Dataset.from_tensor_slices(
-            (np.eye(4, dtype="float32"), np.arange(4))).batch(4)
-        x, y = next(iter(ds.map(keras_mixup.Mixup(1.0, num_classes=4))))
-        assert isinstance(x, tf.Tensor) and y.shape == (4, 4)
-        print("ok")
-        """
-    )
-    env = dict(os.environ, KERAS_BACKEND="jax", TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", script],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().endswith("ok")
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_works_with_another_keras_backend(request, backend):
+    # tf_data_backend_scenarios.py, in that backend's scenario chain.
+    found = shared_result(request, backend, "mixup_in_tf_data")
+    assert found["is_tensorflow"] and found["labels_shape"] == [4, 4]
+    decode_identity_rows(found["x"], np.arange(4))
 
 
 def test_eager_call_on_numpy_arrays_and_label_smoothing():

@@ -2,20 +2,21 @@
 the same weights after training; an unseeded `Mixup` after
 `keras.utils.set_random_seed` draws the same in both.
 
-The run itself is this file executed as a script (op determinism is a
-process-wide switch that must not leak into the rest of the suite):
+The two runs are scenarios of two TensorFlow processes of the scenario
+chain (`deterministic_run_1` last in the independent TensorFlow process,
+`deterministic_run_2` last in the in-turn one, see `conftest.CHAIN`): op
+determinism is a process-wide switch that must not leak into the rest of
+the suite, and each process has run other scenarios before (the seeds of
+`run` rule everything the runs draw). By hand:
 
     python determinism_test.py OUT.npz
 """
 
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
 NUM_EXAMPLES, FEATURES, NUM_CLASSES, BATCH = 128, 16, 10, 16
 EPOCHS = 2
 
@@ -72,33 +73,30 @@ def run(out):
     np.savez(out, **results)
 
 
-def test_two_processes_give_bit_identical_batches_and_weights(tmp_path):
-    # Imported here: this file also runs as a script, without pytest.
-    from conftest import finish_processes
+def _scenario(folder):
+    """`run` into `folder`, under TensorFlow (nothing on other backends)."""
+    import keras
 
-    import keras_mixup
+    if keras.backend.backend() != "tensorflow":
+        return {}
+    out = Path(folder) / "determinism.npz"
+    run(out)
+    return {"npz": str(out)}
 
-    root = Path(keras_mixup.__file__).resolve().parent.parent
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join(
-            [str(root), os.environ.get("PYTHONPATH", "")]
-        ),
-        KERAS_BACKEND="tensorflow",
-        TF_CPP_MIN_LOG_LEVEL="3",
-    )
-    outs = [tmp_path / f"run{i}.npz" for i in range(2)]
-    processes = [
-        subprocess.Popen(
-            [sys.executable, __file__, str(out)],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for out in outs
+
+#: The two runs, scenarios of two processes of the scenario chain.
+deterministic_run_1 = deterministic_run_2 = _scenario
+
+
+def test_two_processes_give_bit_identical_batches_and_weights(request):
+    # Imported here: the scenario chain imports this file, without pytest.
+    from conftest import scenario_result
+
+    outs = [
+        scenario_result(request, "tensorflow", f"deterministic_run_{i}")["npz"]
+        for i in (1, 2)
     ]
-    finish_processes(processes, timeout=300)
+    assert outs[0] != outs[1]
     first, second = (dict(np.load(out)) for out in outs)
     assert first.keys() == second.keys()
     batches = NUM_EXAMPLES // BATCH

@@ -1,12 +1,16 @@
-"""`MixupGAN` under one Keras backend, in a subprocess of gan_backends_test.py.
+"""`MixupGAN` under one Keras backend, for gan_backends_test.py.
 
-    KERAS_BACKEND=jax python tests/gan_backend_scenarios.py gan DIR
+The scenario chain (`conftest.CHAIN`) runs `gan_training` first in each
+backend's in-turn process and `gan_saving` later, the backends in turn, or
+by hand:
 
-prints one JSON object: what the scenario measured, for the parent test to
-check (`DIR` is where it saves its `.keras` file). The backend is chosen by
-the environment before Keras is imported, which is why this runs in its own
-process. Nothing here calls `keras.utils.set_random_seed` (it imports
-TensorFlow): the models start from seeded initializers.
+    KERAS_BACKEND=jax python tests/gan_backend_scenarios.py gan LOAD SAVE
+
+prints one JSON object: what the scenarios measured, for the tests to
+check (`SAVE` is where it saves its `.keras` file, `LOAD` where the
+previous backend saved its, `-` for none). Nothing here calls
+`keras.utils.set_random_seed` (it imports TensorFlow): the models start
+from seeded initializers.
 """
 
 import json
@@ -248,19 +252,38 @@ def loading(previous):
     }
 
 
-def gan(previous, directory):
-    """Every scenario of this backend, in one process; `previous` is the
-    folder where the previous backend saved its model, or `-`."""
+#: The model `gan_training` trained, for `gan_saving` (a later scenario
+#: of the same process).
+_TRAINED = {}
+
+
+def gan_training():
+    """Every scenario of this backend that saves nothing; run before any
+    scenario of the process imports TensorFlow."""
     out, model = training()
     out["probes"] = probes()
     out["backend"] = keras.backend.backend()
     # Keras' own serialisation (`get_config`, `save`) imports TensorFlow
     # where it is installed: asked before that.
     out["tensorflow_imported"] = "tensorflow" in sys.modules
-    out["saving"], out["config"] = saving(model, directory)
+    _TRAINED["model"] = model
+    return out
+
+
+def gan_saving(previous, directory):
+    """Saves the model `gan_training` trained to `directory` and loads the
+    one the previous backend saved in `previous` (`-` for none)."""
+    out = {"backend": keras.backend.backend()}
+    out["saving"], out["config"] = saving(_TRAINED.pop("model"), directory)
     if previous != "-":
         out["loading"] = loading(previous)
     return out
+
+
+def gan(previous, directory):
+    """Every scenario of this backend, in one process; `previous` is the
+    folder where the previous backend saved its model, or `-`."""
+    return {**gan_training(), **gan_saving(previous, directory)}
 
 
 if __name__ == "__main__":

@@ -3,30 +3,30 @@ seed, trains its discriminator on the right batches (plain, switched by a
 `MixupSchedule`), saves and loads, and on JAX and PyTorch never imports
 TensorFlow.
 
-Each backend runs `gan_backend_scenarios.py` in its own process (Keras picks
-its backend once, at import), and the tests here check what it measured;
-the backends run in turn, each loading the `.keras` file the previous one
-saved (TensorFlow to JAX, JAX to PyTorch). `gan_test.py` tests the rest on
-TensorFlow.
+Each backend runs `gan_backend_scenarios.py` in the scenario chain's
+in-turn process (see `conftest.CHAIN`: Keras picks its backend once, at
+import), and the tests here check what it measured; the backends run in
+turn, each loading the `.keras` file the previous one saved (TensorFlow to
+JAX, JAX to PyTorch). `gan_test.py` tests the rest on TensorFlow.
 """
 
 import itertools
-import pathlib
 
 import numpy as np
 import pytest
-from conftest import BACKENDS, background_run, run_in_turn
-
-SCENARIOS = pathlib.Path(__file__).with_name("gan_backend_scenarios.py")
+from conftest import BACKENDS, scenario_result
 
 
-#: Every backend's scenario, in turn: each loads the `.keras` file the
-#: previous one saved.
-results = background_run(
-    "gan",
-    lambda tmp_path_factory: run_in_turn(SCENARIOS, "gan", tmp_path_factory),
-    cost=150,
-)
+@pytest.fixture(scope="module")
+def results(request):
+    """`{backend: what gan_training and gan_saving returned}`."""
+    return {
+        backend: {
+            **scenario_result(request, backend, "gan_training"),
+            **scenario_result(request, backend, "gan_saving"),
+        }
+        for backend in BACKENDS
+    }
 
 
 @pytest.fixture(params=BACKENDS)

@@ -2,16 +2,13 @@
 accumulation, weights, label and prediction forms, TFP's value, `fit` and
 `evaluate`, serialisation, bad arguments, and the JAX backend."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_probability as tfp
+from conftest import shared_result
+from tf_data_backend_scenarios import METRIC_DATA, random_logits
 
 import keras_mixup
 from keras_mixup.metrics import ExpectedCalibrationError
@@ -38,16 +35,6 @@ def ece(y_true, y_pred, sample_weight=None, **kwargs):
     metric = ExpectedCalibrationError(**kwargs)
     metric.update_state(y_true, y_pred, sample_weight=sample_weight)
     return float(metric.result())
-
-
-def random_logits(n=1000, k=5, seed=0):
-    rng = np.random.default_rng(seed)
-    logits = (rng.normal(size=(n, k)) * 2.0).astype("float32")
-    # Labels agree with the argmax more often than chance.
-    labels = np.where(
-        rng.random(n) < 0.6, logits.argmax(-1), rng.integers(0, k, n)
-    )
-    return logits, labels
 
 
 def tfp_ece(logits, labels, num_bins):
@@ -435,56 +422,10 @@ def test_bad_sample_weight_shapes(weights, message):
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_other_backends_compute_the_same_values(tmp_path, backend):
-    pytest.importorskip(backend)
-    logits, labels = random_logits(n=500, seed=4)
-    np.save(tmp_path / "logits.npy", logits)
-    np.save(tmp_path / "labels.npy", labels)
-    script = textwrap.dedent(
-        """
-        import sys
-        import numpy as np, keras, keras_mixup
-        assert keras.backend.backend() == sys.argv[2]
-        E = keras_mixup.metrics.ExpectedCalibrationError
-        logits = np.load(sys.argv[1] + "/logits.npy")
-        labels = np.load(sys.argv[1] + "/labels.npy")
-        metric = E(from_logits=True)
-        for rows in np.array_split(np.arange(len(labels)), 3):
-            metric.update_state(labels[rows], logits[rows])
-        print("accumulated", float(metric.result()))
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential(
-            [keras.Input((5,)), keras.layers.Dense(5, activation="softmax")]
-        )
-        model.compile(
-            optimizer="sgd",
-            loss="sparse_categorical_crossentropy",
-            metrics=[E(num_bins=10)],
-            jit_compile=sys.argv[2] == "jax",
-        )
-        model.fit(logits, labels, batch_size=100, epochs=1, verbose=0)
-        logs = model.evaluate(
-            logits, labels, batch_size=100, return_dict=True, verbose=0
-        )
-        direct = E(num_bins=10)
-        direct.update_state(labels, model.predict(logits, verbose=0))
-        print("evaluate", logs["expected_calibration_error"])
-        print("direct", float(direct.result()))
-        """
-    )
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    result = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path), backend],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    values = dict(
-        (line.split()[0], float(line.split()[1]))
-        for line in result.stdout.strip().splitlines()[-3:]
-    )
+def test_other_backends_compute_the_same_values(request, backend):
+    # tf_data_backend_scenarios.py, in that backend's scenario chain.
+    values = shared_result(request, backend, "calibration_metric")
+    logits, labels = random_logits(**METRIC_DATA)
     assert values["accumulated"] == pytest.approx(
         tfp_ece(logits, labels, 15), abs=1e-6
     )
