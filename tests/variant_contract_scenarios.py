@@ -5,9 +5,9 @@ a subprocess of variants_contract_test.py:
 
 prints one JSON object `{variant: {check: error or null}}`. Each check runs
 the variant on hand-built inputs through the in-model API (`MixupLayer`'s
-dict form) and through `tf.data` (`Mixup`), and records the first assertion
-that fails. The variants are read from the registry: a new variant gets
-these checks by registering.
+dict form, and a compiled `MixupModel`) and through `tf.data` (`Mixup`),
+and records the first assertion that fails. The variants are read from
+the registry: a new variant gets these checks by registering.
 """
 
 import json
