@@ -362,9 +362,13 @@ def _refuse_composite(tensor, name):
 def to_tensor(value):
     """`value` as a tensor of the backend the mixing math runs on (see
     `keras_mixup.backend.name`), keeping its dtype."""
-    if backend.name() == "tensorflow":
+    name = backend.name()
+    if name == "tensorflow":
         return tf.convert_to_tensor(value)
-    return backend.ops().core.convert_to_tensor(value)
+    core = backend.ops().core
+    if name == "torch" and core.is_tensor(value):
+        return value  # Keras's conversion: tens of microseconds a call
+    return core.convert_to_tensor(value)
 
 
 def check_tensor(tensor, name):
