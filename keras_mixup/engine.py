@@ -197,6 +197,11 @@ class MixingEngine:
         )
         return draw._replace(lam=lam, partner_index=partner_index)
 
+    def check_batch(self, *batch):
+        """`keras_mixup.sequences.check_batch` of `(x, y, sample_weight)`,
+        the values checked unless `check_values` is off."""
+        return sequences.check_batch(*batch, check_values=self.check_values)
+
     def encode(self, y):
         """Labels as they are mixed: class ids one-hot, smoothed."""
         return encode_labels(
@@ -297,9 +302,7 @@ class MixingEngine:
             return sequences.mix_padded_dict(
                 self, x, y, sample_weight, inputs_only=inputs_only
             )
-        x, y, sample_weight, size = checks.check_batch(
-            x, y, sample_weight, check_values=self.check_values
-        )
+        x, y, sample_weight, size = self.check_batch(x, y, sample_weight)
         draw = self.draw(size, x, y, inputs_only=inputs_only)
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)
 
