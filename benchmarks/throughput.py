@@ -767,7 +767,20 @@ def _input_mix(shape, x, y, **options):
     options = {"alpha": 0.2, **options}
     model = keras_mixup.MixupModel(_cnn(shape), mix_at="input", **options)
     data = (keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y))
-    return (lambda x, y: model.mix(x, y)[:2]), data
+    return (lambda x, y: _step_mix(model, x, y)[:2]), data
+
+
+def _step_mix(model, x, y):
+    """`model.mix(x, y)` as `MixupModel`'s training step runs it: on JAX
+    after the step's own value checks (`model_steps.screen`, array ops),
+    with the engine's checks off (`model_steps.screened_step_batch`), so
+    the jitted step holds no host callback; elsewhere `model.mix`."""
+    if keras.backend.backend() != "jax":
+        return model.mix(x, y)
+    model_steps = importlib.import_module("keras_mixup.model_steps")
+    y, _, _ = model_steps.screen(model, y, None)
+    batch, plan = model_steps.screened_step_batch(model, (x, y))
+    return (*batch, plan)
 
 
 def _hidden_mix(shape, x, y):
@@ -783,7 +796,7 @@ def _hidden_mix(shape, x, y):
     h = np.random.default_rng(1).uniform(0, 1, hidden).astype("float32")
 
     def mix_forward_backward(x, y, h):
-        _, mixed_y, _, plan = model.mix(x, y)
+        _, mixed_y, _, plan = _step_mix(model, x, y)
         (layer.mix_step,) = plan.layer_steps
         try:
             mixed_h, grad_h = _forward_backward(

@@ -349,7 +349,8 @@ def blend_pair(first, second, lam):
 def _torch_weight(lam, tensor, dtype):
     """lam in `dtype`, shaped `[B, 1, ...]` to broadcast against `tensor`
     (a scalar lam as it is)."""
-    lam = lam.to(dtype)
+    if lam.dtype != dtype:
+        lam = lam.to(dtype)
     if lam.ndim == 0:
         return lam
     return lam.view(-1, *[1] * (tensor.ndim - 1))
@@ -539,10 +540,7 @@ def _nested_leaves(structure, is_tensor):
 def as_tensor(value):
     """`value` as a tensor of the backend; a PyTorch tensor as it is
     (Keras's conversion costs tens of microseconds there, per call)."""
-    core = backend.ops().core
-    if backend.name() == "torch" and core.is_tensor(value):
-        return value
-    return core.convert_to_tensor(value)
+    return checks.to_tensor(value)
 
 
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):

@@ -362,9 +362,13 @@ def _refuse_composite(tensor, name):
 def to_tensor(value):
     """`value` as a tensor of the backend the mixing math runs on (see
     `keras_mixup.backend.name`), keeping its dtype."""
-    if backend.name() == "tensorflow":
+    name = backend.name()
+    if name == "tensorflow":
         return tf.convert_to_tensor(value)
-    return backend.ops().core.convert_to_tensor(value)
+    core = backend.ops().core
+    if name == "torch" and core.is_tensor(value):
+        return value  # Keras's conversion: tens of microseconds a call
+    return core.convert_to_tensor(value)
 
 
 def check_tensor(tensor, name):
@@ -468,7 +472,7 @@ def batch_size(*structures):
         return tf.identity(sizes[0])
 
 
-def check_batch(x, y=None, sample_weight=None, *, prefix=""):
+def check_batch(x, y=None, sample_weight=None, *, prefix="", check_values=True):
     """Checks a batch's inputs, labels and weights and finds its size.
 
     Args:
@@ -477,6 +481,8 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
         sample_weight: per-example weights, or `None`. Defaults to `None`.
         prefix: prepended to the argument names in error messages (such as
             `"partner_"`). Defaults to `""`.
+        check_values: whether to check the sample weights' values; `False`
+            for a caller that checked them. Defaults to `True`.
 
     Returns:
         `(x, y, sample_weight, batch_size)`: the structures with every leaf
@@ -493,7 +499,8 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
         y = check_structure(y, f"{prefix}y")
     if sample_weight is not None:
         sample_weight = check_structure(sample_weight, f"{prefix}sample_weight")
-        sample_weight = check_weights(sample_weight)
+        if check_values:
+            sample_weight = check_weights(sample_weight)
     return x, y, sample_weight, batch_size(x, y, sample_weight)
 
 

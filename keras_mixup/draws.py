@@ -118,11 +118,14 @@ def _torch_beta(shape, alpha, inputs_only, *, dtype, seed):
     import torch
 
     generator = compat.torch_generator(seed)
-    alpha = torch.as_tensor(
-        getattr(alpha, "value", alpha),
-        dtype=getattr(torch, dtype),
-        device=generator.device,
-    )
+    alpha = getattr(alpha, "value", alpha)
+    dtype = getattr(torch, dtype)
+    if not (
+        isinstance(alpha, torch.Tensor)
+        and alpha.dtype == dtype
+        and alpha.device == generator.device
+    ):
+        alpha = torch.as_tensor(alpha, dtype=dtype, device=generator.device)
     dims = [shape] if checks.is_int(shape) else [int(d) for d in shape]
     if inputs_only:
         pair = torch.stack([alpha + 1, alpha]).expand(*dims, 2)
@@ -141,6 +144,9 @@ def unless_mixed(mixed, lam, partner_index, batch_size):
     columns = len(partner_index.shape) == 2
     if backend.name() == "torch":
         import torch
+
+        if mixed.device.type == "cpu" and bool(mixed):
+            return lam, partner_index  # the switch read without a sync
 
         itself = torch.arange(
             partner_index.shape[0],

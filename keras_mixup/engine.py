@@ -66,6 +66,12 @@ class MixingEngine:
         self.variant = self.settings.variant
         #: Whether it mixes at all.
         self.mixes = mixes
+        #: Whether `mix` and `encode` check the batch's values (class ids
+        #: in range, finite labels, valid weights): `False` only while a
+        #: JAX `MixupModel` step that checked its batch itself with array
+        #: ops mixes it (see `keras_mixup.model_steps.screen`), so that
+        #: no host callback is compiled into the step.
+        self.check_values = True
         #: What `keras_mixup.MixupSchedule` changes: the switch and alpha
         #: (`None` for an engine that never mixes).
         self.state = None
@@ -191,10 +197,18 @@ class MixingEngine:
         )
         return draw._replace(lam=lam, partner_index=partner_index)
 
+    def check_batch(self, *batch):
+        """`keras_mixup.sequences.check_batch` of `(x, y, sample_weight)`,
+        the values checked unless `check_values` is off."""
+        return sequences.check_batch(*batch, check_values=self.check_values)
+
     def encode(self, y):
         """Labels as they are mixed: class ids one-hot, smoothed."""
         return encode_labels(
-            y, self.options["num_classes"], self.options["label_smoothing"]
+            y,
+            self.options["num_classes"],
+            self.options["label_smoothing"],
+            check_range=self.check_values,
         )
 
     def apply(
@@ -288,7 +302,7 @@ class MixingEngine:
             return sequences.mix_padded_dict(
                 self, x, y, sample_weight, inputs_only=inputs_only
             )
-        x, y, sample_weight, size = checks.check_batch(x, y, sample_weight)
+        x, y, sample_weight, size = self.check_batch(x, y, sample_weight)
         draw = self.draw(size, x, y, inputs_only=inputs_only)
         return self.apply(draw, x, y, sample_weight, mix_labels=not inputs_only)
 

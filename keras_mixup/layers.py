@@ -222,12 +222,16 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         self.built = True
 
     def __call__(self, inputs, *args, **kwargs):
-        if backend.keras_backend() == "tensorflow" or not compat.in_tf_graph():
-            outputs = super().__call__(inputs, *args, **kwargs)
-            return _mask_from_call(inputs, outputs)
-        # In tf.data under JAX or PyTorch: mix the TensorFlow tensors there.
-        with compat.inputs_as_given(self):
-            return super().__call__(inputs, *args, **kwargs)
+        if backend.keras_backend() != "tensorflow" and compat.in_tf_graph():
+            # In tf.data under JAX or PyTorch: mix the TensorFlow tensors.
+            with compat.inputs_as_given(self):
+                return super().__call__(inputs, *args, **kwargs)
+        if backend.keras_backend() == "torch":  # eager: skip what does nothing
+            training = compat.direct_call_training(self, inputs, args, kwargs)
+            if training is not compat.KERAS_CALL:
+                return self.call(inputs, training=training)
+        outputs = super().__call__(inputs, *args, **kwargs)
+        return _mask_from_call(inputs, outputs)
 
     def call(self, inputs, training=None, mask=None):
         """Mixes `inputs` while training; see the class docstring."""

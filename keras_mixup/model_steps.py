@@ -22,6 +22,7 @@ __all__ = [
     "held_back",
     "raising_label_errors",
     "screen",
+    "screened_step_batch",
     "stateless_test_step",
     "stateless_train_step",
 ]
@@ -55,7 +56,7 @@ def stateless_train_step(model, keras_step, state, data):
     with keras.StatelessScope(
         state_mapping=list(zip(variables, non_trainable, strict=True))
     ) as scope:
-        batch, plan = model._step_batch((x, y, sample_weight))
+        batch, plan = screened_step_batch(model, (x, y, sample_weight))
     non_trainable = [scope.get_current_value(v) for v in variables]
     state = (trainable, non_trainable, optimizer_state, metrics_state)
     from keras_mixup.models import training_on  # models imports this
@@ -64,6 +65,18 @@ def stateless_train_step(model, keras_step, state, data):
         logs, state = keras_step(state, batch)
     model._mix_points.check_applied(plan.layer_steps)
     return held_back(problem, logs, state, before)
+
+
+def screened_step_batch(model, data):
+    """`model._step_batch(data)` for a batch `screen` checked: mixed with
+    the engine's value checks off, so that the jitted step holds no host
+    callback (each costs a round trip into Python every step)."""
+    engine = model.engine
+    engine.check_values = False
+    try:
+        return model._step_batch(data)
+    finally:
+        engine.check_values = True
 
 
 def stateless_test_step(model, keras_step, state, data):

@@ -396,7 +396,7 @@ class MixupModel(HoldsEngine, keras.Model):
         if self.mix_at == INPUT and not self._loss_mixing.enabled:
             x, y, sample_weight = self.engine.mix(x, y, sample_weight)
             return x, y, sample_weight, StepPlan([MixStep.PASS] * len(layers))
-        x, y, sample_weight, size = sequences.check_batch(x, y, sample_weight)
+        x, y, sample_weight, size = self.engine.check_batch(x, y, sample_weight)
         draw = self.engine.draw(size, x, y)
         x, plan = _mix_inputs(self, draw, x)
         if self._loss_mixing.enabled or plan.deferred:

@@ -290,7 +290,7 @@ def split_dict(x, name="x"):
     return rest, mask
 
 
-def check_batch(x, y=None, sample_weight=None, *, prefix=""):
+def check_batch(x, y=None, sample_weight=None, *, prefix="", check_values=True):
     """`keras_mixup.checks.check_batch`, with a dict of inputs that holds a
     `"padding_mask"` checked apart (a bool mask is not blended).
 
@@ -298,10 +298,12 @@ def check_batch(x, y=None, sample_weight=None, *, prefix=""):
         `(x, y, sample_weight, batch_size)`.
     """
     if not is_padded(x):
-        return checks.check_batch(x, y, sample_weight, prefix=prefix)
+        return checks.check_batch(
+            x, y, sample_weight, prefix=prefix, check_values=check_values
+        )
     rest, mask = split_dict(x, f"{prefix}x")
     rest, y, sample_weight, size = checks.check_batch(
-        rest, y, sample_weight, prefix=prefix
+        rest, y, sample_weight, prefix=prefix, check_values=check_values
     )
     checks.batch_size(rest, mask)
     return {**rest, PADDING_MASK: mask}, y, sample_weight, size
@@ -314,7 +316,9 @@ def mix_padded_dict(engine, x, y=None, sample_weight=None, *, inputs_only):
     Returns:
         `(x, y, sample_weight)`, `None` entries kept.
     """
-    x, y, sample_weight, size = check_batch(x, y, sample_weight)
+    x, y, sample_weight, size = check_batch(
+        x, y, sample_weight, check_values=engine.check_values
+    )
     rest, mask = split_dict(x)
     draw = engine.draw(size, rest, y, inputs_only=inputs_only)
     rest, y, sample_weight, mask = apply_padded(

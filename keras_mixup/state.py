@@ -282,7 +282,10 @@ class MixingState:
             A scalar bool tensor.
         """
         ops = backend.ops()
-        active = ops.core.convert_to_tensor(self.active)
+        if backend.name() == "torch":  # the tensor, not Keras's conversion
+            active = self.active.value
+        else:
+            active = ops.core.convert_to_tensor(self.active)
         if self.prob == 1.0:
             return active
         draw = backend.uniform([], seed)

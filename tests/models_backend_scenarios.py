@@ -592,6 +592,39 @@ def dict_layer_in_functional_model():
     }
 
 
+def step_callbacks():
+    """On JAX: the host callbacks (`debug_callback`) traced into the mix of
+    a training step on float labels and weights (the step checks them
+    with array ops first, `model_steps.screen`) and into `model.mix`
+    called inside a user's own `jax.jit` (which keeps its checks)."""
+    import keras
+
+    if keras.backend.backend() != "jax":
+        return {}
+    import jax
+
+    from keras_mixup import model_steps
+
+    model = _small_model(num_classes=3)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[rng.integers(0, 3, 8)]
+    w = np.ones(8, "float32")
+
+    def step(x, y, w):
+        y, w, _ = model_steps.screen(model, y, w)
+        return model_steps.screened_step_batch(model, (x, y, w))[0]
+
+    def count(fn):
+        return str(jax.make_jaxpr(fn)(x, y, w)).count("debug_callback")
+
+    return {
+        "step_callbacks": count(step),
+        "mix_callbacks": count(lambda x, y, w: model.mix(x, y, w)[:3]),
+        "checks_back_on": model.engine.check_values,
+    }
+
+
 def in_model(load_dir, save_dir):
     """Every scenario above; see the module docstring."""
     import keras
@@ -613,6 +646,7 @@ def in_model(load_dir, save_dir):
     out.update(save_and_load(layer_model, wrapper, load_dir, save_dir))
     out.update(resume(x, y, load_dir, save_dir))
     out.update(mistakes())
+    out.update(step_callbacks())
     out.update(dict_layer_in_functional_model())
     out.update(layer_in_tf_data())
     return out

@@ -187,3 +187,15 @@ def test_the_dict_form_of_the_layer_builds_in_a_functional_model(result):
     assert result["dict_layer_shapes"] == [[None, 8], [None, 8]]
     assert result["dict_layer_identity"] and result["dict_layer_mixes"]
     assert result["dict_layer_labels_follow"]
+
+
+def test_a_jax_step_mixes_without_host_callbacks(results):
+    """A JAX `MixupModel` step checks its batch with array ops, so the mix
+    it compiles holds no host callback (each a round trip into Python per
+    step); `model.mix` inside a user's `jax.jit` keeps its checks."""
+    if "jax" not in results:
+        pytest.skip("JAX is not among the backends run")
+    jax = results["jax"]
+    assert jax["step_callbacks"] == 0
+    assert jax["mix_callbacks"] > 0  # finite labels, valid weights
+    assert jax["checks_back_on"] is True
