@@ -77,10 +77,10 @@ def test_the_logit_follows_the_exact_beta(logits, a, b):
 
 def test_the_ks_test_has_power(logits):
     """Beta(0.4, 0.4) is told from Beta(0.5, 0.5), Beta(1.2, 0.2) from
-    Beta(0.2, 0.2), Beta(64, 64) from Beta(56, 56)."""
+    Beta(0.2, 0.2), Beta(64, 64) from Beta(48, 48)."""
     assert ks_p_value(logits(0.4, 0.4)[0], 0.5, 0.5) < 1e-6
     assert ks_p_value(logits(1.2, 0.2)[0], 0.2, 0.2) < 1e-6
-    assert ks_p_value(logits(64.0, 64.0)[0], 56.0, 56.0) < 1e-6
+    assert ks_p_value(logits(64.0, 64.0)[0], 48.0, 48.0) < 1e-6
 
 
 def test_one_candidate_runs_the_loop_and_stays_exact():
