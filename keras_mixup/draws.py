@@ -1,14 +1,16 @@
 """Drawing the random parts of a mix: lam, and whether a batch is mixed.
 
 lam ~ Beta(alpha, alpha) for mixup, or Beta(alpha + 1, alpha) for the
-inputs-only form. The draw goes through `tfp.distributions.Beta`, which
-samples in log space (the sigmoid of a difference of log-gamma draws): unlike
-`keras.random.beta` or a float32 ratio gamma / (gamma + gamma), it neither
-piles lam up at exactly 0.5 nor returns NaN for small alpha. Every draw is
-stateless: the seed is a shape `[2]` integer tensor (`keras_mixup.state`
-hands out a fresh one per batch). Outside XLA the sampler is TFP's CPU one
-written out, which `tf.data` would otherwise not get (see
-`_beta_log_space`). Partners are drawn by `keras_mixup.pairing`.
+inputs-only form. On TensorFlow the draw samples in log space (the sigmoid
+of a difference of log-gamma draws): unlike `keras.random.beta` or a float32
+ratio gamma / (gamma + gamma), it neither piles lam up at exactly 0.5 nor
+returns NaN for small alpha. Every draw is stateless: the seed is a shape
+`[2]` integer tensor (`keras_mixup.state` hands out a fresh one per batch).
+Outside XLA the sampler is `tfp.distributions.Beta`'s CPU one written out,
+which `tf.data` would otherwise not get (see `_beta_log_space`); under XLA
+it is an exact Marsaglia-Tsang rejection sampler that compiles much faster
+than TFP's (see `_beta_logit_xla`). Partners are drawn by
+`keras_mixup.pairing`.
 """
 
 import math
@@ -38,7 +40,7 @@ def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     NaN, no value outside [0, 1] and no pile-up at 0.5 (unlike
     `keras.random.beta` on TensorFlow, a float32 gamma ratio). On
     TensorFlow (the backend, and any TensorFlow graph such as a `tf.data`
-    map, whatever the backend) it is TFP's stateless log-space sampler
+    map, whatever the backend) it is a stateless log-space sampler
     (`sample_lambda_tf`); on JAX and PyTorch it is the backend's own Beta
     sampler (`jax.random.beta`, `torch.distributions.Beta`), which the
     per-backend tests check against the exact Beta. Exact 0.0 and 1.0 do
@@ -191,12 +193,14 @@ def sample_lambda_tf(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """Draws lam ~ Beta(alpha, alpha) with TensorFlow, whatever the Keras
     backend: the draw of `tf.data` pipelines and of the TensorFlow backend.
 
-    The draw is `tfp.distributions.Beta(...).sample(shape, seed=seed)`, a
-    stateless log-space sampler. Outside XLA it is TFP's CPU implementation
-    written out (see `_beta_log_space`), so it runs at kernel speed in
-    `Dataset.map` too; under XLA it is TFP's rejection sampler. The two
-    differ in their random streams: a seed gives the same draw within one
-    of them.
+    The draw is stateless and in log space. Outside XLA it is
+    `tfp.distributions.Beta(...).sample(shape, seed=seed)`, TFP's CPU
+    implementation written out (see `_beta_log_space`), so it runs at
+    kernel speed in `Dataset.map` too. Under XLA (`jit_compile=True`) it is
+    the package's exact rejection sampler (Marsaglia and Tsang's, see
+    `_beta_logit_xla`), which compiles in a fraction of the time of TFP's.
+    The two differ in their random streams: a seed gives the same draw
+    within one of them.
 
     Args:
         shape: the shape of the draw (an int, a list, or a 1-D int tensor).
