@@ -159,13 +159,15 @@ def mix_layer_name(index):
     return f"mix_hidden{index}"
 
 
-def network(input_shape, num_classes, args, weight_decay):
-    """The classifier, with a `MixupLayer` after each hidden layer.
+def network(input_shape, num_classes, args, weight_decay, *, mix_points):
+    """The classifier; with `mix_points`, a `MixupLayer` after each hidden
+    layer, for a `keras_mixup.MixupModel` to pick one.
 
-    The MixupLayers pass through unless a `keras_mixup.MixupModel` picks
-    one, so the same network serves every method. Digits: an MLP with
-    `--hidden` widths; images: one 3x3 convolution block (conv, batch
-    norm, ReLU, 2x2 max pool) per `--hidden` width, then global pooling.
+    Only the hidden-layer methods get MixupLayers: under plain `fit` a
+    MixupLayer mixes its inputs (the inputs-only form), so the other
+    methods' networks have none. Digits: an MLP with `--hidden` widths;
+    images: one 3x3 convolution block (conv, batch norm, ReLU, 2x2 max
+    pool) per `--hidden` width, then global pooling.
     """
     inputs = keras.Input(tuple(input_shape))
     h = inputs
@@ -178,7 +180,8 @@ def network(input_shape, num_classes, args, weight_decay):
             h = keras.layers.MaxPooling2D()(h)
         else:
             h = keras.layers.Dense(width, activation="relu")(h)
-        h = keras_mixup.MixupLayer(name=mix_layer_name(index))(h)
+        if mix_points:
+            h = keras_mixup.MixupLayer(name=mix_layer_name(index))(h)
     if convolutional:
         h = keras.layers.GlobalAveragePooling2D()(h)
     outputs = keras.layers.Dense(num_classes, dtype="float32")(h)
@@ -233,7 +236,13 @@ def run(data, options, weight_decay, seed, args):
     """Trains one network; returns its per-epoch test errors (percent)."""
     x_train, y_train, x_test, y_test, num_classes = data
     training.setup(seed)
-    model = network(x_train.shape[1:], num_classes, args, weight_decay)
+    model = network(
+        x_train.shape[1:],
+        num_classes,
+        args,
+        weight_decay,
+        mix_points="layer" in options,
+    )
     mixup = None
     extra_maps = []
     smoothing = options.get("smoothing", 0.0)

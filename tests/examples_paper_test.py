@@ -72,6 +72,25 @@ def test_ablation_methods_with_two_weight_decays_by_default():
     assert rows[5][2] == {"layer": 1}
 
 
+def test_only_the_hidden_layer_methods_train_with_mixup_layers():
+    # Under plain `fit` a MixupLayer mixes its inputs: a network with them
+    # would mix the hidden features of the ERM, pairing, smoothing and
+    # noise rows too.
+
+    args = ablation.build_parser().parse_args([])
+    args.hidden = [8, 8]
+    plain = ablation.network((4,), 3, args, 0.0, mix_points=False)
+    assert not any(isinstance(x, keras_mixup.MixupLayer) for x in plain.layers)
+    x = np.arange(24, dtype="float32").reshape(6, 4) / 24
+    np.testing.assert_allclose(
+        plain(x, training=True), plain(x, training=False), atol=1e-6
+    )
+    points = ablation.network((4,), 3, args, 0.0, mix_points=True)
+    names = [x.name for x in points.layers]
+    assert names.count(ablation.mix_layer_name(1)) == 1
+    assert ablation.mix_layer_name(2) in names
+
+
 @pytest.mark.slow
 def test_speech_commands_quick_on_mock_data(capsys):
     import tensorflow_datasets as tfds

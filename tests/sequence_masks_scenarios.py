@@ -150,13 +150,18 @@ def _trains(rule):
         [
             keras.Input((5,), dtype="int32"),
             keras.layers.Embedding(12, 4, mask_zero=True),
-            keras_mixup.MixupLayer(name="mix", mask_rule=rule),
+            keras_mixup.MixupLayer(name="mix"),
             keras.layers.LSTM(4),
             keras.layers.Dense(2),
         ]
     )
-    model = keras_mixup.MixupModel(
-        backbone, alpha=1.0, num_classes=2, mix_at=["mix"], seed=0
+    model = keras_mixup.MixupModel(  # the model's options rule its points
+        backbone,
+        alpha=1.0,
+        num_classes=2,
+        mix_at=["mix"],
+        mask_rule=rule,
+        seed=0,
     )
     model.compile("sgd", keras.losses.CategoricalCrossentropy(from_logits=True))
     tokens = np.where(MASK, np.arange(1, 6)[None], 0).astype("int32")
