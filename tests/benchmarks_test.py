@@ -72,20 +72,12 @@ TRAIN_CASES = {
 }
 
 
-#: JAX compiles each case's step with XLA: without LLVM's optimisations,
-#: in half the CPU time (81 s against 44 s measured), which changes the
-#: timings (not checked) and nothing the tests check.
-QUICK_XLA_FLAGS = "--xla_backend_optimization_level=0"
-
-
 def _start_quick_run(backend, folder):
     """`throughput.py --backend B --quick --json FOLDER/B.json`, its output
     to `FOLDER/B.out`, with KERAS_BACKEND naming another backend: the flag
     decides."""
     other = BACKENDS[(BACKENDS.index(backend) + 1) % len(BACKENDS)]
     env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3")
-    if backend == "jax":
-        env["XLA_FLAGS"] = QUICK_XLA_FLAGS
     command = [sys.executable, str(SCRIPT), "--backend", backend]
     command += ["--quick", "--json", str(folder / f"{backend}.json")]
     if backend == "torch":
