@@ -31,7 +31,6 @@ from keras_mixup import backend, checks, compat
 from keras_mixup.backend import tf
 
 __all__ = [
-    "as_tensor",
     "blend",
     "blend_pair",
     "blend_sources",
@@ -537,12 +536,6 @@ def _nested_leaves(structure, is_tensor):
     return leaves, pack
 
 
-def as_tensor(value):
-    """`value` as a tensor of the backend; a PyTorch tensor as it is
-    (Keras's conversion costs tens of microseconds there, per call)."""
-    return checks.to_tensor(value)
-
-
 def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     """Blends every tensor of a nested structure with the same lam and
     partners. See `blend_tensor`; with the fused path, all the tensors are
@@ -551,11 +544,12 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     leaves, pack = _leaves(structure, ops.core.is_tensor)
     if not leaves:
         return structure
-    leaves = [as_tensor(t) for t in leaves]
+    leaves = [checks.to_tensor(t) for t in leaves]
     float_dtype = keras.backend.standardize_dtype(
         float_dtype or keras.config.dtype_policy().compute_dtype
     )
-    lam, partner_index = as_tensor(lam), as_tensor(partner_index)
+    lam = checks.to_tensor(lam)
+    partner_index = checks.to_tensor(partner_index)
     fused = use_fused(fused)
     name = backend.name()
     if name == "tensorflow":

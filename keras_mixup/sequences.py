@@ -316,9 +316,7 @@ def mix_padded_dict(engine, x, y=None, sample_weight=None, *, inputs_only):
     Returns:
         `(x, y, sample_weight)`, `None` entries kept.
     """
-    x, y, sample_weight, size = check_batch(
-        x, y, sample_weight, check_values=engine.check_values
-    )
+    x, y, sample_weight, size = engine.check_batch(x, y, sample_weight)
     rest, mask = split_dict(x)
     draw = engine.draw(size, rest, y, inputs_only=inputs_only)
     rest, y, sample_weight, mask = apply_padded(

@@ -15,7 +15,7 @@ fuses with the partner gather (one pass over the batch). A box's
 complement is not a box, so CutMix has no inputs-only form.
 """
 
-from keras_mixup import backend, blending, boxes, checks, options, spatial
+from keras_mixup import backend, boxes, checks, options, spatial
 from keras_mixup.variants import base
 
 __all__ = ["CutMix", "inside_boxes", "torch_paste"]
@@ -150,7 +150,7 @@ def torch_paste(image, partner_index, lows, highs, axes):
     `[B, H, W, 1]`, broadcast over the channels (two passes)."""
     import torch
 
-    image = blending.as_tensor(image)
+    image = checks.to_tensor(image)
     rank = image.ndim
     if lows.shape[0] == 1 and image.shape[0] != 1:
         bounds = torch.cat([lows[0], highs[0]]).tolist()
