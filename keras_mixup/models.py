@@ -3,6 +3,7 @@ at hidden layers (Manifold Mixup)."""
 
 import contextlib
 import copy
+import warnings
 
 import keras
 
@@ -146,6 +147,35 @@ def _check_at_input(mixing, mix_at):
             "a MixupModel with it mixes at the input only: use mix_at="
             f'"input"; received mix_at={mix_at!r}.'
         )
+
+
+def _refuse_layer_options(layers, mixing, *, loading=False):
+    """Refuses what a MixupModel would silently ignore: an option of one of
+    its MixupLayers set to neither the layer's default nor the model's
+    value (the model mixes at the layers `mix_at` picks with its own
+    options and passes the others through). A model being loaded from a
+    file saved before this check only warns.
+
+    Raises:
+        ValueError: naming the layer, the option and both values.
+    """
+    for layer in layers:
+        own = layer.engine.options
+        for name in layer.engine.settings.saved_names:
+            default = options.OPTIONS[name].default
+            if own[name] == default or own[name] == mixing.options[name]:
+                continue
+            message = (
+                f"A MixupModel mixes at its MixupLayers with its own options "
+                f"and passes the others through, so MixupLayer "
+                f"{layer.name!r}'s {name}={own[name]!r} would not be used "
+                f"(the MixupModel's {name} is {mixing.options[name]!r}). Set "
+                f"{name} on the MixupModel, and leave the layer's at its "
+                f"default ({default!r})."
+            )
+            if not loading:
+                raise ValueError(message)
+            warnings.warn(message, stacklevel=3)
 
 
 class StepPlan:
@@ -296,6 +326,7 @@ class MixupModel(HoldsEngine, keras.Model):
         seed=None,
         **kwargs,
     ):
+        loading = kwargs.pop("_loading", False)
         if not isinstance(model, keras.Model):
             raise ValueError(
                 "`model` must be a keras.Model (Sequential, functional or "
@@ -307,9 +338,11 @@ class MixupModel(HoldsEngine, keras.Model):
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
         _check_at_input(self.engine, mix_at)
+        mixup_layers = find_mixup_layers(model)
+        _refuse_layer_options(mixup_layers, self.engine, loading=loading)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
-        self._mix_points = _MixPoints(points, find_mixup_layers(model))
+        self._mix_points = _MixPoints(points, mixup_layers)
         self._regmixup = RegMixup(self.engine.options["clean_loss_weight"])
         self._loss_mixing = LossMixing(self.engine.options["mix_loss"])
 
@@ -523,7 +556,8 @@ class MixupModel(HoldsEngine, keras.Model):
             config["model"], custom_objects=custom_objects
         )
         return cls(
-            **Settings.options_from_config(config, accepted=MODEL_OPTIONS)
+            **Settings.options_from_config(config, accepted=MODEL_OPTIONS),
+            _loading=True,
         )
 
 

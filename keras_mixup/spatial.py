@@ -179,17 +179,17 @@ def mask_along(image, rank, axes, along, trailing=1):
     return inside
 
 
-def paste_where(image, rank, axes, partner_index, mask):
+def paste_where(image, rank, axes, partner_index, inside, *params):
     """`image` with its partner's values (`partner_index`, int32 `[B]`)
-    where `mask(merged, merged_rank, trailing)` holds, computed on the image
-    with its trailing axes merged (see `merge_trailing`): one masked select
-    that XLA fuses with the partner gather."""
+    where `inside(merged, *params, merged_rank, axes, trailing)` holds,
+    computed on the image with its trailing axes merged (see
+    `merge_trailing`): one masked select that XLA fuses with the partner
+    gather."""
     ops = backend.ops()
     merged, merged_rank, trailing = merge_trailing(image, rank, axes)
     partner = ops.numpy.take(merged, partner_index, axis=0)
-    pasted = ops.numpy.where(
-        mask(merged, merged_rank, trailing), partner, merged
-    )
+    mask = inside(merged, *params, merged_rank, axes, trailing)
+    pasted = ops.numpy.where(mask, partner, merged)
     return ops.numpy.reshape(pasted, ops.core.shape(image))
 
 

@@ -488,7 +488,11 @@ def test_prob_survives_save_and_load_schedule_state_does_not(tmp_path):
         ]
     )
     model = keras_mixup.MixupModel(
-        backbone, alpha=0.4, num_classes=2, prob=0.75, seed=1
+        keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]),
+        alpha=0.4,
+        num_classes=2,
+        prob=0.75,
+        seed=1,
     )
     model.compile("sgd", "categorical_crossentropy")
     model(np.zeros((1, 4), "float32"))  # build
@@ -496,10 +500,12 @@ def test_prob_survives_save_and_load_schedule_state_does_not(tmp_path):
         [model, backbone.get_layer("mid")], stop_epoch=1, alpha={0: 2.0}
     )
     schedule.on_epoch_begin(1)  # off, alpha 2
-    path = str(tmp_path / "model.keras")
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    layer = loaded.model.get_layer("mid")
+    model.save(tmp_path / "model.keras")
+    backbone.save(tmp_path / "backbone.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    layer = keras.saving.load_model(tmp_path / "backbone.keras").get_layer(
+        "mid"
+    )
     assert loaded.get_config()["prob"] == 0.75 and loaded.prob == 0.75
     assert layer.get_config()["prob"] == 0.25
     assert loaded.mixing_state.prob == 0.75 and layer.mixing_state.prob == 0.25

@@ -358,3 +358,42 @@ def test_pairing_is_forwarded_and_round_trips():
     assert restored.engine.options["pairing"] == "same_class"
     with pytest.raises(ValueError, match="`pairing` must be one of"):
         keras_mixup.MixupModel(backbone, pairing="nearest")
+
+
+def test_refuses_mixup_layer_options_the_model_would_not_use(tmp_path):
+    def network(**layer_options):
+        return keras.Sequential(
+            [
+                keras.Input((8,)),
+                keras_mixup.MixupLayer(name="hidden_mix", **layer_options),
+                keras.layers.Dense(3, activation="softmax"),
+            ]
+        )
+
+    for mix_at in ("latent", "input"):  # picked, or passed through
+        with pytest.raises(ValueError) as raised:
+            keras_mixup.MixupModel(
+                network(alpha=0.4), alpha=1.0, num_classes=3, mix_at=mix_at
+            )
+        assert str(raised.value) == (
+            "A MixupModel mixes at its MixupLayers with its own options and "
+            "passes the others through, so MixupLayer 'hidden_mix''s "
+            "alpha=0.4 would not be used (the MixupModel's alpha is 1.0). "
+            "Set alpha on the MixupModel, and leave the layer's at its "
+            "default (0.2)."
+        )
+    with pytest.raises(ValueError, match="'hidden_mix''s prob=0.5 "):
+        keras_mixup.MixupModel(network(prob=0.5), mix_at="latent")
+    # The layer's default, or the model's own value, is no conflict.
+    keras_mixup.MixupModel(network(), alpha=1.0, mix_at="latent")
+    same = keras_mixup.MixupModel(
+        network(alpha=1.0, seed=3), alpha=1.0, seed=3, mix_at="latent"
+    )
+    # A file saved with a conflict (before this check) loads, warning.
+    config = same.get_config()
+    for layer in config["model"]["config"]["layers"]:
+        if layer["config"]["name"] == "hidden_mix":
+            layer["config"]["alpha"] = 0.4
+    with pytest.warns(UserWarning, match="'hidden_mix''s alpha=0.4 "):
+        loaded = keras_mixup.MixupModel.from_config(config)
+    assert loaded.alpha == 1.0

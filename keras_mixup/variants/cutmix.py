@@ -125,15 +125,10 @@ class CutMix(base.Variant):
                 draw.params["highs"],
                 axes,
             )
-        lows, highs = draw.params["lows"], draw.params["highs"]
+        bounds = draw.params["lows"], draw.params["highs"]
+        index = draw.partner_index
         return spatial.paste_where(
-            image,
-            rank,
-            axes,
-            draw.partner_index,
-            lambda merged, merged_rank, trailing: inside_boxes(
-                merged, lows, highs, merged_rank, axes, trailing
-            ),
+            image, rank, axes, index, inside_boxes, *bounds
         )
 
     def apply_boxes(self, draw, bounding_boxes, sizes):

@@ -210,12 +210,5 @@ class GridMix(base.Variant):
         return base.Draw(np.reshape(kept, context.shape), None, grid)
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
-        return spatial.paste_where(
-            image,
-            rank,
-            axes,
-            draw.partner_index,
-            lambda merged, merged_rank, trailing: in_grid(
-                merged, draw.params, merged_rank, axes, trailing
-            ),
-        )
+        index, grid = draw.partner_index, draw.params
+        return spatial.paste_where(image, rank, axes, index, in_grid, grid)
