@@ -335,6 +335,20 @@ def data_parallel(x, y):
     return {"devices": len(devices), "data_parallel_losses": losses}
 
 
+def _load_other(path):
+    """The model another backend saved at `path`, compiled as a model
+    compiled here with `jit_compile="auto"`: the file holds the saving
+    backend's resolved choice (`True` from JAX), which on PyTorch would
+    `torch.compile` every step (over a minute of CPU for these checks)
+    where "auto" runs eagerly."""
+    import keras
+
+    model = keras.saving.load_model(path)
+    if keras.backend.backend() == "torch":
+        model.jit_compile = False
+    return model
+
+
 def save_and_load(layer_model, wrapper, load_dir, save_dir):
     """Saves both models and their predictions; loads another backend's
     files and compares their predictions with the ones stored there."""
@@ -346,7 +360,7 @@ def save_and_load(layer_model, wrapper, load_dir, save_dir):
         load_dir = pathlib.Path(load_dir)
         stored = np.load(load_dir / "predictions.npz")
         for name in ("layer", "wrapper"):
-            loaded = keras.saving.load_model(load_dir / f"{name}.keras")
+            loaded = _load_other(load_dir / f"{name}.keras")
             out[f"loaded_{name}"] = float(
                 np.max(np.abs(loaded.predict(x, verbose=0) - stored[name]))
             )
@@ -464,7 +478,7 @@ def resume(x, y, load_dir, save_dir, names):
             np.savez(save_dir / "resume_input.npz", *saved)
     if load_dir != "-":
         load_dir = pathlib.Path(load_dir)
-        loaded = keras.saving.load_model(load_dir / "resume_input.keras")
+        loaded = _load_other(load_dir / "resume_input.keras")
         stored = np.load(load_dir / "resume_input.npz")
         stored = [stored[f"arr_{i}"] for i in range(len(stored.files))]
         out["resume_other_backend"] = {
