@@ -10,12 +10,14 @@ __all__ = []
 
 
 def _background(release):
-    """A one-worker `Background` with two runs of module `m`: `long`,
-    which waits for `release`, and `short`."""
+    """A one-worker `Background` with two runs of module `m` (`long`,
+    which waits for `release`, and `short`), one of modules `m` and `n`
+    and one of `n`."""
     background = Background()
     background.WORKERS = 1
     background.add("long", ["m"], 10, lambda f: release.wait(60) and "long")
     background.add("short", ["m"], 1, lambda f: "short")
+    background.add("both", ["m", "n"], 3, lambda f: "m and n")
     background.add("other", ["n"], 5, lambda f: "not selected")
     return background
 
@@ -25,11 +27,14 @@ def test_runs_go_longest_first_by_last_sessions_seconds(tmp_path_factory):
     background = _background(release)
     background.start({"m"}, tmp_path_factory, {"short": 20.0})
     try:
-        assert background.queue == ["short", "long"]  # "other": unselected
+        assert background.queue == ["short", "long", "both"]
     finally:
         release.set()
         background.pool.shutdown(wait=True)
     assert background.result("long", tmp_path_factory) == "long"
+    # Kept for the next session: the runs that ran all their scenarios
+    # ("both" ran only those of module m).
+    assert set(background.whole_runs()) == {"short", "long"}
 
 
 def test_a_waiting_test_runs_the_queued_runs_itself(tmp_path_factory):

@@ -401,7 +401,15 @@ class Background:
 
     #: Runs at once besides this process, which runs tests (and, once its
     #: tests wait, queued runs): one per core but its own.
-    WORKERS = max(1, len(os.sched_getaffinity(0)) - 1)
+    WORKERS = max(
+        1,
+        (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")  # not on macOS
+            else os.cpu_count() or 2
+        )
+        - 1,
+    )
 
     def __init__(self):
         self.runs = {}  # key: (module files, cost, function)
@@ -460,6 +468,16 @@ class Background:
                 break
             self._run(other)
         return self.futures[key].result()
+
+    def whole_runs(self):
+        """`{key: wall seconds}` of the runs that finished, with the
+        scenarios of all their modules (the costs worth keeping)."""
+        return {
+            key: seconds
+            for key, seconds in self.seconds.items()
+            if not self.futures[key].exception()
+            and self.runs[key][0] <= self.selected
+        }
 
     def report(self):
         """Lines for the terminal summary: each finished run's wall time
@@ -550,9 +568,7 @@ def _background_runs(request, tmp_path_factory):
     yield
     BACKGROUND.stop()
     if cache:
-        done = BACKGROUND.seconds.items()
-        ok = {k: v for k, v in done if not BACKGROUND.futures[k].exception()}
-        cache.set(_SECONDS, {**measured, **ok})
+        cache.set(_SECONDS, {**measured, **BACKGROUND.whole_runs()})
 
 
 #: Where pytest's cache keeps each background run's wall seconds.
