@@ -391,18 +391,30 @@ class Background:
     A test module declares each of its runs with `background_run` (a
     function of a folder factory that returns what the tests check); when
     the session starts, the runs of every module with a selected test are
-    queued, most expensive first, `WORKERS` at a time, while the tests of
-    this process run. A test's fixture waits for its run's result; a run
-    still queued when a test needs it runs then, in this process's thread.
-    A run that failed fails each test that needs it, with its error.
+    queued, longest first (the wall seconds of the last session, kept in
+    pytest's cache, else the declared cost), `WORKERS` at a time, while
+    the tests of this process run. A test's fixture waits for its run's
+    result; while it waits, this process runs the queued runs itself, so
+    that both cores stay busy to the end. A run that failed fails each
+    test that needs it, with its error.
     """
 
-    #: Runs at once besides this process: the suite's machine has 2 cores.
-    WORKERS = 2
+    #: Runs at once besides this process, which runs tests (and, once its
+    #: tests wait, queued runs): one per core but its own.
+    WORKERS = max(
+        1,
+        (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")  # not on macOS
+            else os.cpu_count() or 2
+        )
+        - 1,
+    )
 
     def __init__(self):
         self.runs = {}  # key: (module files, cost, function)
         self.futures = {}
+        self.queue = []  # the keys of the selected runs, longest first
         self.claimed = set()
         self.selected = frozenset()
         self.pool = None
@@ -417,14 +429,16 @@ class Background:
             raise ValueError(f"Two modules declare the run {key!r}.")
         self.runs[key] = (frozenset(modules), cost, function)
 
-    def start(self, modules, tmp_path_factory):
-        """Queues the runs of the test modules `modules` (their files)."""
+    def start(self, modules, tmp_path_factory, measured=None):
+        """Queues the runs of the test modules `modules` (their files),
+        ordered by `measured` (`{key: seconds}`) where it has the key."""
+        measured = measured or {}
         self.selected = frozenset(modules)
         self.factory = _LockedFactory(tmp_path_factory, self.lock)
-        chosen = [k for k, run in self.runs.items() if run[0] & modules]
-        chosen.sort(key=lambda k: -self.runs[k][1])
+        self.queue = [k for k, run in self.runs.items() if run[0] & modules]
+        self.queue.sort(key=lambda k: -measured.get(k, self.runs[k][1]))
         self.pool = concurrent.futures.ThreadPoolExecutor(self.WORKERS)
-        for key in chosen:
+        for key in self.queue:
             self.futures[key] = concurrent.futures.Future()
             self.pool.submit(self._run, key)
 
@@ -443,13 +457,27 @@ class Background:
         self.seconds[key] = time.perf_counter() - start
 
     def result(self, key, tmp_path_factory):
-        """The result of run `key`, run here if it has not started."""
+        """The result of run `key`; until it is done, runs here the queued
+        runs (`key` first)."""
         if self.factory is None:
             self.factory = _LockedFactory(tmp_path_factory, self.lock)
         with self.lock:
             self.futures.setdefault(key, concurrent.futures.Future())
-        self._run(key)
+        for other in [key, *self.queue]:
+            if self.futures[key].done():
+                break
+            self._run(other)
         return self.futures[key].result()
+
+    def whole_runs(self):
+        """`{key: wall seconds}` of the runs that finished, with the
+        scenarios of all their modules (the costs worth keeping)."""
+        return {
+            key: seconds
+            for key, seconds in self.seconds.items()
+            if not self.futures[key].exception()
+            and self.runs[key][0] <= self.selected
+        }
 
     def report(self):
         """Lines for the terminal summary: each finished run's wall time
@@ -534,20 +562,29 @@ def pytest_terminal_summary(terminalreporter):
 def _background_runs(request, tmp_path_factory):
     """Starts the background runs of the selected test modules."""
     modules = {_resolved(item.path) for item in request.session.items}
-    BACKGROUND.start(modules, tmp_path_factory)
+    cache = getattr(request.config, "cache", None)
+    measured = cache.get(_SECONDS, {}) if cache else {}
+    BACKGROUND.start(modules, tmp_path_factory, measured)
     yield
     BACKGROUND.stop()
+    if cache:
+        cache.set(_SECONDS, {**measured, **BACKGROUND.whole_runs()})
+
+
+#: Where pytest's cache keeps each background run's wall seconds.
+_SECONDS = "keras_mixup/background_seconds"
 
 
 #: The scenarios of the backend test modules, as `(test module, script,
 #: scenario, arguments)`, run by `scenario_runner.py` in few processes
 #: (each framework is imported once for all of them), in this order:
-#: those that load nothing in one process per backend, the three
-#: independent; those that load what the previous backend saved (argument
-#: `"l"`: its folder, `-` for the first; `"s"`: this backend's) or are
-#: marked `"t"` (no argument) in one process per backend, the backends in
-#: turn. The scenarios that check that JAX and PyTorch never import
-#: TensorFlow run before any that imports it in their process.
+#: those that load nothing in a few processes per backend (one a part of
+#: `PARTS`), all independent; those that load what the previous backend
+#: saved (argument `"l"`: its folder, `-` for the first; `"s"`: this
+#: backend's) or are marked `"t"` (no argument) in one process per
+#: backend, the backends in turn (keep them few and short: they run one
+#: after another). The scenarios that check that JAX and PyTorch never
+#: import TensorFlow run before any that imports it in their process.
 CHAIN = (
     ("pairing_backends", "pairing_backend_scenarios.py", "pairings", ""),
     (
@@ -560,7 +597,12 @@ CHAIN = (
     ("regmixup_backends", "regmixup_backend_scenarios.py", "step", ""),
     ("variants_contract", "variant_contract_scenarios.py", "contract", "s"),
     ("gan_backends", "gan_backend_scenarios.py", "gan_training", "t"),
-    ("models_backends", "models_backend_scenarios.py", "in_model", "ls"),
+    (
+        "models_backends",
+        "models_backend_scenarios.py",
+        "in_model_saving",
+        "ls",
+    ),
     ("gan_backends", "gan_backend_scenarios.py", "gan_saving", "ls"),
     (
         "sequence_masks",
@@ -582,6 +624,7 @@ CHAIN = (
     ),
     # These import TensorFlow (tf.data): after every scenario that checks
     # JAX and PyTorch never import it.
+    ("models_backends", "models_backend_scenarios.py", "in_model", "s"),
     ("cutmix", "tf_data_backend_scenarios.py", "cutmix_in_tf_data", ""),
     ("data", "tf_data_backend_scenarios.py", "mixup_in_tf_data", ""),
     ("metrics", "tf_data_backend_scenarios.py", "calibration_metric", ""),
@@ -596,12 +639,31 @@ TWO_DEVICES = {
 }
 
 
+#: The scenarios that load nothing and run in a process of their own
+#: under each backend, `{scenario: part}` (the longest: the parts balance
+#: the background runs); the others share the part `"scenarios"`.
+PARTS = {"contract": "contract", "in_model": "in_model"}
+#: Each part's rough CPU seconds under each backend (ordering the runs
+#: before pytest's cache knows their durations).
+COSTS = {
+    "contract": {"tensorflow": 140, "jax": 155, "torch": 65},
+    "in_model": {"tensorflow": 60, "jax": 120, "torch": 80},
+    "scenarios": {"tensorflow": 60, "jax": 180, "torch": 25},
+    "in_turn": 150,
+}
+
+
 def _test_file(module):
     return _resolved(pathlib.Path(__file__).with_name(f"{module}_test.py"))
 
 
 def _in_turn(entry):
     return "l" in entry[3] or "t" in entry[3]
+
+
+def _part(entry):
+    """The background run's part that runs `entry` of `CHAIN`."""
+    return "in_turn" if _in_turn(entry) else PARTS.get(entry[2], "scenarios")
 
 
 def _run_chain(backend, entries, previous, folder):
@@ -621,11 +683,14 @@ def _run_chain(backend, entries, previous, folder):
     )
 
 
-def _alone(backend):
+def _entries(part):
+    return [e for e in CHAIN if _part(e) == part]
+
+
+def _alone(part, backend):
     def run(tmp_path_factory):
-        folder = tmp_path_factory.mktemp(f"scenarios_{backend}")
-        entries = [e for e in CHAIN if not _in_turn(e)]
-        return _run_chain(backend, entries, "-", folder)
+        folder = tmp_path_factory.mktemp(f"{part}_{backend}")
+        return _run_chain(backend, _entries(part), "-", folder)
 
     return run
 
@@ -635,40 +700,56 @@ def _in_turns(tmp_path_factory):
     found, previous = {}, "-"
     for backend in BACKENDS:
         folder = tmp_path_factory.mktemp(f"in_turn_{backend}")
-        entries = [e for e in CHAIN if _in_turn(e)]
-        found[backend] = _run_chain(backend, entries, previous, folder)
+        found[backend] = _run_chain(
+            backend, _entries("in_turn"), previous, folder
+        )
         previous = folder
     return found
 
 
-_ALONE = [_test_file(e[0]) for e in CHAIN if not _in_turn(e)]
-for _backend in BACKENDS:
-    BACKGROUND.add(f"scenarios:{_backend}", _ALONE, 200, _alone(_backend))
-BACKGROUND.add(
-    "in_turn", [_test_file(e[0]) for e in CHAIN if _in_turn(e)], 400, _in_turns
-)
+def _declare_chains():
+    """One background run a part and backend (`in_turn`: one for all)."""
+    for part in dict.fromkeys(map(_part, CHAIN)):
+        modules = [_test_file(e[0]) for e in _entries(part)]
+        if part == "in_turn":
+            BACKGROUND.add(part, modules, COSTS[part], _in_turns)
+            continue
+        for backend in BACKENDS:
+            cost = COSTS.get(part, {}).get(backend, 30)
+            run = _alone(part, backend)
+            BACKGROUND.add(f"{part}:{backend}", modules, cost, run)
+
+
+_declare_chains()
 
 
 def scenario_result(request, backend, name):
     """What the scenario `name` of `CHAIN` returned under `backend`, for
     the test whose `request` this is (the scenario's error fails it)."""
     factory = request.getfixturevalue("tmp_path_factory")
-    entry = next(e for e in CHAIN if e[2] == name)
-    if _in_turn(entry):
-        result = BACKGROUND.result("in_turn", factory)[backend][name]
+    part = _part(next(e for e in CHAIN if e[2] == name))
+    if part == "in_turn":
+        result = BACKGROUND.result(part, factory)[backend][name]
     else:
-        result = BACKGROUND.result(f"scenarios:{backend}", factory)[name]
+        result = BACKGROUND.result(f"{part}:{backend}", factory)[name]
     assert "error" not in result, result.get("error")
     return result
 
 
-def chain_results(name):
-    """A module-scoped fixture: `{backend: result}` of the scenario `name`
-    of `CHAIN` (see `scenario_result`)."""
+def chain_results(*names):
+    """A module-scoped fixture: `{backend: result}` of the scenarios
+    `names` of `CHAIN`, their results merged (see `scenario_result`)."""
 
     @pytest.fixture(scope="module")
     def fixture(request):
-        return {b: scenario_result(request, b, name) for b in BACKENDS}
+        return {
+            b: {
+                k: v
+                for n in names
+                for k, v in scenario_result(request, b, n).items()
+            }
+            for b in BACKENDS
+        }
 
     return fixture
 

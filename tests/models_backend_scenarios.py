@@ -1,14 +1,17 @@
-"""The in-model API under one Keras backend, in a subprocess of
-models_backends_test.py.
+"""The in-model API under one Keras backend, in subprocesses of
+models_backends_test.py (the scenario chain of conftest.py).
 
-    KERAS_BACKEND=jax python tests/models_backend_scenarios.py in_model \
-        LOAD_DIR SAVE_DIR
+    KERAS_BACKEND=jax python tests/models_backend_scenarios.py in_model DIR
+    KERAS_BACKEND=jax python tests/models_backend_scenarios.py \
+        in_model_saving LOAD_DIR SAVE_DIR
 
-runs the in-model guide's examples (`MixupLayer` under plain `fit`,
-`MixupModel` at the input and at hidden layers, `MixupSchedule`), every
-pairing and option a step takes, mixed precision, and saves the models to
-SAVE_DIR (and loads those another backend saved in LOAD_DIR, `-` for none);
-it prints one JSON object of what it measured, for the parent to check.
+`in_model` runs the in-model guide's examples (`MixupLayer` under plain
+`fit`, `MixupModel` at the input and at hidden layers, `MixupSchedule`),
+every pairing and option a step takes, mixed precision, resumed fits and
+the mistakes a step refuses; `in_model_saving` saves the guide's models and
+a resumed one to SAVE_DIR and loads those another backend saved in
+LOAD_DIR (`-` for none). Each prints one JSON object of what it measured,
+for the parent to check.
 """
 
 import json
@@ -116,6 +119,24 @@ def _max_difference(first, second):
     )
 
 
+def _readme_models():
+    """The in-model guide's two models, compiled: the `MixupLayer` model
+    and the Manifold Mixup `MixupModel`."""
+    import keras_mixup
+
+    model = _readme_layer_model()
+    model.compile("adam", "sparse_categorical_crossentropy")
+    wrapper = keras_mixup.MixupModel(
+        _readme_backbone(),
+        alpha=2.0,
+        num_classes=CLASSES,
+        mix_at="latent",
+        seed=1,
+    )
+    wrapper.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
+    return model, wrapper
+
+
 def readme_examples(x, y):
     """The in-model guide's examples train, and mix only while training."""
     import keras
@@ -123,8 +144,7 @@ def readme_examples(x, y):
     import keras_mixup
 
     out = {}
-    model = _readme_layer_model()
-    model.compile("adam", "sparse_categorical_crossentropy")
+    model, wrapper = _readme_models()
     out["layer_losses"] = _fit(model, x, y)
     layer = keras_mixup.MixupLayer(alpha=0.2, seed=0)
     flat = x.reshape(SIZE, -1)
@@ -136,17 +156,9 @@ def readme_examples(x, y):
     out["layer_mixed_dtype"] = str(mixed.dtype)
     element = layer({"images": flat, "labels": np.eye(CLASSES)[y]})
     out["dict_labels_shape"] = list(element["labels"].shape)
-    wrapper = keras_mixup.MixupModel(
-        _readme_backbone(),
-        alpha=2.0,
-        num_classes=CLASSES,
-        mix_at="latent",
-        seed=1,
-    )
-    wrapper.compile("adam", "categorical_crossentropy", metrics=["accuracy"])
     out["latent_losses"] = _fit(wrapper, x, y)
     out["mix_points"] = wrapper.mix_points
-    return out, model, wrapper
+    return out
 
 
 def exact_mix():
@@ -173,31 +185,40 @@ def exact_mix():
     }
 
 
+#: The step's pairings and options, a few to a model (each fit of a new
+#: model compiles a new step): `{options trained: MixupModel options}`.
+OPTION_CONFIGS = {
+    ("random", "prob", "label_smoothing"): {
+        "prob": 0.5,
+        "label_smoothing": 0.1,
+    },
+    ("knn", "batch_mode"): {"pairing": "knn", "knn_k": 3, "mode": "batch"},
+    ("knn_meanpool",): {"pairing": "knn", "knn_features": "MeanPool"},
+    ("knn_countsketch", "list"): {
+        "pairing": "knn",
+        "knn_features": "CountSketch",
+        "mix_at": ["input", "mix_2"],
+    },
+    ("same_class",): {"pairing": "same_class"},
+}
+
+
 def options_and_pairings(x, y):
-    """A step with each pairing and option trains (finite losses)."""
+    """A step with each pairing and option trains (finite losses):
+    `{option: the losses of the model that trained with it}`."""
     import keras_mixup
 
-    configs = {
-        "random": {},
-        "knn": {"pairing": "knn", "knn_k": 3},
-        "knn_meanpool": {
-            "pairing": "knn",
-            "knn_features": keras_mixup.MeanPool(4),
-        },
-        "knn_countsketch": {
-            "pairing": "knn",
-            "knn_features": keras_mixup.CountSketch(16),
-        },
-        "same_class": {"pairing": "same_class"},
-        "prob": {"prob": 0.5},
-        "label_smoothing": {"label_smoothing": 0.1},
-        "batch_mode": {"mode": "batch"},
-        "list": {"mix_at": ["input", "mix_2"]},
+    features = {
+        "MeanPool": keras_mixup.MeanPool(4),
+        "CountSketch": keras_mixup.CountSketch(16),
     }
-    losses = {
-        name: _fit(_latent_model(seed=2, **options), x, y)
-        for name, options in configs.items()
-    }
+    losses = {}
+    for names, options in OPTION_CONFIGS.items():
+        options = dict(options)
+        if "knn_features" in options:
+            options["knn_features"] = features[options["knn_features"]]
+        found = _fit(_latent_model(seed=2, **options), x, y)
+        losses.update(dict.fromkeys(names, found))
     return {"option_losses": losses}
 
 
@@ -314,6 +335,20 @@ def data_parallel(x, y):
     return {"devices": len(devices), "data_parallel_losses": losses}
 
 
+def _load_other(path):
+    """The model another backend saved at `path`, compiled as a model
+    compiled here with `jit_compile="auto"`: the file holds the saving
+    backend's resolved choice (`True` from JAX), which on PyTorch would
+    `torch.compile` every step (over a minute of CPU for these checks)
+    where "auto" runs eagerly."""
+    import keras
+
+    model = keras.saving.load_model(path)
+    if keras.backend.backend() == "torch":
+        model.jit_compile = False
+    return model
+
+
 def save_and_load(layer_model, wrapper, load_dir, save_dir):
     """Saves both models and their predictions; loads another backend's
     files and compares their predictions with the ones stored there."""
@@ -325,7 +360,7 @@ def save_and_load(layer_model, wrapper, load_dir, save_dir):
         load_dir = pathlib.Path(load_dir)
         stored = np.load(load_dir / "predictions.npz")
         for name in ("layer", "wrapper"):
-            loaded = keras.saving.load_model(load_dir / f"{name}.keras")
+            loaded = _load_other(load_dir / f"{name}.keras")
             out[f"loaded_{name}"] = float(
                 np.max(np.abs(loaded.predict(x, verbose=0) - stored[name]))
             )
@@ -397,10 +432,11 @@ RESUMED = {
 }
 
 
-def resume(x, y, load_dir, save_dir):
+def resume(x, y, load_dir, save_dir, names):
     """A saved MixupModel loads compiled, with its optimizer, and its next
-    `fit` steps are those of the model that was saved; a file another
-    backend saved loads and resumes with the optimizer state carried."""
+    `fit` steps are those of the model that was saved (the models `names`
+    of `RESUMED`); a file another backend saved (`load_dir`, `-` for
+    none) loads and resumes with the optimizer state carried."""
     import warnings
 
     import keras
@@ -408,7 +444,8 @@ def resume(x, y, load_dir, save_dir):
     backend = keras.backend.backend()
     out = {}
     save_dir = pathlib.Path(save_dir)
-    for name, options in RESUMED.items():
+    for name in names:
+        options = RESUMED[name]
         if name == "regmixup" and backend != "tensorflow":
             continue  # RegMixup runs on TensorFlow only, for now
         model = _resume_model(backend, **options)
@@ -441,7 +478,7 @@ def resume(x, y, load_dir, save_dir):
             np.savez(save_dir / "resume_input.npz", *saved)
     if load_dir != "-":
         load_dir = pathlib.Path(load_dir)
-        loaded = keras.saving.load_model(load_dir / "resume_input.keras")
+        loaded = _load_other(load_dir / "resume_input.keras")
         stored = np.load(load_dir / "resume_input.npz")
         stored = [stored[f"arr_{i}"] for i in range(len(stored.files))]
         out["resume_other_backend"] = {
@@ -523,6 +560,11 @@ def mistakes():
         changed[3, 1] = value
         return changed
 
+    # The batches refused as the step runs (their values) go to one model
+    # (on JAX each new model is a new compile); those refused as it is
+    # traced (shapes, dtypes) to fresh models: on TensorFlow a model whose
+    # first step failed to trace cannot trace it again.
+    three = _small_model(num_classes=3)
     table = {
         "ids_without_num_classes": lambda: fit(_small_model(), ids),
         "one_hot_too_wide": lambda: fit(
@@ -531,27 +573,22 @@ def mistakes():
         "float_ids": lambda: fit(
             _small_model(num_classes=3), ids.astype("float32")
         ),
-        "negative_weight": lambda: fit(
-            _small_model(num_classes=3), hot, weight(-0.5)
+        "negative_weight": lambda: fit(three, hot, weight(-0.5)),
+        "nan_weight": lambda: fit(three, hot, weight(np.nan)),
+        "evaluate_id_out_of_range": lambda: three.evaluate(
+            x, bad_ids, verbose=0
         ),
-        "nan_weight": lambda: fit(
-            _small_model(num_classes=3), hot, weight(np.nan)
-        ),
-        "evaluate_id_out_of_range": lambda: _small_model(
-            num_classes=3
-        ).evaluate(x, bad_ids, verbose=0),
-        "nan_one_hot_label": lambda: fit(
-            _small_model(num_classes=3), label(hot, np.nan)
-        ),
+        "nan_one_hot_label": lambda: fit(three, label(hot, np.nan)),
         "inf_soft_label": lambda: fit(_small_model(), label(hot, np.inf)),
         "negative_int_weight": lambda: fit(
-            _small_model(num_classes=3), hot, weight(-2).astype("int32")
+            three, hot, weight(-2).astype("int32")
         ),
         "layer_nan_label": lambda: _mix_layer_labels(x, label(hot, np.nan)),
     }
     out = {"mistakes": {name: _message(run) for name, run in table.items()}}
-    # The out-of-range id on a fresh model, which then trains on.
-    model = _small_model(num_classes=3)
+    # The out-of-range id on the model that refused the batches above,
+    # which then trains on.
+    model = three
     before = _weights(model)
     out["mistakes"]["id_out_of_range"] = _message(lambda: fit(model, bad_ids))
     unchanged = _max_difference(before, _weights(model))
@@ -625,14 +662,14 @@ def step_callbacks():
     }
 
 
-def in_model(load_dir, save_dir):
-    """Every scenario above; see the module docstring."""
+def in_model(save_dir):
+    """Every scenario above that loads nothing another backend saved (see
+    the module docstring); `save_dir` takes this backend's own files."""
     import keras
 
     x, y = _data()
     out = {"backend": keras.backend.backend()}
-    found, layer_model, wrapper = readme_examples(x, y)
-    out.update(found)
+    out.update(readme_examples(x, y))
     out.update(exact_mix())
     out.update(options_and_pairings(x, y))
     out.update(schedule(x, y))
@@ -643,12 +680,24 @@ def in_model(load_dir, save_dir):
     # before saving.
     out["tensorflow_imported"] = "tensorflow" in sys.modules
     out["tfp_imported"] = "tensorflow_probability" in sys.modules
-    out.update(save_and_load(layer_model, wrapper, load_dir, save_dir))
-    out.update(resume(x, y, load_dir, save_dir))
+    out.update(resume(x, y, "-", save_dir, ("latent", "list", "regmixup")))
     out.update(mistakes())
     out.update(step_callbacks())
     out.update(dict_layer_in_functional_model())
     out.update(layer_in_tf_data())
+    return out
+
+
+def in_model_saving(load_dir, save_dir):
+    """The in-model guide's models and a resumed MixupModel saved to
+    `save_dir`, and those another backend saved in `load_dir` (`-` for
+    none) loaded: the backends run this in turn."""
+    x, y = _data()
+    layer_model, wrapper = _readme_models()
+    for model in (layer_model, wrapper):  # built, as after a fit
+        model.predict(x[:2], verbose=0)
+    out = save_and_load(layer_model, wrapper, load_dir, save_dir)
+    out.update(resume(x, y, load_dir, save_dir, ("input",)))
     return out
 
 

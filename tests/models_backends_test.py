@@ -4,9 +4,10 @@ PyTorch.
 `models_backend_scenarios.py` runs the in-model guide's examples and every
 option a step takes under each backend, in the scenario chain's process
 (see `conftest.CHAIN`: Keras picks its backend once, at import); JAX sees
-two CPU devices, for `DataParallel`. The backends run in turn, each loading
-the `.keras` files the previous one saved (TensorFlow to JAX, JAX to
-PyTorch).
+two CPU devices, for `DataParallel`. `in_model_saving` runs the backends in
+turn, each loading the `.keras` files the previous one saved (TensorFlow
+to JAX, JAX to PyTorch); `in_model`, the rest, runs under each backend at
+once.
 """
 
 import math
@@ -15,8 +16,9 @@ import re
 import pytest
 from conftest import BACKENDS, chain_results
 
-#: `{backend: what models_backend_scenarios.in_model returned}`.
-results = chain_results("in_model")
+#: `{backend: what models_backend_scenarios.in_model and in_model_saving
+#: returned}`.
+results = chain_results("in_model", "in_model_saving")
 
 
 @pytest.fixture(params=BACKENDS)
