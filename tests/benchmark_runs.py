@@ -109,7 +109,7 @@ def jax_and_torch_runs():
     return background_run(
         "benchmarks:jax+torch",
         _jax_and_torch,
-        cost=90,
+        cost=80,
         modules=_modules("benchmarks_test"),
     )
 
