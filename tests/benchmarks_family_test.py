@@ -4,36 +4,30 @@ input of a model; its targets are ratios of the run's
 rows. Timings are not checked."""
 
 import importlib.util
-import json
-import pathlib
 import sys
 import types
 
 import pytest
+from benchmark_runs import load_throughput, tensorflow_runs
 
-SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "throughput.py"
 KERAS_CV = ["KerasCV FourierMix", "KerasCV GridMask", "KerasCV Mosaic"]
 MODEL = "mixing at the input vs the step, batch 8 of 8x8x3"
+
+#: The quick runs on TensorFlow, in a background process (`benchmark_runs`).
+tensorflow_quick = tensorflow_runs()
 
 
 @pytest.fixture(scope="module")
 def throughput():
-    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_throughput()
 
 
 @pytest.fixture(scope="module")
-def quick_run(throughput, tmp_path_factory):
+def quick_run(tensorflow_quick):
     """`--quick --sections family --variants cutmix,nosuch` on
-    TensorFlow (the backend of this process); the JSON record. (The model
-    workload's loop is the train section's, run on every backend by
-    benchmarks_test.)"""
-    path = tmp_path_factory.mktemp("family") / "family.json"
-    argv = ["--quick", "--sections", "family", "--json", str(path)]
-    throughput.main(argv + ["--variants", "cutmix,nosuch"])
-    return json.loads(path.read_text())
+    TensorFlow: the JSON record. (The model workload's loop is the train
+    section's, run on every backend by benchmarks_test.)"""
+    return tensorflow_quick["family"][1]
 
 
 def _cases(record):

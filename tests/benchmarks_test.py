@@ -2,32 +2,25 @@
 table, and its train section runs on every backend (each in its own
 process) and writes `--json`. Timings are not checked."""
 
-import contextlib
 import importlib.util
-import io
-import json
-import os
-import pathlib
-import subprocess
 import sys
 
 import pytest
-from conftest import BACKENDS, finish_processes
+from benchmark_runs import jax_and_torch_runs, load_throughput, tensorflow_runs
+from conftest import BACKENDS
 
-SCRIPT = pathlib.Path(__file__).parents[1] / "benchmarks" / "throughput.py"
+#: The quick runs, in background processes (`benchmark_runs`).
+tensorflow_quick = tensorflow_runs()
+jax_and_torch_quick = jax_and_torch_runs()
 
 
 @pytest.fixture(scope="module")
 def throughput():
-    spec = importlib.util.spec_from_file_location("throughput", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_throughput()
 
 
-def test_quick_run_prints_the_table(throughput, capsys):
-    rows = throughput.main(["--quick", "--sections", "data", "pairing"])
-    out = capsys.readouterr().out
+def test_quick_run_prints_the_table(tensorflow_quick):
+    out, record = tensorflow_quick["table"]
     for text in (
         "tensorflow: ",
         "cpus: ",
@@ -47,11 +40,11 @@ def test_quick_run_prints_the_table(throughput, capsys):
         "random",
     ):
         assert text in out
-    data = [row for row in rows if row.section == "data"]
+    data = [row for row in record["rows"] if row["section"] == "data"]
     assert len(data) == 18  # 9 cases x 2 dtypes
     for row in data:
-        assert row.rate > 0 and row.note == "", row
-    assert {row.ratio for row in data if row.case == "copy x*s"} == {1.0}
+        assert row["rate"] > 0 and row["note"] == "", row
+    assert {row["ratio"] for row in data if row["case"] == "copy x*s"} == {1.0}
 
 
 #: The train section's workloads and cases in `--quick` mode.
@@ -72,48 +65,12 @@ TRAIN_CASES = {
 }
 
 
-def _start_quick_run(backend, folder):
-    """`throughput.py --backend B --quick --json FOLDER/B.json`, its output
-    to `FOLDER/B.out`, with KERAS_BACKEND naming another backend: the flag
-    decides."""
-    other = BACKENDS[(BACKENDS.index(backend) + 1) % len(BACKENDS)]
-    env = dict(os.environ, KERAS_BACKEND=other, TF_CPP_MIN_LOG_LEVEL="3")
-    command = [sys.executable, str(SCRIPT), "--backend", backend]
-    command += ["--quick", "--json", str(folder / f"{backend}.json")]
-    if backend == "torch":
-        command += ["--profile"]
-    with open(folder / f"{backend}.out", "w") as out:
-        return subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.PIPE, text=True
-        )
-
-
 @pytest.fixture(scope="module")
-def quick_runs(throughput, tmp_path_factory):
-    """The quick run of the train section on every backend: JAX and PyTorch
-    in their own processes (their default sections), TensorFlow in this
-    one (which imported Keras with it) meanwhile. Returns `{backend:
+def quick_runs(tensorflow_quick, jax_and_torch_quick):
+    """The quick run of the train section on every backend, each in its
+    own process (JAX's and PyTorch's their default sections): `{backend:
     (stdout, the JSON record)}`."""
-    folder = tmp_path_factory.mktemp("throughput")
-    others = [b for b in BACKENDS if b != "tensorflow"]
-    processes = [_start_quick_run(backend, folder) for backend in others]
-    out = io.StringIO()
-    try:
-        with contextlib.redirect_stdout(out):
-            throughput.main(
-                ["--quick", "--sections", "train", "--json"]
-                + [str(folder / "tensorflow.json")]
-            )
-    finally:
-        finish_processes(processes, timeout=480)
-    (folder / "tensorflow.out").write_text(out.getvalue())
-    return {
-        backend: (
-            (folder / f"{backend}.out").read_text(),
-            json.loads((folder / f"{backend}.json").read_text()),
-        )
-        for backend in BACKENDS
-    }
+    return {"tensorflow": tensorflow_quick["tensorflow"], **jax_and_torch_quick}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

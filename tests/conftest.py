@@ -525,14 +525,16 @@ def _resolved(path):
     return str(pathlib.Path(path).resolve())
 
 
-def background_run(key, function, *, cost):
+def background_run(key, function, *, cost, modules=None):
     """Declares the run `key` of the calling test module: `function(
     tmp_path_factory)` (only its `mktemp`) returns what its tests check;
-    `cost`, its rough duration in seconds, orders the runs. Returns a
-    module-scoped fixture giving that result (assign it to the fixture's
-    name in the module)."""
-    module = sys._getframe(1).f_globals["__file__"]
-    BACKGROUND.add(key, [_resolved(module)], cost, function)
+    `cost`, its rough duration in seconds, orders the runs. `modules`, the
+    files of the test modules that share the run (each declares it alike),
+    defaults to the calling module's. Returns a module-scoped fixture
+    giving that result (assign it to the fixture's name in the module)."""
+    if modules is None:
+        modules = [sys._getframe(1).f_globals["__file__"]]
+    BACKGROUND.add(key, [_resolved(m) for m in modules], cost, function)
 
     @pytest.fixture(scope="module")
     def fixture(tmp_path_factory):

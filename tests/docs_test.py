@@ -3,7 +3,8 @@ reference page, and every Python code block of the README and the site
 runs.
 
 A page's Python blocks run in order in one namespace, in a temporary
-directory, as a reader would paste them. A block preceded by the line
+directory, as a reader would paste them (every page in turn in one
+background process, `run_pages`). A block preceded by the line
 `<!-- docs-test: skip: REASON -->` is not run (only for what downloads
 data, needs a cluster or trains for long); the reason is required.
 Building the site needs the `docs` extra (MkDocs, Material, mkdocstrings),
@@ -11,14 +12,17 @@ which the `test` extra installs; without it only the build is skipped.
 """
 
 import importlib.util
+import json
+import os
 import pathlib
 import re
 import subprocess
 import sys
+import traceback
 
 import keras
 import pytest
-from conftest import background_run
+from conftest import RUNNER, background_run, run_scenario
 
 import keras_mixup
 
@@ -83,18 +87,58 @@ def test_every_skip_marker_gives_a_reason_and_precedes_a_block(page):
     assert all(len(reason) > 10 for reason in skipped), skipped
 
 
-@pytest.mark.parametrize(
-    "page",
-    [p for p in PAGES if python_blocks(p.read_text())],
-    ids=_page_id,
-)
-def test_the_python_blocks_of_a_page_run(page, tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    keras.backend.clear_session()
-    namespace = {"__name__": "__docs__"}
-    for i, (code, reason) in enumerate(python_blocks(page.read_text())):
-        if reason is None:
-            exec(compile(code, f"{_page_id(page)}[{i}]", "exec"), namespace)
+#: The pages with Python blocks.
+BLOCK_PAGES = [p for p in PAGES if python_blocks(p.read_text())]
+
+
+def run_pages(folder):
+    """A scenario (`scenario_runner.py`): runs the Python blocks of every
+    page of `BLOCK_PAGES`, in order in one namespace per page, each page
+    in its own folder under `folder` and with Keras's state reset, as a
+    fresh reader would. Returns `{page: None, or the traceback of the
+    block that raised}`."""
+    found = {}
+    try:
+        for page in BLOCK_PAGES:
+            name = _page_id(page)
+            work = pathlib.Path(folder) / name.replace("/", "_")
+            work.mkdir()
+            os.chdir(work)
+            keras.utils.clear_session()
+            keras.config.set_dtype_policy("float32")
+            namespace = {"__name__": "__docs__"}
+            found[name] = None
+            try:
+                for i, (code, reason) in enumerate(
+                    python_blocks(page.read_text())
+                ):
+                    if reason is None:
+                        code = compile(code, f"{name}[{i}]", "exec")
+                        exec(code, namespace)
+            except Exception:
+                found[name] = traceback.format_exc()[-4000:]
+    finally:
+        os.chdir(ROOT)
+    return found
+
+
+def _run_pages_in_a_process(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pages")
+    spec = [["docs_test.py", "run_pages", [str(folder)]]]
+    return run_scenario("tensorflow", RUNNER, json.dumps(spec), timeout=1800)[
+        "run_pages"
+    ]
+
+
+#: Every page's blocks, run in one background process (see
+#: `conftest.Background`), which imports TensorFlow once for them.
+pages_run = background_run("docs:pages", _run_pages_in_a_process, cost=100)
+
+
+@pytest.mark.parametrize("page", BLOCK_PAGES, ids=_page_id)
+def test_the_python_blocks_of_a_page_run(page, pages_run):
+    error = pages_run[_page_id(page)]
+    assert error is None, error
 
 
 def test_the_readme_is_short_and_gives_the_two_commands():
@@ -149,7 +193,7 @@ def _build_site(tmp_path_factory):
         capture_output=True,
         text=True,
         env={
-            **__import__("os").environ,
+            **os.environ,
             "PYTHONPATH": str(ROOT),
             "KERAS_BACKEND": "tensorflow",
             "NO_MKDOCS_2_WARNING": "1",

@@ -1,14 +1,33 @@
-"""Checks on the examples' `--quick` runs, shared by their tests.
+"""The examples' `--quick` runs, shared by their tests.
+
+Checks on each run (`quick_run`):
 
 - `examples/figures/` holds the figures the docs show: a `--quick` run
   writes its figures elsewhere (`examples/output/quick/`), never over them;
 - no `fit` on a `tf.data` pipeline warns that `shuffle=True` is ignored.
+
+The runs (`RUNS`) go in a few background processes (`GROUPS`, each
+importing TensorFlow once for several runs), started with the session
+(`conftest.background_run`), so that they overlap the tests of the main
+process; `python tests/example_runs.py '["cifar", ...]' FOLDER` runs some
+in this process. Each run's `--quick` figures go to its own folder
+(`command_line.OUTPUT_DIR` under FOLDER): the tests that remove them
+never remove another run's.
 """
 
 import contextlib
 import hashlib
+import importlib.util
+import io
+import json
+import os
 import pathlib
+import pickle
+import resource
 import shutil
+import subprocess
+import sys
+import traceback
 import warnings
 
 FIGURES = pathlib.Path(__file__).parents[1] / "examples" / "figures"
@@ -47,3 +66,235 @@ def check_and_remove_quick_figures(paths, names):
         assert path.stat().st_size > 0
         assert path.parent != FIGURES
     shutil.rmtree(paths[0].parent)
+
+
+# --- the quick runs, in background processes ----------------------------------
+
+EXAMPLES = pathlib.Path(__file__).parents[1] / "examples"
+
+
+def load_example(name):
+    """The example `examples/{name}.py`, loaded from its file (its
+    neighbours, `command_line`, `tables`..., importable)."""
+    if str(EXAMPLES) not in sys.path:
+        sys.path.insert(0, str(EXAMPLES))
+    spec = importlib.util.spec_from_file_location(name, EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_main(name, *argv, mock_data=False):
+    """`{"result": main(argv), "out": what it printed}` of example `name`
+    in a `quick_run` (on `tfds.testing.mock_data` with `mock_data`)."""
+    example = load_example(name)
+    printed = io.StringIO()
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quick_run())
+        if mock_data:
+            import tensorflow_datasets as tfds
+
+            stack.enter_context(tfds.testing.mock_data(num_examples=64))
+        stack.enter_context(contextlib.redirect_stdout(printed))
+        result = example.main(list(argv))
+    return {"result": result, "out": printed.getvalue()}
+
+
+def _imagenet(folder):
+    import keras
+
+    run = run_main(
+        "imagenet",
+        "--quick",
+        "--mixed-precision",
+        "--cutmix-alpha",
+        "1.0",
+        "--label-smoothing",
+        "0.1",
+        "--figures",
+        str(folder),
+        mock_data=True,
+    )
+    run.update(folder=str(folder), policy=keras.config.dtype_policy().name)
+    return run
+
+
+def _family(folder):
+    import plots
+
+    run = run_main("family", "--quick", "--variants", "mixup,cutmix,nosuch")
+    run["saved"] = plots.load_results(run["result"]["figures"][0])
+    run["replot"] = run_main("family", "--quick", "--replot")["result"]
+    return run
+
+
+def _quickstart(folder):
+    """Two runs of one loaded example: `[(errors, printed text)]`."""
+    example = load_example("quickstart")
+    runs = []
+    for _ in range(2):
+        printed = io.StringIO()
+        with quick_run(), contextlib.redirect_stdout(printed):
+            runs.append((example.main(["--quick"]), printed.getvalue()))
+    return runs
+
+
+def _start_up_logs(folder):
+    """What `import tensorflow` after `command_line`'s parser prints, with
+    `TF_CPP_MIN_LOG_LEVEL` unset: `(stdout, stderr)`."""
+    code = (
+        "import sys; sys.path.insert(0, '.'); import command_line; "
+        "command_line.make_parser('x', epochs=1, alpha=0.2, batch_size=2)"
+        ".parse_args([]); import tensorflow as tf; print(tf.constant(2) + 1)"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=EXAMPLES,
+        env=env,
+        check=True,
+    )
+    return done.stdout, done.stderr
+
+
+#: The quick runs, by name: each a function of a fresh folder.
+RUNS = {
+    "beta_distribution": lambda _: run_main("beta_distribution", "--quick"),
+    "cutmix_digits": lambda _: run_main("cutmix_digits", "--quick"),
+    "uci_tabular": lambda _: run_main("uci_tabular", "--quick"),
+    "corrupted_labels": lambda _: run_main("corrupted_labels", "--quick"),
+    "adversarial": lambda _: run_main("adversarial", "--quick"),
+    "cifar": lambda _: run_main(
+        "cifar", "--quick", "--distribute", mock_data=True
+    ),
+    "imagenet": _imagenet,
+    "ablation": lambda _: run_main("ablation", "--quick"),
+    "speech_commands": lambda _: run_main(
+        "speech_commands", "--quick", mock_data=True
+    ),
+    "family": _family,
+    "spoken_words": lambda _: run_main(
+        "spoken_words", "--quick", "--mask-rule", "union"
+    ),
+    "tokens": lambda _: run_main("tokens", "--quick", "--quiet"),
+    "calibration": lambda _: run_main("calibration", "--quick"),
+    "regression": lambda _: run_main("regression", "--quick"),
+    "gan_toy": lambda _: run_main("gan_toy", "--quick"),
+    "quickstart": _quickstart,
+    "start_up_logs": _start_up_logs,
+}
+
+#: The background processes, each running several quick runs (TensorFlow
+#: imported once for them): `key: (test modules, runs, cost)`, the cost
+#: the group's CPU seconds (measured at session 5's end, as each ran).
+GROUPS = {
+    "examples:images": (
+        ["examples_test"],
+        [
+            "start_up_logs",
+            "beta_distribution",
+            "cutmix_digits",
+            "uci_tabular",
+            "corrupted_labels",
+            "adversarial",
+            "cifar",
+            "imagenet",
+        ],
+        105,
+    ),
+    "examples:paper": (
+        [
+            "examples_paper_test",
+            "examples_family_test",
+            "examples_spoken_words_test",
+        ],
+        ["ablation", "speech_commands", "family", "spoken_words"],
+        100,
+    ),
+    "examples:others": (
+        [
+            "examples_tokens_test",
+            "examples_variants_test",
+            "examples_gan_toy_test",
+            "quickstart_test",
+        ],
+        ["tokens", "calibration", "regression", "gan_toy", "quickstart"],
+        80,
+    ),
+}
+
+
+def _cpu_seconds():
+    """CPU seconds of this process and its finished children."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in map(
+            resource.getrusage,
+            (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN),
+        )
+    )
+
+
+def _run_group(key):
+    def run(tmp_path_factory):
+        from conftest import run_scenario
+
+        folder = tmp_path_factory.mktemp(key.replace(":", "_"))
+        found = run_scenario(
+            "tensorflow",
+            __file__,
+            json.dumps(GROUPS[key][1]),
+            folder,
+            timeout=1800,
+        )
+        with open(found["pickle"], "rb") as file:
+            return pickle.load(file)
+
+    return run
+
+
+def quick_results(key):
+    """The module-scoped fixture of the background group `key`: `{run
+    name: what it returned}`; a run that raised fails the tests that read
+    it (`result`)."""
+    from conftest import background_run
+
+    modules, _, cost = GROUPS[key]
+    files = [pathlib.Path(__file__).with_name(f"{m}.py") for m in modules]
+    return background_run(key, _run_group(key), cost=cost, modules=files)
+
+
+def quick_value(results, name):
+    """What quick run `name` returned; its error, if it raised."""
+    found = results[name]
+    if "error" in found:
+        raise AssertionError(f"quick run {name!r} failed:\n{found['error']}")
+    return found["value"]
+
+
+def _main(names, folder):
+    """Runs the quick runs `names` (JSON) in this process, the figures of
+    each under `folder/NAME` (`command_line.OUTPUT_DIR`), and prints
+    `{"pickle": path}` of `{name: {"value": ...} or {"error": ...}}`."""
+    folder = pathlib.Path(folder)
+    sys.path.insert(0, str(EXAMPLES))
+    import command_line
+
+    found = {}
+    for name in json.loads(names):
+        command_line.OUTPUT_DIR = str(folder / name / "output")
+        start = _cpu_seconds()
+        try:
+            found[name] = {"value": RUNS[name](folder / name)}
+        except BaseException:
+            found[name] = {"error": traceback.format_exc()}
+        found[name]["cpu"] = _cpu_seconds() - start
+    path = folder / "results.pickle"
+    path.write_bytes(pickle.dumps(found))
+    print(json.dumps({"pickle": str(path)}))
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])

@@ -6,7 +6,11 @@ import sys
 
 import numpy as np
 import pytest
-from example_runs import check_and_remove_quick_figures, quick_run
+from example_runs import (
+    check_and_remove_quick_figures,
+    quick_results,
+    quick_value,
+)
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
@@ -15,12 +19,14 @@ import family  # noqa: E402
 import plots  # noqa: E402
 import tabular  # noqa: E402
 
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:paper")
+
 
 @pytest.mark.slow
-def test_family_quick(capsys):
-    with quick_run():
-        result = family.main(["--quick", "--variants", "mixup,cutmix,nosuch"])
-    out = capsys.readouterr().out
+def test_family_quick(quick):
+    run = quick_value(quick, "family")
+    result, out = run["result"], run["out"]
     assert "note: skipping 'nosuch': not a variant of this keras_mixup" in out
     names = ["ERM", "mixup", "cutmix", "choice of 2"]
     assert [row[0] for row in result["rows"]] == names
@@ -28,13 +34,12 @@ def test_family_quick(capsys):
     for row in result["rows"]:
         for cell in row[1:]:
             assert 0.0 <= float(cell.split(" ± ")[0]) <= 100.0, row
-    saved = plots.load_results(result["figures"][0])
+    saved = run["saved"]  # read before the replot
     assert list(saved["errors"]) == names and saved["variants"] == names[1:3]
     assert len(saved["errors"]["ERM"][0]) == 1  # 1 seed of 1 epoch
-    with quick_run():  # redrawn from the saved run, without training
-        assert family.main(["--quick", "--replot"]) == {
-            "figures": result["figures"]
-        }
+    # `--quick --replot`, run after, redrew it from the saved run, without
+    # training.
+    assert run["replot"] == {"figures": result["figures"]}
     assert plots.load_results(result["figures"][0]) == saved
     check_and_remove_quick_figures(result["figures"], ["family.png"])
     assert "| choice of 2" in out

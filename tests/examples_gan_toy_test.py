@@ -7,7 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from example_runs import check_and_remove_quick_figures, quick_run
+from example_runs import (
+    check_and_remove_quick_figures,
+    quick_results,
+    quick_value,
+)
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "gan_toy.py"
 # The example imports its neighbours (command_line, tables, ...).
@@ -26,9 +30,13 @@ def gan_toy():
     return _load()
 
 
-def test_quick_run_prints_the_table_and_saves_the_figure(gan_toy, capsys):
-    with quick_run():
-        result = gan_toy.main(["--quick"])
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:others")
+
+
+def test_quick_run_prints_the_table_and_saves_the_figure(gan_toy, quick):
+    run = quick_value(quick, "gan_toy")
+    result = run["result"]
     summary = result["summary"]
     assert set(summary) == {
         (d, m) for d in ("ring", "spirals") for m in ("plain", "mixup")
@@ -36,7 +44,7 @@ def test_quick_run_prints_the_table_and_saves_the_figure(gan_toy, capsys):
     for stats in summary.values():
         assert set(stats) == {"modes", "quality", "swd"}
         assert all(np.isfinite(v).all() for v in stats.values())
-    out = capsys.readouterr().out
+    out = run["out"]
     assert "mixup GAN" in out and "real vs real" in out and "SWD" in out
     # The generated points are saved next to the figure; `--replot`
     # redraws it from them without training.

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from example_runs import quick_run
+from example_runs import quick_results, quick_value
 
 import keras_mixup
 
@@ -22,6 +22,9 @@ sys.path.insert(0, EXAMPLES)
 
 import ablation  # noqa: E402
 import speech_commands  # noqa: E402
+
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:paper")
 
 
 def assert_error_cells(cells):
@@ -33,9 +36,9 @@ def assert_error_cells(cells):
 
 
 @pytest.mark.slow
-def test_ablation_quick(capsys):
-    with quick_run():
-        result = ablation.main(["--quick"])
+def test_ablation_quick(quick):
+    run = quick_value(quick, "ablation")
+    result = run["result"]
     assert result["headers"] == [
         "method",
         "specification",
@@ -58,7 +61,7 @@ def test_ablation_quick(capsys):
         assert_error_cells(row[2:])
     for runs in result["curves"].values():
         assert len(runs) == 1 and len(runs[0]) == 1  # one seed, one epoch
-    assert "| mixup" in capsys.readouterr().out
+    assert "| mixup" in run["out"]
 
 
 def test_ablation_methods_with_two_weight_decays_by_default():
@@ -92,11 +95,9 @@ def test_only_the_hidden_layer_methods_train_with_mixup_layers():
 
 
 @pytest.mark.slow
-def test_speech_commands_quick_on_mock_data(capsys):
-    import tensorflow_datasets as tfds
-
-    with quick_run(), tfds.testing.mock_data(num_examples=64):
-        result = speech_commands.main(["--quick"])
+def test_speech_commands_quick_on_mock_data(quick):
+    run = quick_value(quick, "speech_commands")
+    result = run["result"]
     assert [row[1] for row in result["rows"]] == ["ERM", "mixup α=0.2"]
     for row in result["rows"]:
         assert row[0] == "lenet"
@@ -105,7 +106,7 @@ def test_speech_commands_quick_on_mock_data(capsys):
     # MixupSchedule(start_epoch=5): epochs 0-4 unmixed, epoch 5 mixed.
     assert result["mixing"]["mixup α=0.2"] == [[False] * 5 + [True]]
     assert result["mixing"]["ERM"] == [[]]
-    assert "| lenet" in capsys.readouterr().out
+    assert "| lenet" in run["out"]
 
 
 def test_log_mel_spectrogram_pads_crops_and_is_finite():

@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import pytest
-from example_runs import quick_run
+from example_runs import quick_results, quick_value
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
@@ -15,12 +15,14 @@ import spoken_words  # noqa: E402
 
 import keras_mixup  # noqa: E402
 
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:paper")
+
 
 @pytest.mark.slow
-def test_spoken_words_quick(capsys):
-    with quick_run():
-        result = spoken_words.main(["--quick", "--mask-rule", "union"])
-    out = capsys.readouterr().out
+def test_spoken_words_quick(quick):
+    run = quick_value(quick, "spoken_words")
+    result, out = run["result"], run["out"]
     names = ["ERM", "mixup α=0.2"]
     if "mask_rule" in keras_mixup.options.OPTIONS:
         names.append("mixup α=0.2, union")

@@ -10,6 +10,7 @@ that `examples/figures/` (the docs' figures) is left unchanged.
 import importlib
 import math
 import os
+import pathlib
 import subprocess
 import sys
 import tempfile
@@ -20,25 +21,20 @@ import pytest
 import tensorflow as tf
 from example_runs import (
     check_and_remove_quick_figures,
-    quick_run,
+    quick_results,
+    quick_value,
 )
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
 
 import adversarial  # noqa: E402
-import beta_distribution  # noqa: E402
-import cifar  # noqa: E402
 import command_line  # noqa: E402
-import corrupted_labels  # noqa: E402
-import cutmix_digits  # noqa: E402
-import imagenet  # noqa: E402
 import images  # noqa: E402
 import plots  # noqa: E402
 import tables  # noqa: E402
 import tabular  # noqa: E402
 import training  # noqa: E402
-import uci_tabular  # noqa: E402
 
 #: Every example script.
 SCRIPTS = (
@@ -78,11 +74,14 @@ def assert_error_cells(cells):
 # The scripts, end to end
 # ---------------------------------------------------------------------------
 
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:images")
+
 
 @pytest.mark.slow
-def test_beta_distribution_quick(capsys):
-    with quick_run():
-        result = beta_distribution.main(["--quick"])
+def test_beta_distribution_quick(quick):
+    run = quick_value(quick, "beta_distribution")
+    result = run["result"]
     rows = result["rows"]
     assert [row[0] for row in rows] == ["0.1", "0.2", "0.4", "1", "8", "32"]
     for row in rows:
@@ -94,13 +93,13 @@ def test_beta_distribution_quick(capsys):
     check_and_remove_quick_figures(
         result["figures"], ["beta_densities.png", "mixed_digits.png"]
     )
-    assert "| alpha" in capsys.readouterr().out
+    assert "| alpha" in run["out"]
 
 
 @pytest.mark.slow
-def test_cutmix_digits_quick(capsys):
-    with quick_run():
-        result = cutmix_digits.main(["--quick"])
+def test_cutmix_digits_quick(quick):
+    run = quick_value(quick, "cutmix_digits")
+    result = run["result"]
     assert [row[0] for row in result["rows"]] == [
         "ERM",
         "mixup (α=0.8)",
@@ -110,13 +109,13 @@ def test_cutmix_digits_quick(capsys):
     for row in result["rows"]:
         assert_error_cells(row[1:])
     check_and_remove_quick_figures(result["figures"], ["cutmix_digits.png"])
-    assert "| CutMix (α=1)" in capsys.readouterr().out
+    assert "| CutMix (α=1)" in run["out"]
 
 
 @pytest.mark.slow
-def test_uci_tabular_quick(capsys):
-    with quick_run():
-        result = uci_tabular.main(["--quick"])
+def test_uci_tabular_quick(quick):
+    run = quick_value(quick, "uci_tabular")
+    result = run["result"]
     assert result["headers"][:3] == ["data set", "ERM", "mixup α=1"]
     assert [row[0] for row in result["rows"]] == ["iris", "wine"]
     for row in result["rows"]:
@@ -128,13 +127,12 @@ def test_uci_tabular_quick(capsys):
         ("wine", "ERM"),
         ("wine", "mixup α=1"),
     }
-    assert "| iris" in capsys.readouterr().out
+    assert "| iris" in run["out"]
 
 
 @pytest.mark.slow
-def test_corrupted_labels_quick():
-    with quick_run():
-        result = corrupted_labels.main(["--quick"])
+def test_corrupted_labels_quick(quick):
+    result = quick_value(quick, "corrupted_labels")["result"]
     assert [row[1] for row in result["rows"]] == [
         "ERM",
         "ERM + dropout (p=0.8)",
@@ -163,9 +161,8 @@ def test_corrupted_labels_quick():
 
 
 @pytest.mark.slow
-def test_adversarial_quick():
-    with quick_run():
-        result = adversarial.main(["--quick"])
+def test_adversarial_quick(quick):
+    result = quick_value(quick, "adversarial")["result"]
     assert [row[0] for row in result["rows"]] == ["ERM", "mixup (α=0.2)"]
     for row in result["rows"]:
         assert len(row) == 6
@@ -175,11 +172,8 @@ def test_adversarial_quick():
 
 
 @pytest.mark.slow
-def test_cifar_quick_on_mock_data_distributed():
-    import tensorflow_datasets as tfds
-
-    with quick_run(), tfds.testing.mock_data(num_examples=64):
-        result = cifar.main(["--quick", "--distribute"])
+def test_cifar_quick_on_mock_data_distributed(quick):
+    result = quick_value(quick, "cifar")["result"]
     assert [row[2] for row in result["rows"]] == ["ERM", "mixup (α=1)"]
     for row in result["rows"]:
         assert row[:2] == ["cifar10", "preact_resnet18"]
@@ -190,24 +184,11 @@ def test_cifar_quick_on_mock_data_distributed():
 
 
 @pytest.mark.slow
-def test_imagenet_quick_on_mock_data_mixed_precision(tmp_path):
-    import tensorflow_datasets as tfds
-
-    with quick_run(), tfds.testing.mock_data(num_examples=64):
-        result = imagenet.main(
-            [
-                "--quick",
-                "--mixed-precision",
-                "--cutmix-alpha",
-                "1.0",
-                "--label-smoothing",
-                "0.1",
-                "--figures",
-                str(tmp_path),
-            ]
-        )
+def test_imagenet_quick_on_mock_data_mixed_precision(quick):
+    run = quick_value(quick, "imagenet")  # --figures DIR: run["folder"]
+    result, tmp_path = run["result"], pathlib.Path(run["folder"])
     # The dtype policy is restored after the run.
-    assert keras.config.dtype_policy().name == "float32"
+    assert run["policy"] == "float32"
     assert [row[1] for row in result["rows"]] == [
         "ERM",
         "mixup (α=0.2) / CutMix (α=1), switch 0.5",
@@ -325,23 +306,10 @@ def test_help_shows_the_defaults_and_runs_show_progress_unless_quiet():
     assert parser.parse_args(["--out", "d"]).figures == "d"
 
 
-def test_tensorflow_start_up_logs_never_reach_stderr():
-    code = (
-        "import sys; sys.path.insert(0, '.'); import command_line; "
-        "command_line.make_parser('x', epochs=1, alpha=0.2, batch_size=2)"
-        ".parse_args([]); import tensorflow as tf; print(tf.constant(2) + 1)"
-    )
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        cwd=EXAMPLES,
-        env=env,
-        check=True,
-    )
-    assert "3" in done.stdout
-    assert done.stderr == "", done.stderr
+def test_tensorflow_start_up_logs_never_reach_stderr(quick):
+    stdout, stderr = quick_value(quick, "start_up_logs")
+    assert "3" in stdout
+    assert stderr == "", stderr
 
 
 def test_image_model_names_on_the_command_line_are_the_built_ones():

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 import pytest
-from example_runs import quick_run
+from example_runs import quick_results, quick_value
 
 EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "tokens.py"
 # The example imports its neighbours (command_line, tables, ...).
@@ -73,10 +73,14 @@ def test_an_unknown_package_is_refused(tokens):
         tokens.package_files("nope")
 
 
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:others")
+
+
 @pytest.mark.slow
-def test_quick_run_prints_the_three_methods(tokens, capsys):
-    with quick_run():
-        result = tokens.main(["--quick", "--quiet"])
+def test_quick_run_prints_the_three_methods(quick):
+    run = quick_value(quick, "tokens")
+    result = run["result"]
     assert [row[0] for row in result["rows"]] == [
         "ERM",
         "senMixup (α=1)",
@@ -85,4 +89,4 @@ def test_quick_run_prints_the_three_methods(tokens, capsys):
     for curves in result["errors"].values():
         assert all(0.0 <= e <= 100.0 for c in curves for e in c)
     assert result["sizes"]["train"] > 0 and result["sizes"]["test"] > 0
-    assert "| wordMixup (α=1)" in capsys.readouterr().out
+    assert "| wordMixup (α=1)" in run["out"]

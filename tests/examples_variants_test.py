@@ -7,7 +7,11 @@ import sys
 
 import numpy as np
 import pytest
-from example_runs import check_and_remove_quick_figures, quick_run
+from example_runs import (
+    check_and_remove_quick_figures,
+    quick_results,
+    quick_value,
+)
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples")
 sys.path.insert(0, EXAMPLES)
@@ -16,15 +20,17 @@ import calibration  # noqa: E402
 import plots  # noqa: E402
 import regression  # noqa: E402
 
+#: The quick runs, in a background process (`example_runs.GROUPS`).
+quick = quick_results("examples:others")
+
 
 def numbers(cell):
     return [float(part) for part in str(cell).split(" ± ")]
 
 
 @pytest.mark.slow
-def test_calibration_quick():
-    with quick_run():
-        result = calibration.main(["--quick"])
+def test_calibration_quick(quick):
+    result = quick_value(quick, "calibration")["result"]
     assert [row[0] for row in result["rows"]] == [
         "ERM",
         "label smoothing 0.1",
@@ -55,9 +61,8 @@ def test_calibration_measures_a_known_case():
 
 
 @pytest.mark.slow
-def test_regression_quick():
-    with quick_run():
-        result = regression.main(["--quick"])
+def test_regression_quick(quick):
+    result = quick_value(quick, "regression")["result"]
     names = [row[0] for row in result["rows"]]
     assert names == ["ERM", "mixup α=2", "C-Mixup α=2, σ=0.2"]
     assert result["headers"][1:] == ["diabetes: test RMSE", "sine: test RMSE"]

@@ -1,37 +1,17 @@
 """The README's main example runs end to end and learns."""
 
-import contextlib
-import importlib.util
-import io
-import pathlib
-import sys
-
 import pytest
-from example_runs import quick_run
+from example_runs import quick_results, quick_value
 
-EXAMPLE = pathlib.Path(__file__).parents[1] / "examples" / "quickstart.py"
-# The example imports its neighbours (command_line, tables, ...).
-sys.path.insert(0, str(EXAMPLE.parent))
-
-
-def load_example():
-    spec = importlib.util.spec_from_file_location("quickstart", EXAMPLE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+#: Two `--quick` runs of one loaded example, in a background process
+#: (`example_runs.GROUPS`; the tests share them): `[(returned errors,
+#: printed text)]`.
+quick = quick_results("examples:others")
 
 
 @pytest.fixture(scope="module")
-def two_runs():
-    """Two `--quick` runs of one loaded example (the tests share them):
-    `[(returned errors, printed text)]`."""
-    example = load_example()
-    runs = []
-    for _ in range(2):
-        printed = io.StringIO()
-        with quick_run(), contextlib.redirect_stdout(printed):
-            runs.append((example.main(["--quick"]), printed.getvalue()))
-    return runs
+def two_runs(quick):
+    return quick_value(quick, "quickstart")
 
 
 def test_quickstart_trains_both_models_and_prints_their_errors(two_runs):
