@@ -2,6 +2,7 @@
 
     python benchmarks/xla_compile.py            # every case, each alone
     python benchmarks/xla_compile.py --case tfp # one case
+    python benchmarks/xla_compile.py --alg default  # TF's default RNG
 
 Each case runs in a process of its own (the first XLA compile of a process
 pays a fixed start-up cost; a warm-up compile takes it before the clock
@@ -11,8 +12,11 @@ and run one draw of 8 lams, Beta(0.2, 0.2), under `tf.function(jit_compile=
 True)`: `tfp.distributions.Beta(...).sample` (the sampler under XLA before
 this package had its own) and `keras_mixup.draws.sample_lambda_tf`, then
 time 200 more draws; `plain`, `xla` and `xla_switch` build a small CNN in
-`MixupModel` (mixup; mixup or CutMix, switched per batch), compile it with
-`jit_compile=False` / `True` and fit one step of 32 examples.
+`MixupModel` (mixup; mixup or CutMix, switched per batch; CutMix; FMix),
+compile it with `jit_compile=False` / `True`, fit one step of 32 examples,
+then time 20 more steps. `--alg default` draws every stateless value under
+XLA with TensorFlow's default algorithm instead of ThreeFry (what the
+package did before `keras_mixup.backend.stateless_algorithm`).
 """
 
 import argparse
@@ -23,7 +27,20 @@ import time
 
 __all__ = ["CASES", "main", "run_case"]
 
-CASES = ("tfp", "package", "plain", "xla", "xla_switch")
+CASES = (
+    "tfp",
+    "package",
+    "plain",
+    "xla",
+    "xla_switch",
+    "xla_cutmix",
+    "xla_fmix",
+)
+_VARIANTS = {
+    "xla_switch": {"cutmix_alpha": 1.0, "switch_prob": 0.5},
+    "xla_cutmix": {"variant": "cutmix"},
+    "xla_fmix": {"variant": "fmix"},
+}
 
 
 def _draw_case(case):
@@ -68,13 +85,8 @@ def _model_case(case):
             keras.layers.Dense(10),
         ]
     )
-    switch = {"cutmix_alpha": 1.0, "switch_prob": 0.5}
     model = keras_mixup.MixupModel(
-        net,
-        alpha=0.2,
-        num_classes=10,
-        seed=0,
-        **(switch if case == "xla_switch" else {}),
+        net, alpha=0.2, num_classes=10, seed=0, **_VARIANTS.get(case, {})
     )
     model.compile(
         "adam",
@@ -82,14 +94,25 @@ def _model_case(case):
         jit_compile=case != "plain",
     )
     model.fit(x, y, batch_size=32, epochs=1, verbose=0)
-    return f"compile and one step {time.process_time() - start:.2f} s"
+    compiled = time.process_time() - start
+    start = time.process_time()
+    model.fit(x, y, batch_size=32, epochs=20, verbose=0)
+    per_step = (time.process_time() - start) / 20 * 1e3
+    return (
+        f"compile and one step {compiled:.2f} s, then {per_step:.1f} ms a step"
+    )
 
 
-def run_case(case):
-    """Runs one case in this process and returns its line."""
+def run_case(case, alg="threefry"):
+    """Runs one case in this process (`alg="default"`: TensorFlow's
+    default algorithm for the stateless draws under XLA) and returns its
+    line."""
     import tensorflow as tf
 
-    from keras_mixup import compat
+    from keras_mixup import backend, compat
+
+    if alg == "default":
+        backend.stateless_algorithm = lambda: "auto_select"
 
     compat.is_xla()  # TFP's import is not compile time
     warm_up = tf.function(
@@ -107,14 +130,22 @@ def main(argv=None):
     parser.add_argument(
         "--case", choices=CASES, help="one case (default: all, each alone)"
     )
+    parser.add_argument(
+        "--alg",
+        choices=("threefry", "default"),
+        default="threefry",
+        help="the algorithm of the stateless draws under XLA",
+    )
     args = parser.parse_args(argv)
     if args.case:
-        print(run_case(args.case), flush=True)
+        print(f"{run_case(args.case, args.alg)} ({args.alg})", flush=True)
         return
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     for case in CASES:
         subprocess.run(
-            [sys.executable, __file__, "--case", case], env=env, check=True
+            [sys.executable, __file__, "--case", case, "--alg", args.alg],
+            env=env,
+            check=True,
         )
 
 

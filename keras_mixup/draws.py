@@ -363,18 +363,12 @@ def _beta_logit_xla(
     d = concentration + tf.constant(2 / 3, dtype)
     c = tf.math.rsqrt(9 * d)
     # One hash of the seed, then a key per round: no round reuses the seed
-    # of another draw. ThreeFry: under XLA on CPU the default algorithm
-    # compiles 2-3 times slower and runs about 100 times slower.
-    base = tf.random.experimental.stateless_fold_in(
-        seed, 0x6A7BE7A, alg="threefry"
-    )
+    # of another draw (ThreeFry under XLA: `backend.stateless_algorithm`).
+    base = backend.fold_in(seed, 0x6A7BE7A)
 
     def round_(i, log_gamma, boost, done):
-        uniform = tf.random.stateless_uniform(
-            [4, candidates, 2, size],
-            base + tf.stack([0, i]),
-            dtype=dtype,
-            alg="threefry",
+        uniform = backend.uniform(
+            [4, candidates, 2, size], base + tf.stack([0, i]), dtype=dtype
         )
         chosen, accepted = _marsaglia_tsang(uniform[:3], d, c)
         take = accepted & ~done

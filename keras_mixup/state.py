@@ -144,14 +144,12 @@ class SeedSource:
         seed = self.generator.uniform_full_int([2], dtype=tf.int64)
         seed = tf.cast(seed % (2**31 - 1), tf.int32)
         if self.input_pipeline_id is not None:
-            seed = tf.random.experimental.stateless_fold_in(
+            seed = backend.fold_in(
                 seed, tf.constant(self.input_pipeline_id, tf.int32)
             )
         replica_id = _replica_id()
         if replica_id is not None:
-            seed = tf.random.experimental.stateless_fold_in(
-                seed, tf.cast(replica_id, tf.int32)
-            )
+            seed = backend.fold_in(seed, tf.cast(replica_id, tf.int32))
         return seed
 
 
