@@ -399,10 +399,12 @@ def _box_math(kind):
         )
     ops = compat.backend_module(kind)
     numpy, cast = ops.numpy, ops.core.cast
+
+    def stacked(sizes, _):
+        return numpy.stack([cast(s, "float32") for s in sizes])[None]
+
     return types.SimpleNamespace(
-        sizes=lambda sizes, _: numpy.stack(
-            [cast(s, "float32") for s in sizes]
-        )[None],
+        sizes=stacked,
         round=numpy.round,
         floor=numpy.floor,
         clip=lambda x, size: numpy.minimum(numpy.maximum(x, 0.0), size),
