@@ -33,6 +33,7 @@ import contextlib
 import contextvars
 import functools
 import importlib
+import sys
 
 import keras
 
@@ -101,11 +102,16 @@ def on_tensorflow(function):
     return wrapped
 
 
+#: Keras's backend, fixed when Keras is imported (asked many times a call:
+#: PyTorch runs the mixing eagerly).
+_KERAS_BACKEND = keras.backend.backend()
+
+
 def keras_backend():
     """The backend Keras's machinery runs on (seed generators, variables,
     train and test steps): `"tensorflow"`, `"jax"` or `"torch"`, as
     `KERAS_BACKEND` chose at import. Where the mixing math runs is `name`."""
-    return keras.backend.backend()
+    return _KERAS_BACKEND
 
 
 def name():
@@ -114,15 +120,24 @@ def name():
     forced = _FORCED.get()
     if forced is not None:
         return forced
-    backend = keras_backend()
-    if backend == "tensorflow" or compat.in_tf_graph():
+    if _KERAS_BACKEND == "tensorflow" or (
+        "tensorflow" in sys.modules and compat.in_tf_graph()
+    ):
         return "tensorflow"
-    return backend
+    return _KERAS_BACKEND
+
+
+#: The backend namespaces by name (`compat.backend_module`'s modules).
+_NAMESPACES = {}
 
 
 def ops():
     """The backend namespace the mixing math runs on now (see `name`)."""
-    return compat.backend_module(name())
+    which = name()
+    found = _NAMESPACES.get(which)
+    if found is None:
+        found = _NAMESPACES[which] = compat.backend_module(which)
+    return found
 
 
 def dtype_name(tensor):

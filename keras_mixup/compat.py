@@ -202,7 +202,8 @@ def direct_call_training(layer, inputs, args, kwargs):
     if training is None:
         context = global_state.get_global_attribute("current_call_ctx")
         training = None if context is None else context.training
-    layer._called = True
+    if not layer._called:  # Keras's setattr tracks: a few us a call
+        layer._called = True
     return training
 
 

@@ -6,17 +6,21 @@ Written once against the backend namespace (`keras_mixup.backend.ops()`):
 it runs in `tf.data` and in a model on TensorFlow, JAX and PyTorch.
 """
 
+import functools
+import math
 import types
 
 import keras
+import numpy as np
 
-from keras_mixup import backend
+from keras_mixup import backend, compat
 
 __all__ = [
     "box_bounds",
     "cut_axes",
     "draw_boxes",
     "gather_positions",
+    "host_box",
     "mask_along",
     "merge_trailing",
     "paste_where",
@@ -250,22 +254,87 @@ def draw_boxes(sizes, lam, seed, *, minmax=None, sides=None):
             Defaults to `None`: from lam.
 
     Returns:
-        `(lows, highs, kept)`: int32 `[n, k]` box bounds (`highs`
-        exclusive) and float32 `[n]`, the fraction of values outside the
-        box (what each example keeps).
+        `(lows, highs, kept, slices)`: int32 `[n, k]` box bounds (`highs`
+        exclusive), float32 `[n]`, the fraction of values outside the box
+        (what each example keeps), and `slices`: `None`, or on PyTorch for
+        one box (`n` 1, computed on the host by `host_box`) the box's
+        `slice` along each cut axis, for a paste without reading it back.
     """
     ops = backend.ops()
     count = ops.core.shape(lam)[0]
     k = len(sizes)
     side_seed, place_seed = backend.split(seed)
     place = backend.uniform([count, k], place_seed)
-    if minmax is None:
-        side = (1.0 - lam) ** (1.0 / k) if sides is None else sides
-    else:
+    side = sides
+    if minmax is not None:
         side = backend.uniform(
             [count, k], side_seed, minval=minmax[0], maxval=minmax[1]
         )
-    return box_bounds(sizes, side, place, inside=minmax is not None)
+    inside = minmax is not None
+    if backend.name() == "torch" and count == 1:
+        if side is None:
+            return host_box(sizes, lam, place, inside, k)
+        return host_box(sizes, side, place, inside)
+    if side is None:
+        side = (1.0 - lam) ** (1.0 / k)
+    return (*box_bounds(sizes, side, place, inside=inside), None)
+
+
+def host_box(sizes, side, place, inside, k=None):
+    """`draw_boxes`'s one box on PyTorch, on the host: `side` (`[1]`, or
+    `[1, k]` with `inside`) and `place` (`[1, k]`) read back as one small
+    tensor, then `box_bounds`'s rule in float32 scalars (`_scalar_bounds`:
+    the values of its float32 tensor ops, in a few microseconds where a
+    dozen small tensor ops take a hundred). With `k` (no `sides`, no
+    `minmax`), `side` is lam and the side fraction `(1 - lam) ** (1 /
+    k)`.
+
+    Returns:
+        `draw_boxes`'s `(lows, highs, kept, slices)`, tensors on `place`'s
+        device.
+    """
+    import torch
+
+    count = place.shape[1]
+    values = torch.cat([side.reshape(-1), place.reshape(-1)])
+    values = values.numpy(force=True).tolist()
+    sides, places = values[:-count], values[-count:]
+    if k is not None:
+        one = np.float32(1.0)
+        sides = [(one - np.float32(sides[0])) ** np.float32(1.0 / k)] * k
+    elif not inside:
+        sides = sides * count
+    lows, highs, kept = _scalar_bounds(sizes, sides, places, inside)
+    slices = tuple(map(slice, lows, highs))
+    # From NumPy: no torch op on the CPU (torch.tensor runs four).
+    tensors = [
+        torch.from_numpy(np.array(value, dtype))
+        for value, dtype in (([lows], "int32"), ([highs], "int32"))
+    ] + [torch.from_numpy(np.array([kept], "float32"))]
+    if place.device.type != "cpu":
+        tensors = [tensor.to(place.device) for tensor in tensors]
+    return (*tensors, slices)
+
+
+def _scalar_bounds(sizes, sides, places, inside):
+    """`box_bounds` for one box in float32 scalars: Python ints `lows`,
+    `highs` (one per cut axis) and the float kept fraction."""
+    f32 = np.float32
+    lows, highs, area, total = [], [], 1, 1
+    for size, side, place in zip(sizes, sides, places, strict=True):
+        size, place = f32(size), f32(place)
+        length = f32(round(f32(side) * size))
+        if inside:
+            low = math.floor(place * (size - length + f32(1.0)))
+            high = low + int(length)
+        else:
+            start = math.floor(place * size) - math.floor(length / f32(2.0))
+            low = min(max(start, 0), int(size))
+            high = min(max(start + int(length), 0), int(size))
+        lows.append(low)
+        highs.append(high)
+        area, total = area * (high - low), total * int(size)
+    return lows, highs, float(f32(1.0) - f32(area) / f32(total))
 
 
 def box_bounds(sizes, side, place, *, inside=False):
@@ -273,35 +342,51 @@ def box_bounds(sizes, side, place, *, inside=False):
     `[n]`, or `[n, k]` with `inside`) and uniform `place` draws `[n, k]`:
     centred at `place * size` and clipped at the border, or with `inside`
     placed inside the image at `place * (size - length + 1)`. One formula
-    on every backend; on PyTorch in torch ops (about fifteen small ops,
-    eagerly: through Keras's dispatch each would convert its arguments).
+    on every backend and on NumPy arrays; on PyTorch in torch ops (about
+    fifteen small ops, eagerly: through Keras's dispatch each would convert
+    its arguments).
 
     Returns:
         `(lows, highs, kept)`, as `draw_boxes`.
     """
-    math = _box_math(place)
-    size = math.sizes(sizes)
+    fns = _box_math(_math_kind(place))
+    size = fns.sizes(sizes, place)
     if not inside:
-        lengths = math.round(side[:, None] * size)
-        start = math.floor(place * size) - math.floor(lengths / 2)
-        lows = math.clip(start, size)
-        highs = math.clip(start + lengths, size)
+        lengths = fns.round(side[:, None] * size)
+        start = fns.floor(place * size) - fns.floor(lengths / 2)
+        lows = fns.clip(start, size)
+        highs = fns.clip(start + lengths, size)
     else:
-        lengths = math.round(side * size)
-        lows = math.floor(place * (size - lengths + 1.0))
+        lengths = fns.round(side * size)
+        lows = fns.floor(place * (size - lengths + 1.0))
         highs = lows + lengths
-    area = math.prod(highs - lows) / math.prod(size)
-    return math.ints(lows), math.ints(highs), 1.0 - area
+    area = fns.prod(highs - lows) / fns.prod(size)
+    return fns.ints(lows), fns.ints(highs), 1.0 - area
 
 
-def _box_math(like):
-    """The operations of `box_bounds` on the backend of `like`: torch's
-    own on PyTorch, else the backend namespace's."""
-    if backend.name() == "torch":
+def _math_kind(like):
+    """`"numpy"` for a NumPy array, else the backend's name."""
+    return "numpy" if isinstance(like, np.ndarray) else backend.name()
+
+
+@functools.cache
+def _box_math(kind):
+    """The operations of `box_bounds` (made once per kind): NumPy's, on
+    PyTorch torch's own, else the backend namespace's."""
+    if kind == "numpy":
+        return types.SimpleNamespace(
+            sizes=lambda sizes, _: np.array([sizes], "float32"),
+            round=np.round,
+            floor=np.floor,
+            clip=lambda x, size: np.minimum(np.maximum(x, 0.0), size),
+            prod=lambda x: np.prod(x, axis=1),
+            ints=lambda x: x.astype("int32"),
+        )
+    if kind == "torch":
         import torch
 
         return types.SimpleNamespace(
-            sizes=lambda sizes: torch.tensor(
+            sizes=lambda sizes, like: torch.tensor(
                 [[float(s) for s in sizes]],
                 dtype=like.dtype,
                 device=like.device,
@@ -312,14 +397,18 @@ def _box_math(like):
             prod=lambda x: torch.prod(x, dim=1),
             ints=lambda x: x.int(),
         )
-    ops = backend.ops()
-    np, cast = ops.numpy, ops.core.cast
+    ops = compat.backend_module(kind)
+    numpy, cast = ops.numpy, ops.core.cast
+
+    def stacked(sizes, _):
+        return numpy.stack([cast(s, "float32") for s in sizes])[None]
+
     return types.SimpleNamespace(
-        sizes=lambda sizes: np.stack([cast(s, "float32") for s in sizes])[None],
-        round=np.round,
-        floor=np.floor,
-        clip=lambda x, size: np.minimum(np.maximum(x, 0.0), size),
-        prod=lambda x: np.prod(x, axis=1),
+        sizes=stacked,
+        round=numpy.round,
+        floor=numpy.floor,
+        clip=lambda x, size: numpy.minimum(numpy.maximum(x, 0.0), size),
+        prod=lambda x: numpy.prod(x, axis=1),
         ints=lambda x: cast(x, "int32"),
     )
 

@@ -107,14 +107,16 @@ def _numpy_bounds(sides, place, inside):
 
 
 def _bounds_error():
-    """How far the boxes of `spatial.box_bounds` on this backend are from
-    its rule written in NumPy, on the same draws: `[bounds, kept]`."""
+    """How far the boxes of `spatial.box_bounds` on this backend, and the
+    one-box scalar form of PyTorch's host path (`spatial._scalar_bounds`),
+    are from the rule written in NumPy, on the same draws: `[bounds, kept,
+    scalar bounds, scalar kept]`."""
     from keras_mixup import spatial
 
     rng = np.random.default_rng(1)
     place = rng.random((64, 2)).astype("float32")
     side = rng.random(64).astype("float32")
-    errors = [0.0, 0.0]
+    errors = [0.0] * 4
     for inside, sides in ((False, side), (True, 1.0 - place)):
         ours = spatial.box_bounds(
             (H, W),
@@ -127,6 +129,14 @@ def _bounds_error():
             part = min(i, 1)  # lows and highs, then kept
             error = float(np.abs(_numpy(a) - b).max())
             errors[part] = max(errors[part], error)
+        for n in range(64):
+            one = sides[n] if inside else [sides[n]] * 2
+            found = spatial._scalar_bounds((H, W), one, place[n], inside)
+            for part, (a, b) in enumerate(
+                zip(found, [t[n] for t in theirs], strict=True)
+            ):
+                error = float(np.abs(np.asarray(a) - b).max())
+                errors[2 + min(part, 1)] = max(errors[2 + min(part, 1)], error)
     return errors
 
 

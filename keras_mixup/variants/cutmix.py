@@ -105,7 +105,7 @@ class CutMix(base.Variant):
         np = backend.ops().numpy
         lam = context.lam(self.alpha)
         minmax = self.config["cutmix_minmax"]
-        lows, highs, kept = spatial.draw_boxes(
+        lows, highs, kept, slices = spatial.draw_boxes(
             context.image_sizes(),
             np.reshape(lam, [-1]),
             context.seed(0),
@@ -114,6 +114,8 @@ class CutMix(base.Variant):
         if self.config["correct_lam"] or minmax:
             lam = np.reshape(kept, context.shape)
         params = {"lows": lows, "highs": highs}
+        if slices is not None:
+            params["slices"] = slices  # PyTorch's one box, on the host
         return base.Draw(lam, None, params)
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
@@ -124,6 +126,7 @@ class CutMix(base.Variant):
                 draw.params["lows"],
                 draw.params["highs"],
                 axes,
+                slices=draw.params.get("slices"),
             )
         bounds = draw.params["lows"], draw.params["highs"]
         index = draw.partner_index
@@ -137,23 +140,28 @@ class CutMix(base.Variant):
         )
 
 
-def torch_paste(image, partner_index, lows, highs, axes):
+def torch_paste(image, partner_index, lows, highs, axes, *, slices=None):
     """The paste on PyTorch, eagerly: with one box for the batch (`lows`
-    `[1, k]`), the image copied and the partners' box copied into it (one
-    pass over the batch, one read of the box to the host); with a box per
-    example, one `torch.where` of the gathered partners on a box mask of
-    `[B, H, W, 1]`, broadcast over the channels (two passes)."""
+    `[1, k]`, or its `slices` along `axes` as `spatial.draw_boxes` gives
+    them), the image copied and the partners' box copied into it (one pass
+    over the batch; the box read to the host unless `slices` are given);
+    with a box per example, one `torch.where` of the gathered partners on a
+    box mask of `[B, H, W, 1]`, broadcast over the channels (two passes)."""
     import torch
 
     image = checks.to_tensor(image)
     rank = image.ndim
-    if lows.shape[0] == 1 and image.shape[0] != 1:
+    if slices is None and lows.shape[0] == 1 and image.shape[0] != 1:
         bounds = torch.cat([lows[0], highs[0]]).tolist()
+        k = len(axes)
+        slices = [slice(bounds[j], bounds[k + j]) for j in range(k)]
+    if slices is not None:
         box = [slice(None)] * rank
-        for j, axis in enumerate(axes):
-            box[axis] = slice(bounds[j], bounds[len(axes) + j])
+        for axis, along in zip(axes, slices, strict=True):
+            box[axis] = along
+        box = tuple(box)
         pasted = image.clone()
-        pasted[tuple(box)] = image[tuple(box)].index_select(0, partner_index)
+        pasted[box] = image[box].index_select(0, partner_index)
         return pasted
     inside = None
     for j, axis in enumerate(axes):

@@ -104,7 +104,7 @@ class ResizeMix(base.Variant):
         low, high = self.config["resizemix_scale"]
         count = context.batch_size if context.per_example else 1
         tau = backend.uniform([count], context.seed(0), minval=low, maxval=high)
-        lows, highs, kept = spatial.draw_boxes(
+        lows, highs, kept, _ = spatial.draw_boxes(
             sizes, tau, context.seed(1), sides=tau
         )
         params = {"lows": lows, "highs": highs, "tau": tau}
