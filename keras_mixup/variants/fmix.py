@@ -236,28 +236,41 @@ def _upsample(fields, sizes):
 MIN_GRID = 1024
 
 
-def _band_positions(uniforms, lam, sizes, decay_power, grid):
-    """`(own, number)` as `_top_positions`, for a field made on a band
-    (`band`) and upsampled: on a grid of at least `MIN_GRID` values the
-    threshold is the `round(lam * m)`-th largest of its `m` values
-    (samples of the same field), `own` the field's positions at or above
-    it (all for lam 1, none for lam 0) and `number` counts them exactly."""
+def _grid_threshold(coarse, lam):
+    """Each field's threshold `[count]` from its values `[count, m]` at a
+    band's grid: the `round(lam * m)`-th largest (`inf` for lam 0, `-inf`
+    for lam 1, so that nothing or everything is kept)."""
+    ops = backend.ops()
+    np = ops.numpy
+    total = ops.core.shape(coarse)[1]
+    count = ops.core.cast(np.round(lam * float(total)), "int32")
+    threshold = _radix_threshold(coarse, count)[:, 0]
+    threshold = np.where(count > 0, threshold, math.inf)
+    return np.where(count < total, threshold, -math.inf)
+
+
+def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
+    """`(own, number)` as `_top_positions` for fields made on a band
+    (`band`) and upsampled: on a grid of at least `MIN_GRID` values, `own`
+    holds the positions at or above `_grid_threshold` of the grid's values
+    (samples of the same fields), `number` counts them exactly. Only the
+    threshold runs under XLA with `fused` (XLA's FFT and matrix products
+    are slower on CPU than TensorFlow's)."""
     ops = backend.ops()
     np = ops.numpy
     # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
     scale = math.prod(grid) / math.prod(sizes)
     coarse = _fields(uniforms, sizes, decay_power, grid) * scale
     fields = _upsample(coarse, sizes)
-    total = math.prod(grid)
-    if total < MIN_GRID:
-        own, number = _top_positions(
-            np.reshape(fields, [-1, math.prod(sizes)]), lam
-        )
+    flat = np.reshape(fields, [-1, math.prod(sizes)])
+    if math.prod(grid) < MIN_GRID:
+        positions = blending.xla_compiled(_top_positions) if fused else None
+        own, number = (positions or _top_positions)(flat, lam)
         return np.reshape(own, ops.core.shape(fields)), number
-    count = ops.core.cast(np.round(lam * float(total)), "int32")
-    threshold = _radix_threshold(np.reshape(coarse, [-1, total]), count)
-    threshold = np.where(count > 0, threshold[:, 0], math.inf)
-    threshold = np.where(count < total, threshold, -math.inf)
+    threshold = blending.xla_compiled(_grid_threshold) if fused else None
+    threshold = (threshold or _grid_threshold)(
+        np.reshape(coarse, [-1, math.prod(grid)]), lam
+    )
     own = fields >= np.reshape(threshold, [-1] + [1] * len(sizes))
     flat = np.reshape(own, [-1, math.prod(sizes)])
     return own, np.sum(ops.core.cast(flat, "int32"), axis=1)
@@ -271,8 +284,8 @@ def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
         sizes: the sizes of each mask (ints or scalar tensors).
         decay_power: the decay, a float above 0.
         seed: a seed, as `keras_mixup.backend.uniform` takes it.
-        fused: whether to build them as one XLA computation (TensorFlow;
-            the same result). Defaults to `False`.
+        fused: whether to find the thresholds as XLA computations
+            (TensorFlow; the same result). Defaults to `False`.
 
     Returns:
         `(own, kept)` as `top_mask`: where static sizes have a `band`, the
@@ -288,12 +301,9 @@ def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
         fields = low_frequency_fields(count, sizes, decay_power, seed)
         return top_mask(fields, lam, fused=fused)
     uniforms = _coefficient_uniforms(count, grid, seed)
-    positions = functools.partial(
-        _band_positions, sizes=tuple(sizes), decay_power=decay_power, grid=grid
+    own, number = _band_mask(
+        uniforms, lam, tuple(sizes), decay_power, grid, fused
     )
-    if fused:
-        positions = blending.xla_compiled(positions)
-    own, number = positions(uniforms, lam)
     ops = backend.ops()
     kept = ops.core.cast(number, "float32") / float(math.prod(sizes))
     return own, kept
