@@ -593,6 +593,7 @@ CHAIN = (
         "resize_and_tile",
         "",
     ),
+    ("fmix", "variant_backend_scenarios.py", "fmix_band", ""),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.
