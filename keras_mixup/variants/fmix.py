@@ -18,6 +18,13 @@ XLA computation where `fused` allows (the same result as without).
 The label weight is the exact fraction of positions kept (`round(lam * n)
 / n`, one more position for each tie of the threshold value).
 
+Large fields (static sizes whose `band` has at most a quarter of the
+coefficients: 224x224 at decay 3) are made on their low band alone and
+upsampled exactly (trigonometric interpolation); their threshold is the
+`round(lam * m)`-th largest of the band grid's `m` values, so the kept
+fraction (still exact: the positions counted) follows lam closely rather
+than exactly (see the guide "Variants").
+
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
 it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
