@@ -326,7 +326,7 @@ def test_the_band_keeps_the_low_frequencies_where_they_hold_the_field():
 def test_band_masks_follow_beta_and_the_labels_count_their_pixels():
     # 128x128 at decay 3: the field made on a 43x43 band, its threshold
     # the grid's; measured on 2000 masks of 224x224, |kept - lam| at most
-    # 5.4e-3 (SD 1.4e-3), the power below 1/64 cycle per pixel 0.829 (the
+    # 5.3e-3 (SD 1.4e-3), the power below 1/64 cycle per pixel 0.829 (the
     # whole field's masks: 0.823), the boundary pixels 0.63% (0.63%).
     x = _index_images(600, (128, 128))
     mixer = keras_mixup.FMix(alpha=1.0, num_classes=600, seed=8)
