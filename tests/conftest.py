@@ -580,6 +580,7 @@ CHAIN = (
         "resize_and_tile",
         "",
     ),
+    ("fmix", "variant_backend_scenarios.py", "fmix_band", ""),
     # These import TensorFlow (tf.data): after every scenario that checks
     # JAX and PyTorch never import it.
     ("cutmix", "tf_data_backend_scenarios.py", "cutmix_in_tf_data", ""),

@@ -7,7 +7,10 @@ shared per-backend process (conftest.py's `SHARED`):
 returns how far ResizeMix's pasted regions are from the partner resized
 by `keras.ops.image.resize` on that backend, Mosaic's tiles and CutMix's
 pastes (per batch and per example) from the crops written out by hand,
-and on PyTorch CutMix's boxes in torch ops from those in Keras ops.
+on PyTorch CutMix's boxes in torch ops from those in Keras ops; and
+(scenario `fmix_band`) FMix's masks made on a low band (`fmix.fmix_mask`
+on 128x128) against the zero-padded inverse FFT in NumPy, and their exact
+counts.
 """
 
 import keras
@@ -128,6 +131,38 @@ def _bounds_error():
             error = float(np.abs(_numpy(a) - b).max())
             errors[part] = max(errors[part], error)
     return errors
+
+
+def fmix_band():
+    """FMix on a band (`fmix.band`, 43x43 of 128x128): how far the
+    upsampled fields are from NumPy's `irfft2` of the same coefficients
+    zero-padded (relative to their spread), how far the labels are from
+    the pixels counted, the largest |kept - lam|, and the kept fractions
+    at lam 0 and 1."""
+    from keras_mixup.variants import fmix
+
+    sizes, grid = (128, 128), fmix.band((128, 128), 3.0)
+    seed = keras.random.SeedGenerator(5)
+    uniforms = fmix._coefficient_uniforms(8, grid, seed)
+    coarse = fmix._fields(uniforms, sizes, 3.0, grid) * (43 * 43 / 128**2)
+    fields = _numpy(fmix._upsample(coarse, sizes))
+    u = _numpy(uniforms).astype("float64")
+    scale = _numpy(fmix.frequency_scale(sizes, 3.0, grid))
+    half = np.sqrt(-2 * np.log1p(-u[0])) * scale * np.exp(2j * np.pi * u[1])
+    padded = np.zeros((8, 128, 65), complex)
+    padded[:, :22, :22], padded[:, -21:, :22] = half[:, :22], half[:, -21:]
+    expected = np.fft.irfft2(padded, s=sizes)
+    lam = keras.ops.convert_to_tensor(np.linspace(0.0, 1.0, 8), "float32")
+    own, kept = fmix.fmix_mask(lam, sizes, 3.0, seed)
+    counted = _numpy(own).mean(axis=(1, 2))
+    kept = _numpy(kept)
+    return {
+        "backend": keras.backend.backend(),
+        "field_error": float(np.abs(fields - expected).max() / expected.std()),
+        "count_error": float(np.abs(kept - counted).max()),
+        "lam_error": float(np.abs(kept - np.linspace(0, 1, 8)).max()),
+        "ends": [float(kept[0]), float(kept[-1])],
+    }
 
 
 def resize_and_tile():

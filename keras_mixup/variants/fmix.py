@@ -18,18 +18,35 @@ XLA computation where `fused` allows (the same result as without).
 The label weight is the exact fraction of positions kept (`round(lam * n)
 / n`, one more position for each tie of the threshold value).
 
+Large fields (static sizes whose `band` has at most a quarter of the
+coefficients: 224x224 at decay 3) are made on their low band alone and
+upsampled exactly (trigonometric interpolation); their threshold is the
+`round(lam * m)`-th largest of the band grid's `m` values, so the kept
+fraction (still exact: the positions counted) follows lam closely rather
+than exactly (see the guide "Variants").
+
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
 it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
 `reformulate=True`). A mask has no box rule: detection boxes are refused.
 """
 
+import functools
 import math
 
 from keras_mixup import backend, blending, checks, compat, options
 from keras_mixup.variants import base
 
-__all__ = ["FMix", "frequency_scale", "low_frequency_fields", "top_mask"]
+__all__ = [
+    "BAND_TOLERANCE",
+    "FMix",
+    "MIN_GRID",
+    "band",
+    "fmix_mask",
+    "frequency_scale",
+    "low_frequency_fields",
+    "top_mask",
+]
 
 OPTIONS = (
     options.variant_alpha("fmix", "FMix"),
@@ -50,23 +67,26 @@ OPTIONS = (
 )
 
 
-def frequency_scale(sizes, decay_power):
+def frequency_scale(sizes, decay_power, grid=None):
     """The scale of each Fourier coefficient of the half spectrum,
-    `max(|f|, 1 / max(sizes)) ** -decay_power`, float32 of shape `[*sizes[:-1],
-    sizes[-1] // 2 + 1]` (`f` the frequencies of `numpy.fft.fftfreq` along
+    `max(|f|, 1 / max(sizes)) ** -decay_power`, float32 of shape `[*grid[:-1],
+    grid[-1] // 2 + 1]` (`f` the frequencies of `numpy.fft.fftfreq` along
     each axis but the last, of `numpy.fft.rfftfreq` along the last, in
-    cycles per position)."""
+    cycles per position of a field of `sizes`; `grid`, the sizes of the
+    spectrum's grid, defaults to `sizes`: an odd `grid[j] < sizes[j]` keeps
+    the `grid[j]` lowest frequencies along axis `j`, see `band`)."""
     ops = backend.ops()
     np = ops.numpy
+    grid = sizes if grid is None else grid
     squared = None
     floats = [ops.core.cast(size, "float32") for size in sizes]
-    for j, size in enumerate(sizes):
-        last = j == len(sizes) - 1
+    for j, size in enumerate(grid):
+        last = j == len(grid) - 1
         index = np.arange(size // 2 + 1 if last else size, dtype="int32")
         half = size // 2
         signed = index if last else np.mod(index + half, size) - half
         frequency = ops.core.cast(signed, "float32") / floats[j]
-        shape = [1] * len(sizes)
+        shape = [1] * len(grid)
         shape[j] = -1
         term = np.reshape(frequency * frequency, shape)
         squared = term if squared is None else squared + term
@@ -98,23 +118,25 @@ def _inverse_real(real, imag, sizes):
     return torch.fft.irfftn(spectrum, s=tuple(sizes), dim=axes)
 
 
-def _coefficient_uniforms(count, sizes, seed):
+def _coefficient_uniforms(count, grid, seed):
     """The uniform draws `[2, count, *half]` the coefficients of `count`
-    half spectra are made of (`half`: `sizes` with the last halved)."""
-    last = sizes[-1] // 2 + 1
-    return backend.uniform([2, count, *sizes[:-1], last], seed)
+    half spectra are made of (`half`: `grid` with the last halved)."""
+    last = grid[-1] // 2 + 1
+    return backend.uniform([2, count, *grid[:-1], last], seed)
 
 
-def _fields(uniforms, sizes, decay_power):
-    """The fields of `_coefficient_uniforms`: Box-Muller makes each pair of
-    uniforms one complex standard Gaussian coefficient."""
+def _fields(uniforms, sizes, decay_power, grid=None):
+    """The fields of `_coefficient_uniforms` on `grid` (default `sizes`;
+    see `frequency_scale`): Box-Muller makes each pair of uniforms one
+    complex standard Gaussian coefficient."""
     np = backend.ops().numpy
+    grid = sizes if grid is None else grid
     if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
-        return np.zeros([0, *sizes], "float32")
+        return np.zeros([0, *grid], "float32")
     radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
-    radius = radius * frequency_scale(sizes, decay_power)[None]
+    radius = radius * frequency_scale(sizes, decay_power, grid)[None]
     angle = (2.0 * math.pi) * uniforms[1]
-    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), sizes)
+    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), grid)
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
@@ -134,6 +156,164 @@ def low_frequency_fields(count, sizes, decay_power, seed):
     """
     uniforms = _coefficient_uniforms(count, sizes, seed)
     return _fields(uniforms, sizes, decay_power)
+
+
+#: The low band's tolerance: the root-mean-square of the coefficients it
+#: leaves out, relative to the whole field's (see `band`).
+BAND_TOLERANCE = 1e-3
+
+
+@functools.lru_cache(maxsize=64)
+def band(sizes, decay_power, tolerance=BAND_TOLERANCE):
+    """The grid of FMix's low band for fields of `sizes`, or `None`.
+
+    The coefficients fall as 1 / f ** decay_power, so a field is almost
+    all low frequencies: the band keeps those of index at most `K` along
+    each axis (an odd grid of `2 K + 1`; an axis of at most that size is
+    kept whole), `K` the smallest whose left-out coefficients hold at
+    most `tolerance` of the field's root-mean-square.
+
+    Args:
+        sizes: a tuple of ints, the sizes of each field.
+        decay_power: the decay, a float above 0.
+        tolerance: the bound on the part left out. Defaults to
+            `BAND_TOLERANCE`.
+
+    Returns:
+        A tuple of ints, the grid, if it has at most a quarter of the
+        coefficients of the whole spectrum; `None` otherwise (the field is
+        then made whole: small images, slow decays).
+    """
+    import numpy
+
+    axes = [numpy.fft.fftfreq(n, 1.0 / n) for n in sizes[:-1]]
+    axes.append(numpy.arange(sizes[-1] // 2 + 1, dtype="float64"))
+    index = numpy.meshgrid(*axes, indexing="ij")
+    frequency = numpy.sqrt(
+        sum((k / n) ** 2 for k, n in zip(index, sizes, strict=True))
+    )
+    scale = numpy.maximum(frequency, 1.0 / max(sizes)) ** -decay_power
+    energy = (scale**2 * numpy.where(index[-1] > 0, 2.0, 1.0)).ravel()
+    chebyshev = numpy.max(numpy.abs(index), axis=0).astype("int64").ravel()
+    left_out = numpy.bincount(chebyshev, energy)[::-1].cumsum()[::-1]
+    within = numpy.sqrt(numpy.append(left_out[1:], 0.0) / left_out[0])
+    top = int(numpy.argmax(within <= tolerance))
+    grid = tuple(min(2 * top + 1, n) for n in sizes)
+    if 4 * math.prod(grid[:-1]) * (grid[-1] // 2 + 1) > math.prod(
+        sizes[:-1]
+    ) * (sizes[-1] // 2 + 1):
+        return None
+    return grid
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolation(size, grid):
+    """float32 `[size, grid]`: a band-limited periodic field at `size`
+    positions from its values at `grid` (odd) positions evenly spaced
+    (trigonometric interpolation, exact: the inverse FFT of the band's
+    coefficients zero-padded to `size`, as a matrix)."""
+    import numpy
+
+    offset = numpy.arange(size)[:, None] / size - numpy.arange(grid) / grid
+    waves = numpy.arange(1, (grid - 1) // 2 + 1)[:, None, None]
+    kernel = 1.0 + 2.0 * numpy.cos(2.0 * math.pi * waves * offset).sum(0)
+    return (kernel / grid).astype("float32")
+
+
+def _upsample(fields, sizes):
+    """Fields of a band (`band`) at full `sizes`, from their values
+    `[count, *grid]` at the grid's points: one matrix product along each
+    axis the band shortened."""
+    ops = backend.ops()
+    letters = "abc"[: len(sizes)]
+    for j, size in enumerate(sizes):
+        grid = fields.shape[1 + j]
+        if grid == size:
+            continue
+        matrix = ops.core.convert_to_tensor(_interpolation(size, grid))
+        out = letters.replace(letters[j], "z")
+        fields = ops.numpy.einsum(
+            f"z{letters[j]},n{letters}->n{out}", matrix, fields
+        )
+    return fields
+
+
+#: The fewest values of a band's grid its threshold is found on; on a
+#: smaller grid, the threshold is the whole field's (`_top_positions`).
+MIN_GRID = 1024
+
+
+def _grid_threshold(coarse, lam):
+    """Each field's threshold `[count]` from its values `[count, m]` at a
+    band's grid: the `round(lam * m)`-th largest (`inf` for lam 0, `-inf`
+    for lam 1, so that nothing or everything is kept)."""
+    ops = backend.ops()
+    np = ops.numpy
+    total = ops.core.shape(coarse)[1]
+    count = ops.core.cast(np.round(lam * float(total)), "int32")
+    threshold = _radix_threshold(coarse, count)[:, 0]
+    threshold = np.where(count > 0, threshold, math.inf)
+    return np.where(count < total, threshold, -math.inf)
+
+
+def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
+    """`(own, number)` as `_top_positions` for fields made on a band
+    (`band`) and upsampled: on a grid of at least `MIN_GRID` values, `own`
+    holds the positions at or above `_grid_threshold` of the grid's values
+    (samples of the same fields), `number` counts them exactly. Only the
+    threshold runs under XLA with `fused` (XLA's FFT and matrix products
+    are slower on CPU than TensorFlow's)."""
+    ops = backend.ops()
+    np = ops.numpy
+    # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
+    scale = math.prod(grid) / math.prod(sizes)
+    coarse = _fields(uniforms, sizes, decay_power, grid) * scale
+    fields = _upsample(coarse, sizes)
+    flat = np.reshape(fields, [-1, math.prod(sizes)])
+    if math.prod(grid) < MIN_GRID:
+        positions = blending.xla_compiled(_top_positions) if fused else None
+        own, number = (positions or _top_positions)(flat, lam)
+        return np.reshape(own, ops.core.shape(fields)), number
+    threshold = blending.xla_compiled(_grid_threshold) if fused else None
+    threshold = (threshold or _grid_threshold)(
+        np.reshape(coarse, [-1, math.prod(grid)]), lam
+    )
+    own = fields >= np.reshape(threshold, [-1] + [1] * len(sizes))
+    flat = np.reshape(own, [-1, math.prod(sizes)])
+    return own, np.sum(ops.core.cast(flat, "int32"), axis=1)
+
+
+def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
+    """FMix's masks: one per lam, of `sizes`.
+
+    Args:
+        lam: float32 `[count]`, the fraction of each mask to keep.
+        sizes: the sizes of each mask (ints or scalar tensors).
+        decay_power: the decay, a float above 0.
+        seed: a seed, as `keras_mixup.backend.uniform` takes it.
+        fused: whether to find the thresholds as XLA computations
+            (TensorFlow; the same result). Defaults to `False`.
+
+    Returns:
+        `(own, kept)` as `top_mask`: where static sizes have a `band`, the
+        field is made on it and upsampled exactly; on a grid of at least
+        `MIN_GRID` values the threshold is found on the grid (the kept
+        fraction then follows lam closely, not exactly, and is exact: the
+        positions counted); otherwise the top `round(lam * n)` positions.
+    """
+    count = backend.ops().core.shape(lam)[0]
+    static = all(isinstance(size, int) for size in sizes)
+    grid = band(tuple(sizes), float(decay_power)) if static else None
+    if grid is None:
+        fields = low_frequency_fields(count, sizes, decay_power, seed)
+        return top_mask(fields, lam, fused=fused)
+    uniforms = _coefficient_uniforms(count, grid, seed)
+    own, number = _band_mask(
+        uniforms, lam, tuple(sizes), decay_power, grid, fused
+    )
+    ops = backend.ops()
+    kept = ops.core.cast(number, "float32") / float(math.prod(sizes))
+    return own, kept
 
 
 #: The radix select's digits, most significant first (32 bits in all).
@@ -281,13 +461,11 @@ class FMix(base.Variant):
     def draw(self, context):
         np = backend.ops().numpy
         lam = np.reshape(context.lam(self.alpha), [-1])
-        count = context.batch_size if context.per_example else 1
         sizes = tuple(context.image_sizes())
         decay = self.config["fmix_decay_power"]
-        fields = low_frequency_fields(count, sizes, decay, context.seed(0))
         static = all(isinstance(size, int) for size in sizes)
         fused = static and blending.use_fused(self.config["fused"])
-        own, kept = top_mask(fields, lam, fused=fused)
+        own, kept = fmix_mask(lam, sizes, decay, context.seed(0), fused=fused)
         return base.Draw(np.reshape(kept, context.shape), None, {"own": own})
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
