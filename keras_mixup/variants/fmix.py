@@ -15,15 +15,18 @@ value, exact, found for the whole batch at once by a radix select (three
 histograms of 11, 11 and 10 bits of order keys of the values: static
 shapes, no sort); on TensorFlow the threshold and the mask run as one
 XLA computation where `fused` allows (the same result as without).
-The label weight is the exact fraction of positions kept (`round(lam * n)
-/ n`, one more position for each tie of the threshold value).
+The label weight is the exact fraction of positions kept, `round(lam * n)
+/ n` (of values tying the threshold, the first in position order).
 
 Large fields (static sizes whose `band` has at most a quarter of the
 coefficients: 224x224 at decay 3) are made on their low band alone and
-upsampled exactly (trigonometric interpolation); their threshold is the
-`round(lam * m)`-th largest of the band grid's `m` values, so the kept
-fraction (still exact: the positions counted) follows lam closely rather
-than exactly (see the guide "Variants").
+upsampled exactly (trigonometric interpolation). Their threshold is still
+the full-size field's k-th largest value, found from a bracket: the band
+grid's values a few ranks either side of the grid's own threshold, cut
+into 4096 bins; one histogram gives the bin of the k-th largest, and one
+pass per rank within that bin (almost always one or two) its value. The
+count is checked, and a batch where it is off (values tied, or a field
+far from its grid) takes the radix select (see the guide "Variants").
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -238,31 +241,119 @@ def _upsample(fields, sizes):
     return fields
 
 
-#: The fewest values of a band's grid its threshold is found on; on a
-#: smaller grid, the threshold is the whole field's (`_top_positions`).
+#: The fewest values of a band's grid its bracket is taken on; on a
+#: smaller grid, the threshold is the whole field's radix select.
 MIN_GRID = 1024
 
+#: The bracket around the threshold: the grid's values this many ranks
+#: either side of the threshold's rank on the grid (`_bracket`), and the
+#: number of equal bins it is cut into (`_bracket_threshold`).
+_BRACKET_RANKS = 14
+_BRACKET_BINS = 4096
+#: The most rounds of `_bracket_threshold` before the radix select.
+_MAX_ROUNDS = 8
 
-def _grid_threshold(coarse, lam):
-    """Each field's threshold `[count]` from its values `[count, m]` at a
-    band's grid: the `round(lam * m)`-th largest (`inf` for lam 0, `-inf`
-    for lam 1, so that nothing or everything is kept)."""
+
+def _bracket(coarse, count, total):
+    """`(low, scale)` `[count, 1]`: each field's bracket from its values
+    `[count, m]` at the grid, the grid's values `_BRACKET_RANKS` ranks
+    either side of the rank of its `count`-th largest of `total` (widened
+    past the grid's extremes at the ends), `scale` the bins per unit."""
+    np = backend.ops().numpy
+    cast = backend.ops().core.cast
+    size = coarse.shape[1]
+    ordered = np.flip(np.sort(coarse, axis=1), axis=1)
+    rank = cast(np.round(cast(count, "float32") * (size / total)), "int32")
+    top = np.clip(rank - 1 - _BRACKET_RANKS, 0, size - 1)
+    bottom = np.clip(rank - 1 + _BRACKET_RANKS, 0, size - 1)
+    high = np.take_along_axis(ordered, top[:, None], axis=1)
+    low = np.take_along_axis(ordered, bottom[:, None], axis=1)
+    width = high - low
+    high = np.where(
+        (rank - 1 - _BRACKET_RANKS < 0)[:, None], high + width, high
+    )
+    low = np.where(
+        (rank - 1 + _BRACKET_RANKS >= size)[:, None], low - width, low
+    )
+    return low, _BRACKET_BINS / (high - low)
+
+
+def _bins(flat, low, scale):
+    """Each value's bin of its bracket: 1 to `_BRACKET_BINS` inside, 0
+    below, `_BRACKET_BINS + 1` above (a non-decreasing function of the
+    value, so the values of a bin and above are those above a threshold)."""
+    np = backend.ops().numpy
+    place = np.clip(np.floor((flat - low) * scale), -1.0, _BRACKET_BINS)
+    return backend.ops().core.cast(place, "int32") + 1
+
+
+def _bracket_threshold(flat, coarse, count):
+    """A threshold `[count, 1]` keeping each row's `count` largest of
+    `flat` `[count, n]` when their values are distinct and near the grid's
+    (`coarse`): the bin holding the `count`-th largest (one histogram of
+    the bracket), then the largest values of that bin, one pass each (a
+    row whose rank in its bin is above `_MAX_ROUNDS`, or whose bin is
+    outside the bracket, gets `nan`: `_exact_top` checks the count)."""
     ops = backend.ops()
-    np = ops.numpy
-    total = ops.core.shape(coarse)[1]
-    count = ops.core.cast(np.round(lam * float(total)), "int32")
-    threshold = _radix_threshold(coarse, count)[:, 0]
-    threshold = np.where(count > 0, threshold, math.inf)
-    return np.where(count < total, threshold, -math.inf)
+    np, cast = ops.numpy, ops.core.cast
+    rows, total = ops.core.shape(flat)
+    low, scale = _bracket(coarse, count, total)
+    bins = _bins(flat, low, scale)
+    size = _BRACKET_BINS + 2
+    offsets = np.arange(rows, dtype="int32")[:, None] * size
+    histogram = _bincount(np.reshape(bins + offsets, [-1]), rows * size)
+    from_top = np.cumsum(np.flip(np.reshape(histogram, [rows, size]), 1), 1)
+    below = np.sum(cast(from_top < count[:, None], "int32"), axis=1)
+    above = np.take_along_axis(
+        from_top, np.maximum(below - 1, 0)[:, None], axis=1
+    )[:, 0]
+    chosen = (size - 1 - below)[:, None]
+    rank = count - np.where(below > 0, above, 0)
+    inside = np.logical_and(chosen[:, 0] > 0, chosen[:, 0] < size - 1)
+    feasible = np.logical_and(inside, rank <= _MAX_ROUNDS)
+    rank = np.where(feasible, rank, 0)[:, None]
+    in_bin = np.equal(bins, chosen)
+
+    def body(step, threshold):
+        below_it = np.logical_and(in_bin, flat < threshold)
+        largest = np.max(np.where(below_it, flat, -math.inf), axis=1)
+        return step + 1, np.where(step < rank, largest[:, None], threshold)
+
+    start = np.full([rows, 1], math.inf, dtype="float32")
+    _, threshold = ops.core.while_loop(
+        lambda step, _: step < np.max(rank), body, (np.array(0), start)
+    )
+    return np.where(feasible[:, None], threshold, math.nan)
+
+
+def _exact_top(flat, coarse, lam):
+    """`(own, number)` as `_top_positions` (each row's `round(lam * n)`
+    largest values, exactly), through `_bracket_threshold`: its count
+    checked, and the whole radix select where any row's count is not the
+    one asked for (values tied, or far from the grid's)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    total = ops.core.shape(flat)[1]
+    count = cast(np.round(lam * float(total)), "int32")
+    threshold = _bracket_threshold(flat, coarse, count)
+    threshold = np.where((count <= 0)[:, None], math.inf, threshold)
+    threshold = np.where((count >= total)[:, None], -math.inf, threshold)
+    own = flat >= threshold
+    number = np.sum(cast(own, "int32"), axis=1)
+    return ops.core.cond(
+        np.all(np.equal(number, count)),
+        lambda: (own, number),
+        lambda: _top_positions(flat, lam),
+    )
 
 
 def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
     """`(own, number)` as `_top_positions` for fields made on a band
-    (`band`) and upsampled: on a grid of at least `MIN_GRID` values, `own`
-    holds the positions at or above `_grid_threshold` of the grid's values
-    (samples of the same fields), `number` counts them exactly. Only the
-    threshold runs under XLA with `fused` (XLA's FFT and matrix products
-    are slower on CPU than TensorFlow's)."""
+    (`band`) and upsampled: exactly the top `round(lam * n)` positions of
+    the full-size field, found from a bracket of the grid's values
+    (`_exact_top`; the whole field's radix select on a grid of under
+    `MIN_GRID` values). Only the select runs under XLA with `fused`
+    (XLA's FFT and matrix products are slower on CPU than TensorFlow's)."""
     ops = backend.ops()
     np = ops.numpy
     # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
@@ -273,14 +364,11 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
     if math.prod(grid) < MIN_GRID:
         positions = blending.xla_compiled(_top_positions) if fused else None
         own, number = (positions or _top_positions)(flat, lam)
-        return np.reshape(own, ops.core.shape(fields)), number
-    threshold = blending.xla_compiled(_grid_threshold) if fused else None
-    threshold = (threshold or _grid_threshold)(
-        np.reshape(coarse, [-1, math.prod(grid)]), lam
-    )
-    own = fields >= np.reshape(threshold, [-1] + [1] * len(sizes))
-    flat = np.reshape(own, [-1, math.prod(sizes)])
-    return own, np.sum(ops.core.cast(flat, "int32"), axis=1)
+    else:
+        exact = blending.xla_compiled(_exact_top) if fused else None
+        coarse = np.reshape(coarse, [-1, math.prod(grid)])
+        own, number = (exact or _exact_top)(flat, coarse, lam)
+    return np.reshape(own, ops.core.shape(fields)), number
 
 
 def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
@@ -400,7 +488,26 @@ def _top_positions(flat, lam):
     count = ops.core.cast(np.round(lam * total), "int32")
     threshold = _radix_threshold(flat, count)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
-    return own, np.sum(ops.core.cast(own, "int32"), axis=1)
+    number = np.sum(ops.core.cast(own, "int32"), axis=1)
+    return ops.core.cond(
+        np.all(np.equal(number, count)),
+        lambda: (own, number),
+        lambda: _first_ties(flat, threshold, count),
+    )
+
+
+def _first_ties(flat, threshold, count):
+    """`(own, number)`: the values above each row's `threshold` `[count,
+    1]` (its `count`-th largest value) and, of those equal to it, the
+    first in position order, as many as make `count`."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    greater = flat > threshold
+    equal = np.equal(flat, threshold)
+    need = count - np.sum(cast(greater, "int32"), axis=1)
+    ties = np.cumsum(cast(equal, "int32"), axis=1)
+    own = np.logical_or(greater, np.logical_and(equal, ties <= need[:, None]))
+    return own, np.sum(cast(own, "int32"), axis=1)
 
 
 def top_mask(fields, lam, *, fused=False):
@@ -414,8 +521,9 @@ def top_mask(fields, lam, *, fused=False):
 
     Returns:
         `(own, kept)`: bool `[count, *sizes]`, whether a position is among
-        the largest (every position tying the k-th largest value is), and
-        float32 `[count]`, the exact fraction of positions kept.
+        the largest (of values tying the k-th largest, the first in
+        position order), and float32 `[count]`, the fraction of positions
+        kept: exactly `round(lam * n) / n`.
     """
     ops = backend.ops()
     shape = ops.core.shape(fields)
