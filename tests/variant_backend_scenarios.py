@@ -152,16 +152,31 @@ def fmix_band():
     padded = np.zeros((8, 128, 65), complex)
     padded[:, :22, :22], padded[:, -21:, :22] = half[:, :22], half[:, -21:]
     expected = np.fft.irfft2(padded, s=sizes)
-    lam = keras.ops.convert_to_tensor(np.linspace(0.0, 1.0, 8), "float32")
-    own, kept = fmix.fmix_mask(lam, sizes, 3.0, seed)
+    lam = np.array([0.0, 1.0, 0.5, 1e-5, 0.99999, 0.3, 0.7, 0.123], "float32")
+    own, kept = fmix.fmix_mask(
+        keras.ops.convert_to_tensor(lam), sizes, 3.0, seed
+    )
     counted = _numpy(own).mean(axis=(1, 2))
     kept = _numpy(kept)
+    # The same fields' masks, against NumPy's top round(lam * n) of them.
+    own, number = fmix._band_mask(
+        uniforms, keras.ops.convert_to_tensor(lam), sizes, 3.0, grid, False
+    )
+    flat, own = fields.reshape(8, -1), _numpy(own).reshape(8, -1)
+    count = np.round(lam.astype("float64") * flat.shape[1]).astype(int)
+    top = np.zeros_like(own)
+    for row, k in enumerate(count):
+        top[row, np.argsort(-flat[row], kind="stable")[:k]] = True
     return {
         "backend": keras.backend.backend(),
         "field_error": float(np.abs(fields - expected).max() / expected.std()),
         "count_error": float(np.abs(kept - counted).max()),
-        "lam_error": float(np.abs(kept - np.linspace(0, 1, 8)).max()),
-        "ends": [float(kept[0]), float(kept[-1])],
+        "lam_error": float(
+            np.abs(kept * 128**2 - np.round(lam * 128**2)).max()
+        ),
+        "numbers": [_numpy(number).tolist(), count.tolist()],
+        "top_rows_off": int((own != top).any(axis=1).sum()),
+        "ends": [float(kept[0]), float(kept[1])],
     }
 
 

@@ -312,11 +312,11 @@ def _bracket_threshold(flat, coarse, count):
     inside = np.logical_and(chosen[:, 0] > 0, chosen[:, 0] < size - 1)
     feasible = np.logical_and(inside, rank <= _MAX_ROUNDS)
     rank = np.where(feasible, rank, 0)[:, None]
-    in_bin = np.equal(bins, chosen)
+    candidates = np.where(np.equal(bins, chosen), flat, -math.inf)
 
     def body(step, threshold):
-        below_it = np.logical_and(in_bin, flat < threshold)
-        largest = np.max(np.where(below_it, flat, -math.inf), axis=1)
+        below_it = np.where(candidates < threshold, candidates, -math.inf)
+        largest = np.max(below_it, axis=1)
         return step + 1, np.where(step < rank, largest[:, None], threshold)
 
     start = np.full([rows, 1], math.inf, dtype="float32")
