@@ -624,6 +624,7 @@ CHAIN = (
         "resize_and_tile",
         "",
     ),
+    ("fmix", "variant_backend_scenarios.py", "fmix_band", ""),
     # These import TensorFlow (tf.data): after every scenario that checks
     # JAX and PyTorch never import it.
     ("models_backends", "models_backend_scenarios.py", "in_model", "s"),

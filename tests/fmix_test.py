@@ -14,10 +14,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import BACKENDS, shared_result
 from scipy import stats
 
 import keras_mixup
-from keras_mixup import backend
+from keras_mixup import backend, blending
 from keras_mixup.variants import fmix
 
 
@@ -308,3 +309,71 @@ def test_the_radix_select_finds_each_rows_exact_kth_largest_value():
         np.testing.assert_array_equal(
             np.sort(row[mask]), np.sort(row)[len(row) - k :]
         )
+
+
+def test_the_band_keeps_the_low_frequencies_where_they_hold_the_field():
+    # K = 21: the coefficients of index above 21 hold under 1e-3 of the
+    # field's RMS at decay 3 (the sum left out falls as K ** -4).
+    assert fmix.band((224, 224), 3.0) == (43, 43)
+    assert fmix.band((8, 224, 224), 3.0) == (8, 47, 47)  # frames whole
+    assert fmix.band((224, 224), 5.0) == (9, 9)
+    # Small images, slow decays: no gain, the whole field.
+    assert fmix.band((64, 64), 3.0) is None
+    assert fmix.band((224, 224), 2.0) is None
+    assert fmix.band((224, 224), 1.0) is None
+
+
+def test_band_masks_follow_beta_and_the_labels_count_their_pixels():
+    # 128x128 at decay 3: the field made on a 43x43 band, upsampled, its
+    # top round(lam * n) pixels kept exactly (from a bracket of the grid's
+    # values); the power of the masks as the whole field's (see the guide).
+    x = _index_images(600, (128, 128))
+    mixer = keras_mixup.FMix(alpha=1.0, num_classes=600, seed=8)
+    images, labels = mixer(x, np.arange(600))
+    masks = _own(images.numpy(), x)
+    own = masks.mean(axis=(1, 2))
+    np.testing.assert_allclose(np.diag(labels.numpy()), own, atol=1e-6)
+    assert stats.kstest(own, stats.beta(1.0, 1.0).cdf).pvalue > 0.01
+    low = _low_power(masks.astype("float64"), 1 / 8)
+    assert low.mean() > 0.9 and low.min() > 0.8, low.min()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_upsamples_the_band_exactly(request, backend):
+    # tests/variant_backend_scenarios.py: on 128x128 from a 43x43 band.
+    result = shared_result(request, backend, "fmix_band")
+    assert result["field_error"] < 1e-5, result
+    assert result["count_error"] == 0.0, result
+    assert result["lam_error"] == 0.0, result
+    assert result["numbers"][0] == result["numbers"][1], result
+    assert result["top_rows_off"] == 0, result
+    assert result["ends"] == [0.0, 1.0], result
+
+
+def test_the_bracket_select_is_exact_with_ties_and_a_grid_far_off():
+    # Fields whose grid is their own first 1849 values (the bracket near
+    # the threshold), then rows the bracket gets wrong: integer values
+    # (ties at the threshold: the first in position order are kept), and
+    # a grid far from its field (the radix select takes over).
+    rng = np.random.default_rng(3)
+    flat = rng.normal(size=(6, 5000)).astype("float32")
+    coarse = flat[:, :1849].copy()
+    flat[4] = np.round(flat[4] * 3)
+    coarse[5] += 40.0
+    lam = np.array([0.0, 1.0, 0.37, 0.0003, 0.5, 0.81], "float32")
+    count = np.round(lam * 5000).astype(int)
+    for trial in range(2):  # the batch as it is, then without its hard rows
+        rows = slice(None) if trial == 0 else slice(0, 4)
+        with backend.using_tensorflow():
+            own, number = blending.xla_compiled(fmix._exact_top)(
+                tf.constant(flat[rows]),
+                tf.constant(coarse[rows]),
+                tf.constant(lam[rows]),
+            )
+        np.testing.assert_array_equal(number.numpy(), count[rows])
+        for row, mask, k in zip(
+            flat[rows], own.numpy(), count[rows], strict=True
+        ):
+            top = np.zeros(len(row), bool)
+            top[np.argsort(-row, kind="stable")[:k]] = True
+            np.testing.assert_array_equal(mask, top)

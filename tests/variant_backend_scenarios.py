@@ -7,7 +7,10 @@ shared per-backend process (conftest.py's `SHARED`):
 returns how far ResizeMix's pasted regions are from the partner resized
 by `keras.ops.image.resize` on that backend, Mosaic's tiles and CutMix's
 pastes (per batch and per example) from the crops written out by hand,
-and on PyTorch CutMix's boxes in torch ops from those in Keras ops.
+on PyTorch CutMix's boxes in torch ops from those in Keras ops; and
+(scenario `fmix_band`) FMix's masks made on a low band (`fmix.fmix_mask`
+on 128x128) against the zero-padded inverse FFT in NumPy, and their exact
+counts.
 """
 
 import keras
@@ -138,6 +141,53 @@ def _bounds_error():
                 error = float(np.abs(np.asarray(a) - b).max())
                 errors[2 + min(part, 1)] = max(errors[2 + min(part, 1)], error)
     return errors
+
+
+def fmix_band():
+    """FMix on a band (`fmix.band`, 43x43 of 128x128): how far the
+    upsampled fields are from NumPy's `irfft2` of the same coefficients
+    zero-padded (relative to their spread), how far the labels are from
+    the pixels counted, the largest |kept - lam|, and the kept fractions
+    at lam 0 and 1."""
+    from keras_mixup.variants import fmix
+
+    sizes, grid = (128, 128), fmix.band((128, 128), 3.0)
+    seed = keras.random.SeedGenerator(5)
+    uniforms = fmix._coefficient_uniforms(8, grid, seed)
+    coarse = fmix._fields(uniforms, sizes, 3.0, grid) * (43 * 43 / 128**2)
+    fields = _numpy(fmix._upsample(coarse, sizes))
+    u = _numpy(uniforms).astype("float64")
+    scale = _numpy(fmix.frequency_scale(sizes, 3.0, grid))
+    half = np.sqrt(-2 * np.log1p(-u[0])) * scale * np.exp(2j * np.pi * u[1])
+    padded = np.zeros((8, 128, 65), complex)
+    padded[:, :22, :22], padded[:, -21:, :22] = half[:, :22], half[:, -21:]
+    expected = np.fft.irfft2(padded, s=sizes)
+    lam = np.array([0.0, 1.0, 0.5, 1e-5, 0.99999, 0.3, 0.7, 0.123], "float32")
+    own, kept = fmix.fmix_mask(
+        keras.ops.convert_to_tensor(lam), sizes, 3.0, seed
+    )
+    counted = _numpy(own).mean(axis=(1, 2))
+    kept = _numpy(kept)
+    # The same fields' masks, against NumPy's top round(lam * n) of them.
+    own, number = fmix._band_mask(
+        uniforms, keras.ops.convert_to_tensor(lam), sizes, 3.0, grid, False
+    )
+    flat, own = fields.reshape(8, -1), _numpy(own).reshape(8, -1)
+    count = np.round(lam.astype("float64") * flat.shape[1]).astype(int)
+    top = np.zeros_like(own)
+    for row, k in enumerate(count):
+        top[row, np.argsort(-flat[row], kind="stable")[:k]] = True
+    return {
+        "backend": keras.backend.backend(),
+        "field_error": float(np.abs(fields - expected).max() / expected.std()),
+        "count_error": float(np.abs(kept - counted).max()),
+        "lam_error": float(
+            np.abs(kept * 128**2 - np.round(lam * 128**2)).max()
+        ),
+        "numbers": [_numpy(number).tolist(), count.tolist()],
+        "top_rows_off": int((own != top).any(axis=1).sum()),
+        "ends": [float(kept[0]), float(kept[1])],
+    }
 
 
 def resize_and_tile():

@@ -15,8 +15,18 @@ value, exact, found for the whole batch at once by a radix select (three
 histograms of 11, 11 and 10 bits of order keys of the values: static
 shapes, no sort); on TensorFlow the threshold and the mask run as one
 XLA computation where `fused` allows (the same result as without).
-The label weight is the exact fraction of positions kept (`round(lam * n)
-/ n`, one more position for each tie of the threshold value).
+The label weight is the exact fraction of positions kept, `round(lam * n)
+/ n` (of values tying the threshold, the first in position order).
+
+Large fields (static sizes whose `band` has at most a quarter of the
+coefficients: 224x224 at decay 3) are made on their low band alone and
+upsampled exactly (trigonometric interpolation). Their threshold is still
+the full-size field's k-th largest value, found from a bracket: the band
+grid's values a few ranks either side of the grid's own threshold, cut
+into 4096 bins; one histogram gives the bin of the k-th largest, and one
+pass per rank within that bin (almost always one or two) its value. The
+count is checked, and a batch where it is off (values tied, or a field
+far from its grid) takes the radix select (see the guide "Variants").
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -24,12 +34,22 @@ it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
 `reformulate=True`). A mask has no box rule: detection boxes are refused.
 """
 
+import functools
 import math
 
 from keras_mixup import backend, blending, checks, compat, options
 from keras_mixup.variants import base
 
-__all__ = ["FMix", "frequency_scale", "low_frequency_fields", "top_mask"]
+__all__ = [
+    "BAND_TOLERANCE",
+    "FMix",
+    "MIN_GRID",
+    "band",
+    "fmix_mask",
+    "frequency_scale",
+    "low_frequency_fields",
+    "top_mask",
+]
 
 OPTIONS = (
     options.variant_alpha("fmix", "FMix"),
@@ -50,23 +70,26 @@ OPTIONS = (
 )
 
 
-def frequency_scale(sizes, decay_power):
+def frequency_scale(sizes, decay_power, grid=None):
     """The scale of each Fourier coefficient of the half spectrum,
-    `max(|f|, 1 / max(sizes)) ** -decay_power`, float32 of shape `[*sizes[:-1],
-    sizes[-1] // 2 + 1]` (`f` the frequencies of `numpy.fft.fftfreq` along
+    `max(|f|, 1 / max(sizes)) ** -decay_power`, float32 of shape `[*grid[:-1],
+    grid[-1] // 2 + 1]` (`f` the frequencies of `numpy.fft.fftfreq` along
     each axis but the last, of `numpy.fft.rfftfreq` along the last, in
-    cycles per position)."""
+    cycles per position of a field of `sizes`; `grid`, the sizes of the
+    spectrum's grid, defaults to `sizes`: an odd `grid[j] < sizes[j]` keeps
+    the `grid[j]` lowest frequencies along axis `j`, see `band`)."""
     ops = backend.ops()
     np = ops.numpy
+    grid = sizes if grid is None else grid
     squared = None
     floats = [ops.core.cast(size, "float32") for size in sizes]
-    for j, size in enumerate(sizes):
-        last = j == len(sizes) - 1
+    for j, size in enumerate(grid):
+        last = j == len(grid) - 1
         index = np.arange(size // 2 + 1 if last else size, dtype="int32")
         half = size // 2
         signed = index if last else np.mod(index + half, size) - half
         frequency = ops.core.cast(signed, "float32") / floats[j]
-        shape = [1] * len(sizes)
+        shape = [1] * len(grid)
         shape[j] = -1
         term = np.reshape(frequency * frequency, shape)
         squared = term if squared is None else squared + term
@@ -98,23 +121,25 @@ def _inverse_real(real, imag, sizes):
     return torch.fft.irfftn(spectrum, s=tuple(sizes), dim=axes)
 
 
-def _coefficient_uniforms(count, sizes, seed):
+def _coefficient_uniforms(count, grid, seed):
     """The uniform draws `[2, count, *half]` the coefficients of `count`
-    half spectra are made of (`half`: `sizes` with the last halved)."""
-    last = sizes[-1] // 2 + 1
-    return backend.uniform([2, count, *sizes[:-1], last], seed)
+    half spectra are made of (`half`: `grid` with the last halved)."""
+    last = grid[-1] // 2 + 1
+    return backend.uniform([2, count, *grid[:-1], last], seed)
 
 
-def _fields(uniforms, sizes, decay_power):
-    """The fields of `_coefficient_uniforms`: Box-Muller makes each pair of
-    uniforms one complex standard Gaussian coefficient."""
+def _fields(uniforms, sizes, decay_power, grid=None):
+    """The fields of `_coefficient_uniforms` on `grid` (default `sizes`;
+    see `frequency_scale`): Box-Muller makes each pair of uniforms one
+    complex standard Gaussian coefficient."""
     np = backend.ops().numpy
+    grid = sizes if grid is None else grid
     if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
-        return np.zeros([0, *sizes], "float32")
+        return np.zeros([0, *grid], "float32")
     radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
-    radius = radius * frequency_scale(sizes, decay_power)[None]
+    radius = radius * frequency_scale(sizes, decay_power, grid)[None]
     angle = (2.0 * math.pi) * uniforms[1]
-    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), sizes)
+    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), grid)
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
@@ -134,6 +159,249 @@ def low_frequency_fields(count, sizes, decay_power, seed):
     """
     uniforms = _coefficient_uniforms(count, sizes, seed)
     return _fields(uniforms, sizes, decay_power)
+
+
+#: The low band's tolerance: the root-mean-square of the coefficients it
+#: leaves out, relative to the whole field's (see `band`).
+BAND_TOLERANCE = 1e-3
+
+
+@functools.lru_cache(maxsize=64)
+def band(sizes, decay_power, tolerance=BAND_TOLERANCE):
+    """The grid of FMix's low band for fields of `sizes`, or `None`.
+
+    The coefficients fall as 1 / f ** decay_power, so a field is almost
+    all low frequencies: the band keeps those of index at most `K` along
+    each axis (an odd grid of `2 K + 1`; an axis of at most that size is
+    kept whole), `K` the smallest whose left-out coefficients hold at
+    most `tolerance` of the field's root-mean-square.
+
+    Args:
+        sizes: a tuple of ints, the sizes of each field.
+        decay_power: the decay, a float above 0.
+        tolerance: the bound on the part left out. Defaults to
+            `BAND_TOLERANCE`.
+
+    Returns:
+        A tuple of ints, the grid, if it has at most a quarter of the
+        coefficients of the whole spectrum; `None` otherwise (the field is
+        then made whole: small images, slow decays).
+    """
+    import numpy
+
+    axes = [numpy.fft.fftfreq(n, 1.0 / n) for n in sizes[:-1]]
+    axes.append(numpy.arange(sizes[-1] // 2 + 1, dtype="float64"))
+    index = numpy.meshgrid(*axes, indexing="ij")
+    frequency = numpy.sqrt(
+        sum((k / n) ** 2 for k, n in zip(index, sizes, strict=True))
+    )
+    scale = numpy.maximum(frequency, 1.0 / max(sizes)) ** -decay_power
+    energy = (scale**2 * numpy.where(index[-1] > 0, 2.0, 1.0)).ravel()
+    chebyshev = numpy.max(numpy.abs(index), axis=0).astype("int64").ravel()
+    left_out = numpy.bincount(chebyshev, energy)[::-1].cumsum()[::-1]
+    within = numpy.sqrt(numpy.append(left_out[1:], 0.0) / left_out[0])
+    top = int(numpy.argmax(within <= tolerance))
+    grid = tuple(min(2 * top + 1, n) for n in sizes)
+    if 4 * math.prod(grid[:-1]) * (grid[-1] // 2 + 1) > math.prod(
+        sizes[:-1]
+    ) * (sizes[-1] // 2 + 1):
+        return None
+    return grid
+
+
+@functools.lru_cache(maxsize=64)
+def _interpolation(size, grid):
+    """float32 `[size, grid]`: a band-limited periodic field at `size`
+    positions from its values at `grid` (odd) positions evenly spaced
+    (trigonometric interpolation, exact: the inverse FFT of the band's
+    coefficients zero-padded to `size`, as a matrix)."""
+    import numpy
+
+    offset = numpy.arange(size)[:, None] / size - numpy.arange(grid) / grid
+    waves = numpy.arange(1, (grid - 1) // 2 + 1)[:, None, None]
+    kernel = 1.0 + 2.0 * numpy.cos(2.0 * math.pi * waves * offset).sum(0)
+    return (kernel / grid).astype("float32")
+
+
+def _upsample(fields, sizes):
+    """Fields of a band (`band`) at full `sizes`, from their values
+    `[count, *grid]` at the grid's points: one matrix product along each
+    axis the band shortened."""
+    ops = backend.ops()
+    letters = "abc"[: len(sizes)]
+    for j, size in enumerate(sizes):
+        grid = fields.shape[1 + j]
+        if grid == size:
+            continue
+        matrix = ops.core.convert_to_tensor(_interpolation(size, grid))
+        out = letters.replace(letters[j], "z")
+        fields = ops.numpy.einsum(
+            f"z{letters[j]},n{letters}->n{out}", matrix, fields
+        )
+    return fields
+
+
+#: The fewest values of a band's grid its bracket is taken on; on a
+#: smaller grid, the threshold is the whole field's radix select.
+MIN_GRID = 1024
+
+#: The bracket around the threshold: the grid's values this many ranks
+#: either side of the threshold's rank on the grid (`_bracket`), and the
+#: number of equal bins it is cut into (`_bracket_threshold`).
+_BRACKET_RANKS = 14
+_BRACKET_BINS = 4096
+#: The most rounds of `_bracket_threshold` before the radix select.
+_MAX_ROUNDS = 8
+
+
+def _bracket(coarse, count, total):
+    """`(low, scale)` `[count, 1]`: each field's bracket from its values
+    `[count, m]` at the grid, the grid's values `_BRACKET_RANKS` ranks
+    either side of the rank of its `count`-th largest of `total` (widened
+    past the grid's extremes at the ends), `scale` the bins per unit."""
+    np = backend.ops().numpy
+    cast = backend.ops().core.cast
+    size = coarse.shape[1]
+    ordered = np.flip(np.sort(coarse, axis=1), axis=1)
+    rank = cast(np.round(cast(count, "float32") * (size / total)), "int32")
+    top = np.clip(rank - 1 - _BRACKET_RANKS, 0, size - 1)
+    bottom = np.clip(rank - 1 + _BRACKET_RANKS, 0, size - 1)
+    high = np.take_along_axis(ordered, top[:, None], axis=1)
+    low = np.take_along_axis(ordered, bottom[:, None], axis=1)
+    width = high - low
+    high = np.where(
+        (rank - 1 - _BRACKET_RANKS < 0)[:, None], high + width, high
+    )
+    low = np.where(
+        (rank - 1 + _BRACKET_RANKS >= size)[:, None], low - width, low
+    )
+    return low, _BRACKET_BINS / (high - low)
+
+
+def _bins(flat, low, scale):
+    """Each value's bin of its bracket: 1 to `_BRACKET_BINS` inside, 0
+    below, `_BRACKET_BINS + 1` above (a non-decreasing function of the
+    value, so the values of a bin and above are those above a threshold)."""
+    np = backend.ops().numpy
+    place = np.clip(np.floor((flat - low) * scale), -1.0, _BRACKET_BINS)
+    return backend.ops().core.cast(place, "int32") + 1
+
+
+def _bracket_threshold(flat, coarse, count):
+    """A threshold `[count, 1]` keeping each row's `count` largest of
+    `flat` `[count, n]` when their values are distinct and near the grid's
+    (`coarse`): the bin holding the `count`-th largest (one histogram of
+    the bracket), then the largest values of that bin, one pass each (a
+    row whose rank in its bin is above `_MAX_ROUNDS`, or whose bin is
+    outside the bracket, gets `nan`: `_exact_top` checks the count)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    rows, total = ops.core.shape(flat)
+    low, scale = _bracket(coarse, count, total)
+    bins = _bins(flat, low, scale)
+    size = _BRACKET_BINS + 2
+    offsets = np.arange(rows, dtype="int32")[:, None] * size
+    histogram = _bincount(np.reshape(bins + offsets, [-1]), rows * size)
+    from_top = np.cumsum(np.flip(np.reshape(histogram, [rows, size]), 1), 1)
+    below = np.sum(cast(from_top < count[:, None], "int32"), axis=1)
+    above = np.take_along_axis(
+        from_top, np.maximum(below - 1, 0)[:, None], axis=1
+    )[:, 0]
+    chosen = (size - 1 - below)[:, None]
+    rank = count - np.where(below > 0, above, 0)
+    inside = np.logical_and(chosen[:, 0] > 0, chosen[:, 0] < size - 1)
+    feasible = np.logical_and(inside, rank <= _MAX_ROUNDS)
+    rank = np.where(feasible, rank, 0)[:, None]
+    candidates = np.where(np.equal(bins, chosen), flat, -math.inf)
+
+    def body(step, threshold):
+        below_it = np.where(candidates < threshold, candidates, -math.inf)
+        largest = np.max(below_it, axis=1)
+        return step + 1, np.where(step < rank, largest[:, None], threshold)
+
+    start = np.full([rows, 1], math.inf, dtype="float32")
+    _, threshold = ops.core.while_loop(
+        lambda step, _: step < np.max(rank), body, (np.array(0), start)
+    )
+    return np.where(feasible[:, None], threshold, math.nan)
+
+
+def _exact_top(flat, coarse, lam):
+    """`(own, number)` as `_top_positions` (each row's `round(lam * n)`
+    largest values, exactly), through `_bracket_threshold`: its count
+    checked, and the whole radix select where any row's count is not the
+    one asked for (values tied, or far from the grid's)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    total = ops.core.shape(flat)[1]
+    count = cast(np.round(lam * float(total)), "int32")
+    threshold = _bracket_threshold(flat, coarse, count)
+    threshold = np.where((count <= 0)[:, None], math.inf, threshold)
+    threshold = np.where((count >= total)[:, None], -math.inf, threshold)
+    own = flat >= threshold
+    number = np.sum(cast(own, "int32"), axis=1)
+    return ops.core.cond(
+        np.all(np.equal(number, count)),
+        lambda: (own, number),
+        lambda: _top_positions(flat, lam),
+    )
+
+
+def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
+    """`(own, number)` as `_top_positions` for fields made on a band
+    (`band`) and upsampled: exactly the top `round(lam * n)` positions of
+    the full-size field, found from a bracket of the grid's values
+    (`_exact_top`; the whole field's radix select on a grid of under
+    `MIN_GRID` values). Only the select runs under XLA with `fused`
+    (XLA's FFT and matrix products are slower on CPU than TensorFlow's)."""
+    ops = backend.ops()
+    np = ops.numpy
+    # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
+    scale = math.prod(grid) / math.prod(sizes)
+    coarse = _fields(uniforms, sizes, decay_power, grid) * scale
+    fields = _upsample(coarse, sizes)
+    flat = np.reshape(fields, [-1, math.prod(sizes)])
+    if math.prod(grid) < MIN_GRID:
+        positions = blending.xla_compiled(_top_positions) if fused else None
+        own, number = (positions or _top_positions)(flat, lam)
+    else:
+        exact = blending.xla_compiled(_exact_top) if fused else None
+        coarse = np.reshape(coarse, [-1, math.prod(grid)])
+        own, number = (exact or _exact_top)(flat, coarse, lam)
+    return np.reshape(own, ops.core.shape(fields)), number
+
+
+def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
+    """FMix's masks: one per lam, of `sizes`.
+
+    Args:
+        lam: float32 `[count]`, the fraction of each mask to keep.
+        sizes: the sizes of each mask (ints or scalar tensors).
+        decay_power: the decay, a float above 0.
+        seed: a seed, as `keras_mixup.backend.uniform` takes it.
+        fused: whether to find the thresholds as XLA computations
+            (TensorFlow; the same result). Defaults to `False`.
+
+    Returns:
+        `(own, kept)` as `top_mask`: where static sizes have a `band`, the
+        field is made on it and upsampled exactly; on a grid of at least
+        `MIN_GRID` values the threshold is found on the grid (the kept
+        fraction then follows lam closely, not exactly, and is exact: the
+        positions counted); otherwise the top `round(lam * n)` positions.
+    """
+    count = backend.ops().core.shape(lam)[0]
+    static = all(isinstance(size, int) for size in sizes)
+    grid = band(tuple(sizes), float(decay_power)) if static else None
+    if grid is None:
+        fields = low_frequency_fields(count, sizes, decay_power, seed)
+        return top_mask(fields, lam, fused=fused)
+    uniforms = _coefficient_uniforms(count, grid, seed)
+    own, number = _band_mask(
+        uniforms, lam, tuple(sizes), decay_power, grid, fused
+    )
+    ops = backend.ops()
+    kept = ops.core.cast(number, "float32") / float(math.prod(sizes))
+    return own, kept
 
 
 #: The radix select's digits, most significant first (32 bits in all).
@@ -220,7 +488,26 @@ def _top_positions(flat, lam):
     count = ops.core.cast(np.round(lam * total), "int32")
     threshold = _radix_threshold(flat, count)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
-    return own, np.sum(ops.core.cast(own, "int32"), axis=1)
+    number = np.sum(ops.core.cast(own, "int32"), axis=1)
+    return ops.core.cond(
+        np.all(np.equal(number, count)),
+        lambda: (own, number),
+        lambda: _first_ties(flat, threshold, count),
+    )
+
+
+def _first_ties(flat, threshold, count):
+    """`(own, number)`: the values above each row's `threshold` `[count,
+    1]` (its `count`-th largest value) and, of those equal to it, the
+    first in position order, as many as make `count`."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    greater = flat > threshold
+    equal = np.equal(flat, threshold)
+    need = count - np.sum(cast(greater, "int32"), axis=1)
+    ties = np.cumsum(cast(equal, "int32"), axis=1)
+    own = np.logical_or(greater, np.logical_and(equal, ties <= need[:, None]))
+    return own, np.sum(cast(own, "int32"), axis=1)
 
 
 def top_mask(fields, lam, *, fused=False):
@@ -234,8 +521,9 @@ def top_mask(fields, lam, *, fused=False):
 
     Returns:
         `(own, kept)`: bool `[count, *sizes]`, whether a position is among
-        the largest (every position tying the k-th largest value is), and
-        float32 `[count]`, the exact fraction of positions kept.
+        the largest (of values tying the k-th largest, the first in
+        position order), and float32 `[count]`, the fraction of positions
+        kept: exactly `round(lam * n) / n`.
     """
     ops = backend.ops()
     shape = ops.core.shape(fields)
@@ -281,13 +569,11 @@ class FMix(base.Variant):
     def draw(self, context):
         np = backend.ops().numpy
         lam = np.reshape(context.lam(self.alpha), [-1])
-        count = context.batch_size if context.per_example else 1
         sizes = tuple(context.image_sizes())
         decay = self.config["fmix_decay_power"]
-        fields = low_frequency_fields(count, sizes, decay, context.seed(0))
         static = all(isinstance(size, int) for size in sizes)
         fused = static and blending.use_fused(self.config["fused"])
-        own, kept = top_mask(fields, lam, fused=fused)
+        own, kept = fmix_mask(lam, sizes, decay, context.seed(0), fused=fused)
         return base.Draw(np.reshape(kept, context.shape), None, {"own": own})
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
