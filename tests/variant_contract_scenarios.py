@@ -55,17 +55,28 @@ def mix_layer(variant, x, y, *, seed=1, **extra):
 
 
 def mix_data(variant, x, y, *, seed=1, **extra):
+    (out,) = mix_data_batches(variant, [(x, y)], seed=seed, **extra)
+    return out
+
+
+def mix_data_batches(variant, batches, *, seed=1, **extra):
+    """`[(images, labels)]`: each `(x, y)` of `batches` (one example shape,
+    any batch sizes, 0 included) mixed in turn by one `Mixup` in one
+    `tf.data` pipeline, which traces the mixer once for all of them (the
+    batch size unknown to the trace, as after `Dataset.batch`)."""
     import tensorflow as tf
 
     mixer = keras_mixup.Mixup(
         variant=variant, alpha=1.0, num_classes=max(B, 1), seed=seed, **extra
     )
-    if not len(x):  # a dataset cannot batch 0 examples: call it eagerly
-        images, labels = mixer(tf.constant(x), tf.constant(y))
-        return images.numpy(), labels.numpy()
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))
-    images, labels = next(iter(ds.map(mixer)))
-    return images.numpy(), labels.numpy()
+    spec = (
+        tf.TensorSpec((None, *batches[0][0].shape[1:]), batches[0][0].dtype),
+        tf.TensorSpec((None,), batches[0][1].dtype),
+    )
+    ds = tf.data.Dataset.from_generator(
+        lambda: iter(batches), output_signature=spec
+    )
+    return [(x.numpy(), y.numpy()) for x, y in ds.map(mixer)]
 
 
 def check_sources(images, labels):
@@ -92,10 +103,25 @@ def mixed_by_layer(variant):
     return _MIXED[key]
 
 
+#: `mixed_by_data`'s outputs, by variant.
+_DATA = {}
+
+
+def mixed_by_data(variant):
+    """The index batch, one example of it and none, mixed in turn by one
+    `Mixup` of seed 1 in one `tf.data` pipeline (one trace of the mixer
+    for the three): read by the checks of its values and of its sizes."""
+    key = json.dumps(variant, sort_keys=True)
+    if key not in _DATA:
+        x, y = index_batch(), np.arange(B)
+        batches = [(x, y), (x[:1], y[:1]), (x[:0], y[:0])]
+        _DATA[key] = mix_data_batches(variant, batches)
+    return _DATA[key]
+
+
 def contract_values(variant):
-    x, y = index_batch(), np.arange(B)
     check_sources(*mixed_by_layer(variant))
-    check_sources(*mix_data(variant, x, y))
+    check_sources(*mixed_by_data(variant)[0])
 
 
 def contract_partners(variant):
@@ -109,15 +135,16 @@ def contract_partners(variant):
 def contract_self_and_sizes(variant):
     # One example is its own partner; an empty batch stays empty; a batch
     # that is not mixed (prob 0) comes back exactly.
-    for mix in (mix_layer, mix_data):
-        x = index_batch(1)
-        images, labels = mix(variant, x, np.zeros(1, "int64"))
-        np.testing.assert_array_equal(images, x)
+    x, y = index_batch(), np.arange(B)
+    by_layer = [mix_layer(variant, x[:n], y[:n]) for n in (1, 0)]
+    by_data = mixed_by_data(variant)[1:]
+    for (images, labels), (empty, empty_labels) in (by_layer, by_data):
+        np.testing.assert_array_equal(images, x[:1])
         np.testing.assert_array_equal(labels, np.eye(B)[:1])
-        images, labels = mix(variant, index_batch(0), np.zeros(0, "int64"))
-        assert images.shape == (0, H, W, 1) and labels.shape == (0, B)
-        x = index_batch()
-        images, _ = mix(variant, x, np.arange(B), prob=0.0)
+        assert empty.shape == (0, H, W, B), empty.shape
+        assert empty_labels.shape == (0, B), empty_labels.shape
+    for mix in (mix_layer, mix_data):
+        images, _ = mix(variant, x, y, prob=0.0)
         np.testing.assert_array_equal(images, x)
 
 
