@@ -2,6 +2,7 @@
 at hidden layers (Manifold Mixup)."""
 
 import contextlib
+import contextvars
 import copy
 import warnings
 
@@ -149,12 +150,18 @@ def _check_at_input(mixing, mix_at):
         )
 
 
-def _refuse_layer_options(layers, mixing, *, loading=False):
+#: Set while `MixupModel.from_config` builds a model: files saved before
+#: `_refuse_layer_options` existed load, warning.
+_LOADING = contextvars.ContextVar("loading", default=False)
+
+
+def _refuse_layer_options(layers, mixing):
     """Refuses what a MixupModel would silently ignore: an option of one of
-    its MixupLayers set to neither the layer's default nor the model's
-    value (the model mixes at the layers `mix_at` picks with its own
-    options and passes the others through). A model being loaded from a
-    file saved before this check only warns.
+    its MixupLayers that the model takes, set to neither the layer's
+    default nor the model's value (the model mixes at the layers `mix_at`
+    picks with its own options and passes the others through; a layer's
+    `seed` only seeds its own use outside the model). A model being loaded
+    from a file saved before this check only warns.
 
     Raises:
         ValueError: naming the layer, the option and both values.
@@ -162,6 +169,8 @@ def _refuse_layer_options(layers, mixing, *, loading=False):
     for layer in layers:
         own = layer.engine.options
         for name in layer.engine.settings.saved_names:
+            if name == "seed" or name not in MODEL_OPTIONS:
+                continue
             default = options.OPTIONS[name].default
             if own[name] == default or own[name] == mixing.options[name]:
                 continue
@@ -173,7 +182,7 @@ def _refuse_layer_options(layers, mixing, *, loading=False):
                 f"{name} on the MixupModel, and leave the layer's at its "
                 f"default ({default!r})."
             )
-            if not loading:
+            if not _LOADING.get():
                 raise ValueError(message)
             warnings.warn(message, stacklevel=3)
 
@@ -326,7 +335,6 @@ class MixupModel(HoldsEngine, keras.Model):
         seed=None,
         **kwargs,
     ):
-        loading = kwargs.pop("_loading", False)
         if not isinstance(model, keras.Model):
             raise ValueError(
                 "`model` must be a keras.Model (Sequential, functional or "
@@ -338,11 +346,10 @@ class MixupModel(HoldsEngine, keras.Model):
         named = {"alpha": alpha, "num_classes": num_classes, "seed": seed}
         self.hold_engine("MixupModel", MODEL_OPTIONS, named, kwargs)
         _check_at_input(self.engine, mix_at)
-        mixup_layers = find_mixup_layers(model)
-        _refuse_layer_options(mixup_layers, self.engine, loading=loading)
+        _refuse_layer_options(find_mixup_layers(model), self.engine)
         self.model = model
         self.mix_at = mix_at if isinstance(mix_at, str) else list(mix_at)
-        self._mix_points = _MixPoints(points, mixup_layers)
+        self._mix_points = _MixPoints(points, find_mixup_layers(model))
         self._regmixup = RegMixup(self.engine.options["clean_loss_weight"])
         self._loss_mixing = LossMixing(self.engine.options["mix_loss"])
 
@@ -550,15 +557,23 @@ class MixupModel(HoldsEngine, keras.Model):
 
     @classmethod
     def from_config(cls, config, custom_objects=None):
-        # Keras' deserialization consumes the nested dicts: work on a copy.
-        config = copy.deepcopy(config)
-        config["model"] = keras.saving.deserialize_keras_object(
-            config["model"], custom_objects=custom_objects
-        )
+        return _from_config(cls, config, custom_objects)
+
+
+def _from_config(cls, config, custom_objects):
+    """`MixupModel.from_config`."""
+    # Keras' deserialization consumes the nested dicts: work on a copy.
+    config = copy.deepcopy(config)
+    config["model"] = keras.saving.deserialize_keras_object(
+        config["model"], custom_objects=custom_objects
+    )
+    token = _LOADING.set(True)
+    try:
         return cls(
-            **Settings.options_from_config(config, accepted=MODEL_OPTIONS),
-            _loading=True,
+            **Settings.options_from_config(config, accepted=MODEL_OPTIONS)
         )
+    finally:
+        _LOADING.reset(token)
 
 
 @contextlib.contextmanager

@@ -289,8 +289,8 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
     backbone = keras.Sequential(
         [
             keras.Input((8, 8, 1)),
-            keras_mixup.MixupLayer(
-                cutmix_alpha=0.5,
+            keras_mixup.MixupLayer(  # the model's CutMix options, its own
+                cutmix_alpha=1.0,  # box options (a MixupModel takes none)
                 cutmix_minmax=(0.2, 0.5),
                 bounding_box_format="rel_xyxy",
                 min_box_visibility=0.2,
@@ -304,6 +304,7 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
         backbone,
         num_classes=3,
         cutmix_alpha=1.0,
+        cutmix_minmax=(0.2, 0.5),
         switch_prob=0.3,
         correct_lam=False,
         data_format="channels_last",
@@ -315,7 +316,7 @@ def test_keras_files_keep_the_cutmix_options(tmp_path):
     assert {k: loaded.get_config()[k] for k in options} == options
     assert (loaded.switch_prob, loaded.correct_lam) == (0.3, False)
     layer = loaded.model.get_layer("mix")
-    assert (layer.cutmix_alpha, layer.cutmix_minmax) == (0.5, (0.2, 0.5))
+    assert (layer.cutmix_alpha, layer.cutmix_minmax) == (1.0, (0.2, 0.5))
     assert layer.bounding_box_format == "rel_xyxy"
     assert layer.min_box_visibility == 0.2
 
