@@ -3,13 +3,13 @@
     python benchmarks/fmix_band_stats.py   # about a minute on a CPU
 
 For 2000 lam ~ U(0, 1), the masks of `fmix.fmix_mask` (the field made on
-`fmix.band`'s grid, upsampled, thresholded on the grid) and those of the
+`fmix.band`'s grid, upsampled, its exact top round(lam * n)) and those of the
 whole field (`low_frequency_fields` + `top_mask`, the top round(lam * n)):
 |kept - lam|, a KS test of kept against U(0, 1), the masks' power below a
 few frequencies (their mean removed, of those keeping 10% to 90%), and the
 fraction of pixels on a boundary. Also how far the upsampled field is from
-NumPy's `irfft2` of the same coefficients zero-padded. Figures in
-docs/guides/variants.md ("FMix").
+NumPy's `irfft2` of the same coefficients zero-padded (docs/guides/variants.md,
+"FMix", describes the construction).
 """
 
 import os
