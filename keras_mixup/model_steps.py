@@ -197,7 +197,8 @@ def raising_label_errors(model, function, *, training=True):
     if hasattr(function, "reports") or backend.keras_backend() == "torch":
         return function
     if backend.keras_backend() == "tensorflow":
-        return _tensorflow_label_errors(model, function)
+        name = "train_function" if training else "test_function"
+        return _tensorflow_label_errors(model, function, name)
     parts = STATE_PARTS
     if not training:
         parts = tuple(p for p in parts if p != "optimizer_variables")
@@ -218,21 +219,31 @@ def raising_label_errors(model, function, *, training=True):
     return checked
 
 
-def _tensorflow_label_errors(model, function):
-    """Wraps a TensorFlow train or test function: the range check's
-    `InvalidArgumentError` (a `tf.debugging.Assert`, which stops the step
-    before any update) is raised as the `ValueError` of the other
-    backends."""
+def _tensorflow_label_errors(model, function, name):
+    """Wraps a TensorFlow train or test function, `model.<name>`: the
+    range check's `InvalidArgumentError` (a `tf.debugging.Assert`, which
+    stops the step before any update) is raised as the `ValueError` of the
+    other backends. A call refused otherwise (a batch the step's checks
+    refuse while it traces) drops the function from the model, so that
+    the next `fit` or `evaluate` traces a new one: a `tf.function` whose
+    first trace failed after creating variables (Keras's metrics and
+    optimizer build) cannot be traced again ("Creating variables on a
+    non-first call"), in plain Keras too."""
     messages = _messages(model)
 
     def checked(*args):
         try:
-            return function(*args)
+            logs = function(*args)
         except tf.errors.InvalidArgumentError as error:
             refused = checks.from_tensorflow_error(error, messages)
             if refused is None:
                 raise
             raise refused from None
+        except Exception:
+            if getattr(model, name, None) is checked:
+                setattr(model, name, None)
+            raise
+        return logs
 
     checked.reports = "out-of-range class ids"
     return checked

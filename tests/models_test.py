@@ -331,6 +331,14 @@ def test_trace_time_errors():
     model.compile("adam", "categorical_crossentropy")
     with pytest.raises(ValueError, match="Integer labels.*`num_classes`"):
         model.fit(x, y, epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="Integer labels.*`num_classes`"):
+        model.fit(x, y, epochs=1, verbose=0)  # the same error, not Keras's
+    # The refused trace leaves the model usable: the next fit, with
+    # labels it takes, trains (a plain Keras model on TensorFlow cannot:
+    # "Creating variables on a non-first call to a function").
+    one_hot = keras.utils.to_categorical(y, 3)
+    model.fit(x, one_hot, batch_size=4, epochs=1, verbose=0)
+    assert int(model.optimizer.iterations) == len(x) // 4
     model = keras_mixup.MixupModel(
         NoTrainingArg(call_mixup=False), num_classes=SIZE, mix_at="latent"
     )
