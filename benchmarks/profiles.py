@@ -2,14 +2,18 @@
 op.
 
 Under `--backend torch`, `MixupLayer(alpha=0.2, num_classes=10)` on keras's
-dict element (the anchors' batch: 128 of 32x32x3, class ids) is called
-`CALLS` times under `torch.profiler`, per example and per batch, and every
-ATen op it runs is listed with its count and its own time per call (CPU, and
-the GPU's where there is one). What is not an op (Keras's layer call, the
-Python of keras_mixup) is the rest of the wall time, printed last.
+dict element (the anchors' batch: 128 of 32x32x3, class ids), mixup and
+CutMix (`variant="cutmix"`), is called `CALLS` times under `torch.profiler`,
+per example and per batch, and every ATen op it runs is listed with its
+count and its own time per call (CPU, and the GPU's where there is one).
+What is not an op (Keras's layer call, the Python of keras_mixup) is the
+rest of the wall time, printed last, with the Python function calls of one
+call (counted by `cProfile`, the same on every machine).
 """
 
+import cProfile
 import importlib
+import pstats
 import time
 
 __all__ = ["CALLS", "profile_report"]
@@ -18,10 +22,10 @@ __all__ = ["CALLS", "profile_report"]
 CALLS = 50
 
 
-def _layer_call(bench, mode, batch, size):
+def _layer_call(bench, variant, mode, batch, size):
     images, labels, _ = bench.anchors._batch_tensors(bench, batch, size)
     layer = bench.keras_mixup.MixupLayer(
-        alpha=0.2, num_classes=bench.NUM_CLASSES, mode=mode
+        alpha=0.2, num_classes=bench.NUM_CLASSES, mode=mode, variant=variant
     )
     element = {"images": images, "labels": labels}
     return lambda: layer(element)
@@ -46,9 +50,19 @@ def _top_level_ops(profile):
     return totals
 
 
-def _profile_mode(bench, mode, batch, size, calls):
+def _python_calls(call, calls):
+    """The Python function calls of one `call()` (cProfile over `calls`)."""
+    counting = cProfile.Profile()
+    counting.enable()
+    for _ in range(calls):
+        call()
+    counting.disable()
+    return pstats.Stats(counting).total_calls / calls
+
+
+def _profile_mode(bench, variant, mode, batch, size, calls):
     torch = importlib.import_module("torch")
-    call = _layer_call(bench, mode, batch, size)
+    call = _layer_call(bench, variant, mode, batch, size)
     for _ in range(calls):
         call()
     activities = [torch.profiler.ProfilerActivity.CPU]
@@ -62,12 +76,13 @@ def _profile_mode(bench, mode, batch, size, calls):
     with torch.profiler.profile(activities=activities) as profile:
         for _ in range(calls):
             call()
-    return _top_level_ops(profile), wall
+    return _top_level_ops(profile), wall, _python_calls(call, calls)
 
 
-def _format(mode, totals, wall, calls):
+def _format(name, totals, wall, calls, python):
     lines = [
-        f"MixupLayer, mode={mode!r}: {wall:.0f} us a call (unprofiled)",
+        f"{name}: {wall:.0f} us a call (unprofiled), {python:.0f} Python "
+        "function calls a call",
         f"  {'op':32s} {'calls':>6s} {'CPU us':>8s} {'GPU us':>8s}",
     ]
     ordered = sorted(totals.items(), key=lambda item: -item[1][1])
@@ -97,7 +112,11 @@ def profile_report(args, bench):
         "(count and own time per call):"
     )
     parts = [header]
-    for mode in ("elem", "batch"):
-        totals, wall = _profile_mode(bench, mode, batch, size, calls)
-        parts.append(_format(mode, totals, wall, calls))
+    for variant in ("mixup", "cutmix"):
+        for mode in ("elem", "batch"):
+            totals, wall, python = _profile_mode(
+                bench, variant, mode, batch, size, calls
+            )
+            name = f"MixupLayer, variant={variant!r}, mode={mode!r}"
+            parts.append(_format(name, totals, wall, calls, python))
     return "\n\n".join(parts)

@@ -52,7 +52,9 @@ __all__ = [
     "ops",
     "permutation",
     "rank",
+    "reshape",
     "split",
+    "standard_dtype",
     "stateless_algorithm",
     "tf",
     "tfp",
@@ -140,11 +142,42 @@ def ops():
     return found
 
 
+#: Standard dtype names by dtype object (asked several times a call:
+#: Keras's `standardize_dtype` walks its aliases each time).
+_DTYPE_NAMES = {}
+
+
+def standard_dtype(dtype):
+    """`keras.backend.standardize_dtype(dtype)`, remembered per dtype
+    object (dtypes are few; each is named once). `None` and Python types
+    (`float`) are not remembered: their name follows `floatx`."""
+    try:
+        return _DTYPE_NAMES[dtype]
+    except (KeyError, TypeError):  # TypeError: an unhashable dtype
+        pass
+    found = keras.backend.standardize_dtype(dtype)
+    if dtype is not None and not isinstance(dtype, type):  # not floatx's
+        try:
+            _DTYPE_NAMES[dtype] = found
+        except TypeError:
+            pass
+    return found
+
+
+def reshape(tensor, shape):
+    """`keras.ops.reshape` of the backend the math runs on; on PyTorch the
+    tensor's own `reshape` (Keras's converts its argument first: tens of
+    microseconds an eager call)."""
+    if name() == "torch" and ops().core.is_tensor(tensor):
+        return tensor.reshape(shape)
+    return ops().numpy.reshape(tensor, shape)
+
+
 def dtype_name(tensor):
     """The standard dtype name of a tensor or variable: `"float32"`, ...
     (a dtype Keras does not know, such as `qint8`, by its own name)."""
     try:
-        return keras.backend.standardize_dtype(tensor.dtype)
+        return standard_dtype(tensor.dtype)
     except ValueError:
         return str(getattr(tensor.dtype, "name", tensor.dtype))
 
@@ -231,7 +264,7 @@ def _torch_draw(seed, draw, shape, dtype, **kwargs):
         tuple(int(d) for d in shape),
         generator=generator,
         device=generator.device,
-        dtype=getattr(torch, keras.backend.standardize_dtype(dtype)),
+        dtype=getattr(torch, standard_dtype(dtype)),
         **kwargs,
     )
 

@@ -545,7 +545,7 @@ def blend(structure, lam, partner_index, float_dtype=None, *, fused="auto"):
     if not leaves:
         return structure
     leaves = [checks.to_tensor(t) for t in leaves]
-    float_dtype = keras.backend.standardize_dtype(
+    float_dtype = backend.standard_dtype(
         float_dtype or keras.config.dtype_policy().compute_dtype
     )
     lam = checks.to_tensor(lam)

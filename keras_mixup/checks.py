@@ -282,7 +282,7 @@ def check_lambda_dtype(dtype):
         ValueError: for anything but float32 and float64.
     """
     try:
-        name = keras.backend.standardize_dtype(dtype)
+        name = backend.standard_dtype(dtype)
     except (TypeError, ValueError) as error:
         raise ValueError(
             f"`dtype` must be one of {LAMBDA_DTYPES}; received {dtype!r}."

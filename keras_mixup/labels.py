@@ -11,6 +11,8 @@ jitted JAX function, whose values are only known when it runs (see
 so that `fit` raises). Integer segmentation masks are checked alike.
 """
 
+import functools
+
 import keras
 
 from keras_mixup import backend, checks
@@ -88,8 +90,10 @@ def outside_ids(ids, num_classes):
     return checks.first_bad(ids, outside)
 
 
+@functools.lru_cache(maxsize=64)
 def outside_message(num_classes, name="labels"):
-    """The message refusing a class id out of range, for `name`."""
+    """The message refusing a class id out of range, for `name` (made once
+    per `num_classes` and name: every check asks for it)."""
     what = "Labels" if name == "labels" else f"`{name}`"
     return (
         f"{what} must be in [0, {num_classes}) (num_classes={num_classes}); "

@@ -272,8 +272,8 @@ class MixupLayer(HoldsEngine, keras.layers.Layer):
         return x if y is None else {**x, elements.LABELS_KEY: y}
 
     def _mix_dict(self, data, training):
-        elements.split_dict(data, "MixupLayer")
-        if training is False:
+        if training is False:  # checked as a mixing call is (in mix_dict)
+            elements.split_dict(data, "MixupLayer")
             return dict(data)
         return elements.mix_dict(
             self.engine, data, "MixupLayer", prepare=self._to_compute_dtype

@@ -95,7 +95,8 @@ def split_inputs(
         ValueError: as `cut_axes`; if no leaf is cut; if the cut leaves
             differ in their sizes along the cut axes.
     """
-    leaves = keras.tree.flatten(structure)
+    lone = backend.ops().core.is_tensor(structure)  # no walk of a tensor
+    leaves = [structure] if lone else keras.tree.flatten(structure)
     specs = [
         cut_axes(backend.rank(leaf), data_format, axes, f"x[{i}]", owner)
         for i, leaf in enumerate(leaves)
@@ -118,6 +119,8 @@ def split_inputs(
             next(cut) if i in chosen else next(other)
             for i in range(len(leaves))
         ]
+        if lone:
+            return merged[0]
         return keras.tree.pack_sequence_as(structure, merged)
 
     return cut_leaves, cut_specs, others, repack

@@ -3,6 +3,7 @@ table, and its train section runs on every backend (each in its own
 process) and writes `--json`. Timings are not checked."""
 
 import importlib.util
+import re
 import sys
 
 import pytest
@@ -214,10 +215,19 @@ def test_quick_anchor_rows_run_or_say_the_anchor_is_missing(
 def test_quick_torch_profile_lists_the_ops_of_a_call(quick_runs):
     out, _ = quick_runs["torch"]
     assert "Profile: the PyTorch ops of one MixupLayer call" in out
-    for mode in ("'elem'", "'batch'"):
-        assert f"MixupLayer, mode={mode}:" in out
+    for variant in ("'mixup'", "'cutmix'"):
+        for mode in ("'elem'", "'batch'"):
+            heading = f"MixupLayer, variant={variant}, mode={mode}: "
+            assert heading in out
+            line = out.split(heading)[1].split("\n")[0]
+            assert re.fullmatch(
+                r"\d+ us a call \(unprofiled\), \d+ Python function calls "
+                "a call",
+                line,
+            ), line
     for op in ("aten::lerp", "aten::index_select", "aten::_sample_dirichlet"):
         assert op in out
+    assert "aten::clone" in out  # CutMix's one copy of the batch
     assert "aten::eq " not in out  # no equality test over the batch
 
 

@@ -102,17 +102,16 @@ class CutMix(base.Variant):
     )
 
     def draw(self, context):
-        np = backend.ops().numpy
         lam = context.lam(self.alpha)
         minmax = self.config["cutmix_minmax"]
         lows, highs, kept, slices = spatial.draw_boxes(
             context.image_sizes(),
-            np.reshape(lam, [-1]),
+            backend.reshape(lam, [-1]),
             context.seed(0),
             minmax=minmax,
         )
         if self.config["correct_lam"] or minmax:
-            lam = np.reshape(kept, context.shape)
+            lam = backend.reshape(kept, context.shape)
         params = {"lows": lows, "highs": highs}
         if slices is not None:
             params["slices"] = slices  # PyTorch's one box, on the host
