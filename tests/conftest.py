@@ -12,7 +12,8 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `index_images` and `decode_cuts`: images filled with their own index,
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
-- `run_scenario`: runs a scenario script under one Keras backend;
+- `run_scenario`: runs a scenario script under one Keras backend (with
+  its `THREADS`: one intra-op thread for PyTorch);
 - `background_run`: declares a test module's scenario subprocess, which
   starts in the background when the session starts
   (see `Background`);
