@@ -2,17 +2,17 @@
 background processes started with the session (`conftest.background_run`)
 so that they overlap the tests of the main process:
 
-- `"benchmarks:tensorflow"`: one TensorFlow process runs the data and
-  pairing sections, the train section and the family section (TensorFlow
-  imported once for the three), for benchmarks_test and
-  benchmarks_family_test;
+- TensorFlow's: the data and pairing sections, the train section and the
+  family section, for benchmarks_test and benchmarks_family_test, run in
+  the TensorFlow process of the examples' group `"examples:paper"`
+  (`example_runs.GROUPS`: TensorFlow imported once for them all);
 - `"benchmarks:jax+torch"`: the train and anchors sections on JAX, then on
   PyTorch, each in its own process with `--backend` naming it and
   `KERAS_BACKEND` another (the flag decides).
 
-`python tests/benchmark_runs.py FOLDER` runs TensorFlow's three in this
-process, each writing `FOLDER/NAME.out` (what it printed) and
-`FOLDER/NAME.json` (`--json`).
+`python tests/benchmark_runs.py FOLDER` (`run_tensorflow`) runs
+TensorFlow's three in this process, each writing `FOLDER/NAME.out` (what
+it printed) and `FOLDER/NAME.json` (`--json`).
 """
 
 import contextlib
@@ -60,17 +60,6 @@ def _run(command, env, out):
     assert done.returncode == 0, done.stderr[-3000:]
 
 
-def _tensorflow(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("throughput_tensorflow")
-    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(TESTS.parent), *filter(None, [env.get("PYTHONPATH")])]
-    )
-    command = [sys.executable, __file__, str(folder)]
-    _run(command, env, folder / "runner.out")
-    return {name: _read(folder, name) for name in TENSORFLOW_RUNS}
-
-
 def _jax_and_torch(tmp_path_factory):
     folder = tmp_path_factory.mktemp("throughput_jax_torch")
     for backend in ("jax", "torch"):
@@ -91,14 +80,9 @@ def _modules(*names):
 def tensorflow_runs():
     """The module-scoped fixture of TensorFlow's runs: `{name: (printed
     text, JSON record)}` (names of `TENSORFLOW_RUNS`)."""
-    from conftest import background_run
+    from example_runs import quick_fixture
 
-    return background_run(
-        "benchmarks:tensorflow",
-        _tensorflow,
-        cost=60,
-        modules=_modules("benchmarks_test", "benchmarks_family_test"),
-    )
+    return quick_fixture("examples:paper", "benchmarks_tensorflow")
 
 
 def jax_and_torch_runs():
@@ -114,7 +98,9 @@ def jax_and_torch_runs():
     )
 
 
-def _main(folder):
+def run_tensorflow(folder):
+    """Runs `TENSORFLOW_RUNS` in this process, each writing into `folder`;
+    returns `{name: (printed text, JSON record)}`."""
     folder = pathlib.Path(folder)
     throughput = load_throughput()
     for name, argv in TENSORFLOW_RUNS.items():
@@ -122,7 +108,8 @@ def _main(folder):
         with open(folder / f"{name}.out", "w") as out:
             with contextlib.redirect_stdout(out):
                 throughput.main(argv)
+    return {name: _read(folder, name) for name in TENSORFLOW_RUNS}
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:])
+    run_tensorflow(*sys.argv[1:])

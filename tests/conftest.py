@@ -12,7 +12,8 @@ one copy of each, imported by the tests as `from conftest import ...`:
 - `index_images` and `decode_cuts`: images filled with their own index,
   and what a CutMix did to them (partners, boxes, kept fractions);
 - `finish_processes`: waits for subprocesses, kills them all on a failure;
-- `run_scenario`: runs a scenario script under one Keras backend;
+- `run_scenario`: runs a scenario script under one Keras backend (with
+  its `THREADS`: one intra-op thread for PyTorch);
 - `background_run`: declares a test module's scenario subprocess, which
   starts in the background when the session starts
   (see `Background`);
@@ -345,16 +346,30 @@ def finish_processes(processes, timeout):
 BACKENDS = ("tensorflow", "jax", "torch")
 
 
+#: The thread settings of the scenario processes, by backend, unless the
+#: environment sets them: PyTorch's intra-op pool of one thread (two
+#: processes share the 2 cores; its workers' spin-waits cost CPU: the
+#: PyTorch in_model run took 23.3 s of CPU against 28.4 s, and no more
+#: wall time, beside another run). One intra-op thread for TensorFlow,
+#: XLA and JAX (`TF_NUM_INTRAOP_THREADS=1`, `--xla_cpu_multi_thread_eigen
+#: =false intra_op_parallelism_threads=1`) saved nothing and cost wall
+#: time: the TF contract 114.6 s of CPU against 113.7 s, JAX's scenarios
+#: 209 s against 198 s (session 6, load 3-5; docs/guides/performance.md).
+THREADS = {"torch": {"OMP_NUM_THREADS": "1"}}
+
+
 def run_scenario(backend, script, name, *args, timeout=600, env=None):
     """Runs `python script name *args` with `KERAS_BACKEND=backend` (Keras
-    picks its backend once, at import) and the variables of `env` set, and
-    returns the JSON object the scenario prints last."""
-    env = dict(
-        os.environ,
-        KERAS_BACKEND=backend,
-        TF_CPP_MIN_LOG_LEVEL="3",
+    picks its backend once, at import), the backend's `THREADS` and the
+    variables of `env` set, and returns the JSON object the scenario
+    prints last."""
+    env = {
+        **THREADS.get(backend, {}),
+        **os.environ,
+        "KERAS_BACKEND": backend,
+        "TF_CPP_MIN_LOG_LEVEL": "3",
         **(env or {}),
-    )
+    }
     root = str(pathlib.Path(__file__).parent.parent)
     env["PYTHONPATH"] = os.pathsep.join(
         [root, *filter(None, [env.get("PYTHONPATH")])]

@@ -3,8 +3,9 @@ reference page, and every Python code block of the README and the site
 runs.
 
 A page's Python blocks run in order in one namespace, in a temporary
-directory, as a reader would paste them (every page in turn in one
-background process, `run_pages`). A block preceded by the line
+directory, as a reader would paste them (every page in turn, `run_pages`,
+in the background TensorFlow process of the examples' group
+`"examples:others"`, `example_runs.GROUPS`). A block preceded by the line
 `<!-- docs-test: skip: REASON -->` is not run (only for what downloads
 data, needs a cluster or trains for long); the reason is required.
 Building the site needs the `docs` extra (MkDocs, Material, mkdocstrings),
@@ -12,7 +13,6 @@ which the `test` extra installs; without it only the build is skipped.
 """
 
 import importlib.util
-import json
 import os
 import pathlib
 import re
@@ -22,7 +22,8 @@ import traceback
 
 import keras
 import pytest
-from conftest import RUNNER, background_run, run_scenario
+from conftest import background_run
+from example_runs import quick_fixture
 
 import keras_mixup
 
@@ -122,17 +123,10 @@ def run_pages(folder):
     return found
 
 
-def _run_pages_in_a_process(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pages")
-    spec = [["docs_test.py", "run_pages", [str(folder)]]]
-    return run_scenario("tensorflow", RUNNER, json.dumps(spec), timeout=1800)[
-        "run_pages"
-    ]
-
-
-#: Every page's blocks, run in one background process (see
-#: `conftest.Background`), which imports TensorFlow once for them.
-pages_run = background_run("docs:pages", _run_pages_in_a_process, cost=100)
+#: Every page's blocks, run in a background process (see
+#: `conftest.Background`) that imports TensorFlow once for them and for
+#: some of the examples' quick runs.
+pages_run = quick_fixture("examples:others", "docs_pages")
 
 
 @pytest.mark.parametrize("page", BLOCK_PAGES, ids=_page_id)

@@ -27,6 +27,7 @@ import resource
 import shutil
 import subprocess
 import sys
+import time
 import traceback
 import warnings
 
@@ -186,44 +187,74 @@ RUNS = {
     "start_up_logs": _start_up_logs,
 }
 
+
+def _docs_pages(folder):
+    """Every docs page's Python blocks (`docs_test.run_pages`)."""
+    import docs_test
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return docs_test.run_pages(folder)
+
+
+def _benchmarks(folder):
+    """TensorFlow's `--quick` runs of benchmarks/throughput.py
+    (`benchmark_runs.TENSORFLOW_RUNS`)."""
+    import benchmark_runs
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return benchmark_runs.run_tensorflow(folder)
+
+
+RUNS.update(docs_pages=_docs_pages, benchmarks_tensorflow=_benchmarks)
+
 #: The background processes, each running several quick runs (TensorFlow
-#: imported once for them): `key: (test modules, runs, cost)`, the cost
-#: the group's CPU seconds (measured at session 5's end, as each ran).
+#: imported once for them, about 14 s of CPU a process): `key: ({run:
+#: the test module that reads it}, cost)`, the cost the group's CPU
+#: seconds (measured at session 5's end, as each ran). A group runs only
+#: the runs of the selected test modules. The docs pages' blocks and
+#: TensorFlow's benchmark runs share these processes (session 6: two
+#: processes, two imports fewer).
 GROUPS = {
     "examples:images": (
-        ["examples_test"],
-        [
-            "start_up_logs",
-            "beta_distribution",
-            "cutmix_digits",
-            "uci_tabular",
-            "corrupted_labels",
-            "adversarial",
-            "cifar",
-            "imagenet",
-        ],
+        dict.fromkeys(
+            [
+                "start_up_logs",
+                "beta_distribution",
+                "cutmix_digits",
+                "uci_tabular",
+                "corrupted_labels",
+                "adversarial",
+                "cifar",
+                "imagenet",
+            ],
+            "examples_test",
+        ),
         105,
     ),
     "examples:paper": (
-        [
-            "examples_paper_test",
-            "examples_family_test",
-            "examples_spoken_words_test",
-        ],
-        ["ablation", "speech_commands", "family", "spoken_words"],
-        100,
+        {
+            "ablation": "examples_paper_test",
+            "speech_commands": "examples_paper_test",
+            "family": "examples_family_test",
+            "spoken_words": "examples_spoken_words_test",
+            "benchmarks_tensorflow": "benchmarks_test",
+        },
+        160,
     ),
     "examples:others": (
-        [
-            "examples_tokens_test",
-            "examples_variants_test",
-            "examples_gan_toy_test",
-            "quickstart_test",
-        ],
-        ["tokens", "calibration", "regression", "gan_toy", "quickstart"],
-        80,
+        {
+            "tokens": "examples_tokens_test",
+            "calibration": "examples_variants_test",
+            "regression": "examples_variants_test",
+            "gan_toy": "examples_gan_toy_test",
+            "quickstart": "quickstart_test",
+            "docs_pages": "docs_test",
+        },
+        170,
     ),
 }
+#: Runs that another test module reads too: `{run: [test modules]}`.
+ALSO = {"benchmarks_tensorflow": ["benchmarks_family_test"]}
 
 
 def _cpu_seconds():
@@ -239,15 +270,16 @@ def _cpu_seconds():
 
 def _run_group(key):
     def run(tmp_path_factory):
-        from conftest import run_scenario
+        from conftest import BACKGROUND, run_scenario
 
         folder = tmp_path_factory.mktemp(key.replace(":", "_"))
+        names = [
+            name
+            for name in GROUPS[key][0]
+            if set(map(_file, _readers(name))) & BACKGROUND.selected
+        ]
         found = run_scenario(
-            "tensorflow",
-            __file__,
-            json.dumps(GROUPS[key][1]),
-            folder,
-            timeout=1800,
+            "tensorflow", __file__, json.dumps(names), folder, timeout=1800
         )
         with open(found["pickle"], "rb") as file:
             return pickle.load(file)
@@ -261,9 +293,34 @@ def quick_results(key):
     it (`result`)."""
     from conftest import background_run
 
-    modules, _, cost = GROUPS[key]
-    files = [pathlib.Path(__file__).with_name(f"{m}.py") for m in modules]
+    runs, cost = GROUPS[key]
+    files = {_file(m) for name in runs for m in _readers(name)}
     return background_run(key, _run_group(key), cost=cost, modules=files)
+
+
+def quick_fixture(key, name):
+    """A module-scoped fixture: what quick run `name` of the background
+    group `key` returned (its error fails the tests that use it)."""
+    import pytest
+    from conftest import BACKGROUND
+
+    quick_results(key)  # declares the group's run
+
+    @pytest.fixture(scope="module")
+    def fixture(tmp_path_factory):
+        return quick_value(BACKGROUND.result(key, tmp_path_factory), name)
+
+    return fixture
+
+
+def _readers(name):
+    """The test modules that read quick run `name`."""
+    group = next(runs for runs, _ in GROUPS.values() if name in runs)
+    return [group[name], *ALSO.get(name, [])]
+
+
+def _file(module):
+    return str((pathlib.Path(__file__).parent / f"{module}.py").resolve())
 
 
 def quick_value(results, name):
@@ -277,20 +334,29 @@ def quick_value(results, name):
 def _main(names, folder):
     """Runs the quick runs `names` (JSON) in this process, the figures of
     each under `folder/NAME` (`command_line.OUTPUT_DIR`), and prints
-    `{"pickle": path}` of `{name: {"value": ...} or {"error": ...}}`."""
+    `{"pickle": path}` of `{name: {"value": ...} or {"error": ...}}`,
+    with `"_seconds"`: each run's `[wall, CPU]` seconds and the process's
+    (`"process"`, the imports included), as `scenario_runner.py` gives
+    them (the terminal summary prints them)."""
     folder = pathlib.Path(folder)
     sys.path.insert(0, str(EXAMPLES))
     import command_line
 
-    found = {}
+    found, seconds = {}, {}
     for name in json.loads(names):
         command_line.OUTPUT_DIR = str(folder / name / "output")
-        start = _cpu_seconds()
+        start, wall = _cpu_seconds(), time.perf_counter()
         try:
             found[name] = {"value": RUNS[name](folder / name)}
         except BaseException:
             found[name] = {"error": traceback.format_exc()}
         found[name]["cpu"] = _cpu_seconds() - start
+        seconds[name] = [
+            round(time.perf_counter() - wall, 1),
+            round(found[name]["cpu"], 1),
+        ]
+    seconds["process"] = [None, round(_cpu_seconds(), 1)]
+    found["_seconds"] = seconds
     path = folder / "results.pickle"
     path.write_bytes(pickle.dumps(found))
     print(json.dumps({"pickle": str(path)}))
