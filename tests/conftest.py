@@ -349,12 +349,13 @@ BACKENDS = ("tensorflow", "jax", "torch")
 #: The thread settings of the scenario processes, by backend, unless the
 #: environment sets them: PyTorch's intra-op pool of one thread (two
 #: processes share the 2 cores; its workers' spin-waits cost CPU: the
-#: PyTorch in_model run took 23.3 s of CPU against 28.4 s, and no more
+#: PyTorch in_model run took 26.5 s of CPU against 32.3 s, and no more
 #: wall time, beside another run). One intra-op thread for TensorFlow,
 #: XLA and JAX (`TF_NUM_INTRAOP_THREADS=1`, `--xla_cpu_multi_thread_eigen
 #: =false intra_op_parallelism_threads=1`) saved nothing and cost wall
 #: time: the TF contract 114.6 s of CPU against 113.7 s, JAX's scenarios
-#: 209 s against 198 s (session 6, load 3-5; docs/guides/performance.md).
+#: 209 s against 198 s (session 6, one pair each at load 3-7; the table
+#: in docs/guides/performance.md, "The test suite's background processes").
 THREADS = {"torch": {"OMP_NUM_THREADS": "1"}}
 
 
