@@ -48,6 +48,8 @@ __all__ = [
     "keras_backend",
     "name",
     "normal",
+    "not_converted",
+    "not_converted_methods",
     "on_tensorflow",
     "ops",
     "permutation",
@@ -91,6 +93,49 @@ def using_tensorflow():
         yield
     finally:
         _FORCED.reset(token)
+
+
+#: TensorFlow's mark of an entity AutoGraph calls as it is (what
+#: `tf.autograph.experimental.do_not_convert` sets on its wrapper).
+_NOT_CONVERTED = "autograph_info__"
+
+
+def not_converted(function):
+    """Marks `function` so that TensorFlow's AutoGraph never converts it.
+
+    A `tf.function` with AutoGraph on (the default: a user's, Keras's
+    TensorFlow trainer, `Dataset.map`) converts every function its code
+    calls: it parses the source, rewrites Python control flow into
+    TensorFlow's and recompiles, which took most of the tracing of the
+    package's code (the guide "Performance" gives the figures). The
+    package is written with explicit control flow, as it runs on JAX and
+    PyTorch too, so it needs no conversion: AutoGraph calls a marked
+    function as it is, and the calls below it are plain Python calls. The
+    mark is the attribute `tf.autograph.experimental.do_not_convert` sets
+    on its wrapper, so marking imports no TensorFlow.
+
+    Args:
+        function: a function, or a class (whose instances, when called,
+            are then not converted either).
+
+    Returns:
+        `function` itself, marked.
+    """
+    setattr(function, _NOT_CONVERTED, frozenset())
+    return function
+
+
+def not_converted_methods(*names):
+    """A class decorator marking the named methods with `not_converted`
+    (the functions of the class's own `__dict__`; a name it lacks is an
+    error)."""
+
+    def mark(cls):
+        for method in names:
+            not_converted(cls.__dict__[method])
+        return cls
+
+    return mark
 
 
 def on_tensorflow(function):

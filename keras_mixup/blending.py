@@ -55,7 +55,9 @@ def xla_available():
     if _xla_available is None:
         try:
             with tf.init_scope():
-                probe = tf.function(lambda v: v + 1, jit_compile=True)
+                probe = tf.function(
+                    lambda v: v + 1, jit_compile=True, autograph=False
+                )
                 probe(tf.constant(1.0))
             _xla_available = True
         except (tf.errors.OpError, RuntimeError, ValueError):

@@ -37,6 +37,8 @@ _ONLY_X = object()
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
+@backend.not_converted_methods("draw", "mix")
+@backend.not_converted  # its instances, the map functions
 class Mixup(HoldsEngine):
     """Mixes batches in a `tf.data` pipeline (mixup, Zhang et al. 2018).
 
@@ -179,13 +181,6 @@ class Mixup(HoldsEngine):
             partner_y=partner_y,
             partner_weight=partner_sample_weight,
         )
-
-    #: TensorFlow's mark of a function AutoGraph leaves alone (what
-    #: `tf.autograph.experimental.do_not_convert` sets): the mixing is
-    #: written with explicit control flow, so `Dataset.map` traces it as it
-    #: is, without converting the package's code first (which took most of
-    #: a map's tracing: 12.9 s CPU against 1.7 s for the first `Mixup`).
-    autograph_info__ = frozenset()
 
     def __new__(cls, *args, **kwargs):
         checks.check_constructed(cls.__name__, args)

@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 
+@backend.not_converted
 def sample_lambda(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """Draws mixing coefficients lam ~ Beta(alpha, alpha).
 
@@ -195,6 +196,7 @@ def _seed_generator(seed):
     return keras.random.SeedGenerator(seed % 2**31)
 
 
+@backend.not_converted
 def sample_lambda_tf(shape, alpha, seed, *, inputs_only=False, dtype="float32"):
     """Draws lam ~ Beta(alpha, alpha) with TensorFlow, whatever the Keras
     backend: the draw of `tf.data` pipelines and of the TensorFlow backend.

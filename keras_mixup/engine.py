@@ -30,6 +30,9 @@ from keras_mixup.state import MixingState, SeedSource
 __all__ = ["MixingEngine", "apply_rest", "float_weights"]
 
 
+@backend.not_converted_methods(
+    "draw_lambda", "draw", "apply", "apply_padded", "apply_boxes", "mix"
+)
 class MixingEngine:
     """Draws and applies the mixing of batches, from one set of options.
 

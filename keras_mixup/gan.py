@@ -48,6 +48,9 @@ def _bce(targets, logits):
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
+@backend.not_converted_methods(
+    "draw_lambda", "discriminator_batch", "train_step", "test_step"
+)
 class MixupGAN(HoldsEngine, keras.Model):
     """A GAN whose discriminator is trained with mixup (Zhang et al. 2018).
 

@@ -284,6 +284,7 @@ class _MixPoints:
 
 
 @keras.saving.register_keras_serializable(package="keras_mixup")
+@backend.not_converted_methods("mix", "train_step", "test_step")
 class MixupModel(HoldsEngine, keras.Model):
     """Wraps a model so that its training step mixes (mixup, Manifold Mixup).
 
