@@ -103,16 +103,16 @@ _NOT_CONVERTED = "autograph_info__"
 def not_converted(function):
     """Marks `function` so that TensorFlow's AutoGraph never converts it.
 
-    A `tf.function` with AutoGraph on (the default: a user's, Keras's
-    TensorFlow trainer, `Dataset.map`) converts every function its code
-    calls: it parses the source, rewrites Python control flow into
-    TensorFlow's and recompiles, which took most of the tracing of the
-    package's code (the guide "Performance" gives the figures). The
-    package is written with explicit control flow, as it runs on JAX and
-    PyTorch too, so it needs no conversion: AutoGraph calls a marked
-    function as it is, and the calls below it are plain Python calls. The
-    mark is the attribute `tf.autograph.experimental.do_not_convert` sets
-    on its wrapper, so marking imports no TensorFlow.
+    A `tf.function` with AutoGraph on (the default: a user's own,
+    `Dataset.map`) converts every function its code calls: it parses the
+    source, rewrites Python control flow into TensorFlow's and recompiles,
+    which took most of the tracing of the package's code (the guide
+    "Performance" gives the figures). The package is written with explicit
+    control flow, as it runs on JAX and PyTorch too, so it needs no
+    conversion: AutoGraph calls a marked function as it is, and the calls
+    below it are plain Python calls. The mark is the attribute
+    `tf.autograph.experimental.do_not_convert` sets on its wrapper, so
+    marking imports no TensorFlow.
 
     Args:
         function: a function, or a class (whose instances, when called,
