@@ -365,7 +365,7 @@ def test_the_bracket_select_is_exact_with_ties_and_a_grid_far_off():
     for trial in range(2):  # the batch as it is, then without its hard rows
         rows = slice(None) if trial == 0 else slice(0, 4)
         with backend.using_tensorflow():
-            own, number = blending.xla_compiled(fmix._exact_top)(
+            own, number = blending.xla_compiled(fmix._tile_top)(
                 tf.constant(flat[rows]),
                 tf.constant(coarse[rows]),
                 tf.constant(lam[rows]),
