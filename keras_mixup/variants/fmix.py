@@ -253,7 +253,7 @@ _BRACKET_BINS = 4096
 #: The most rounds of `_bin_threshold` before the radix select.
 _MAX_ROUNDS = 8
 #: The halvings of `_coarse_bracket`.
-_BISECTIONS = 20
+_BISECTIONS = 14
 
 
 def _bins(flat, low, scale):
