@@ -22,11 +22,14 @@ Large fields (static sizes whose `band` has at most a quarter of the
 coefficients: 224x224 at decay 3) are made on their low band alone and
 upsampled exactly (trigonometric interpolation). Their threshold is still
 the full-size field's k-th largest value, found from a bracket: the band
-grid's values a few ranks either side of the grid's own threshold, cut
-into 4096 bins; one histogram gives the bin of the k-th largest, and one
-pass per rank within that bin (almost always one or two) its value. The
-count is checked, and a batch where it is off (values tied, or a field
-far from its grid) takes the radix select (see the guide "Variants").
+grid's values a few ranks either side of the grid's own threshold. The
+runs of 8 consecutive values that straddle it are gathered (every value
+inside it lies in one), their values inside it cut into 4096 bins; one
+histogram gives the bin of the k-th largest, and one pass per rank
+within that bin (almost always one or two) its value. The count is
+checked, and a batch where it is off (values tied, a field far from its
+grid, too many straddling runs) takes the radix select (see the guide
+"Variants").
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
