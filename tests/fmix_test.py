@@ -365,7 +365,7 @@ def test_the_bracket_select_is_exact_with_ties_and_a_grid_far_off():
     for trial in range(2):  # the batch as it is, then without its hard rows
         rows = slice(None) if trial == 0 else slice(0, 4)
         with backend.using_tensorflow():
-            own, number = blending.xla_compiled(fmix._exact_top)(
+            own, number = blending.xla_compiled(fmix._tile_top)(
                 tf.constant(flat[rows]),
                 tf.constant(coarse[rows]),
                 tf.constant(lam[rows]),
@@ -375,5 +375,30 @@ def test_the_bracket_select_is_exact_with_ties_and_a_grid_far_off():
             flat[rows], own.numpy(), count[rows], strict=True
         ):
             top = np.zeros(len(row), bool)
+            top[np.argsort(-row, kind="stable")[:k]] = True
+            np.testing.assert_array_equal(mask, top)
+
+
+def test_the_tile_select_pads_rows_and_keeps_its_sizes_across_shapes():
+    # Rows of 5000, then 3001 values (not a multiple of the runs of 8:
+    # padded with -inf), through the same XLA function: its relaxed
+    # retracing hides the row length, which the static sizes give.
+    select = blending.xla_compiled(fmix._tile_top)
+    for trial, total in enumerate((5000, 3001, 5000)):
+        rng = np.random.default_rng(10 + trial)
+        flat = rng.normal(size=(5, total)).astype("float32")
+        coarse = flat[:, :1849].copy()
+        lam = np.array([0.0, 1.0, 0.37, 0.5, 0.999], "float32")
+        count = np.round(lam * total).astype(int)
+        with backend.using_tensorflow():
+            own, number = select(
+                tf.constant(flat),
+                tf.constant(coarse),
+                tf.constant(lam),
+                (total, 1849),
+            )
+        np.testing.assert_array_equal(number.numpy(), count)
+        for row, mask, k in zip(flat, own.numpy(), count, strict=True):
+            top = np.zeros(total, bool)
             top[np.argsort(-row, kind="stable")[:k]] = True
             np.testing.assert_array_equal(mask, top)

@@ -22,11 +22,14 @@ Large fields (static sizes whose `band` has at most a quarter of the
 coefficients: 224x224 at decay 3) are made on their low band alone and
 upsampled exactly (trigonometric interpolation). Their threshold is still
 the full-size field's k-th largest value, found from a bracket: the band
-grid's values a few ranks either side of the grid's own threshold, cut
-into 4096 bins; one histogram gives the bin of the k-th largest, and one
-pass per rank within that bin (almost always one or two) its value. The
-count is checked, and a batch where it is off (values tied, or a field
-far from its grid) takes the radix select (see the guide "Variants").
+grid's values a few ranks either side of the grid's own threshold. The
+runs of 8 consecutive values that straddle it are gathered (every value
+inside it lies in one), their values inside it cut into 4096 bins; one
+histogram gives the bin of the k-th largest, and one pass per rank
+within that bin (almost always one or two) its value. The count is
+checked, and a batch where it is off (values tied, a field far from its
+grid, too many straddling runs) takes the radix select (see the guide
+"Variants").
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -246,36 +249,14 @@ def _upsample(fields, sizes):
 MIN_GRID = 1024
 
 #: The bracket around the threshold: the grid's values this many ranks
-#: either side of the threshold's rank on the grid (`_bracket`), and the
-#: number of equal bins it is cut into (`_bracket_threshold`).
+#: either side of the threshold's rank on the grid (`_coarse_bracket`),
+#: and the number of equal bins it is cut into (`_bin_threshold`).
 _BRACKET_RANKS = 14
 _BRACKET_BINS = 4096
-#: The most rounds of `_bracket_threshold` before the radix select.
+#: The most rounds of `_bin_threshold` before the radix select.
 _MAX_ROUNDS = 8
-
-
-def _bracket(coarse, count, total):
-    """`(low, scale)` `[count, 1]`: each field's bracket from its values
-    `[count, m]` at the grid, the grid's values `_BRACKET_RANKS` ranks
-    either side of the rank of its `count`-th largest of `total` (widened
-    past the grid's extremes at the ends), `scale` the bins per unit."""
-    np = backend.ops().numpy
-    cast = backend.ops().core.cast
-    size = coarse.shape[1]
-    ordered = np.flip(np.sort(coarse, axis=1), axis=1)
-    rank = cast(np.round(cast(count, "float32") * (size / total)), "int32")
-    top = np.clip(rank - 1 - _BRACKET_RANKS, 0, size - 1)
-    bottom = np.clip(rank - 1 + _BRACKET_RANKS, 0, size - 1)
-    high = np.take_along_axis(ordered, top[:, None], axis=1)
-    low = np.take_along_axis(ordered, bottom[:, None], axis=1)
-    width = high - low
-    high = np.where(
-        (rank - 1 - _BRACKET_RANKS < 0)[:, None], high + width, high
-    )
-    low = np.where(
-        (rank - 1 + _BRACKET_RANKS >= size)[:, None], low - width, low
-    )
-    return low, _BRACKET_BINS / (high - low)
+#: The halvings of `_coarse_bracket`.
+_BISECTIONS = 14
 
 
 def _bins(flat, low, scale):
@@ -287,62 +268,181 @@ def _bins(flat, low, scale):
     return backend.ops().core.cast(place, "int32") + 1
 
 
-def _bracket_threshold(flat, coarse, count):
-    """A threshold `[count, 1]` keeping each row's `count` largest of
-    `flat` `[count, n]` when their values are distinct and near the grid's
-    (`coarse`): the bin holding the `count`-th largest (one histogram of
-    the bracket), then the largest values of that bin, one pass each (a
-    row whose rank in its bin is above `_MAX_ROUNDS`, or whose bin is
-    outside the bracket, gets `nan`: `_exact_top` checks the count)."""
+#: The tile select (`_tile_top`): each row cut into runs of `_TILE`
+#: consecutive values; at most `_STRADDLING` of them (a fraction of the
+#: row's runs) may straddle the bracket before the radix select takes over.
+_TILE = 8
+_STRADDLING = 1 / 8
+
+
+def _segment_sum(data, ids, length):
+    """The sum of `data` at each int32 id of `ids` in `[0, length)`,
+    `[length]` (a scatter-add with a static length)."""
+    name = backend.name()
+    if name == "tensorflow":
+        import tensorflow as tf
+
+        return tf.math.unsorted_segment_sum(data, ids, length)
+    if name == "jax":
+        import jax
+
+        return jax.ops.segment_sum(data, ids, num_segments=length)
+    import torch
+
+    out = torch.zeros(length, dtype=data.dtype, device=data.device)
+    return out.index_add_(0, ids.long(), data)
+
+
+def _coarse_bracket(coarse, count, total):
+    """`(low, high)` `[count, 1]`: values about `_BRACKET_RANKS` ranks of
+    the grid either side of the rank of each row's `count`-th largest of
+    `total` (widened past the grid's extremes at the ends): found by
+    `_BISECTIONS` halvings of the grid's range, one count of the grid's
+    values each (XLA's sort is slow on CPU)."""
     ops = backend.ops()
     np, cast = ops.numpy, ops.core.cast
-    rows, total = ops.core.shape(flat)
-    low, scale = _bracket(coarse, count, total)
-    bins = _bins(flat, low, scale)
+    size = coarse.shape[1]
+    rank = cast(np.round(cast(count, "float32") * (size / total)), "int32")
+    ends = [rank - _BRACKET_RANKS, rank + _BRACKET_RANKS]
+    wanted = np.concatenate(ends, 0)[:, None]
+    values = np.concatenate([coarse, coarse], 0)
+    top = np.max(values, axis=1, keepdims=True)
+    bottom = np.min(values, axis=1, keepdims=True)
+    # Invariant: at least `wanted` values are >= bottom, fewer are > top.
+    for _ in range(_BISECTIONS):
+        middle = 0.5 * (top + bottom)
+        above = np.sum(cast(values >= middle, "int32"), axis=1, keepdims=True)
+        enough = above >= wanted
+        bottom = np.where(enough, middle, bottom)
+        top = np.where(enough, top, middle)
+    rows = ops.core.shape(coarse)[0]
+    high, low = top[:rows], bottom[rows:]
+    width = high - low
+    high = np.where((rank - _BRACKET_RANKS < 1)[:, None], high + width, high)
+    low = np.where((rank + _BRACKET_RANKS > size)[:, None], low - width, low)
+    return low, high
+
+
+def _bin_threshold(values, low, high, rank):
+    """`(threshold, feasible)`: each row's `rank`-th largest of `values`
+    `[rows, m]` (all of them inside `[low, high]`, or `-inf`), from one
+    histogram of `_BRACKET_BINS` equal bins of the bracket and one pass
+    per rank within the bin that holds it; `feasible` is false where that
+    rank is above `_MAX_ROUNDS` (the threshold is then not found)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    rows = ops.core.shape(values)[0]
+    scale = _BRACKET_BINS / (high - low)
+    bins = _bins(values, low, scale)
     size = _BRACKET_BINS + 2
     offsets = np.arange(rows, dtype="int32")[:, None] * size
     histogram = _bincount(np.reshape(bins + offsets, [-1]), rows * size)
-    from_top = np.cumsum(np.flip(np.reshape(histogram, [rows, size]), 1), 1)
-    below = np.sum(cast(from_top < count[:, None], "int32"), axis=1)
+    histogram = np.flip(np.reshape(histogram, [rows, size]), 1)
+    from_top = _cumulative_counts(histogram)
+    below = np.sum(cast(from_top < rank[:, None], "int32"), axis=1)
     above = np.take_along_axis(
         from_top, np.maximum(below - 1, 0)[:, None], axis=1
     )[:, 0]
     chosen = (size - 1 - below)[:, None]
-    rank = count - np.where(below > 0, above, 0)
-    inside = np.logical_and(chosen[:, 0] > 0, chosen[:, 0] < size - 1)
-    feasible = np.logical_and(inside, rank <= _MAX_ROUNDS)
-    rank = np.where(feasible, rank, 0)[:, None]
-    candidates = np.where(np.equal(bins, chosen), flat, -math.inf)
+    within = rank - np.where(below > 0, above, 0)
+    feasible = within <= _MAX_ROUNDS
+    within = np.where(feasible, within, 0)[:, None]
+    candidates = np.where(np.equal(bins, chosen), values, -math.inf)
 
     def body(step, threshold):
         below_it = np.where(candidates < threshold, candidates, -math.inf)
         largest = np.max(below_it, axis=1)
-        return step + 1, np.where(step < rank, largest[:, None], threshold)
+        return step + 1, np.where(step < within, largest[:, None], threshold)
 
     start = np.full([rows, 1], math.inf, dtype="float32")
     _, threshold = ops.core.while_loop(
-        lambda step, _: step < np.max(rank), body, (np.array(0), start)
+        lambda step, _: step < np.max(within), body, (np.array(0), start)
     )
-    return np.where(feasible[:, None], threshold, math.nan)
+    return threshold, feasible
 
 
-def _exact_top(flat, coarse, lam):
+def _tile_top(flat, coarse, lam, sizes=None):
     """`(own, number)` as `_top_positions` (each row's `round(lam * n)`
-    largest values, exactly), through `_bracket_threshold`: its count
-    checked, and the whole radix select where any row's count is not the
-    one asked for (values tied, or far from the grid's)."""
+    largest values, exactly), from a bracket of the grid's values
+    (`_coarse_bracket`): the runs of `_TILE` consecutive values that
+    straddle it are gathered (a value inside the bracket lies in one), the
+    k-th largest is found among their values inside it (`_bin_threshold`),
+    the runs wholly above counted. Where a row's bracket misses its k-th
+    largest, too many runs straddle it, its bin holds too many values or
+    values tie its threshold, the whole radix select (`_top_positions`).
+
+    `sizes`, `(n, m)`, the static lengths of the rows of `flat` and of
+    `coarse`, defaults to their static shapes (which the relaxed retracing
+    of `blending.xla_compiled` may hide)."""
     ops = backend.ops()
     np, cast = ops.numpy, ops.core.cast
-    total = ops.core.shape(flat)[1]
+    total, size = sizes or (flat.shape[1], coarse.shape[1])
+    rows = ops.core.shape(flat)[0]
+    flat = np.reshape(flat, [rows, total])
+    coarse = np.reshape(coarse, [rows, size])
+    runs = -(-total // _TILE)
+    slots = max(1, int(runs * _STRADDLING))
     count = cast(np.round(lam * float(total)), "int32")
-    threshold = _bracket_threshold(flat, coarse, count)
+    low, high = _coarse_bracket(coarse, count, total)
+    padded = flat
+    if runs * _TILE > total:  # -inf is never inside a bracket
+        padded = np.pad(flat, [[0, 0], [0, runs * _TILE - total]])
+        padded = np.where(
+            np.arange(runs * _TILE)[None] < total, padded, -math.inf
+        )
+    tiles = np.reshape(padded, [rows, runs, _TILE])
+    largest, smallest = np.max(tiles, axis=2), np.min(tiles, axis=2)
+    straddling = np.logical_and(largest >= low, smallest <= high)
+    whole = _TILE * np.sum(cast(smallest > high, "int32"), axis=1)
+    place = _cumulative_counts(cast(straddling, "int32"))
+    offsets = np.arange(rows, dtype="int32")[:, None]
+    ids = np.where(
+        np.logical_and(straddling, place <= slots),
+        offsets * slots + place - 1,
+        rows * slots,
+    )
+    index = np.arange(1, runs + 1, dtype="int32")[None] + offsets * 0
+    which = _segment_sum(
+        np.reshape(index, [-1]), np.reshape(ids, [-1]), rows * slots + 1
+    )
+    which = np.reshape(which[:-1], [rows, slots]) - 1  # -1: an empty slot
+    gathered = np.take(
+        np.reshape(padded, [rows * runs, _TILE]),
+        np.reshape(offsets * runs + np.maximum(which, 0), [-1]),
+        axis=0,
+    )
+    gathered = np.reshape(gathered, [rows, slots * _TILE])
+    filled = np.reshape(
+        np.broadcast_to((which >= 0)[:, :, None], [rows, slots, _TILE]),
+        [rows, slots * _TILE],
+    )
+    above = whole + np.sum(
+        cast(np.logical_and(filled, gathered > high), "int32"), axis=1
+    )
+    inside = np.logical_and(
+        filled, np.logical_and(gathered >= low, gathered <= high)
+    )
+    inside_number = np.sum(cast(inside, "int32"), axis=1)
+    rank = count - above
+    candidates = np.where(inside, gathered, -math.inf)
+    threshold, feasible = _bin_threshold(
+        candidates, low, high, np.maximum(rank, 1)
+    )
     threshold = np.where((count <= 0)[:, None], math.inf, threshold)
     threshold = np.where((count >= total)[:, None], -math.inf, threshold)
-    own = flat >= threshold
-    number = np.sum(cast(own, "int32"), axis=1)
+    edge = np.logical_or(count <= 0, count >= total)
+    fits = np.logical_and(place[:, -1] <= slots, rank >= 1)
+    fits = np.logical_and(fits, rank <= inside_number)
+    fits = np.logical_or(edge, np.logical_and(fits, feasible))
+    # The values at or above the threshold, counted on the gathered runs.
+    kept = above + np.sum(cast(candidates >= threshold, "int32"), axis=1)
+    kept = np.where(edge, count, kept)
+
+    # Values tied at a row's threshold: the bin's passes skip equal
+    # values, so the radix select finds the k-th largest again.
     return ops.core.cond(
-        np.all(np.equal(number, count)),
-        lambda: (own, number),
+        np.all(np.logical_and(fits, np.equal(kept, count))),
+        lambda: (flat >= threshold, count),
         lambda: _top_positions(flat, lam),
     )
 
@@ -351,7 +451,7 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
     """`(own, number)` as `_top_positions` for fields made on a band
     (`band`) and upsampled: exactly the top `round(lam * n)` positions of
     the full-size field, found from a bracket of the grid's values
-    (`_exact_top`; the whole field's radix select on a grid of under
+    (`_tile_top`; the whole field's radix select on a grid of under
     `MIN_GRID` values). Only the select runs under XLA with `fused`
     (XLA's FFT and matrix products are slower on CPU than TensorFlow's)."""
     ops = backend.ops()
@@ -365,9 +465,10 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
         positions = blending.xla_compiled(_top_positions) if fused else None
         own, number = (positions or _top_positions)(flat, lam)
     else:
-        exact = blending.xla_compiled(_exact_top) if fused else None
+        exact = blending.xla_compiled(_tile_top) if fused else None
         coarse = np.reshape(coarse, [-1, math.prod(grid)])
-        own, number = (exact or _exact_top)(flat, coarse, lam)
+        statics = (math.prod(sizes), math.prod(grid))
+        own, number = (exact or _tile_top)(flat, coarse, lam, statics)
     return np.reshape(own, ops.core.shape(fields)), number
 
 
@@ -439,6 +540,40 @@ def _bincount(bins, length):
     return torch.bincount(bins, minlength=length).to(torch.int32)
 
 
+#: The block of `_cumulative_counts`'s matrix products.
+_BLOCK = 64
+
+
+@functools.lru_cache(maxsize=8)
+def _triangle(size, strict):
+    """float32 `[size, size]`: ones where row <= column (< with
+    `strict`)."""
+    import numpy
+
+    ones = numpy.triu(numpy.ones((size, size), "float32"), 1 if strict else 0)
+    return ones
+
+
+def _cumulative_counts(counts):
+    """The cumulative sum along axis 1 of int32 counts `[rows, n]` whose
+    row totals are below 2 ** 24, int32: two matrix products of float32
+    blocks (exact for such integers; XLA's cumulative sum on CPU is a
+    slow reduce-window)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    rows, size = ops.core.shape(counts)
+    blocks = -(-size // _BLOCK)
+    pad = blocks * _BLOCK - size
+    values = cast(counts, "float32")
+    if pad:
+        values = np.pad(values, [[0, 0], [0, pad]])
+    values = np.reshape(values, [rows, blocks, _BLOCK])
+    within = np.matmul(values, _triangle(_BLOCK, False))
+    before = np.matmul(within[:, :, -1], _triangle(blocks, True))
+    total = np.reshape(within + before[:, :, None], [rows, blocks * _BLOCK])
+    return cast(total[:, :size], "int32")
+
+
 def _order_keys(values):
     """int32 keys of float32 `values` whose signed order is theirs."""
     np = backend.ops().numpy
@@ -465,7 +600,7 @@ def _radix_threshold(flat, count):
         bins = np.where(active, offsets * size + digit, rows * size)
         histogram = _bincount(np.reshape(bins, [-1]), rows * size + 1)
         histogram = np.reshape(histogram[:-1], [rows, size])
-        from_top = np.cumsum(np.flip(histogram, axis=1), axis=1)
+        from_top = _cumulative_counts(np.flip(histogram, axis=1))
         below = np.sum(cast(from_top < rank[:, None], "int32"), axis=1)
         chosen = size - 1 - below
         above = np.take_along_axis(
