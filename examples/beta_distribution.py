@@ -213,6 +213,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.quick:
         args.draws = min(args.draws, 2000)
+        args.batch_size = min(args.batch_size, 4)  # columns of digits drawn
     setup(0)
     rows, draws = [], {}
     for alpha in args.alpha:

@@ -166,6 +166,8 @@ def run(method, seed, strategy, args):
         jit_compile=args.jit_compile,
         checkpoint_dir=checkpoint_dir,
         verbose=args.verbose,
+        # Two steps an epoch: tracing them costs more than running them.
+        run_eagerly=args.quick,
     )
 
 

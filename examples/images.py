@@ -444,6 +444,7 @@ def fit_image_classifier(
     jit_compile=False,
     checkpoint_dir=None,
     verbose=0,
+    run_eagerly=False,
 ):
     """Trains a classifier on `tf.data` pipelines, validating every epoch.
 
@@ -472,6 +473,8 @@ def fit_image_classifier(
         checkpoint_dir: a directory for `BackupAndRestore`, or `None`.
             Defaults to `None`.
         verbose: Keras fit verbosity. Defaults to `0`.
+        run_eagerly: train and validate without tracing the steps, for
+            runs of a few steps (`--quick`). Defaults to `False`.
 
     Returns:
         A dict of per-epoch lists: `"top1"` (and `"top5"`) validation
@@ -489,7 +492,11 @@ def fit_image_classifier(
         else:
             built = optimizer()
         compile_classifier(
-            model, built, metrics=metrics, jit_compile=jit_compile
+            model,
+            built,
+            metrics=metrics,
+            jit_compile=jit_compile,
+            run_eagerly=run_eagerly,
         )
     callbacks = list(callbacks)
     if checkpoint_dir:

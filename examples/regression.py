@@ -121,7 +121,11 @@ def fit_and_score(options, seed, data, args):
     if options is not None:
         ds = ds.map(keras_mixup.Mixup(seed=seed, **options))
     model = tabular.mlp(x_train.shape[1:], 1, hidden=args.hidden)
-    model.compile(keras.optimizers.Adam(args.learning_rate), "mse")
+    model.compile(
+        keras.optimizers.Adam(args.learning_rate),
+        "mse",
+        run_eagerly=args.quick,  # a few steps: tracing costs more
+    )
     model.fit(
         ds.prefetch(2), epochs=args.epochs, verbose=args.verbose, shuffle=False
     )

@@ -264,6 +264,7 @@ def fit_classifier(
     callbacks=(),
     extra_maps=(),
     verbose=0,
+    run_eagerly=False,
 ):
     """Trains a logits classifier on arrays, ERM or with a mixup map.
 
@@ -287,6 +288,8 @@ def fit_classifier(
         extra_maps: batch map functions applied after the mixing (such as
             `gaussian_noise`). Defaults to `()`.
         verbose: Keras fit verbosity. Defaults to `0`.
+        run_eagerly: train (and predict) without tracing the steps, for
+            runs of a few steps (`--quick`). Defaults to `False`.
 
     Returns:
         A dict `name -> list` of per-epoch errors (percent) for every set
@@ -294,7 +297,7 @@ def fit_classifier(
     """
     if optimizer is None:
         optimizer = keras.optimizers.Adam(1e-3)
-    compile_classifier(model, optimizer)
+    compile_classifier(model, optimizer, run_eagerly=run_eagerly)
     recorder = EpochErrors(eval_sets or {})
     ds = train_dataset(
         x_train,

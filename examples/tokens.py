@@ -280,6 +280,7 @@ def train(method, data, args, seed):
         keras.optimizers.Adam(args.learning_rate),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
+        run_eagerly=args.quick,  # one epoch: tracing costs more
     )
     history = model.fit(
         x_train,

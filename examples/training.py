@@ -88,14 +88,18 @@ def batch_and_mix(
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def compile_classifier(model, optimizer, *, metrics=(), jit_compile=False):
+def compile_classifier(
+    model, optimizer, *, metrics=(), jit_compile=False, run_eagerly=False
+):
     """Compiles a logits model for float (one-hot, smoothed or mixed)
-    labels with categorical cross-entropy."""
+    labels with categorical cross-entropy (`run_eagerly`: the `--quick`
+    runs of a few steps, which tracing would cost more than it saves)."""
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True),
         metrics=list(metrics),
         jit_compile=jit_compile,
+        run_eagerly=run_eagerly,
     )
     return model
 

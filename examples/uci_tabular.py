@@ -69,6 +69,8 @@ def run(dataset, alpha, seed, args):
         mixup=mixup,
         seed=seed,
         verbose=args.verbose,
+        # One epoch: tracing the steps costs more than running them.
+        run_eagerly=args.quick,
     )
     return tabular.error_rate(model, x_test, y_test)
 
