@@ -24,6 +24,20 @@ from keras_mixup import variants
 
 B, H, W = 6, 8, 10
 
+#: The members of the choice whose compiled training step
+#: `contract_compiled_and_seeded` checks: three, not every registered
+#: variant (a choice of six compiles every member's draw and paste into
+#: one step: 12.8 s on TensorFlow against 5.9 s for three). The choice
+#: picks a member per example: `CHOICE_EPOCHS` epochs of the six examples
+#: (new draws, no new compile) take all three on every backend (one epoch
+#: of seed 1 never takes mixup on JAX), so a member whose label weights
+#: are off in the compiled step fails the check (checked on the three
+#: backends by breaking each member's paste in turn). Every member is also
+#: checked compiled on its own, and the other checks of the choice run the
+#: choice of every variant.
+COMPILED_CHOICE = ("mixup", "cutmix", "mosaic")
+CHOICE_EPOCHS = 3
+
 
 def specs():
     """Every registered variant, and a choice among all of them."""
@@ -246,14 +260,18 @@ def contract_compiled_and_seeded(variant):
             keras.layers.Dense(B, kernel_initializer="identity"),
         ]
     )
+    epochs = 1
+    if isinstance(variant, dict):  # the choice
+        variant = {name: 1 / 3 for name in COMPILED_CHOICE}
+        epochs = CHOICE_EPOCHS
     wrapped = keras_mixup.MixupModel(
         model, variant=variant, alpha=1.0, num_classes=B, seed=1
     )
     jit = keras.backend.backend() != "torch"
     wrapped.compile("sgd", "mean_squared_error", jit_compile=jit)
-    history = wrapped.fit(x, y, batch_size=B, epochs=1, verbose=0)
-    (loss,) = history.history["loss"]
-    assert np.isfinite(loss) and loss < 1e-10, loss
+    history = wrapped.fit(x, y, batch_size=B, epochs=epochs, verbose=0)
+    losses = history.history["loss"]
+    assert np.all(np.isfinite(losses)) and max(losses) < 1e-10, losses
     assert all(np.all(np.isfinite(numpy(w))) for w in model.weights)
 
 
