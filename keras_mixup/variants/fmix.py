@@ -361,6 +361,44 @@ def _bin_threshold(values, low, high, rank):
     return threshold, feasible
 
 
+def _straddling_runs(padded, low, high, runs, slots):
+    """`(gathered, filled, whole, place)` of `_tile_top`: the values of
+    each row's first `slots` runs of `_TILE` that straddle `[low, high]`
+    (`[rows, slots * _TILE]`, `filled` false past the runs found), the
+    number of values in the runs wholly above `high`, and each run's place
+    among the straddling runs of its row (the last: how many there are)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    rows = ops.core.shape(padded)[0]
+    tiles = np.reshape(padded, [rows, runs, _TILE])
+    largest, smallest = np.max(tiles, axis=2), np.min(tiles, axis=2)
+    straddling = np.logical_and(largest >= low, smallest <= high)
+    whole = _TILE * np.sum(cast(smallest > high, "int32"), axis=1)
+    place = _cumulative_counts(cast(straddling, "int32"))
+    offsets = np.arange(rows, dtype="int32")[:, None]
+    ids = np.where(
+        np.logical_and(straddling, place <= slots),
+        offsets * slots + place - 1,
+        rows * slots,
+    )
+    index = np.arange(1, runs + 1, dtype="int32")[None] + offsets * 0
+    which = _segment_sum(
+        np.reshape(index, [-1]), np.reshape(ids, [-1]), rows * slots + 1
+    )
+    which = np.reshape(which[:-1], [rows, slots]) - 1  # -1: an empty slot
+    gathered = np.take(
+        np.reshape(padded, [rows * runs, _TILE]),
+        np.reshape(offsets * runs + np.maximum(which, 0), [-1]),
+        axis=0,
+    )
+    gathered = np.reshape(gathered, [rows, slots * _TILE])
+    filled = np.reshape(
+        np.broadcast_to((which >= 0)[:, :, None], [rows, slots, _TILE]),
+        [rows, slots * _TILE],
+    )
+    return gathered, filled, whole, place
+
+
 def _tile_top(flat, coarse, lam, sizes=None):
     """`(own, number)` as `_top_positions` (each row's `round(lam * n)`
     largest values, exactly), from a bracket of the grid's values
@@ -390,31 +428,8 @@ def _tile_top(flat, coarse, lam, sizes=None):
         padded = np.where(
             np.arange(runs * _TILE)[None] < total, padded, -math.inf
         )
-    tiles = np.reshape(padded, [rows, runs, _TILE])
-    largest, smallest = np.max(tiles, axis=2), np.min(tiles, axis=2)
-    straddling = np.logical_and(largest >= low, smallest <= high)
-    whole = _TILE * np.sum(cast(smallest > high, "int32"), axis=1)
-    place = _cumulative_counts(cast(straddling, "int32"))
-    offsets = np.arange(rows, dtype="int32")[:, None]
-    ids = np.where(
-        np.logical_and(straddling, place <= slots),
-        offsets * slots + place - 1,
-        rows * slots,
-    )
-    index = np.arange(1, runs + 1, dtype="int32")[None] + offsets * 0
-    which = _segment_sum(
-        np.reshape(index, [-1]), np.reshape(ids, [-1]), rows * slots + 1
-    )
-    which = np.reshape(which[:-1], [rows, slots]) - 1  # -1: an empty slot
-    gathered = np.take(
-        np.reshape(padded, [rows * runs, _TILE]),
-        np.reshape(offsets * runs + np.maximum(which, 0), [-1]),
-        axis=0,
-    )
-    gathered = np.reshape(gathered, [rows, slots * _TILE])
-    filled = np.reshape(
-        np.broadcast_to((which >= 0)[:, :, None], [rows, slots, _TILE]),
-        [rows, slots * _TILE],
+    gathered, filled, whole, place = _straddling_runs(
+        padded, low, high, runs, slots
     )
     above = whole + np.sum(
         cast(np.logical_and(filled, gathered > high), "int32"), axis=1
