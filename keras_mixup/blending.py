@@ -35,6 +35,7 @@ __all__ = [
     "blend_pair",
     "blend_sources",
     "blend_tensor",
+    "segment_sum",
     "use_fused",
     "xla_compiled",
     "xla_available",
@@ -164,23 +165,29 @@ def _wide(tensor):
     return tensor
 
 
-def _segment_sum(data, partner_index):
+def segment_sum(data, ids, length=None):
     """Row `j` of the result sums the rows `i` of `data` with
-    `partner_index[i] == j`; as many rows as `data`.
+    `ids[i] == j`, for int32 `ids` in `[0, length)`; `length` rows (a
+    static length, for XLA and `jax.jit`), by default as many as `data`.
 
     PyTorch's Keras `segment_sum` sums in float32 whatever the dtype: a
     scatter-add there.
     """
     ops = backend.ops()
     if backend.name() == "torch":
+        zeros = ops.numpy.zeros_like(data)  # the hot path: rows of data
+        if length is not None:
+            shape = (length, *ops.core.shape(data)[1:])
+            zeros = ops.numpy.zeros(shape, dtype=backend.dtype_name(data))
         return ops.core.scatter_update(
-            ops.numpy.zeros_like(data),
-            ops.numpy.expand_dims(partner_index, 1),
+            zeros,
+            ops.numpy.expand_dims(ids, 1),
             data,
             reduction="add",
         )
-    size = ops.core.shape(partner_index)[0]
-    return ops.math.segment_sum(data, partner_index, num_segments=size)
+    if length is None:
+        length = ops.core.shape(ids)[0]
+    return ops.math.segment_sum(data, ids, num_segments=length)
 
 
 def _blend_grads(grads, lam, partner_index):
@@ -199,7 +206,7 @@ def _blend_grads(grads, lam, partner_index):
     if backend.name() == "torch":
         return [_torch_blend_grad(g, lam, partner_index) for g in grads]
     ops = backend.ops()
-    counts = _segment_sum(ops.numpy.ones_like(partner_index), partner_index)
+    counts = segment_sum(ops.numpy.ones_like(partner_index), partner_index)
     wide = [_wide(g) for g in grads]
     own = [_lam_for(g, lam) * g for g in wide]
     # (1 - lam) * g, what each output sends to its partner.
@@ -210,7 +217,7 @@ def _blend_grads(grads, lam, partner_index):
             ops.numpy.take(t, ops.numpy.argsort(partner_index), axis=0)
             for t in to_partners
         ],
-        lambda: [_segment_sum(t, partner_index) for t in to_partners],
+        lambda: [segment_sum(t, partner_index) for t in to_partners],
     )
     return [
         ops.core.cast(o + s, backend.dtype_name(g))

@@ -275,24 +275,6 @@ _TILE = 8
 _STRADDLING = 1 / 8
 
 
-def _segment_sum(data, ids, length):
-    """The sum of `data` at each int32 id of `ids` in `[0, length)`,
-    `[length]` (a scatter-add with a static length)."""
-    name = backend.name()
-    if name == "tensorflow":
-        import tensorflow as tf
-
-        return tf.math.unsorted_segment_sum(data, ids, length)
-    if name == "jax":
-        import jax
-
-        return jax.ops.segment_sum(data, ids, num_segments=length)
-    import torch
-
-    out = torch.zeros(length, dtype=data.dtype, device=data.device)
-    return out.index_add_(0, ids.long(), data)
-
-
 def _coarse_bracket(coarse, count, total):
     """`(low, high)` `[count, 1]`: values about `_BRACKET_RANKS` ranks of
     the grid either side of the rank of each row's `count`-th largest of
@@ -382,7 +364,7 @@ def _straddling_runs(padded, low, high, runs, slots):
         rows * slots,
     )
     index = np.arange(1, runs + 1, dtype="int32")[None] + offsets * 0
-    which = _segment_sum(
+    which = blending.segment_sum(
         np.reshape(index, [-1]), np.reshape(ids, [-1]), rows * slots + 1
     )
     which = np.reshape(which[:-1], [rows, slots]) - 1  # -1: an empty slot
@@ -565,8 +547,7 @@ def _triangle(size, strict):
     `strict`)."""
     import numpy
 
-    ones = numpy.triu(numpy.ones((size, size), "float32"), 1 if strict else 0)
-    return ones
+    return numpy.triu(numpy.ones((size, size), "float32"), 1 if strict else 0)
 
 
 def _cumulative_counts(counts):
