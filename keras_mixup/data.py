@@ -662,7 +662,7 @@ def mix_with(dataset, partner_dataset, alpha=0.2, seed=None, **mixup_options):
         return repack(x, y, weight)
 
     pairs = tf.data.Dataset.zip((dataset, partner_batches.repeat()))
-    return pairs.map(tf.autograph.experimental.do_not_convert(mix))
+    return _plain_map(pairs, mix)
 
 
 def _is_like(structure, spec):
@@ -674,13 +674,20 @@ def _is_like(structure, spec):
     return True
 
 
+def _plain_map(dataset, function):
+    """`dataset.map(function)`, `function` called as it is (AutoGraph,
+    which `Dataset.map` runs, would convert it: see
+    `backend.not_converted`)."""
+    return dataset.map(backend.not_converted(function))
+
+
 def _as_tuples(dataset):
     """`dataset` as `(x, y[, sample_weight])` tuples, and the function
     that puts a mixed batch back in the dataset's form."""
     spec = dataset.element_spec
     if elements.is_dict_form(spec):
         key, _, _ = elements.from_dict(spec, "mix_with")
-        tuples = dataset.map(lambda e: (e[key], e[elements.LABELS_KEY]))
+        tuples = _plain_map(dataset, lambda e: (e[key], e[elements.LABELS_KEY]))
         return tuples, lambda x, y, w: {key: x, elements.LABELS_KEY: y}
     if not (isinstance(spec, tuple) and len(spec) in (2, 3)):
         raise ValueError(
@@ -697,14 +704,16 @@ def _partner_tuples(x_spec, partner_dataset):
         key = next(k for k in elements.INPUT_KEYS if k in spec)
         label = elements.LABELS_KEY
         if label in spec:
-            partner_dataset = partner_dataset.map(lambda e: (e[key], e[label]))
+            partner_dataset = _plain_map(
+                partner_dataset, lambda e: (e[key], e[label])
+            )
         else:
-            partner_dataset = partner_dataset.map(lambda e: (e[key],))
+            partner_dataset = _plain_map(partner_dataset, lambda e: (e[key],))
     elif _is_like(x_spec, spec) and not (
         isinstance(spec, tuple) and _is_like(x_spec, spec[0])
     ):
-        partner_dataset = partner_dataset.map(
-            lambda *x: (x[0] if len(x) == 1 else x,)
+        partner_dataset = _plain_map(
+            partner_dataset, lambda *x: (x[0] if len(x) == 1 else x,)
         )
     spec = partner_dataset.element_spec
     if not (

@@ -134,6 +134,22 @@ def test_a_gan_step_converts_no_keras_mixup_function(converted):
     assert not ours(converted), ours(converted)
 
 
+@pytest.mark.parametrize("form", ["tuples", "dicts"])
+def test_mix_with_maps_without_converting_keras_mixup(converted, form):
+    x, y = batch()
+    if form == "tuples":
+        elements, partner_elements = (x, y), x[::-1]
+    else:
+        elements = {"images": x, "labels": y}
+        partner_elements = {"images": x[::-1], "labels": y[::-1]}
+    dataset = tf.data.Dataset.from_tensor_slices(elements).batch(4)
+    partners = tf.data.Dataset.from_tensor_slices(partner_elements).batch(4)
+    mixed = list(keras_mixup.mix_with(dataset, partners, seed=0))
+    images = [m[0] if form == "tuples" else m["images"] for m in mixed]
+    assert [tuple(m.shape) for m in images] == [(4, 8, 8, 3)] * 2
+    assert not ours(converted), ours(converted)
+
+
 def test_the_marks_are_on_the_entry_points():
     marked = [
         keras_mixup.sample_lambda,
