@@ -34,7 +34,7 @@ def test_the_readme_examples_train_and_mix_only_while_training(result):
     assert _finite(result["layer_losses"]) and _finite(result["latent_losses"])
     assert result["layer_identity"] and result["layer_mixes"]
     assert result["layer_mixed_dtype"] == "float32"
-    assert result["dict_labels_shape"] == [32, 4]
+    assert result["dict_labels_shape"] == [16, 4]
     assert result["mix_points"] == ["input", "mix_1", "mix_2"]
 
 
