@@ -607,8 +607,9 @@ _SECONDS = "keras_mixup/background_seconds"
 #: saved (argument `"l"`: its folder, `-` for the first; `"s"`: this
 #: backend's) or are marked `"t"` (no argument) in one process per
 #: backend, the backends in turn (keep them few and short: they run one
-#: after another). The scenarios that check that JAX and PyTorch never
-#: import TensorFlow run before any that imports it in their process.
+#: after another; under the backends of `IN_TURN_WITH`, in the process of
+#: a part). The scenarios that check that JAX and PyTorch never import
+#: TensorFlow run before any that imports it in their process.
 CHAIN = (
     ("pairing_backends", "pairing_backend_scenarios.py", "pairings", ""),
     (
@@ -653,9 +654,10 @@ CHAIN = (
     ("cutmix", "tf_data_backend_scenarios.py", "cutmix_in_tf_data", ""),
     ("data", "tf_data_backend_scenarios.py", "mixup_in_tf_data", ""),
     ("metrics", "tf_data_backend_scenarios.py", "calibration_metric", ""),
-    # Op determinism stays on in the process: last in both of TensorFlow's.
+    # Op determinism stays on in the process: last in both of TensorFlow's
+    # (the in-turn one and in_model's).
     ("determinism", "determinism_test.py", "deterministic_run_1", "s"),
-    ("determinism", "determinism_test.py", "deterministic_run_2", "ts"),
+    ("determinism", "determinism_test.py", "deterministic_run_2", "s"),
 )
 RUNNER = pathlib.Path(__file__).with_name("scenario_runner.py")
 #: JAX sees two CPU devices, for `DataParallel`.
@@ -667,14 +669,25 @@ TWO_DEVICES = {
 #: The scenarios that load nothing and run in a process of their own
 #: under each backend, `{scenario: part}` (the longest: the parts balance
 #: the background runs); the others share the part `"scenarios"`.
-PARTS = {"contract": "contract", "in_model": "in_model"}
+PARTS = {
+    "contract": "contract",
+    "in_model": "in_model",
+    "deterministic_run_2": "in_model",
+}
+#: The backends whose in-turn scenarios run in the process of one of
+#: their parts, `{backend: part}`: the first backend, which loads nothing
+#: (the next backend's in-turn scenarios wait for that whole process),
+#: and the last, whose files nothing loads (its part waits for the
+#: previous backend's). That process is the backend's link of `in_turn`:
+#: one process and its imports fewer for each (about 8 s of CPU).
+IN_TURN_WITH = {"tensorflow": "scenarios", "torch": "scenarios"}
 #: Each part's rough CPU seconds under each backend (ordering the runs
 #: before pytest's cache knows their durations).
 COSTS = {
     "contract": {"tensorflow": 140, "jax": 155, "torch": 65},
     "in_model": {"tensorflow": 60, "jax": 120, "torch": 80},
     "scenarios": {"tensorflow": 60, "jax": 180, "torch": 25},
-    "in_turn": 150,
+    "in_turn": 230,
 }
 
 
@@ -687,8 +700,22 @@ def _in_turn(entry):
 
 
 def _part(entry):
-    """The background run's part that runs `entry` of `CHAIN`."""
+    """The part of `CHAIN` that `entry` belongs to."""
     return "in_turn" if _in_turn(entry) else PARTS.get(entry[2], "scenarios")
+
+
+def _run_key(entry, backend):
+    """The background run that runs `entry` of `CHAIN` under `backend`:
+    `"in_turn"` (one for all backends), or `"part:backend"`."""
+    part = _part(entry)
+    if part == "in_turn" or IN_TURN_WITH.get(backend) == part:
+        return "in_turn"
+    return f"{part}:{backend}"
+
+
+def _entries(key, backend):
+    """The entries of `CHAIN` that the run `key` runs under `backend`."""
+    return [e for e in CHAIN if _run_key(e, backend) == key]
 
 
 def _run_chain(backend, entries, previous, folder):
@@ -699,6 +726,8 @@ def _run_chain(backend, entries, previous, folder):
         for module, script, name, args in entries
         if _test_file(module) in BACKGROUND.selected
     ]
+    if not runs:
+        return {}
     return run_scenario(
         backend,
         RUNNER,
@@ -708,14 +737,11 @@ def _run_chain(backend, entries, previous, folder):
     )
 
 
-def _entries(part):
-    return [e for e in CHAIN if _part(e) == part]
-
-
 def _alone(part, backend):
     def run(tmp_path_factory):
         folder = tmp_path_factory.mktemp(f"{part}_{backend}")
-        return _run_chain(backend, _entries(part), "-", folder)
+        entries = _entries(f"{part}:{backend}", backend)
+        return _run_chain(backend, entries, "-", folder)
 
     return run
 
@@ -725,24 +751,26 @@ def _in_turns(tmp_path_factory):
     found, previous = {}, "-"
     for backend in BACKENDS:
         folder = tmp_path_factory.mktemp(f"in_turn_{backend}")
-        found[backend] = _run_chain(
-            backend, _entries("in_turn"), previous, folder
-        )
+        entries = _entries("in_turn", backend)
+        found[backend] = _run_chain(backend, entries, previous, folder)
         previous = folder
     return found
 
 
 def _declare_chains():
     """One background run a part and backend (`in_turn`: one for all)."""
-    for part in dict.fromkeys(map(_part, CHAIN)):
-        modules = [_test_file(e[0]) for e in _entries(part)]
-        if part == "in_turn":
-            BACKGROUND.add(part, modules, COSTS[part], _in_turns)
-            continue
+    modules = {}
+    for entry in CHAIN:
         for backend in BACKENDS:
-            cost = COSTS.get(part, {}).get(backend, 30)
-            run = _alone(part, backend)
-            BACKGROUND.add(f"{part}:{backend}", modules, cost, run)
+            key = _run_key(entry, backend)
+            modules.setdefault(key, []).append(_test_file(entry[0]))
+    for key, files in modules.items():
+        if key == "in_turn":
+            BACKGROUND.add(key, files, COSTS[key], _in_turns)
+            continue
+        part, backend = key.split(":")
+        cost = COSTS.get(part, {}).get(backend, 30)
+        BACKGROUND.add(key, files, cost, _alone(part, backend))
 
 
 _declare_chains()
@@ -752,11 +780,9 @@ def scenario_result(request, backend, name):
     """What the scenario `name` of `CHAIN` returned under `backend`, for
     the test whose `request` this is (the scenario's error fails it)."""
     factory = request.getfixturevalue("tmp_path_factory")
-    part = _part(next(e for e in CHAIN if e[2] == name))
-    if part == "in_turn":
-        result = BACKGROUND.result(part, factory)[backend][name]
-    else:
-        result = BACKGROUND.result(f"{part}:{backend}", factory)[name]
+    key = _run_key(next(e for e in CHAIN if e[2] == name), backend)
+    result = BACKGROUND.result(key, factory)
+    result = (result[backend] if key == "in_turn" else result)[name]
     assert "error" not in result, result.get("error")
     return result
 

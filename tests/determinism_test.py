@@ -3,11 +3,12 @@ the same weights after training; an unseeded `Mixup` after
 `keras.utils.set_random_seed` draws the same in both.
 
 The two runs are scenarios of two TensorFlow processes of the scenario
-chain (`deterministic_run_1` last in the independent TensorFlow process,
-`deterministic_run_2` last in the in-turn one, see `conftest.CHAIN`): op
-determinism is a process-wide switch that must not leak into the rest of
-the suite, and each process has run other scenarios before (the seeds of
-`run` rule everything the runs draw). By hand:
+chain (`deterministic_run_1` last in TensorFlow's in-turn process, which
+runs its part `scenarios`, `deterministic_run_2` last in its `in_model`
+process, see `conftest.CHAIN`): op determinism is a process-wide switch
+that must not leak into the rest of the suite, and each process has run
+other scenarios before (the seeds of `run` rule everything the runs
+draw). By hand:
 
     python determinism_test.py OUT.npz
 """

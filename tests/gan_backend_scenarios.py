@@ -1,8 +1,8 @@
 """`MixupGAN` under one Keras backend, for gan_backends_test.py.
 
-The scenario chain (`conftest.CHAIN`) runs `gan_training` first in each
-backend's in-turn process and `gan_saving` later, the backends in turn, or
-by hand:
+The scenario chain (`conftest.CHAIN`) runs `gan_training` in each
+backend's in-turn process, before any scenario there imports TensorFlow,
+and `gan_saving` later, the backends in turn, or by hand:
 
     KERAS_BACKEND=jax python tests/gan_backend_scenarios.py gan LOAD SAVE
 
