@@ -214,33 +214,55 @@ def band(sizes, decay_power, tolerance=BAND_TOLERANCE):
 
 @functools.lru_cache(maxsize=64)
 def _interpolation(size, grid):
-    """float32 `[size, grid]`: a band-limited periodic field at `size`
-    positions from its values at `grid` (odd) positions evenly spaced
-    (trigonometric interpolation, exact: the inverse FFT of the band's
-    coefficients zero-padded to `size`, as a matrix)."""
+    """`(even, odd)`, float32 `[size // 2 + 1, grid // 2 + 1]` and `[size //
+    2 + 1, grid // 2]`: a band-limited periodic field at positions `0` to
+    `size // 2` of `size` from its values at `grid` (odd) positions evenly
+    spaced (trigonometric interpolation, exact: the inverse FFT of the
+    band's coefficients zero-padded to `size`), folded: the kernel is even,
+    so position `size - z` is position `z` of the grid's values mirrored.
+    `even` takes the values' even part (value `0`, then `a` and `-a`
+    summed), `odd` their odd part (`a` less `-a`); position `z` is the sum
+    of the two products, `size - z` their difference."""
     import numpy
 
-    offset = numpy.arange(size)[:, None] / size - numpy.arange(grid) / grid
+    rows = size // 2 + 1
+    offset = numpy.arange(rows)[:, None] / size - numpy.arange(grid) / grid
     waves = numpy.arange(1, (grid - 1) // 2 + 1)[:, None, None]
     kernel = 1.0 + 2.0 * numpy.cos(2.0 * math.pi * waves * offset).sum(0)
-    return (kernel / grid).astype("float32")
+    kernel = kernel / grid
+    half = grid // 2
+    mirrored = kernel[:, grid - numpy.arange(1, half + 1)]
+    even = numpy.concatenate(
+        [kernel[:, :1], 0.5 * (kernel[:, 1 : half + 1] + mirrored)], 1
+    )
+    odd = 0.5 * (kernel[:, 1 : half + 1] - mirrored)
+    return even.astype("float32"), odd.astype("float32")
 
 
 def _upsample(fields, sizes):
     """Fields of a band (`band`) at full `sizes`, from their values
-    `[count, *grid]` at the grid's points: one matrix product along each
-    axis the band shortened."""
-    ops = backend.ops()
-    letters = "abc"[: len(sizes)]
+    `[count, *grid]` at the grid's points: along each axis the band
+    shortened, two matrix products of half the positions (`_interpolation`:
+    half the flops of the whole interpolation matrix's)."""
+    np = backend.ops().numpy
     for j, size in enumerate(sizes):
         grid = fields.shape[1 + j]
         if grid == size:
             continue
-        matrix = ops.core.convert_to_tensor(_interpolation(size, grid))
-        out = letters.replace(letters[j], "z")
-        fields = ops.numpy.einsum(
-            f"z{letters[j]},n{letters}->n{out}", matrix, fields
+        # The axis last: the products contract it (`fields @ matrix.T`).
+        values = np.moveaxis(fields, 1 + j, -1)
+        half = grid // 2
+        mirrored = np.flip(values[..., half + 1 :], axis=-1)
+        even = np.concatenate(
+            [values[..., :1], values[..., 1 : half + 1] + mirrored], axis=-1
         )
+        odd = values[..., 1 : half + 1] - mirrored
+        matrices = _interpolation(size, grid)
+        even = np.matmul(even, matrices[0].T)
+        odd = np.matmul(odd, matrices[1].T)
+        back = np.flip((even - odd)[..., 1 : size - size // 2], axis=-1)
+        values = np.concatenate([even + odd, back], axis=-1)
+        fields = np.moveaxis(values, -1, 1 + j)
     return fields
 
 
@@ -449,14 +471,17 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
     (`band`) and upsampled: exactly the top `round(lam * n)` positions of
     the full-size field, found from a bracket of the grid's values
     (`_tile_top`; the whole field's radix select on a grid of under
-    `MIN_GRID` values). Only the select runs under XLA with `fused`
-    (XLA's FFT and matrix products are slower on CPU than TensorFlow's)."""
+    `MIN_GRID` values). With `fused` the upsample and the select are two
+    XLA computations (one would fuse the upsample's sums into every pass
+    of the select: several times slower on CPU); the grid's FFT is
+    TensorFlow's (XLA's is slower on CPU)."""
     ops = backend.ops()
     np = ops.numpy
     # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
     scale = math.prod(grid) / math.prod(sizes)
     coarse = _fields(uniforms, sizes, decay_power, grid) * scale
-    fields = _upsample(coarse, sizes)
+    upsample = blending.xla_compiled(_upsample) if fused else _upsample
+    fields = upsample(coarse, tuple(sizes))
     flat = np.reshape(fields, [-1, math.prod(sizes)])
     if math.prod(grid) < MIN_GRID:
         positions = blending.xla_compiled(_top_positions) if fused else None
@@ -466,7 +491,7 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
         coarse = np.reshape(coarse, [-1, math.prod(grid)])
         statics = (math.prod(sizes), math.prod(grid))
         own, number = (exact or _tile_top)(flat, coarse, lam, statics)
-    return np.reshape(own, ops.core.shape(fields)), number
+    return np.reshape(own, [-1, *sizes]), number
 
 
 def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
@@ -617,6 +642,8 @@ def _top_positions(flat, lam):
     np = ops.numpy
     total = ops.core.cast(ops.core.shape(flat)[1], "float32")
     count = ops.core.cast(np.round(lam * total), "int32")
+    if backend.name() == "torch":
+        return _sorted_positions(flat, count)
     threshold = _radix_threshold(flat, count)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
     number = np.sum(ops.core.cast(own, "int32"), axis=1)
@@ -625,6 +652,20 @@ def _top_positions(flat, lam):
         lambda: (own, number),
         lambda: _first_ties(flat, threshold, count),
     )
+
+
+def _sorted_positions(flat, count):
+    """`(own, number)` as `_top_positions`, on PyTorch: a stable sort of
+    each row, largest first (values tying keep their position order), and
+    the first `count` of each kept. Eager PyTorch runs the radix select's
+    ops one by one; its sort is one kernel, a few times faster."""
+    import torch
+
+    order = torch.argsort(flat, dim=1, descending=True, stable=True)
+    places = torch.arange(flat.shape[1], device=flat.device)
+    ranks = torch.empty_like(order).scatter_(1, order, places.expand_as(order))
+    own = ranks < count[:, None]
+    return own, torch.sum(own, dim=1, dtype=torch.int32)
 
 
 def _first_ties(flat, threshold, count):
