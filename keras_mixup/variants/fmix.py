@@ -20,16 +20,18 @@ The label weight is the exact fraction of positions kept, `round(lam * n)
 
 Large fields (static sizes whose `band` has at most a quarter of the
 coefficients: 224x224 at decay 3) are made on their low band alone and
-upsampled exactly (trigonometric interpolation). Their threshold is still
-the full-size field's k-th largest value, found from a bracket: the band
-grid's values a few ranks either side of the grid's own threshold. The
-runs of 8 consecutive values that straddle it are gathered (every value
-inside it lies in one), their values inside it cut into 4096 bins; one
-histogram gives the bin of the k-th largest, and one pass per rank
-within that bin (almost always one or two) its value. The count is
-checked, and a batch where it is off (values tied, a field far from its
-grid, too many straddling runs) takes the radix select (see the guide
-"Variants").
+upsampled exactly (trigonometric interpolation, folded: half the
+positions of each axis from the even and odd parts of the grid's
+values). Their threshold is still the full-size field's k-th largest
+value, found from a bracket: the band grid's values a few ranks either
+side of the grid's own threshold. The runs of 8 consecutive values that
+straddle it are gathered (every value inside it lies in one), their
+values inside it cut into 4096 bins; one histogram gives the bin of the
+k-th largest, and one pass per rank within that bin (almost always one or
+two) its value. The count is checked, and a batch where it is off (values
+tied, a field far from its grid, too many straddling runs) takes the
+radix select (see the guide "Variants"). On PyTorch, which runs ops one
+by one, the radix select is a stable sort instead (the same masks).
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
