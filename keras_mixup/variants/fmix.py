@@ -20,18 +20,17 @@ The label weight is the exact fraction of positions kept, `round(lam * n)
 
 Large fields (static sizes whose `band` has at most a quarter of the
 coefficients: 224x224 at decay 3) are made on their low band alone and
-upsampled exactly (trigonometric interpolation, folded: half the
-positions of each axis from the even and odd parts of the grid's
-values). Their threshold is still the full-size field's k-th largest
-value, found from a bracket: the band grid's values a few ranks either
-side of the grid's own threshold. The runs of 8 consecutive values that
-straddle it are gathered (every value inside it lies in one), their
-values inside it cut into 4096 bins; one histogram gives the bin of the
-k-th largest, and one pass per rank within that bin (almost always one or
-two) its value. The count is checked, and a batch where it is off (values
-tied, a field far from its grid, too many straddling runs) takes the
-radix select (see the guide "Variants"). On PyTorch, which runs ops one
-by one, the radix select is a stable sort instead (the same masks).
+upsampled exactly (trigonometric interpolation). Their threshold is still
+the full-size field's k-th largest value, found from a bracket: the band
+grid's values a few ranks either side of the grid's own threshold. The
+runs of 8 consecutive values that straddle it are gathered (every value
+inside it lies in one), their values inside it cut into 4096 bins; one
+histogram gives the bin of the k-th largest, and one pass per rank
+within that bin (almost always one or two) its value. The count is
+checked, and a batch where it is off (values tied, a field far from its
+grid, too many straddling runs) takes the radix select (see the guide
+"Variants"). On PyTorch, which runs ops one by one, the radix select is
+a stable sort instead (the same masks).
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -216,55 +215,33 @@ def band(sizes, decay_power, tolerance=BAND_TOLERANCE):
 
 @functools.lru_cache(maxsize=64)
 def _interpolation(size, grid):
-    """`(even, odd)`, float32 `[size // 2 + 1, grid // 2 + 1]` and `[size //
-    2 + 1, grid // 2]`: a band-limited periodic field at positions `0` to
-    `size // 2` of `size` from its values at `grid` (odd) positions evenly
-    spaced (trigonometric interpolation, exact: the inverse FFT of the
-    band's coefficients zero-padded to `size`), folded: the kernel is even,
-    so position `size - z` is position `z` of the grid's values mirrored.
-    `even` takes the values' even part (value `0`, then `a` and `-a`
-    summed), `odd` their odd part (`a` less `-a`); position `z` is the sum
-    of the two products, `size - z` their difference."""
+    """float32 `[size, grid]`: a band-limited periodic field at `size`
+    positions from its values at `grid` (odd) positions evenly spaced
+    (trigonometric interpolation, exact: the inverse FFT of the band's
+    coefficients zero-padded to `size`, as a matrix)."""
     import numpy
 
-    rows = size // 2 + 1
-    offset = numpy.arange(rows)[:, None] / size - numpy.arange(grid) / grid
+    offset = numpy.arange(size)[:, None] / size - numpy.arange(grid) / grid
     waves = numpy.arange(1, (grid - 1) // 2 + 1)[:, None, None]
     kernel = 1.0 + 2.0 * numpy.cos(2.0 * math.pi * waves * offset).sum(0)
-    kernel = kernel / grid
-    half = grid // 2
-    mirrored = kernel[:, grid - numpy.arange(1, half + 1)]
-    even = numpy.concatenate(
-        [kernel[:, :1], 0.5 * (kernel[:, 1 : half + 1] + mirrored)], 1
-    )
-    odd = 0.5 * (kernel[:, 1 : half + 1] - mirrored)
-    return even.astype("float32"), odd.astype("float32")
+    return (kernel / grid).astype("float32")
 
 
 def _upsample(fields, sizes):
     """Fields of a band (`band`) at full `sizes`, from their values
-    `[count, *grid]` at the grid's points: along each axis the band
-    shortened, two matrix products of half the positions (`_interpolation`:
-    half the flops of the whole interpolation matrix's)."""
-    np = backend.ops().numpy
+    `[count, *grid]` at the grid's points: one matrix product along each
+    axis the band shortened."""
+    ops = backend.ops()
+    letters = "abc"[: len(sizes)]
     for j, size in enumerate(sizes):
         grid = fields.shape[1 + j]
         if grid == size:
             continue
-        # The axis last: the products contract it (`fields @ matrix.T`).
-        values = np.moveaxis(fields, 1 + j, -1)
-        half = grid // 2
-        mirrored = np.flip(values[..., half + 1 :], axis=-1)
-        even = np.concatenate(
-            [values[..., :1], values[..., 1 : half + 1] + mirrored], axis=-1
+        matrix = ops.core.convert_to_tensor(_interpolation(size, grid))
+        out = letters.replace(letters[j], "z")
+        fields = ops.numpy.einsum(
+            f"z{letters[j]},n{letters}->n{out}", matrix, fields
         )
-        odd = values[..., 1 : half + 1] - mirrored
-        matrices = _interpolation(size, grid)
-        even = np.matmul(even, matrices[0].T)
-        odd = np.matmul(odd, matrices[1].T)
-        back = np.flip((even - odd)[..., 1 : size - size // 2], axis=-1)
-        values = np.concatenate([even + odd, back], axis=-1)
-        fields = np.moveaxis(values, -1, 1 + j)
     return fields
 
 
@@ -473,17 +450,14 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
     (`band`) and upsampled: exactly the top `round(lam * n)` positions of
     the full-size field, found from a bracket of the grid's values
     (`_tile_top`; the whole field's radix select on a grid of under
-    `MIN_GRID` values). With `fused` the upsample and the select are two
-    XLA computations (one would fuse the upsample's sums into every pass
-    of the select: several times slower on CPU); the grid's FFT is
-    TensorFlow's (XLA's is slower on CPU)."""
+    `MIN_GRID` values). Only the select runs under XLA with `fused`
+    (XLA's FFT and matrix products are slower on CPU than TensorFlow's)."""
     ops = backend.ops()
     np = ops.numpy
     # The grid's irfft, scaled: the field (of `sizes`) at the grid's points.
     scale = math.prod(grid) / math.prod(sizes)
     coarse = _fields(uniforms, sizes, decay_power, grid) * scale
-    upsample = blending.xla_compiled(_upsample) if fused else _upsample
-    fields = upsample(coarse, tuple(sizes))
+    fields = _upsample(coarse, sizes)
     flat = np.reshape(fields, [-1, math.prod(sizes)])
     if math.prod(grid) < MIN_GRID:
         positions = blending.xla_compiled(_top_positions) if fused else None
@@ -493,7 +467,7 @@ def _band_mask(uniforms, lam, sizes, decay_power, grid, fused):
         coarse = np.reshape(coarse, [-1, math.prod(grid)])
         statics = (math.prod(sizes), math.prod(grid))
         own, number = (exact or _tile_top)(flat, coarse, lam, statics)
-    return np.reshape(own, [-1, *sizes]), number
+    return np.reshape(own, ops.core.shape(fields)), number
 
 
 def fmix_mask(lam, sizes, decay_power, seed, *, fused=False):
