@@ -105,7 +105,9 @@ def run_pages(folder):
             work = pathlib.Path(folder) / name.replace("/", "_")
             work.mkdir()
             os.chdir(work)
-            keras.utils.clear_session()
+            # Keras's names and state reset; no full collection (half a
+            # second a page), which the collector runs when it needs to.
+            keras.utils.clear_session(free_memory=False)
             keras.config.set_dtype_policy("float32")
             namespace = {"__name__": "__docs__"}
             found[name] = None
