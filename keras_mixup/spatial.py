@@ -237,7 +237,10 @@ def gather_positions(image, axes, source, coordinates):
         count = count * shape[axis]
     index = np.broadcast_to(index, shape[: last + 1])
     flat = np.reshape(image, [count, rows])
-    taken = np.take(flat, np.reshape(index, [count]), axis=0)
+    if backend.name() == "torch":  # no Keras take: two passes of indices
+        taken = flat.index_select(0, index.reshape(-1))
+    else:
+        taken = np.take(flat, np.reshape(index, [count]), axis=0)
     return np.reshape(taken, shape)
 
 

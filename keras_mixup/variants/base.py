@@ -130,6 +130,16 @@ class DrawContext:
         leaves, specs, _, _ = self._engine.split(self.inputs)
         return spatial.sizes(leaves[0], specs[0][1])
 
+    def for_rows(self, count):
+        """This context for a sub-batch of `count` examples (a choice's
+        members drawn on the examples that chose them): the same seeds,
+        inputs and image sizes."""
+        rows = DrawContext.__new__(DrawContext)
+        rows.__dict__.update(self.__dict__)
+        rows.batch_size = count
+        rows.shape = [count] if self.per_example else []
+        return rows
+
     def child(self, index):
         """The context of the `index`-th member of a choice: its own seeds
         (the first member keeps these, so a choice starting with mixup

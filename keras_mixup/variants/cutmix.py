@@ -117,6 +117,13 @@ class CutMix(base.Variant):
             params["slices"] = slices  # PyTorch's one box, on the host
         return base.Draw(lam, None, params)
 
+    def pad(self, draw, rows):
+        if backend.rank(draw.lam) == 0 or "slices" not in draw.params:
+            return super().pad(draw, rows)
+        # One example's box on the host: not the padded batch's boxes.
+        params = {k: v for k, v in draw.params.items() if k != "slices"}
+        return super().pad(draw._replace(params=params), rows)
+
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         if backend.name() == "torch":
             return torch_paste(
