@@ -28,6 +28,7 @@ __all__ = [
     "positions",
     "sizes",
     "split_inputs",
+    "torch_inside_boxes",
 ]
 
 
@@ -440,3 +441,23 @@ def merge_trailing(image, rank, axes):
     # No -1: a batch of 0 examples has no size to infer.
     merged = ops.numpy.reshape(image, [*shape[:last], shape[last] * trailing])
     return merged, last + 1, trailing
+
+
+def torch_inside_boxes(image, lows, highs, axes):
+    """Bool, broadcastable to `image` (PyTorch, eagerly): whether a
+    position lies in its example's box (`lows`, `highs`: int `[B, k]` or
+    `[1, k]` along `axes`), one comparison per axis."""
+    import torch
+
+    rank = image.ndim
+    inside = None
+    for j, axis in enumerate(axes):
+        shape = [1] * rank
+        shape[axis] = image.shape[axis]
+        where = torch.arange(image.shape[axis], device=image.device)
+        where = where.view(shape)
+        low = lows[:, j].view(-1, *[1] * (rank - 1))
+        high = highs[:, j].view(-1, *[1] * (rank - 1))
+        along = (where >= low) & (where < high)
+        inside = along if inside is None else inside & along
+    return inside

@@ -169,14 +169,5 @@ def torch_paste(image, partner_index, lows, highs, axes, *, slices=None):
         pasted = image.clone()
         pasted[box] = image[box].index_select(0, partner_index)
         return pasted
-    inside = None
-    for j, axis in enumerate(axes):
-        shape = [1] * rank
-        shape[axis] = image.shape[axis]
-        where = torch.arange(image.shape[axis], device=image.device)
-        where = where.view(shape)
-        low = lows[:, j].view(-1, *[1] * (rank - 1))
-        high = highs[:, j].view(-1, *[1] * (rank - 1))
-        along = (where >= low) & (where < high)
-        inside = along if inside is None else inside & along
+    inside = spatial.torch_inside_boxes(image, lows, highs, axes)
     return torch.where(inside, image.index_select(0, partner_index), image)

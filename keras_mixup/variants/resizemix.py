@@ -190,15 +190,13 @@ def _torch_paste(draw, image, axes, *, nearest):
     resized = image.index_select(0, draw.partner_index)
     if not nearest and image.dtype in (torch.float16, torch.bfloat16):
         resized = resized.float()
-    inside = None
+    lows, highs = draw.params["lows"], draw.params["highs"]
     for j in reversed(range(len(axes))):
         shape = [1] * image.ndim
         shape[0], shape[axes[j]] = -1, image.shape[axes[j]]
         where = torch.arange(shape[axes[j]], device=image.device)[None]
-        low = draw.params["lows"][:, j : j + 1]
-        length = draw.params["highs"][:, j : j + 1] - low
-        along = ((where >= low) & (where < low + length)).view(shape)
-        inside = along if inside is None else inside & along
+        low = lows[:, j : j + 1]
+        length = highs[:, j : j + 1] - low
         lower, upper, fraction = _source_positions(
             where, low, length, shape[axes[j]], nearest=nearest
         )
@@ -210,6 +208,7 @@ def _torch_paste(draw, image, axes, *, nearest):
         if upper is not None:
             fraction = fraction.view(shape).to(resized.dtype)
             resized = resized + fraction * (read(upper) - resized)
+    inside = spatial.torch_inside_boxes(image, lows, highs, axes)
     inside = inside.expand(image.shape).contiguous()  # no broadcast
     return torch.where(inside, resized.to(image.dtype), image)
 
