@@ -26,6 +26,7 @@ __all__ = [
     "paste_where",
     "per_example",
     "positions",
+    "select",
     "sizes",
     "split_inputs",
     "torch_inside_boxes",
@@ -199,6 +200,82 @@ def paste_where(image, rank, axes, partner_index, inside, *params):
     mask = inside(merged, *params, merged_rank, axes, trailing)
     pasted = ops.numpy.where(mask, partner, merged)
     return ops.numpy.reshape(pasted, ops.core.shape(image))
+
+
+#: The signed integers whose bits `select` moves, by the values' dtype.
+_BITS = {
+    "bfloat16": "int16",
+    "float16": "int16",
+    "float32": "int32",
+    "float64": "int64",
+    "int8": "int8",
+    "uint8": "int8",
+    "int16": "int16",
+    "uint16": "int16",
+    "int32": "int32",
+    "uint32": "int32",
+    "int64": "int64",
+    "uint64": "int64",
+}
+
+
+def select(mask, x, y):
+    """`where(mask, x, y)`, bit for bit, for a bool `mask` held in memory
+    (FMix's) broadcastable to `x` and `y` (of one dtype).
+
+    XLA on CPU runs a select on a stored mask several times slower than a
+    pass of integer ops (a 64x224x224x3 float32 paste about 4x the copy's
+    time against 1.5x), so on TensorFlow and JAX the values' bits are
+    selected, `y ^ ((x ^ y) & -mask)`, with the gradient of `where`;
+    PyTorch's `where` as it is, and other dtypes (bool, complex) too.
+    """
+    ops = backend.ops()
+    bits = _BITS.get(backend.dtype_name(x))
+    if backend.name() == "torch" or bits is None:
+        return ops.numpy.where(mask, x, y)
+    if backend.name() == "tensorflow":
+        return _tf_select(mask, x, y, bits)
+    return _jax_select(bits)(mask, x, y)
+
+
+def _bit_select(mask, x, y, bits, bitcast):
+    """The bits of `x` where `mask`, of `y` elsewhere, as `x`'s dtype."""
+    ones = -backend.ops().core.cast(mask, bits)
+    first, second = bitcast(x, bits), bitcast(y, bits)
+    return bitcast(second ^ ((first ^ second) & ones), backend.dtype_name(x))
+
+
+def _tf_select(mask, x, y, bits):
+    import tensorflow as tf
+
+    @tf.custom_gradient
+    def selected(x, y):
+        def grad(upstream):
+            zero = tf.zeros_like(upstream)
+            return tf.where(mask, upstream, zero), tf.where(
+                mask, zero, upstream
+            )
+
+        return _bit_select(mask, x, y, bits, tf.bitcast), grad
+
+    return selected(x, y)
+
+
+@functools.lru_cache(maxsize=16)
+def _jax_select(bits):
+    import jax
+
+    @jax.custom_jvp
+    def selected(mask, x, y):
+        return _bit_select(mask, x, y, bits, jax.lax.bitcast_convert_type)
+
+    @selected.defjvp
+    def _(primals, tangents):
+        mask, x, y = primals
+        _, dx, dy = tangents
+        return selected(mask, x, y), jax.numpy.where(mask, dx, dy)
+
+    return selected
 
 
 def gather_positions(image, axes, source, coordinates):

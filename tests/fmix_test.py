@@ -350,6 +350,17 @@ def test_every_backend_upsamples_the_band_exactly(request, backend):
     assert result["ends"] == [0.0, 1.0], result
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_backend_pastes_fmix_bit_for_bit_with_where_gradients(
+    request, backend
+):
+    # spatial.select (FMix's paste: on TensorFlow and JAX the values'
+    # bits) against keras.ops.where, NaN, infinities and -0.0 included.
+    same, gradients = shared_result(request, backend, "fmix_band")["select"]
+    assert same == ["float16", "float32", "bfloat16", "uint8", "int32"]
+    assert gradients
+
+
 def test_the_bracket_select_is_exact_with_ties_and_a_grid_far_off():
     # Fields whose grid is their own first 1849 values (the bracket near
     # the threshold), then rows the bracket gets wrong: integer values

@@ -9,8 +9,9 @@ by `keras.ops.image.resize` on that backend, Mosaic's tiles and CutMix's
 pastes (per batch and per example) from the crops written out by hand,
 on PyTorch CutMix's boxes in torch ops from those in Keras ops; and
 (scenario `fmix_band`) FMix's masks made on a low band (`fmix.fmix_mask`
-on 128x128) against the zero-padded inverse FFT in NumPy, and their exact
-counts.
+on 128x128) against the zero-padded inverse FFT in NumPy, their exact
+counts, and FMix's paste (`spatial.select`) against `where`, bit for bit
+and in its gradient.
 """
 
 import keras
@@ -143,6 +144,58 @@ def _bounds_error():
     return errors
 
 
+def _gradients(fn, x, y):
+    """The gradients of `sum(fn(x, y) * (x + 1))` in `x` and `y`, on the
+    backend's automatic differentiation."""
+    weight = keras.ops.convert_to_tensor(x + 1)
+    x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
+    name = keras.backend.backend()
+    if name == "jax":
+        import jax
+
+        loss = lambda a, b: keras.ops.sum(fn(a, b) * weight)  # noqa: E731
+        return jax.grad(loss, argnums=(0, 1))(x, y)
+    if name == "torch":
+        x, y = x.requires_grad_(), y.requires_grad_()
+        keras.ops.sum(fn(x, y) * weight).backward()
+        return x.grad, y.grad
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch([x, y])
+        loss = keras.ops.sum(fn(x, y) * weight)
+    return tape.gradient(loss, [x, y])
+
+
+def _select_checks():
+    """`spatial.select` against `where`: the dtypes whose bits match
+    (values with NaN, infinities and -0.0), and whether its gradients
+    are `where`'s."""
+    from keras_mixup import spatial
+
+    rng = np.random.default_rng(2)
+    values = rng.uniform(-3, 3, (4, 5, 6, 3))
+    values.flat[[0, 7, 11]] = [np.nan, np.inf, -0.0]
+    mask = keras.ops.convert_to_tensor(rng.uniform(size=(4, 5, 6, 1)) < 0.5)
+    same = []
+    for dtype in ("float16", "float32", "bfloat16", "uint8", "int32"):
+        raw = np.abs(values) * 40 if "int" in dtype else values
+        x = keras.ops.cast(np.nan_to_num(raw) if "int" in dtype else raw, dtype)
+        y = keras.ops.flip(x, 0)
+        got = keras.ops.cast(spatial.select(mask, x, y), "float32")
+        want = keras.ops.cast(keras.ops.where(mask, x, y), "float32")
+        if _numpy(got).tobytes() == _numpy(want).tobytes():
+            same.append(dtype)
+    x = np.arange(360, dtype="float32").reshape(4, 5, 6, 3)
+    grads = _gradients(lambda a, b: spatial.select(mask, a, b), x, -x)
+    where = np.broadcast_to(_numpy(mask), x.shape)
+    expected = (np.where(where, x + 1, 0), np.where(where, 0, x + 1))
+    return same, all(
+        np.array_equal(_numpy(g), e)
+        for g, e in zip(grads, expected, strict=True)
+    )
+
+
 def fmix_band():
     """FMix on a band (`fmix.band`, 43x43 of 128x128): how far the
     upsampled fields are from NumPy's `irfft2` of the same coefficients
@@ -187,6 +240,7 @@ def fmix_band():
         "numbers": [_numpy(number).tolist(), count.tolist()],
         "top_rows_off": int((own != top).any(axis=1).sum()),
         "ends": [float(kept[0]), float(kept[1])],
+        "select": _select_checks(),
     }
 
 

@@ -41,7 +41,7 @@ it has the inputs-only form (lam ~ Beta(alpha + 1, alpha), the reference's
 import functools
 import math
 
-from keras_mixup import backend, blending, checks, compat, options
+from keras_mixup import backend, blending, checks, compat, options, spatial
 from keras_mixup.variants import base
 
 __all__ = [
@@ -728,4 +728,4 @@ class FMix(base.Variant):
         np = backend.ops().numpy
         partner = np.take(image, draw.partner_index, axis=0)
         own = _image_mask(draw.params["own"], rank, axes)
-        return np.where(own, image, partner)
+        return spatial.select(own, image, partner)
