@@ -13,8 +13,10 @@ code's construction. The `round(lam * n)` largest values of `g`, of the
 others take the partner's. The threshold is each example's k-th largest
 value, exact, found for the whole batch at once by a radix select (three
 histograms of 11, 11 and 10 bits of order keys of the values: static
-shapes, no sort); on TensorFlow the threshold and the mask run as one
-XLA computation where `fused` allows (the same result as without).
+shapes, no sort; rows of at most 1024 values take a bisection over
+the 32 bits of those keys instead, one count a bit, the same value); on
+TensorFlow the threshold and the mask run as one XLA computation where
+`fused` allows (the same result as without).
 The label weight is the exact fraction of positions kept, `round(lam * n)
 / n` (of values tying the threshold, the first in position order).
 
