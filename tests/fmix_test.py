@@ -277,10 +277,12 @@ def test_fmix_alpha_is_its_own_in_a_choice():
     assert stats.kstest(own, stats.beta(2.0, 2.0).cdf).pvalue > 0.01
 
 
-def test_the_radix_select_finds_each_rows_exact_kth_largest_value():
+@pytest.mark.parametrize("select", ["_radix_threshold", "_bisection_threshold"])
+def test_the_radix_select_finds_each_rows_exact_kth_largest_value(select):
     # Rows that a sampled bracket or a float histogram gets wrong: values
     # of both signs, ties (integers), a tiny spread (1e-30), -0.0 and 0.0,
-    # and every count from none to all.
+    # and every count from none to all; the radix select and the
+    # bisection of short rows alike.
     rng = np.random.default_rng(0)
     flat = rng.normal(size=(8, 999)).astype("float32")
     flat[1] = np.round(flat[1] * 2)
@@ -290,7 +292,7 @@ def test_the_radix_select_finds_each_rows_exact_kth_largest_value():
     flat[4, 500:] = 0.0
     count = np.array([1, 300, 500, 999, 0, 7, 998, 2], "int32")
     with backend.using_tensorflow():
-        found = fmix._radix_threshold(tf.constant(flat), tf.constant(count))
+        found = getattr(fmix, select)(tf.constant(flat), tf.constant(count))
     for row, k, value in zip(flat, count, found.numpy()[:, 0], strict=True):
         if k:
             assert value == np.sort(row)[::-1][k - 1], (k, value)

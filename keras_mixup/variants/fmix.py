@@ -13,8 +13,10 @@ code's construction. The `round(lam * n)` largest values of `g`, of the
 others take the partner's. The threshold is each example's k-th largest
 value, exact, found for the whole batch at once by a radix select (three
 histograms of 11, 11 and 10 bits of order keys of the values: static
-shapes, no sort); on TensorFlow the threshold and the mask run as one
-XLA computation where `fused` allows (the same result as without).
+shapes, no sort; rows of at most 1024 values take a bisection over
+the 32 bits of those keys instead, one count a bit, the same value); on
+TensorFlow the threshold and the mask run as one XLA computation where
+`fused` allows (the same result as without).
 The label weight is the exact fraction of positions kept, `round(lam * n)
 / n` (of values tying the threshold, the first in position order).
 
@@ -142,8 +144,44 @@ def _fields(uniforms, sizes, decay_power, grid=None):
         return np.zeros([0, *grid], "float32")
     radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
     radius = radius * frequency_scale(sizes, decay_power, grid)[None]
-    angle = (2.0 * math.pi) * uniforms[1]
-    return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), grid)
+    cosine, sine = _unit_circle(uniforms[1])
+    return _inverse_real(radius * cosine, radius * sine, grid)
+
+
+#: The Taylor coefficients of `sin(x) / x` and `cos(x)` in `x ** 2`,
+#: highest first: within 2e-9 of them for `|x| <= pi / 4`.
+_SINE = tuple((-1) ** j / math.factorial(2 * j + 1) for j in range(4, -1, -1))
+_COSINE = tuple((-1) ** j / math.factorial(2 * j) for j in range(5, -1, -1))
+
+
+def _unit_circle(turns):
+    """`(cos, sin)` of the angles `2 pi turns`, for `turns` in `[0, 1)`.
+
+    On JAX, whose CPU `cos` and `sin` cost about 3 ns a value each (most
+    of FMix's draw at 32x32), polynomials of the angle's offset from the
+    nearest quarter turn (exactly reduced: `4 turns - round(4 turns)`),
+    within float32 rounding of `cos` and `sin`; elsewhere `cos` and `sin`
+    (TensorFlow's are vectorised, PyTorch runs ops one by one)."""
+    np = backend.ops().numpy
+    if backend.name() != "jax":
+        angle = (2.0 * math.pi) * turns
+        return np.cos(angle), np.sin(angle)
+    quarters = 4.0 * turns
+    quadrant = np.round(quarters)
+    offset = (quarters - quadrant) * (0.5 * math.pi)  # |offset| <= pi / 4
+    square = offset * offset
+    sine, cosine = _SINE[0], _COSINE[0]
+    for term in _SINE[1:]:
+        sine = sine * square + term
+    for term in _COSINE[1:]:
+        cosine = cosine * square + term
+    sine = offset * sine
+    quadrant = backend.ops().core.cast(quadrant, "int32") % 4
+    swap = quadrant % 2 == 1
+    cos_q, sin_q = np.where(swap, sine, cosine), np.where(swap, cosine, sine)
+    cos_sign = np.where((quadrant == 1) | (quadrant == 2), -1.0, 1.0)
+    sin_sign = np.where(quadrant >= 2, -1.0, 1.0)
+    return cos_sign * cos_q, sin_sign * sin_q
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
@@ -606,9 +644,43 @@ def _radix_threshold(flat, count):
         rank = rank - np.where(below > 0, above, 0)
         found = np.bitwise_or(found, np.left_shift(chosen, shift))
         active = np.logical_and(active, np.equal(digit, chosen[:, None]))
-    keys = np.bitwise_xor(found, _SIGN)
+    return _from_order_keys(np.bitwise_xor(found, _SIGN))[:, None]
+
+
+#: The longest rows whose threshold is a bisection (`_bisection_threshold`):
+#: 32 counting passes over rows this short cost less than the radix
+#: select's three histograms (figures in the performance guide).
+_SHORT_ROW = 1024
+
+
+def _from_order_keys(keys):
+    """The float32 values of `_order_keys` `keys`."""
+    np = backend.ops().numpy
     keys = np.where(keys < 0, np.bitwise_xor(keys, 2**31 - 1), keys)
-    return _bitcast(keys, "float32")[:, None]
+    return _bitcast(keys, "float32")
+
+
+def _bisection_threshold(flat, count):
+    """`_radix_threshold` (each row's `count`-th largest value `[n, 1]`,
+    exact) for short rows: a bisection over the 32 bits of order keys of
+    the values, most significant first, one count of the keys at or above
+    a candidate a bit (no histogram, no scatter)."""
+    ops = backend.ops()
+    np, cast = ops.numpy, ops.core.cast
+    keys = _order_keys(flat)
+    rank = np.maximum(count, 1)[:, None]  # 1-based
+
+    def body(bit, found):
+        # `found` and `candidate`: order keys offset by 2 ** 31 (unsigned).
+        step = np.left_shift(np.array(1, "int32"), 31 - bit)
+        candidate = np.bitwise_or(found, step)
+        signed = np.bitwise_xor(candidate, _SIGN)
+        above = np.sum(cast(keys >= signed, "int32"), axis=1, keepdims=True)
+        return np.where(above >= rank, candidate, found)
+
+    start = np.zeros_like(rank)
+    found = ops.core.fori_loop(0, 32, body, start)
+    return _from_order_keys(np.bitwise_xor(found, _SIGN))
 
 
 def _top_positions(flat, lam):
@@ -620,7 +692,9 @@ def _top_positions(flat, lam):
     count = ops.core.cast(np.round(lam * total), "int32")
     if backend.name() == "torch":
         return _sorted_positions(flat, count)
-    threshold = _radix_threshold(flat, count)
+    short = flat.shape[1] is not None and flat.shape[1] <= _SHORT_ROW
+    select = _bisection_threshold if short else _radix_threshold
+    threshold = select(flat, count)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
     number = np.sum(ops.core.cast(own, "int32"), axis=1)
     return ops.core.cond(
