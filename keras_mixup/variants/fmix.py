@@ -631,17 +631,36 @@ def _top_positions(flat, lam):
 
 
 def _sorted_positions(flat, count):
-    """`(own, number)` as `_top_positions`, on PyTorch: a stable sort of
-    each row, largest first (values tying keep their position order), and
-    the first `count` of each kept. Eager PyTorch runs the radix select's
-    ops one by one; its sort is one kernel, a few times faster."""
+    """`(own, number)` as `_top_positions`, on PyTorch: each row's
+    `count` largest values, of values tying the `count`-th largest the
+    first in position order. Eager PyTorch runs the radix select's ops one
+    by one; on a GPU, a stable sort of each row, largest first (one
+    kernel); on the CPU, where PyTorch's sort is a scalar one, NumPy's
+    vectorised sort of the values (`_cpu_threshold`, no copy), then the
+    values above the threshold and the first of those equal to it."""
     import torch
 
+    if flat.device.type == "cpu":
+        threshold = _cpu_threshold(flat, count)
+        return _first_ties(flat, threshold, count)
     order = torch.argsort(flat, dim=1, descending=True, stable=True)
     places = torch.arange(flat.shape[1], device=flat.device)
     ranks = torch.empty_like(order).scatter_(1, order, places.expand_as(order))
     own = ranks < count[:, None]
     return own, torch.sum(own, dim=1, dtype=torch.int32)
+
+
+def _cpu_threshold(flat, count):
+    """Each row's `count`-th largest value `[n, 1]` (the largest where
+    `count` is 0) of a PyTorch CPU tensor, from NumPy's sort of its rows
+    (the tensor's own memory, no copy; the sorted rows a new array)."""
+    import numpy
+    import torch
+
+    values = numpy.sort(flat.detach().numpy(), axis=1)
+    size = flat.shape[1]
+    place = torch.clamp(size - count.to(torch.int64), max=size - 1)
+    return torch.from_numpy(values).gather(1, place[:, None])
 
 
 def _first_ties(flat, threshold, count):
