@@ -140,8 +140,15 @@ def _fields(uniforms, sizes, decay_power, grid=None):
     grid = sizes if grid is None else grid
     if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
         return np.zeros([0, *grid], "float32")
-    radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
-    radius = radius * frequency_scale(sizes, decay_power, grid)[None]
+    scale = frequency_scale(sizes, decay_power, grid)[None]
+    if backend.name() == "torch":  # the same ops, in place
+        import torch
+
+        radius = uniforms[0].neg().log1p_().mul_(-2.0).sqrt_().mul_(scale)
+        angle = uniforms[1].mul(2.0 * math.pi)
+        real = torch.cos(angle).mul_(radius)
+        return _inverse_real(real, angle.sin_().mul_(radius), grid)
+    radius = np.sqrt(-2.0 * np.log1p(-uniforms[0])) * scale
     angle = (2.0 * math.pi) * uniforms[1]
     return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), grid)
 
@@ -745,6 +752,11 @@ class FMix(base.Variant):
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         np = backend.ops().numpy
-        partner = np.take(image, draw.partner_index, axis=0)
         own = _image_mask(draw.params["own"], rank, axes)
+        if backend.name() == "torch":  # whole: see torch_separable_mask
+            image = checks.to_tensor(image)
+            own = own.expand(image.shape).contiguous()
+            partner = image.index_select(0, draw.partner_index)
+        else:
+            partner = np.take(image, draw.partner_index, axis=0)
         return np.where(own, image, partner)
