@@ -473,7 +473,8 @@ def torch_separable_mask(image, axes, conditions):
     shape, count = image.shape, conditions[0].shape[0]
     last = max(axes)
     row = conditions[list(axes).index(last)][:, :, None]
-    row = row.expand(-1, -1, math.prod(shape[last + 1 :])).reshape(count, -1)
+    trailing = math.prod(shape[last + 1 :])
+    row = row.expand(-1, -1, trailing).reshape(count, -1 if count else 0)
     table = torch.cat([row.new_zeros(1, row.shape[1]), row])
     index = torch.arange(1, count + 1, device=image.device)
     index = index.view(-1, *[1] * (last - 1))
