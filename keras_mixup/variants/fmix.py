@@ -141,8 +141,13 @@ def _fields(uniforms, sizes, decay_power, grid=None):
     grid = sizes if grid is None else grid
     if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
         return np.zeros([0, *grid], "float32")
-    scale = frequency_scale(sizes, decay_power, grid)[None]
-    if backend.name() == "torch":  # the same ops, in place
+    torch_ = backend.name() == "torch"
+    if torch_ and all(isinstance(n, int) for n in (*sizes, *grid)):
+        key = (tuple(sizes), float(decay_power), tuple(grid))
+        scale = _torch_scale(*key, uniforms.device)
+    else:
+        scale = frequency_scale(sizes, decay_power, grid)[None]
+    if torch_:  # the same ops, in place
         import torch
 
         radius = uniforms[0].neg().log1p_().mul_(-2.0).sqrt_().mul_(scale)
@@ -152,6 +157,13 @@ def _fields(uniforms, sizes, decay_power, grid=None):
     radius = np.sqrt(-2.0 * np.log1p(-uniforms[0])) * scale
     angle = (2.0 * math.pi) * uniforms[1]
     return _inverse_real(radius * np.cos(angle), radius * np.sin(angle), grid)
+
+
+@functools.lru_cache(maxsize=16)
+def _torch_scale(sizes, decay_power, grid, device):
+    """`frequency_scale(sizes, decay_power, grid)[None]` on PyTorch's
+    `device`, for static sizes: made once (some twenty small ops)."""
+    return frequency_scale(sizes, decay_power, grid)[None].to(device)
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
