@@ -30,6 +30,7 @@ __all__ = [
     "sizes",
     "split_inputs",
     "torch_inside_boxes",
+    "torch_separable_mask",
 ]
 
 
@@ -521,20 +522,43 @@ def merge_trailing(image, rank, axes):
 
 
 def torch_inside_boxes(image, lows, highs, axes):
-    """Bool, broadcastable to `image` (PyTorch, eagerly): whether a
-    position lies in its example's box (`lows`, `highs`: int `[B, k]` or
-    `[1, k]` along `axes`), one comparison per axis."""
+    """Bool of `image`'s shape (PyTorch, eagerly): whether a position lies
+    in its example's box (`lows`, `highs`: int `[B, k]` or `[1, k]` along
+    `axes`), as `torch_separable_mask` makes it."""
     import torch
 
-    rank = image.ndim
-    inside = None
+    conditions = []
     for j, axis in enumerate(axes):
-        shape = [1] * rank
-        shape[axis] = image.shape[axis]
-        where = torch.arange(image.shape[axis], device=image.device)
-        where = where.view(shape)
-        low = lows[:, j].view(-1, *[1] * (rank - 1))
-        high = highs[:, j].view(-1, *[1] * (rank - 1))
-        along = (where >= low) & (where < high)
-        inside = along if inside is None else inside & along
-    return inside
+        where = torch.arange(image.shape[axis], device=image.device)[None]
+        conditions.append(
+            (where >= lows[:, j, None]) & (where < highs[:, j, None])
+        )
+    return torch_separable_mask(image, axes, conditions)
+
+
+def torch_separable_mask(image, axes, conditions):
+    """Bool of `image`'s shape (PyTorch, eagerly): where the condition of
+    every cut axis holds (`conditions`: bool `[B, size]` or `[1, size]`
+    along each of `axes`). Whole, not broadcast: a `torch.where` that
+    broadcasts a mask over the channels runs a slow loop of a few values
+    on the CPU. Made as rows of the last cut axis and the axes after it:
+    each example's row of that axis's condition, taken (one
+    `index_select`) where the other axes' conditions hold, a row of
+    `False` elsewhere."""
+    import torch
+
+    shape, count = image.shape, conditions[0].shape[0]
+    last = max(axes)
+    row = conditions[list(axes).index(last)][:, :, None]
+    trailing = math.prod(shape[last + 1 :])
+    row = row.expand(-1, -1, trailing).reshape(count, -1 if count else 0)
+    table = torch.cat([row.new_zeros(1, row.shape[1]), row])
+    index = torch.arange(1, count + 1, device=image.device)
+    index = index.view(-1, *[1] * (last - 1))
+    for axis, condition in zip(axes, conditions, strict=True):
+        if axis != last:
+            view = [count] + [1] * (last - 1)
+            view[axis] = shape[axis]
+            index = index * condition.view(view)
+    index = index.expand(shape[0], *shape[1:last]).reshape(-1)
+    return table.index_select(0, index).view(shape)

@@ -331,6 +331,12 @@ def pad_rows(value, rows, fill):
     `keras_mixup.mix_with`, RegMixup's clean rows)."""
     if backend.rank(value) == 0:
         return value
+    if backend.name() == "torch" and isinstance(rows, int):  # eagerly:
+        # two ops, without Keras's conversions (the choice pads often)
+        import torch
+
+        extra = value.new_full((rows, *value.shape[1:]), fill)
+        return torch.cat([value, extra])
     ops = backend.ops()
     shape = list(ops.core.shape(value))
     shape[0] = rows

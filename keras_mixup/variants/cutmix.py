@@ -152,7 +152,7 @@ def torch_paste(image, partner_index, lows, highs, axes, *, slices=None):
     them), the image copied and the partners' box copied into it (one pass
     over the batch; the box read to the host unless `slices` are given);
     with a box per example, one `torch.where` of the gathered partners on a
-    box mask of `[B, H, W, 1]`, broadcast over the channels (two passes)."""
+    box mask of the image's shape (`spatial.torch_inside_boxes`)."""
     import torch
 
     image = checks.to_tensor(image)

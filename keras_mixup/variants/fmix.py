@@ -32,7 +32,8 @@ within that bin (almost always one or two) its value. The count is
 checked, and a batch where it is off (values tied, a field far from its
 grid, too many straddling runs) takes the radix select (see the guide
 "Variants"). On PyTorch, which runs ops one by one, the radix select is
-a stable sort instead (the same masks).
+a sort instead (the same masks): NumPy's of the rows on the CPU, which
+gives the threshold, a stable `torch.argsort` on a GPU.
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
@@ -142,8 +143,20 @@ def _fields(uniforms, sizes, decay_power, grid=None):
     grid = sizes if grid is None else grid
     if uniforms.shape[1] == 0:  # no fields: PyTorch's FFT refuses them
         return np.zeros([0, *grid], "float32")
-    radius = np.sqrt(-2.0 * np.log1p(-uniforms[0]))
-    radius = radius * frequency_scale(sizes, decay_power, grid)[None]
+    torch_ = backend.name() == "torch"
+    if torch_ and all(isinstance(n, int) for n in (*sizes, *grid)):
+        key = (tuple(sizes), float(decay_power), tuple(grid))
+        scale = _torch_scale(*key, uniforms.device)
+    else:
+        scale = frequency_scale(sizes, decay_power, grid)[None]
+    if torch_:  # the same ops, in place
+        import torch
+
+        radius = uniforms[0].neg().log1p_().mul_(-2.0).sqrt_().mul_(scale)
+        angle = uniforms[1].mul(2.0 * math.pi)
+        real = torch.cos(angle).mul_(radius)
+        return _inverse_real(real, angle.sin_().mul_(radius), grid)
+    radius = np.sqrt(-2.0 * np.log1p(-uniforms[0])) * scale
     cosine, sine = _unit_circle(uniforms[1])
     return _inverse_real(radius * cosine, radius * sine, grid)
 
@@ -182,6 +195,13 @@ def _unit_circle(turns):
     cos_sign = np.where((quadrant == 1) | (quadrant == 2), -1.0, 1.0)
     sin_sign = np.where(quadrant >= 2, -1.0, 1.0)
     return cos_sign * cos_q, sin_sign * sin_q
+
+
+@functools.lru_cache(maxsize=16)
+def _torch_scale(sizes, decay_power, grid, device):
+    """`frequency_scale(sizes, decay_power, grid)[None]` on PyTorch's
+    `device`, for static sizes: made once (some twenty small ops)."""
+    return frequency_scale(sizes, decay_power, grid)[None].to(device)
 
 
 def low_frequency_fields(count, sizes, decay_power, seed):
@@ -690,11 +710,14 @@ def _top_positions(flat, lam):
     np = ops.numpy
     total = ops.core.cast(ops.core.shape(flat)[1], "float32")
     count = ops.core.cast(np.round(lam * total), "int32")
-    if backend.name() == "torch":
+    if backend.name() != "torch":
+        short = flat.shape[1] is not None and flat.shape[1] <= _SHORT_ROW
+        select = _bisection_threshold if short else _radix_threshold
+        threshold = select(flat, count)
+    elif flat.device.type == "cpu":  # the check below is free on the host
+        threshold = _cpu_threshold(flat, count)
+    else:
         return _sorted_positions(flat, count)
-    short = flat.shape[1] is not None and flat.shape[1] <= _SHORT_ROW
-    select = _bisection_threshold if short else _radix_threshold
-    threshold = select(flat, count)
     own = np.logical_and(flat >= threshold, count[:, None] > 0)
     number = np.sum(ops.core.cast(own, "int32"), axis=1)
     return ops.core.cond(
@@ -705,10 +728,11 @@ def _top_positions(flat, lam):
 
 
 def _sorted_positions(flat, count):
-    """`(own, number)` as `_top_positions`, on PyTorch: a stable sort of
-    each row, largest first (values tying keep their position order), and
-    the first `count` of each kept. Eager PyTorch runs the radix select's
-    ops one by one; its sort is one kernel, a few times faster."""
+    """`(own, number)` as `_top_positions`, on a PyTorch GPU: a stable sort
+    of each row, largest first (values tying keep their position order),
+    and the first `count` of each kept. Eager PyTorch runs the radix
+    select's ops one by one; its sort is one kernel, a few times faster.
+    (On the CPU, where PyTorch's sort is a scalar one, `_cpu_threshold`.)"""
     import torch
 
     order = torch.argsort(flat, dim=1, descending=True, stable=True)
@@ -716,6 +740,19 @@ def _sorted_positions(flat, count):
     ranks = torch.empty_like(order).scatter_(1, order, places.expand_as(order))
     own = ranks < count[:, None]
     return own, torch.sum(own, dim=1, dtype=torch.int32)
+
+
+def _cpu_threshold(flat, count):
+    """Each row's `count`-th largest value `[n, 1]` (the largest where
+    `count` is 0) of a PyTorch CPU tensor, from NumPy's sort of its rows
+    (the tensor's own memory, no copy; the sorted rows a new array)."""
+    import numpy
+    import torch
+
+    values = numpy.sort(flat.detach().numpy(), axis=1)
+    size = flat.shape[1]
+    place = torch.clamp(size - count.to(torch.int64), max=size - 1)
+    return torch.from_numpy(values).gather(1, place[:, None])
 
 
 def _first_ties(flat, threshold, count):
@@ -800,6 +837,11 @@ class FMix(base.Variant):
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         np = backend.ops().numpy
-        partner = np.take(image, draw.partner_index, axis=0)
         own = _image_mask(draw.params["own"], rank, axes)
+        if backend.name() == "torch":  # whole: see torch_separable_mask
+            image = checks.to_tensor(image)
+            own = own.expand(image.shape).contiguous()
+            partner = image.index_select(0, draw.partner_index)
+            return np.where(own, image, partner)
+        partner = np.take(image, draw.partner_index, axis=0)
         return spatial.select(own, image, partner)

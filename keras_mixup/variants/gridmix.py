@@ -166,23 +166,45 @@ def grids(sizes, lam, **drawn):
     return grid, 1.0 - holes / (height * width)
 
 
+def _in_holes(grid, j, where, rank):
+    """Bool: whether positions `where` along cut axis `j` lie in a hole of
+    their example's grid (its values shaped `[B, 1, ...]` for rank
+    `rank`)."""
+    np = backend.ops().numpy
+    start, extent, period, hole = (
+        spatial.per_example(grid[key][:, j], rank)
+        for key in ("start", "extent", "period", "hole")
+    )
+    offset = where - start
+    inside = np.logical_and(offset >= 0, offset < extent)
+    return np.logical_and(inside, np.mod(offset, period) < hole)
+
+
 def in_grid(image, grid, rank, axes, trailing=1):
     """Bool, broadcastable to `image`: whether a position lies in a hole of
     its example's grid (`grid` as `draw_grids` returns it, `[B, 2]` or
     `[1, 2]` tensors; `trailing` as `keras_mixup.spatial.mask_along`
     takes it)."""
-    np = backend.ops().numpy
 
     def along(j, where):
-        start, extent, period, hole = (
-            spatial.per_example(grid[key][:, j], rank)
-            for key in ("start", "extent", "period", "hole")
-        )
-        offset = where - start
-        inside = np.logical_and(offset >= 0, offset < extent)
-        return np.logical_and(inside, np.mod(offset, period) < hole)
+        return _in_holes(grid, j, where, rank)
 
     return spatial.mask_along(image, rank, axes, along, trailing)
+
+
+def _torch_paste(image, partner_index, grid, axes):
+    """The paste on PyTorch, eagerly: one `torch.where` of the gathered
+    partners on a whole mask (`spatial.torch_separable_mask`: the holes
+    along each cut axis, `[B, size]`)."""
+    import torch
+
+    image = checks.to_tensor(image)
+    conditions = []
+    for j, axis in enumerate(axes):
+        where = torch.arange(image.shape[axis], device=image.device)
+        conditions.append(_in_holes(grid, j, where[None], 2))
+    inside = spatial.torch_separable_mask(image, axes, conditions)
+    return torch.where(inside, image.index_select(0, partner_index), image)
 
 
 class GridMix(base.Variant):
@@ -211,4 +233,6 @@ class GridMix(base.Variant):
 
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         index, grid = draw.partner_index, draw.params
+        if backend.name() == "torch":
+            return _torch_paste(image, index, grid, axes)
         return spatial.paste_where(image, rank, axes, index, in_grid, grid)

@@ -183,14 +183,16 @@ def _torch_paste(draw, image, axes, *, nearest):
     a time, the last first (for bilinear two gathers along the axis and
     one interpolation, the sums of `_bilinear` in its order, so the same
     values), then one `torch.where` on the box. The positions are small
-    `[B, size]` tensors, not index tensors of the image's size."""
+    `[B, size]` tensors, not index tensors of the image's size; the first
+    gathers read the partners in the image itself, and the interpolation
+    runs in place: few new tensors of the image's size (on the CPU, each
+    a fresh mapping of memory, its pages faulted in one by one)."""
     import torch
 
     image = checks.to_tensor(image)
-    resized = image.index_select(0, draw.partner_index)
-    if not nearest and image.dtype in (torch.float16, torch.bfloat16):
-        resized = resized.float()
+    wide = not nearest and image.dtype in (torch.float16, torch.bfloat16)
     lows, highs = draw.params["lows"], draw.params["highs"]
+    resized, examples = image, draw.partner_index
     for j in reversed(range(len(axes))):
         shape = [1] * image.ndim
         shape[0], shape[axes[j]] = -1, image.shape[axes[j]]
@@ -201,22 +203,27 @@ def _torch_paste(draw, image, axes, *, nearest):
             where, low, length, shape[axes[j]], nearest=nearest
         )
 
-        def read(index, axis=axes[j], source=resized):
-            return _rows_along(source, axis, index)
+        def read(index, axis=axes[j], source=resized, examples=examples):
+            taken = _rows_along(source, axis, index, examples)
+            return taken.float() if wide else taken
 
-        resized = read(lower)
+        resized, examples = read(lower), None
         if upper is not None:
             fraction = fraction.view(shape).to(resized.dtype)
-            resized = resized + fraction * (read(upper) - resized)
+            if axes[j] == max(axes):  # whole channels: a long inner loop
+                fraction = fraction.expand(
+                    *shape[: axes[j] + 1], *image.shape[axes[j] + 1 :]
+                ).contiguous()
+            resized.add_(read(upper).sub_(resized).mul_(fraction))
     inside = spatial.torch_inside_boxes(image, lows, highs, axes)
-    inside = inside.expand(image.shape).contiguous()  # no broadcast
     return torch.where(inside, resized.to(image.dtype), image)
 
 
-def _rows_along(tensor, axis, index):
+def _rows_along(tensor, axis, index, examples=None):
     """`tensor` (PyTorch) read along `axis` at each example's positions
-    `index` (int `[B, size]`): one `index_select` of the rows of the
-    values after `axis` (faster on the CPU than `torch.gather`)."""
+    `index` (int `[B, size]`), of example `examples` (int `[B]`; default
+    its own): one `index_select` of the rows of the values after `axis`
+    (faster on the CPU than `torch.gather`)."""
     import torch
 
     shape = tensor.shape
@@ -224,6 +231,10 @@ def _rows_along(tensor, axis, index):
     size = shape[axis]
     each = [index.shape[0], *[1] * (axis - 1), size]
     index = index.view(each).expand(*shape[:axis], size).reshape(outer, size)
-    start = torch.arange(outer, device=tensor.device)[:, None] * size
+    start = torch.arange(outer, device=tensor.device)
+    if examples is not None:  # the rows of each example's partner
+        per = math.prod(shape[1:axis])
+        start = start[:per][None] + examples.to(start.dtype)[:, None] * per
     rows = tensor.reshape(outer * size, math.prod(shape[axis + 1 :]))
-    return rows.index_select(0, (index + start).view(-1)).view(shape)
+    index = index + start.view(-1, 1) * size
+    return rows.index_select(0, index.view(-1)).view(shape)
