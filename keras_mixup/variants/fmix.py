@@ -33,7 +33,9 @@ checked, and a batch where it is off (values tied, a field far from its
 grid, too many straddling runs) takes the radix select (see the guide
 "Variants"). On PyTorch, which runs ops one by one, the radix select is
 a sort instead (the same masks): NumPy's of the rows on the CPU, which
-gives the threshold, a stable `torch.argsort` on a GPU.
+gives the threshold, a stable `torch.argsort` on a GPU. The paste is
+`spatial.select`: on TensorFlow and JAX a select of the values' bits,
+which XLA runs on CPU far faster than a select on a stored mask.
 
 The mask's complement is the mask of `-g` for `1 - lam`, and `-g` is
 distributed as `g`: FMix is symmetric under swapping the two examples, so
