@@ -227,6 +227,16 @@ def dtype_name(tensor):
         return str(getattr(tensor.dtype, "name", tensor.dtype))
 
 
+def bitcast(tensor, dtype):
+    """`tensor`'s bits as `dtype` (of the same size): `keras.ops.view`,
+    which on TensorFlow needs a static last axis, so `tf.bitcast` there."""
+    if name() == "tensorflow":
+        import tensorflow as tf
+
+        return tf.bitcast(tensor, dtype)
+    return ops().numpy.view(tensor, dtype)
+
+
 def rank(tensor):
     """The static rank of a tensor: `None` where TensorFlow does not know it
     (`tf.Tensor.ndim` is -1 there)."""

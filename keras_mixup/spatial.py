@@ -227,23 +227,31 @@ def select(mask, x, y):
     XLA on CPU runs a select on a stored mask several times slower than a
     pass of integer ops (a 64x224x224x3 float32 paste about 4x the copy's
     time against 1.5x), so on TensorFlow and JAX the values' bits are
-    selected, `y ^ ((x ^ y) & -mask)`, with the gradient of `where`;
-    PyTorch's `where` as it is, and other dtypes (bool, complex) too.
+    selected, `y ^ ((x ^ y) & -mask)`, with the gradient of `where`
+    (other dtypes, bool or complex, by `where`). On PyTorch, `where` on
+    the mask expanded to `x`'s shape: one that broadcasts over the
+    channels runs a slow loop of a few values on the CPU (as
+    `torch_separable_mask` says).
     """
-    ops = backend.ops()
+    if backend.name() == "torch":
+        import torch
+
+        return torch.where(mask.expand(x.shape).contiguous(), x, y)
     bits = _BITS.get(backend.dtype_name(x))
-    if backend.name() == "torch" or bits is None:
-        return ops.numpy.where(mask, x, y)
+    if bits is None:
+        return backend.ops().numpy.where(mask, x, y)
     if backend.name() == "tensorflow":
         return _tf_select(mask, x, y, bits)
     return _jax_select(bits)(mask, x, y)
 
 
-def _bit_select(mask, x, y, bits, bitcast):
+def _bit_select(mask, x, y, bits):
     """The bits of `x` where `mask`, of `y` elsewhere, as `x`'s dtype."""
     ones = -backend.ops().core.cast(mask, bits)
-    first, second = bitcast(x, bits), bitcast(y, bits)
-    return bitcast(second ^ ((first ^ second) & ones), backend.dtype_name(x))
+    first, second = backend.bitcast(x, bits), backend.bitcast(y, bits)
+    return backend.bitcast(
+        second ^ ((first ^ second) & ones), backend.dtype_name(x)
+    )
 
 
 def _tf_select(mask, x, y, bits):
@@ -257,7 +265,7 @@ def _tf_select(mask, x, y, bits):
                 mask, zero, upstream
             )
 
-        return _bit_select(mask, x, y, bits, tf.bitcast), grad
+        return _bit_select(mask, x, y, bits), grad
 
     return selected(x, y)
 
@@ -268,7 +276,7 @@ def _jax_select(bits):
 
     @jax.custom_jvp
     def selected(mask, x, y):
-        return _bit_select(mask, x, y, bits, jax.lax.bitcast_convert_type)
+        return _bit_select(mask, x, y, bits)
 
     @selected.defjvp
     def _(primals, tangents):

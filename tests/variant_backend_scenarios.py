@@ -144,33 +144,12 @@ def _bounds_error():
     return errors
 
 
-def _gradients(fn, x, y):
-    """The gradients of `sum(fn(x, y) * (x + 1))` in `x` and `y`, on the
-    backend's automatic differentiation."""
-    weight = keras.ops.convert_to_tensor(x + 1)
-    x, y = keras.ops.convert_to_tensor(x), keras.ops.convert_to_tensor(y)
-    name = keras.backend.backend()
-    if name == "jax":
-        import jax
-
-        loss = lambda a, b: keras.ops.sum(fn(a, b) * weight)  # noqa: E731
-        return jax.grad(loss, argnums=(0, 1))(x, y)
-    if name == "torch":
-        x, y = x.requires_grad_(), y.requires_grad_()
-        keras.ops.sum(fn(x, y) * weight).backward()
-        return x.grad, y.grad
-    import tensorflow as tf
-
-    with tf.GradientTape() as tape:
-        tape.watch([x, y])
-        loss = keras.ops.sum(fn(x, y) * weight)
-    return tape.gradient(loss, [x, y])
-
-
 def _select_checks():
     """`spatial.select` against `where`: the dtypes whose bits match
     (values with NaN, infinities and -0.0), and whether its gradients
     are `where`'s."""
+    from blending_backend_scenarios import _gradients
+
     from keras_mixup import spatial
 
     rng = np.random.default_rng(2)
@@ -187,7 +166,11 @@ def _select_checks():
         if _numpy(got).tobytes() == _numpy(want).tobytes():
             same.append(dtype)
     x = np.arange(360, dtype="float32").reshape(4, 5, 6, 3)
-    grads = _gradients(lambda a, b: spatial.select(mask, a, b), x, -x)
+    weight = keras.ops.convert_to_tensor(x + 1)
+    grads = _gradients(
+        lambda a, b: keras.ops.sum(spatial.select(mask, a, b) * weight),
+        [keras.ops.convert_to_tensor(v) for v in (x, -x)],
+    )
     where = np.broadcast_to(_numpy(mask), x.shape)
     expected = (np.where(where, x + 1, 0), np.where(where, 0, x + 1))
     return same, all(

@@ -175,8 +175,9 @@ def _unit_circle(turns):
     On JAX, whose CPU `cos` and `sin` cost about 3 ns a value each (most
     of FMix's draw at 32x32), polynomials of the angle's offset from the
     nearest quarter turn (exactly reduced: `4 turns - round(4 turns)`),
-    within float32 rounding of `cos` and `sin`; elsewhere `cos` and `sin`
-    (TensorFlow's are vectorised, PyTorch runs ops one by one)."""
+    within float32 rounding of `cos` and `sin`; on TensorFlow, whose are
+    vectorised, `cos` and `sin` (PyTorch's Box-Muller is `_fields`' own,
+    in place)."""
     np = backend.ops().numpy
     if backend.name() != "jax":
         angle = (2.0 * math.pi) * turns
@@ -568,16 +569,6 @@ _DIGITS = ((21, 11), (10, 11), (0, 10))
 _SIGN = -(2**31)
 
 
-def _bitcast(tensor, dtype):
-    """`tensor`'s bits as `dtype` (of the same size): `keras.ops.view`,
-    which on TensorFlow needs a static last axis, so `tf.bitcast` there."""
-    if backend.name() == "tensorflow":
-        import tensorflow as tf
-
-        return tf.bitcast(tensor, dtype)
-    return backend.ops().numpy.view(tensor, dtype)
-
-
 def _bincount(bins, length):
     """The count of each int32 value of `bins` in `[0, length)`, int32
     `[length]`, with a static length (for XLA and `jax.jit`)."""
@@ -634,7 +625,7 @@ def _cumulative_counts(counts):
 def _order_keys(values):
     """int32 keys of float32 `values` whose signed order is theirs."""
     np = backend.ops().numpy
-    bits = _bitcast(values, "int32")
+    bits = backend.bitcast(values, "int32")
     return np.where(bits < 0, np.bitwise_xor(bits, 2**31 - 1), bits)
 
 
@@ -679,7 +670,7 @@ def _from_order_keys(keys):
     """The float32 values of `_order_keys` `keys`."""
     np = backend.ops().numpy
     keys = np.where(keys < 0, np.bitwise_xor(keys, 2**31 - 1), keys)
-    return _bitcast(keys, "float32")
+    return backend.bitcast(keys, "float32")
 
 
 def _bisection_threshold(flat, count):
@@ -840,10 +831,9 @@ class FMix(base.Variant):
     def apply_image(self, draw, image, rank, axes, *, kind="inputs"):
         np = backend.ops().numpy
         own = _image_mask(draw.params["own"], rank, axes)
-        if backend.name() == "torch":  # whole: see torch_separable_mask
+        if backend.name() == "torch":  # no Keras take: its int64 copy
             image = checks.to_tensor(image)
-            own = own.expand(image.shape).contiguous()
             partner = image.index_select(0, draw.partner_index)
-            return np.where(own, image, partner)
-        partner = np.take(image, draw.partner_index, axis=0)
+        else:
+            partner = np.take(image, draw.partner_index, axis=0)
         return spatial.select(own, image, partner)
